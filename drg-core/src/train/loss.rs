@@ -1,0 +1,551 @@
+//! The reference's losses (§4 of drg-behaviour.md) and its epoch loss bookkeeping (§5).
+//!
+//! Every loss is defined per element of a `(rows, tracks)` prediction matrix and **summed**; the
+//! gradient of the sum is what trains the model (the reference never takes a mean before
+//! `backward`). The correlation term is the Pearson correlation *across the tracks of one row*
+//! (torch's `CosineSimilarity` of the centred rows), broadcast to every element of the row.
+//!
+//! * [`loss_sum`] / [`loss_sum_grouped`]: the summed loss as a differentiable dfdx op;
+//! * [`elementwise_loss`], [`summed_loss`]: the same numbers on the host, without a tape
+//!   (validation bookkeeping, reports);
+//! * [`epoch_loss`], [`EpochTracks`]: the normalisation by `N · ΣT` of §5.
+//!
+//! The maths runs in f64 on the host (the matrices are `batch × tracks`, tiny next to the trunk),
+//! which keeps the degenerate-row paths exact and finite.
+
+use std::str::FromStr;
+
+use dfdx::shapes::{HasShape, Rank0, Shape};
+use dfdx::tensor::{HasErr, PutTape, SplitTape, Tape, Tensor};
+
+use crate::device::DrgDevice;
+
+/// The clamp of torch's `CosineSimilarity`: each centred row is divided by `max(‖v‖, EPS)`.
+pub const COSINE_EPS: f64 = 1e-16;
+
+/// Weight of the correlation term in `Correlationmse`; the squared error gets `1 − CORR_WEIGHT`.
+const CORR_WEIGHT: f64 = 0.95;
+
+/// A loss of the reference, by the name its `--cnn loss_function=` / `validation_loss=` options use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LossKind {
+    /// `1 − r_row` on every element of the row.
+    Correlationdata,
+    /// `0.95·(1 − r_row) + 0.05·(ŷ − y)²` per element.
+    Correlationmse,
+    /// `(ŷ − y)²` per element.
+    Mse,
+    /// Validation only: the head does not count (weight 0, tracks excluded from the normaliser).
+    None,
+}
+
+/// A loss name the reference does not know (or drg-rs does not implement).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("unknown loss '{0}': expected one of Correlationdata, Correlationmse, MSE, None")]
+pub struct UnknownLoss(pub String);
+
+impl FromStr for LossKind {
+    type Err = UnknownLoss;
+    fn from_str(s: &str) -> Result<Self, UnknownLoss> {
+        match s {
+            "Correlationdata" => Ok(Self::Correlationdata),
+            "Correlationmse" => Ok(Self::Correlationmse),
+            "MSE" => Ok(Self::Mse),
+            "None" => Ok(Self::None),
+            other => Err(UnknownLoss(other.to_string())),
+        }
+    }
+}
+
+impl LossKind {
+    /// The reference's option name (`MSE`, not `Mse`): used in output names and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Correlationdata => "Correlationdata",
+            Self::Correlationmse => "Correlationmse",
+            Self::Mse => "MSE",
+            Self::None => "None",
+        }
+    }
+
+    /// Whether a head with this validation loss counts for validation and early stopping.
+    pub fn counts(self) -> bool {
+        self != Self::None
+    }
+
+    /// Weight of the row's `1 − r` on each element, and weight of `(ŷ − y)²`.
+    fn weights(self) -> (f64, f64) {
+        match self {
+            Self::Correlationdata => (1.0, 0.0),
+            Self::Correlationmse => (CORR_WEIGHT, 1.0 - CORR_WEIGHT),
+            Self::Mse => (0.0, 1.0),
+            Self::None => (0.0, 0.0),
+        }
+    }
+}
+
+/// Bad shapes handed to a loss: a caller bug, reported instead of panicking.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LossShapeError {
+    #[error("loss: prediction has {pred} values but target has {target}")]
+    Length { pred: usize, target: usize },
+    #[error("loss: head widths {widths:?} sum to {sum}, but the matrix has {cols} tracks")]
+    Widths { widths: Vec<usize>, sum: usize, cols: usize },
+    #[error("loss: {len} values are not a whole number of rows of {cols} tracks")]
+    Ragged { len: usize, cols: usize },
+    #[error("loss: {kinds} loss functions for {heads} heads")]
+    Kinds { kinds: usize, heads: usize },
+}
+
+fn check_shapes(pred: usize, target: usize, widths: &[usize]) -> Result<usize, LossShapeError> {
+    if pred != target {
+        return Err(LossShapeError::Length { pred, target });
+    }
+    let cols: usize = widths.iter().sum();
+    if widths.contains(&0) || (cols == 0 && pred > 0) {
+        return Err(LossShapeError::Widths { widths: widths.to_vec(), sum: cols, cols: 0 });
+    }
+    if cols > 0 && pred % cols != 0 {
+        return Err(LossShapeError::Ragged { len: pred, cols });
+    }
+    Ok(cols)
+}
+
+/// Pearson correlation `r` of one row segment (torch's cosine similarity of the centred vectors,
+/// each clamped by [`COSINE_EPS`] separately) and, on request, `dr/dŷ` written into `dr`.
+///
+/// A constant row has a zero centred vector and gives `r = 0`. When the centred prediction's norm
+/// is at or below the clamp, torch's `max` passes no gradient to the norm, so `dr/da = u / eps`
+/// (`u` the normalised centred target): about 1e16, the reference's own (finite) behaviour.
+fn row_correlation(pred: &[f32], target: &[f32], dr: Option<&mut [f64]>) -> f64 {
+    let t = pred.len() as f64;
+    let mp = pred.iter().map(|&v| v as f64).sum::<f64>() / t;
+    let mt = target.iter().map(|&v| v as f64).sum::<f64>() / t;
+    let (mut aa, mut cc, mut ac) = (0.0, 0.0, 0.0);
+    for (&p, &y) in pred.iter().zip(target) {
+        let a = p as f64 - mp;
+        let c = y as f64 - mt;
+        aa += a * a;
+        cc += c * c;
+        ac += a * c;
+    }
+    let na = aa.sqrt().max(COSINE_EPS);
+    let nc = cc.sqrt().max(COSINE_EPS);
+    let r = ac / (na * nc);
+    if let Some(dr) = dr {
+        // r = (a·u)/na with u = c/nc. Unclamped: dr/da = (u − r·a/na)/na; clamped: u/eps.
+        let clamped = aa.sqrt() <= COSINE_EPS;
+        let mut mean = 0.0;
+        for ((d, &p), &y) in dr.iter_mut().zip(pred).zip(target) {
+            let a = p as f64 - mp;
+            let u = (y as f64 - mt) / nc;
+            *d = if clamped { u / na } else { (u - r * a / na) / na };
+            mean += *d;
+        }
+        // Back through the centring a = ŷ − mean(ŷ).
+        mean /= t;
+        dr.iter_mut().for_each(|d| *d -= mean);
+    }
+    r
+}
+
+/// Visits every (row, head) segment of a concatenated `(rows, Σwidths)` matrix.
+fn for_each_segment(len: usize, widths: &[usize], mut f: impl FnMut(std::ops::Range<usize>)) {
+    let cols: usize = widths.iter().sum();
+    if cols == 0 {
+        return;
+    }
+    for row in 0..len / cols {
+        let mut start = row * cols;
+        for &w in widths {
+            f(start..start + w);
+            start += w;
+        }
+    }
+}
+
+/// The summed loss over a concatenated `(rows, Σwidths)` matrix whose heads are `widths` columns
+/// wide (the correlation of each head runs over its own columns), and optionally its gradient
+/// `d sum / d pred`. One loss kind for all heads, as the reference's training loss.
+fn sum_and_grad(kind: LossKind, pred: &[f32], target: &[f32], widths: &[usize], mut grad: Option<&mut [f64]>) -> f64 {
+    let (wc, ws) = kind.weights();
+    let mut total = 0.0;
+    for_each_segment(pred.len(), widths, |seg| {
+        let (p, y) = (&pred[seg.clone()], &target[seg.clone()]);
+        let t = p.len() as f64;
+        let mut sq = 0.0;
+        for (&a, &b) in p.iter().zip(y) {
+            let d = a as f64 - b as f64;
+            sq += d * d;
+        }
+        let mut r = 0.0;
+        if wc != 0.0 {
+            r = row_correlation(p, y, grad.as_deref_mut().map(|g| &mut g[seg.clone()]));
+            if let Some(g) = grad.as_deref_mut() {
+                // d/dŷ of Σ_t wc·(1 − r) = −wc·T·dr/dŷ.
+                g[seg.clone()].iter_mut().for_each(|d| *d *= -wc * t);
+            }
+        } else if let Some(g) = grad.as_deref_mut() {
+            g[seg.clone()].iter_mut().for_each(|d| *d = 0.0);
+        }
+        if ws != 0.0 {
+            if let Some(g) = grad.as_deref_mut() {
+                for ((d, &a), &b) in g[seg.clone()].iter_mut().zip(p).zip(y) {
+                    *d += 2.0 * ws * (a as f64 - b as f64);
+                }
+            }
+        }
+        total += wc * t * (1.0 - r) + ws * sq;
+    });
+    total
+}
+
+/// The loss of every element of a `(rows, tracks)` matrix of one head, as the reference computes
+/// it with `reduction='none'`. `LossKind::None` gives zeros.
+pub fn elementwise_loss(kind: LossKind, pred: &[f32], target: &[f32], tracks: usize) -> Result<Vec<f32>, LossShapeError> {
+    check_shapes(pred.len(), target.len(), &[tracks])?;
+    let (wc, ws) = kind.weights();
+    let mut out = vec![0f32; pred.len()];
+    for_each_segment(pred.len(), &[tracks], |seg| {
+        let (p, y) = (&pred[seg.clone()], &target[seg.clone()]);
+        let corr = if wc != 0.0 { wc * (1.0 - row_correlation(p, y, None)) } else { 0.0 };
+        for ((o, &a), &b) in out[seg].iter_mut().zip(p).zip(y) {
+            let d = a as f64 - b as f64;
+            *o = (corr + ws * d * d) as f32;
+        }
+    });
+    Ok(out)
+}
+
+/// The summed loss of a concatenated `(rows, Σwidths)` matrix on the host (no tape), with one loss
+/// kind per head: what the reference's epoch routine sums for validation. Heads whose kind is
+/// `None` contribute 0.
+pub fn summed_loss(kinds: &[LossKind], pred: &[f32], target: &[f32], widths: &[usize]) -> Result<f64, LossShapeError> {
+    let cols = check_shapes(pred.len(), target.len(), widths)?;
+    if kinds.len() != widths.len() {
+        return Err(LossShapeError::Kinds { kinds: kinds.len(), heads: widths.len() });
+    }
+    let rows = if cols == 0 { 0 } else { pred.len() / cols };
+    let mut total = 0.0;
+    let mut offset = 0;
+    // Gather each head's columns once, then reuse the single-head kernel.
+    let (mut hp, mut hy) = (Vec::new(), Vec::new());
+    for (&kind, &w) in kinds.iter().zip(widths) {
+        if kind.counts() {
+            hp.clear();
+            hy.clear();
+            for row in 0..rows {
+                let s = row * cols + offset;
+                hp.extend_from_slice(&pred[s..s + w]);
+                hy.extend_from_slice(&target[s..s + w]);
+            }
+            total += sum_and_grad(kind, &hp, &hy, &[w], None);
+        }
+        offset += w;
+    }
+    Ok(total)
+}
+
+/// The summed loss of a rank-2 prediction `(rows, tracks)` of one head, as a differentiable op.
+///
+/// `target` holds the `rows × tracks` targets in C order. `pred` must be contiguous (as every
+/// layer output is). The result carries `pred`'s tape; its backward accumulates `d sum / d pred`.
+pub fn loss_sum<S, D, T>(kind: LossKind, pred: Tensor<S, f32, D, T>, target: &[f32]) -> Result<Tensor<Rank0, f32, D, T>, LossShapeError>
+where
+    S: Shape<Concrete = [usize; 2]>,
+    D: DrgDevice,
+    T: Tape<f32, D>,
+{
+    let tracks = pred.shape().concrete()[1];
+    loss_sum_grouped(kind, pred, target, &[tracks])
+}
+
+/// [`loss_sum`] for a prediction whose tracks are several heads side by side, `widths[h]` columns
+/// each (the reference's multi-output loss: each head's correlation over its own columns, heads
+/// summed).
+pub fn loss_sum_grouped<S, D, T>(
+    kind: LossKind,
+    pred: Tensor<S, f32, D, T>,
+    target: &[f32],
+    widths: &[usize],
+) -> Result<Tensor<Rank0, f32, D, T>, LossShapeError>
+where
+    S: Shape<Concrete = [usize; 2]>,
+    D: DrgDevice,
+    T: Tape<f32, D>,
+{
+    let cols = pred.shape().concrete()[1];
+    let n = pred.shape().num_elements();
+    let sum_w = check_shapes(n, target.len(), widths)?;
+    if sum_w != cols {
+        return Err(LossShapeError::Widths { widths: widths.to_vec(), sum: sum_w, cols });
+    }
+    let (pred, mut tape) = pred.split_tape();
+    let host = pred.as_vec();
+    let value = sum_and_grad(kind, &host, target, widths, None);
+    let out = pred.device().tensor_from_vec(vec![value as f32], ());
+    if T::OWNS_TAPE {
+        let pred_ghost = pred.ghost();
+        let out_ghost = out.ghost();
+        let target = target.to_vec();
+        let widths = widths.to_vec();
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&out_ghost)?;
+            let upstream = grads.get(&out_ghost).as_vec()[0] as f64;
+            let mut g = vec![0f64; host.len()];
+            sum_and_grad(kind, &host, &target, &widths, Some(&mut g));
+            let dst = D::host_mut(grads.get_or_alloc_mut(&pred_ghost)?);
+            debug_assert_eq!(dst.len(), g.len(), "loss_sum: the prediction must be contiguous");
+            for (d, s) in dst.iter_mut().zip(&g) {
+                *d += (upstream * s) as f32;
+            }
+            Ok::<(), <D as HasErr>::Err>(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+/// The track counts of one epoch's normaliser (§5 "Loss bookkeeping").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochTracks {
+    /// Tracks of every head (ΣT).
+    pub all: usize,
+    /// Tracks of the heads whose validation loss is not `None` (ΣT_valid).
+    pub valid: usize,
+}
+
+impl EpochTracks {
+    /// From the heads' widths and their validation losses.
+    pub fn new(widths: &[usize], validation: &[LossKind]) -> Self {
+        let all = widths.iter().sum();
+        let valid = widths.iter().zip(validation).filter(|(_, k)| k.counts()).map(|(w, _)| w).sum();
+        Self { all, valid }
+    }
+}
+
+/// A loss summed over an epoch divided by `N · tracks`, where `N` is the **full** set size (the
+/// reference divides by it even though its loaders drop an incomplete last batch). With
+/// `tracks == 0` (every validation loss `None`) this is NaN, as in the reference.
+pub fn epoch_loss(summed: f64, n: usize, tracks: usize) -> f64 {
+    summed / (n as f64 * tracks as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::npz::read_npz;
+    use dfdx::prelude::*;
+    use rand::{Rng, SeedableRng};
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(name)
+    }
+
+    /// |got − want| ≤ rel·|want| + abs_frac·max(1, max|want|): relative, with a floor for values
+    /// that are float32 noise in the reference (1 − r = 2.4e-7 and gradients of 1e-7 on the row
+    /// where r is 1 in exact arithmetic).
+    fn assert_close(got: &[f32], want: &[f32], rel: f32, abs_frac: f32, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= rel * w.abs() + abs_frac * scale, "{what}[{i}]: got {g}, want {w}");
+        }
+    }
+
+    /// The summed loss and its gradient through dfdx's tape.
+    fn taped(kind: LossKind, pred: &[f32], target: &[f32], rows: usize, widths: &[usize]) -> (f32, Vec<f32>) {
+        let dev: Cpu = Default::default();
+        let cols = widths.iter().sum();
+        let x: Tensor<(usize, usize), f32, Cpu> = dev.tensor_from_vec(pred.to_vec(), (rows, cols));
+        let loss = loss_sum_grouped(kind, x.leaky_trace(), target, widths).unwrap();
+        let value = loss.array();
+        let grads = loss.backward();
+        (value, grads.get(&x).as_vec())
+    }
+
+    #[test]
+    fn losses_match_the_reference_fixture() {
+        let npz = read_npz(fixture("losses.npz")).unwrap();
+        let (shape, pred) = npz.f32("pred").unwrap();
+        let (_, target) = npz.f32("target").unwrap();
+        let (rows, cols) = (shape[0], shape[1]);
+        for (name, kind) in [("Correlationdata", LossKind::Correlationdata), ("Correlationmse", LossKind::Correlationmse), ("MSE", LossKind::Mse)] {
+            assert_eq!(name.parse::<LossKind>().unwrap(), kind);
+            let (_, want_el) = npz.f32(&format!("loss/{name}/elementwise")).unwrap();
+            let el = elementwise_loss(kind, &pred, &target, cols).unwrap();
+            assert_close(&el, &want_el, 1e-5, 1e-6, &format!("{name} elementwise"));
+            let (_, want_sum) = npz.f32(&format!("loss/{name}/sum")).unwrap();
+            let host = summed_loss(&[kind], &pred, &target, &[cols]).unwrap();
+            assert!(((host as f32) - want_sum[0]).abs() <= 1e-5 * want_sum[0].abs(), "{name} sum {host} vs {}", want_sum[0]);
+            let (value, grad) = taped(kind, &pred, &target, rows, &[cols]);
+            assert!((value - want_sum[0]).abs() <= 1e-5 * want_sum[0].abs(), "{name} taped sum");
+            let (_, want_grad) = npz.f32(&format!("grad/{name}")).unwrap();
+            assert!(grad.iter().all(|g| g.is_finite()), "{name}: non-finite gradient");
+            // Rows 1 and 3 are the eps-clamp rows (gradients ~1e16, see fixtures/README.md).
+            for row in (0..rows).filter(|r| kind == LossKind::Mse || (*r != 1 && *r != 3)) {
+                let s = row * cols..(row + 1) * cols;
+                assert_close(&grad[s.clone()], &want_grad[s], 1e-4, 1e-5, &format!("{name} grad row {row}"));
+            }
+        }
+    }
+
+    #[test]
+    fn two_heads_correlate_within_their_own_columns() {
+        let npz = read_npz(fixture("losses.npz")).unwrap();
+        let (shape, pred) = npz.f32("pred").unwrap();
+        let (_, target) = npz.f32("target").unwrap();
+        let (rows, cols) = (shape[0], shape[1]);
+        let split = npz.f32("twohead/split").unwrap().1[0] as usize;
+        let widths = [split, cols - split];
+        let (_, want_sum) = npz.f32("twohead/Correlationmse/sum").unwrap();
+        let (_, want_grad) = npz.f32("twohead/grad").unwrap();
+        let (value, grad) = taped(LossKind::Correlationmse, &pred, &target, rows, &widths);
+        assert!((value - want_sum[0]).abs() <= 1e-5 * want_sum[0].abs(), "{value} vs {}", want_sum[0]);
+        let kinds = [LossKind::Correlationmse; 2];
+        let host = summed_loss(&kinds, &pred, &target, &widths).unwrap();
+        assert!(((host as f32) - want_sum[0]).abs() <= 1e-5 * want_sum[0].abs());
+        assert!(grad.iter().all(|g| g.is_finite()));
+        for row in (0..rows).filter(|r| *r != 1 && *r != 3) {
+            let s = row * cols..(row + 1) * cols;
+            assert_close(&grad[s.clone()], &want_grad[s], 1e-4, 1e-5, &format!("twohead grad row {row}"));
+        }
+    }
+
+    /// Independent f64 reference for the finite differences: the definition of §4, written
+    /// directly (centre, clamp each norm, cosine, broadcast, sum).
+    fn naive_sum(kind: LossKind, p: &[f64], y: &[f64], widths: &[usize]) -> f64 {
+        let cols: usize = widths.iter().sum();
+        let mut total = 0.0;
+        for row in 0..p.len() / cols {
+            let mut off = row * cols;
+            for &w in widths {
+                let (pp, yy) = (&p[off..off + w], &y[off..off + w]);
+                let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+                let a: Vec<f64> = pp.iter().map(|v| v - mean(pp)).collect();
+                let c: Vec<f64> = yy.iter().map(|v| v - mean(yy)).collect();
+                let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-16);
+                let r: f64 = a.iter().zip(&c).map(|(x, z)| (x / norm(&a)) * (z / norm(&c))).sum();
+                for t in 0..w {
+                    let sq = (pp[t] - yy[t]).powi(2);
+                    total += match kind {
+                        LossKind::Correlationdata => 1.0 - r,
+                        LossKind::Correlationmse => 0.95 * (1.0 - r) + 0.05 * sq,
+                        LossKind::Mse => sq,
+                        LossKind::None => 0.0,
+                    };
+                }
+                off += w;
+            }
+        }
+        total
+    }
+
+    #[test]
+    fn gradients_match_central_finite_differences() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (rows, widths) = (5, [4usize, 3]);
+        let cols: usize = widths.iter().sum();
+        // Values on a 1/64 grid are exact in f32, so the f32 kernel and the f64 reference see the
+        // same inputs.
+        let pred: Vec<f32> = (0..rows * cols).map(|_| (rng.gen_range(-128..128) as f32) / 64.0).collect();
+        let target: Vec<f32> = (0..rows * cols).map(|_| (rng.gen_range(-128..128) as f32) / 64.0).collect();
+        let p64: Vec<f64> = pred.iter().map(|&v| v as f64).collect();
+        let y64: Vec<f64> = target.iter().map(|&v| v as f64).collect();
+        for kind in [LossKind::Correlationdata, LossKind::Correlationmse, LossKind::Mse] {
+            let (value, grad) = taped(kind, &pred, &target, rows, &widths);
+            let want = naive_sum(kind, &p64, &y64, &widths);
+            assert!((value as f64 - want).abs() <= 1e-5 * want.abs(), "{kind:?}: {value} vs {want}");
+            let h = 1e-6;
+            for i in 0..pred.len() {
+                let mut up = p64.clone();
+                up[i] += h;
+                let mut dn = p64.clone();
+                dn[i] -= h;
+                let fd = (naive_sum(kind, &up, &y64, &widths) - naive_sum(kind, &dn, &y64, &widths)) / (2.0 * h);
+                assert!((grad[i] as f64 - fd).abs() <= 1e-4 * (1.0 + fd.abs()), "{kind:?} d/dpred[{i}]: {} vs {fd}", grad[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn degenerate_rows_stay_finite() {
+        // Constant prediction, constant target, both constant, all zero, tiny magnitudes.
+        let pred = [0.5f32, 0.5, 0.5, 1.0, 2.0, 3.0, 7.0, 7.0, 7.0, 0.0, 0.0, 0.0, 1e-30, -1e-30, 0.0];
+        let target = [1.0f32, 2.0, 4.0, 1.5, 1.5, 1.5, 7.0, 7.0, 7.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0];
+        for kind in [LossKind::Correlationdata, LossKind::Correlationmse, LossKind::Mse] {
+            let el = elementwise_loss(kind, &pred, &target, 3).unwrap();
+            assert!(el.iter().all(|v| v.is_finite()), "{kind:?}: {el:?}");
+            let (value, grad) = taped(kind, &pred, &target, 5, &[3]);
+            assert!(value.is_finite() && grad.iter().all(|g| g.is_finite()), "{kind:?}: {value} {grad:?}");
+        }
+        // A constant row has r = 0: Correlationdata is exactly 1 on each of its elements.
+        let el = elementwise_loss(LossKind::Correlationdata, &pred, &target, 3).unwrap();
+        assert!(el[..12].iter().all(|&v| v == 1.0), "{el:?}");
+        // Constant target: u = 0, so the correlation gradient is 0 (finite, no 0/0).
+        let (_, grad) = taped(LossKind::Correlationdata, &pred, &target, 5, &[3]);
+        assert!(grad[3..6].iter().all(|&g| g == 0.0), "{grad:?}");
+    }
+
+    #[test]
+    fn bad_shapes_and_names_are_errors() {
+        assert!(elementwise_loss(LossKind::Mse, &[1.0, 2.0], &[1.0], 2).unwrap_err().to_string().contains("2 values but target has 1"));
+        assert!(elementwise_loss(LossKind::Mse, &[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0], 2).is_err());
+        let e = summed_loss(&[LossKind::Mse], &[1.0; 8], &[1.0; 8], &[2, 2]).unwrap_err();
+        assert_eq!(e.to_string(), "loss: 1 loss functions for 2 heads");
+        let e = summed_loss(&[LossKind::Mse; 2], &[1.0; 6], &[1.0; 6], &[2, 2]).unwrap_err();
+        assert_eq!(e.to_string(), "loss: 6 values are not a whole number of rows of 4 tracks");
+        let dev: Cpu = Default::default();
+        let x: Tensor<(usize, usize), f32, Cpu> = dev.zeros_like(&(2, 3));
+        assert!(loss_sum_grouped(LossKind::Mse, x, &[0.0; 6], &[2, 2]).is_err());
+        assert_eq!("Poisson".parse::<LossKind>().unwrap_err().to_string(), "unknown loss 'Poisson': expected one of Correlationdata, Correlationmse, MSE, None");
+    }
+
+    /// Reads the heads of `group/output/<h>` and `train/target/<h>` of a model fixture, concatenated.
+    fn heads(npz: &crate::import::npz::Npz, group: &str) -> (usize, Vec<usize>, Vec<f32>, Vec<f32>) {
+        let mut widths = Vec::new();
+        let (mut pred, mut target) = (Vec::new(), Vec::new());
+        let mut parts = Vec::new();
+        while let Ok((shape, p)) = npz.f32(&format!("{group}/output/{}", widths.len())) {
+            let (_, y) = npz.f32(&format!("train/target/{}", widths.len())).unwrap();
+            widths.push(shape[1]);
+            parts.push((shape[0], p, y));
+        }
+        let rows = parts[0].0;
+        let cols: usize = widths.iter().sum();
+        pred.resize(rows * cols, 0.0);
+        target.resize(rows * cols, 0.0);
+        let mut off = 0;
+        for ((_, p, y), &w) in parts.iter().zip(&widths) {
+            for r in 0..rows {
+                pred[r * cols + off..r * cols + off + w].copy_from_slice(&p[r * w..(r + 1) * w]);
+                target[r * cols + off..r * cols + off + w].copy_from_slice(&y[r * w..(r + 1) * w]);
+            }
+            off += w;
+        }
+        (rows, widths, pred, target)
+    }
+
+    #[test]
+    fn epoch_bookkeeping_matches_the_model_fixtures() {
+        use LossKind::*;
+        let cases: [(&str, &[LossKind]); 3] = [("base.npz", &[Correlationdata]), ("B.npz", &[Correlationdata, None, None]), ("F1.npz", &[Correlationdata, None, None])];
+        for (file, validation) in cases {
+            let npz = read_npz(fixture(file)).unwrap();
+            for (group, key) in [("eval", "eval/epoch_losses"), ("train", "train/epoch_losses")] {
+                let (n, widths, pred, target) = heads(&npz, group);
+                let tracks = EpochTracks::new(&widths, validation);
+                let want = npz.get(key).unwrap().to_f64().unwrap();
+                let train_kinds = vec![Correlationmse; widths.len()];
+                let l_train = epoch_loss(summed_loss(&train_kinds, &pred, &target, &widths).unwrap(), n, tracks.all);
+                let l_val = epoch_loss(summed_loss(validation, &pred, &target, &widths).unwrap(), n, tracks.valid);
+                assert!((l_train - want[0]).abs() <= 1e-5 * want[0].abs(), "{file} {key} L_train {l_train} vs {}", want[0]);
+                assert!((l_val - want[1]).abs() <= 1e-5 * want[1].abs(), "{file} {key} L_val {l_val} vs {}", want[1]);
+                if group == "train" {
+                    let loss = npz.f32("train/loss").unwrap().1[0] as f64;
+                    assert!((epoch_loss(loss, n, tracks.all) - want[0]).abs() <= 1e-5 * want[0].abs());
+                }
+            }
+        }
+        assert!(epoch_loss(0.0, 8, EpochTracks::new(&[3], &[LossKind::None]).valid).is_nan());
+    }
+}
