@@ -20,6 +20,7 @@ pub mod device;
 pub mod eval;
 pub mod import;
 pub mod layers;
+pub mod model;
 pub mod ops;
 pub mod train;
 

@@ -1,1 +1,27 @@
-//! (module under construction)
+//! Typed modules built from [`crate::ops`]: every layer's boundary carries its channel count and
+//! length as `Const<N>`, so a model that does not fit together is a compile error.
+//!
+//! The trunk of a reference model reads, in order: [`conv`] (the first conv, optionally over both
+//! strands) → [`activation`] → [`pooling`] → [`conv_stack`] (dilated convolutions, then
+//! the pooled "transformer" convolutions, optionally with [`attention`] in between) → [`flatten`] →
+//! [`fc_stack`]; then [`heads`] and the combination of several trunks ([`combine`]).
+//!
+//! Every layer implements dfdx's `TensorCollection` with the reference's state-dict names, so
+//! dfdx's optimizers, safetensors save/load and our importer all work by name. Settings that are
+//! not tensors live in the type (const generics or a spec type with associated consts), so a
+//! module can always be rebuilt from its tensors alone.
+
+pub mod ctx;
+pub mod init;
+
+pub use ctx::Ctx;
+
+use dfdx::shapes::Const;
+use dfdx::tensor::{NoneTape, Tensor};
+
+/// A batch of sequences with `C` channels and `L` positions: `(batch, C, L)`.
+pub type Seq<const C: usize, const L: usize, D, T = NoneTape> = Tensor<(usize, Const<C>, Const<L>), f32, D, T>;
+/// A batch of sequences whose length is only known at run time, used inside layers.
+pub type SeqDyn<const C: usize, D, T = NoneTape> = Tensor<(usize, Const<C>, usize), f32, D, T>;
+/// A batch of feature vectors of width `N`: `(batch, N)`.
+pub type Flat<const N: usize, D, T = NoneTape> = Tensor<(usize, Const<N>), f32, D, T>;

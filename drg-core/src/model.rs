@@ -1,0 +1,84 @@
+//! What every model item provides to the generic trainer: the `DrgModel` trait.
+//!
+//! `drg_model!` implements it for every size variant it declares; the trainer
+//! (`crate::train`) and the report writers (`crate::eval`) need nothing else. Inputs and outputs
+//! cross this boundary runtime-shaped (`(batch, channels, length)` and `(batch, width)`), because
+//! the trainer serves every model; inside, the model converts them to its `Const` types once.
+
+use dfdx::prelude::*;
+
+use crate::device::DrgDevice;
+use crate::layers::Ctx;
+use crate::train::loss::LossKind;
+
+/// One sequence input of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The name in the declaration (`dna`, `rna`, `seq`).
+    pub name: &'static str,
+    /// One-hot channels (4 for A, C, G, T).
+    pub channels: usize,
+    /// The sequence length this variant was compiled for.
+    pub length: usize,
+    /// Whether the first convolution also reads the reverse complement.
+    pub reverse_complement: bool,
+}
+
+/// One output (head) of a model: a matrix of `width` tracks, e.g. expression in 88 conditions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutputSpec {
+    /// The name in the declaration (`ex`, `kd`, `kt`); used as the file class tag.
+    pub name: &'static str,
+    /// Number of tracks.
+    pub width: usize,
+    /// The validation loss of this output; `LossKind::None` excludes it from validation and
+    /// early stopping (the reference's `'None'`).
+    pub validation: LossKind,
+}
+
+/// Everything about a compiled model variant that is not a tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelSpec {
+    /// The model's name (`ModelD`).
+    pub name: &'static str,
+    /// The size variant (`full`, `long`, `demo`), or `""` when the declaration has none.
+    pub variant: &'static str,
+    pub inputs: &'static [InputSpec],
+    pub outputs: &'static [OutputSpec],
+    /// The training loss of every output (the reference's `loss_function`).
+    pub loss: LossKind,
+    /// Hyper-parameters as `key=value` pairs in the reference's vocabulary (`num_kernels=300`,
+    /// ...), for output names, the saved model description and the reference's params file.
+    pub hyper: &'static [(&'static str, &'static str)],
+    /// Number of trainable parameters (BatchNorm running statistics excluded), as the reference
+    /// counts them.
+    pub parameter_count: usize,
+}
+
+/// A model the generic trainer can build, run, train, save and load.
+///
+/// `TensorCollection` (with the reference's state-dict names) gives dfdx's optimizers, zeroing of
+/// gradients, safetensors save/load and our importer; `forward` is the only behaviour.
+pub trait DrgModel<D: DrgDevice>: TensorCollection<f32, D, To<f32, D> = Self> + Clone + Sized {
+    /// Inputs, outputs and settings of this variant.
+    const SPEC: ModelSpec;
+
+    /// Builds the model with the reference's initialisation (PyTorch defaults), drawing from the
+    /// device's generator: seed the device (`Cpu::seed_from_u64`) for reproducible weights.
+    fn build(dev: &D) -> Self {
+        <Self as BuildModule<D, f32>>::build(dev)
+    }
+
+    /// Runs the model on one batch: one `(batch, channels, length)` tensor per input, in
+    /// declaration order, each carrying a tape `T` (the trainer gives the first input the model's
+    /// gradients and the others empty tapes that merge along the way); returns one
+    /// `(batch, width)` tensor per output, in declaration order.
+    ///
+    /// Panics if an input's channels or length differ from `SPEC` (the data layer checks them
+    /// against `SPEC` first and reports a clear error).
+    fn forward<T: Tape<f32, D>>(
+        &mut self,
+        inputs: Vec<Tensor<(usize, usize, usize), f32, D, T>>,
+        ctx: &mut Ctx,
+    ) -> Vec<Tensor<(usize, usize), f32, D, T>>;
+}
