@@ -6,11 +6,13 @@
 //! * [`atomic_file`]: every output file is written to a temporary file and renamed;
 //! * [`report_files`]: `_clss_corr_tcl*.txt`, `_pnt_corr_tcl*.txt`, `_loss.txt`, `_pred.npz`;
 //! * [`summary`]: per class, the model's mean per-gene correlation next to a mean-profile baseline;
+//! * [`plots`]: loss curves and predicted-vs-measured scatter plots (SVG);
 //! * [`outname`]: the reference's output-name construction (§6.1).
 
 pub mod atomic_file;
 pub mod float_text;
 pub mod metrics;
 pub mod outname;
+pub mod plots;
 pub mod report_files;
 pub mod summary;

@@ -3,5 +3,31 @@
 //!
 //! * [`loss`]: `Correlationdata`, `Correlationmse`, `MSE` (and `None` for validation) as summed,
 //!   differentiable dfdx ops and as host functions; the `N · ΣT` normalisation of epoch losses.
+//! * [`schedule`]: the reference's epoch state machine (warm-up, lr halving, early stopping,
+//!   fine-tuning rounds) as pure, serialisable logic;
+//! * [`optim`]: SGD with momentum, Adam and AdamW with buffers that checkpoints can save;
+//! * [`train_data`]: the borrowed host view of inputs, outputs and split the trainer reads;
+//! * [`passes`]: one pass over batches (training with updates, without gradient, prediction);
+//! * [`trainer`]: [`train`], the reference's `fit_model` for any `DrgModel`, with resume;
+//! * [`checkpoint`]: the per-epoch resumable state, written atomically;
+//! * [`evaluate`]: test-set evaluation and reports, and [`predict_new`] (`--predictnew`);
+//! * [`outputs`]: output paths, weights files (safetensors) and the model description (JSON);
+//! * [`progress`]: epoch and batch progress bars.
 
+pub mod checkpoint;
+pub mod evaluate;
 pub mod loss;
+pub mod optim;
+pub mod outputs;
+pub mod passes;
+pub mod progress;
+pub mod schedule;
+#[cfg(test)]
+pub(crate) mod test_model;
+pub mod train_data;
+pub mod trainer;
+
+pub use evaluate::{predict_new, Evaluation, ReportOptions};
+pub use outputs::OutputPaths;
+pub use train_data::{InputData, OutputData, TrainData};
+pub use trainer::{train, TrainConfig, TrainResult};

@@ -1,0 +1,115 @@
+//! Evaluating a model on a set of genes and writing the reference's reports: after training (the
+//! test set) and for `--predictnew` (every given gene, with saved or imported weights).
+//!
+//! Predictions run in eval mode in sequential batches, in the given row order (the reference's
+//! `batched_predict`); correlations, report files and the summary table come from [`crate::eval`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::ensure;
+use dfdx::prelude::*;
+
+use super::outputs::{load_weights, ModelDescription, OutputPaths};
+use super::passes::predict;
+use super::progress::Progress;
+use super::train_data::TrainData;
+use crate::eval::metrics::{class_correlations, ClassCorrelations, TestSet};
+use crate::eval::plots::plot_scatter;
+use crate::eval::report_files::{write_correlation_reports, write_predictions_npz, CorrelationReports};
+use crate::eval::summary::{format_summary, mean_profile, summary_rows, SummaryRow};
+use crate::model::DrgModel;
+
+/// Which outputs to write besides the summary table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReportOptions {
+    /// `--save_correlation_perclass` / `--save_correlation_perpoint`.
+    pub correlations: CorrelationReports,
+    /// `--save_predictions`: `<prefix>_pred.npz`.
+    pub save_predictions: bool,
+    /// Loss curves and predicted-vs-measured scatter plots (SVG).
+    pub plots: bool,
+}
+
+/// The evaluation of one set of genes.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The evaluated genes, in prediction order.
+    pub genes: Vec<String>,
+    /// `genes × ΣT` predictions, heads concatenated.
+    pub preds: Vec<f32>,
+    pub classes: Vec<ClassCorrelations>,
+    pub summary: Vec<SummaryRow>,
+    pub summary_text: String,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Predicts `rows`, compares with the measured values, writes the requested reports under `out`
+/// and builds the summary table (with the average profile of `baseline_rows` as the baseline).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_and_report<M: DrgModel<Cpu>>(
+    model: &mut M,
+    data: &TrainData,
+    rows: &[usize],
+    baseline_rows: Option<&[usize]>,
+    opts: &ReportOptions,
+    out: &OutputPaths,
+    batch_size: usize,
+    progress: &Progress,
+) -> anyhow::Result<Evaluation> {
+    ensure!(!rows.is_empty(), "no genes to evaluate (the test set is empty)");
+    let preds = predict(model, data, rows, batch_size, progress);
+    let truth: Vec<f64> = data.gather_targets_concat(rows).into_iter().map(f64::from).collect();
+    let genes = data.gene_names(rows);
+    let (tracks, track_classes) = (data.track_names(), data.track_classes());
+    let set = TestSet { pred: &preds, truth: &truth, genes: &genes, tracks: &tracks, classes: &track_classes };
+    let classes = class_correlations(&set)?;
+    let baseline = match baseline_rows.filter(|r| !r.is_empty()) {
+        Some(train) => {
+            let profile: Vec<f32> = data.outputs.iter().flat_map(|y| mean_profile(y.values, y.width(), train)).collect();
+            let base_pred: Vec<f32> = profile.iter().copied().cycle().take(preds.len()).collect();
+            Some(class_correlations(&TestSet { pred: &base_pred, ..set })?)
+        }
+        None => None,
+    };
+    let summary = summary_rows(&classes, baseline.as_deref());
+    let summary_text = format_summary(&summary);
+
+    let mut files = write_correlation_reports(&out.prefix, &genes, &classes, opts.correlations)?;
+    if opts.save_predictions {
+        files.push(write_predictions_npz(&out.prefix, &genes, &preds, &tracks)?);
+    }
+    if opts.plots {
+        let total = tracks.len();
+        let mut offset = 0;
+        for (spec, y) in M::SPEC.outputs.iter().zip(&data.outputs) {
+            let (start, w) = (offset, y.width());
+            let cells: Vec<usize> = (0..rows.len()).flat_map(|r| r * total + start..r * total + start + w).collect();
+            let measured: Vec<f64> = cells.iter().map(|&i| truth[i]).collect();
+            let predicted: Vec<f32> = cells.iter().map(|&i| preds[i]).collect();
+            let path = out.file(&format!("_scatter_{}.svg", spec.name));
+            plot_scatter(&path, spec.name, &measured, &predicted)?;
+            files.push(path);
+            offset += y.width();
+        }
+    }
+    Ok(Evaluation { genes, preds, classes, summary, summary_text, files })
+}
+
+/// `--predictnew`: builds `M`, loads `weights` (after checking `<weights>`' model description,
+/// when one sits next to it), and evaluates every row of `data.test` without training. Reports go
+/// under `out`; there is no baseline unless `data.train` is non-empty.
+pub fn predict_new<M: DrgModel<Cpu>>(weights: &Path, description: Option<&Path>, data: &TrainData, opts: &ReportOptions, out: &OutputPaths, batch_size: usize) -> anyhow::Result<Evaluation> {
+    data.check_against(&M::SPEC)?;
+    ensure!(batch_size > 0, "the batch size must be positive");
+    if let Some(desc) = description {
+        ModelDescription::read(desc)?.check_fits::<M>(desc)?;
+    }
+    let mut model = M::build(&Cpu::default());
+    load_weights(&mut model, weights)?;
+    out.create_dir()?;
+    let progress = Progress::auto(0);
+    let eval = evaluate_and_report(&mut model, data, data.test, Some(data.train), opts, out, batch_size, &progress)?;
+    progress.finish();
+    Ok(eval)
+}

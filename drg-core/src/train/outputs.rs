@@ -1,0 +1,138 @@
+//! Where a run writes, and the files that describe and hold a model.
+//!
+//! Every file of a run is `<prefix><suffix>`, the reference's plain string concatenation
+//! (`Models/run1` → `Models/run1_loss.txt`). Besides the reference's report files a run writes
+//! * `<prefix>_parameter.safetensors`: the weights (BatchNorm statistics included) under the
+//!   reference's state-dict names;
+//! * `<prefix>_model_params.json`: the model item, its variant and hyper-parameters and the
+//!   training settings, so that `--predictnew` can check that weights fit the model it builds;
+//! * `<prefix>_checkpoint/`: the resumable state (see [`super::checkpoint`]).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::eval::atomic_file::write_bytes_atomically;
+use crate::eval::report_files::output_path;
+use crate::model::{DrgModel, ModelSpec};
+
+/// The output name of a run; every file is this prefix plus a suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputPaths {
+    pub prefix: String,
+}
+
+impl OutputPaths {
+    /// `outdir` joined with `name` by string concatenation, as the reference does (`--outdir`
+    /// should therefore end in `/`).
+    pub fn new(outdir: &str, name: &str) -> Self {
+        Self { prefix: format!("{outdir}{name}") }
+    }
+
+    pub fn file(&self, suffix: &str) -> PathBuf {
+        output_path(&self.prefix, suffix)
+    }
+
+    /// The best (and finally the evaluated) weights.
+    pub fn weights(&self) -> PathBuf {
+        self.file("_parameter.safetensors")
+    }
+
+    pub fn model_description(&self) -> PathBuf {
+        self.file("_model_params.json")
+    }
+
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.file("_checkpoint")
+    }
+
+    /// Creates the folder the prefix points into.
+    pub fn create_dir(&self) -> anyhow::Result<()> {
+        if let Some(dir) = self.file("").parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the output folder", dir.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Saves `model` to `path` in safetensors format, atomically (temporary file + rename).
+pub fn save_weights<M: TensorCollection<f32, Cpu>>(model: &M, path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new().prefix(".drg-tmp-").tempfile_in(dir).with_context(|| format!("{}: cannot create a temporary file", path.display()))?;
+    model.save_safetensors(tmp.path()).map_err(|e| anyhow::anyhow!("{}: cannot write weights: {e:?}", path.display()))?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot replace the file", path.display()))?;
+    Ok(())
+}
+
+/// Loads weights saved by [`save_weights`] (or converted from the reference) into `model`; a
+/// missing tensor or a shape mismatch is an error naming the file.
+pub fn load_weights<M: TensorCollection<f32, Cpu>>(model: &mut M, path: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(path.exists(), "{}: no such file", path.display());
+    model.load_safetensors(path).map_err(|e| anyhow::anyhow!("{}: cannot load weights into the model: {e:?}", path.display()))
+}
+
+/// What `<prefix>_model_params.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelDescription {
+    pub model: String,
+    pub variant: String,
+    pub inputs: Vec<(String, usize, usize, bool)>,
+    pub outputs: Vec<(String, usize, String)>,
+    pub loss: String,
+    /// The hyper-parameters in the reference's vocabulary (`num_kernels` → `300`).
+    pub hyper: Vec<(String, String)>,
+    pub parameter_count: usize,
+    /// The training settings (free-form JSON from the trainer).
+    pub training: serde_json::Value,
+}
+
+impl ModelDescription {
+    pub fn of(spec: &ModelSpec, training: serde_json::Value) -> Self {
+        Self {
+            model: spec.name.to_string(),
+            variant: spec.variant.to_string(),
+            inputs: spec.inputs.iter().map(|i| (i.name.to_string(), i.channels, i.length, i.reverse_complement)).collect(),
+            outputs: spec.outputs.iter().map(|o| (o.name.to_string(), o.width, o.validation.name().to_string())).collect(),
+            loss: spec.loss.name().to_string(),
+            hyper: spec.hyper.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            parameter_count: spec.parameter_count,
+            training,
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        write_bytes_atomically(path, serde_json::to_string_pretty(self)?.as_bytes())
+    }
+
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not a model description", path.display()))
+    }
+
+    /// Checks that a saved description is for the model `M` (same item, variant and shapes).
+    pub fn check_fits<M: DrgModel<Cpu>>(&self, path: &Path) -> anyhow::Result<()> {
+        let want = Self::of(&M::SPEC, serde_json::Value::Null);
+        anyhow::ensure!(
+            self.model == want.model && self.variant == want.variant,
+            "{}: weights of model {} ({}), not of {} ({})",
+            path.display(),
+            self.model,
+            self.variant,
+            want.model,
+            want.variant
+        );
+        anyhow::ensure!(
+            self.inputs == want.inputs && self.outputs == want.outputs && self.hyper == want.hyper,
+            "{}: model {} was saved with other inputs, outputs or hyper-parameters than this build has",
+            path.display(),
+            self.model
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! One pass of a model over batches of a set: with updates (a training epoch), without gradient
+//! (the epoch-0 pass, validation, prediction), and the epoch losses of §5 from what a pass saw.
+//!
+//! Inputs are handed to the model as `(batch, channels, length)` tensors: in a training step the
+//! first carries the model's gradients (`traced(grads)`) and the others empty `OwnedTape`s that
+//! merge inside the model; without gradient all carry `NoneTape`. The loss is the **sum** over the
+//! batch, per head through [`loss::loss_sum`], heads summed (the reference's multi-output loss).
+
+use dfdx::prelude::*;
+
+use super::loss::{self, epoch_loss, summed_loss, EpochTracks, LossKind};
+use super::optim::Optimizer;
+use super::progress::Progress;
+use super::train_data::TrainData;
+use crate::layers::Ctx;
+use crate::model::DrgModel;
+
+/// What a pass collected: predictions and targets of every row it saw (dropped rows excluded),
+/// each `rows × ΣT` with heads concatenated, and the summed training loss of the updates.
+#[derive(Debug, Clone, Default)]
+pub struct PassRecord {
+    pub preds: Vec<f32>,
+    pub targets: Vec<f32>,
+    pub summed_train_loss: f64,
+}
+
+/// The loss functions of a model's heads and the normalisers of §5.
+#[derive(Debug, Clone)]
+pub struct HeadLosses {
+    pub train: Vec<LossKind>,
+    pub validation: Vec<LossKind>,
+    pub widths: Vec<usize>,
+    pub tracks: EpochTracks,
+}
+
+impl HeadLosses {
+    pub fn of<M: DrgModel<Cpu>>() -> Self {
+        let spec = M::SPEC;
+        let widths: Vec<usize> = spec.outputs.iter().map(|o| o.width).collect();
+        let validation: Vec<LossKind> = spec.outputs.iter().map(|o| o.validation).collect();
+        Self { train: vec![spec.loss; widths.len()], tracks: EpochTracks::new(&widths, &validation), validation, widths }
+    }
+
+    /// `(training loss function, validation loss function)` of the collected predictions, each
+    /// divided by `n` (the full set size) times the tracks it counts.
+    pub fn epoch_losses(&self, record: &PassRecord, n: usize) -> anyhow::Result<(f64, f64)> {
+        let orig = summed_loss(&self.train, &record.preds, &record.targets, &self.widths)?;
+        let val = summed_loss(&self.validation, &record.preds, &record.targets, &self.widths)?;
+        Ok((epoch_loss(orig, n, self.tracks.all), epoch_loss(val, n, self.tracks.valid)))
+    }
+
+    /// The training loss of the updates divided by `n · ΣT`.
+    pub fn train_loss(&self, record: &PassRecord, n: usize) -> f64 {
+        epoch_loss(record.summed_train_loss, n, self.tracks.all)
+    }
+}
+
+/// The inputs of `rows` as tensors with tape `T` (`NoneTape`, or empty `OwnedTape`s).
+fn input_tensors<T: Tape<f32, Cpu> + Default>(dev: &Cpu, data: &TrainData, rows: &[usize]) -> Vec<Tensor<(usize, usize, usize), f32, Cpu, T>> {
+    data.inputs
+        .iter()
+        .enumerate()
+        .map(|(k, x)| dev.tensor_from_vec(data.gather_input(k, rows), (rows.len(), x.channels, x.length)).retaped::<T>())
+        .collect()
+}
+
+/// Appends `rows × ΣT` host predictions of the heads (concatenated per row).
+fn append_concat(heads: &[Vec<f32>], widths: &[usize], rows: usize, out: &mut Vec<f32>) {
+    out.reserve(rows * widths.iter().sum::<usize>());
+    for r in 0..rows {
+        for (h, &w) in heads.iter().zip(widths) {
+            out.extend_from_slice(&h[r * w..(r + 1) * w]);
+        }
+    }
+}
+
+/// A pass without gradient over `batches` in the mode of `ctx_for(batch index)` (eval for
+/// validation and prediction; train for the reference's epoch-0 pass).
+pub fn pass_without_gradient<M: DrgModel<Cpu>>(
+    model: &mut M,
+    data: &TrainData,
+    batches: &[Vec<usize>],
+    mut ctx_for: impl FnMut(usize) -> Ctx,
+    progress: &Progress,
+    label: &str,
+) -> PassRecord {
+    let dev = Cpu::default();
+    let widths = data.widths();
+    let mut rec = PassRecord::default();
+    progress.start_pass(label, batches.iter().map(Vec::len).sum());
+    for (b, rows) in batches.iter().enumerate() {
+        let mut ctx = ctx_for(b);
+        let heads = model.forward(input_tensors::<NoneTape>(&dev, data, rows), &mut ctx);
+        let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
+        append_concat(&host, &widths, rows.len(), &mut rec.preds);
+        rec.targets.extend(data.gather_targets_concat(rows));
+        progress.batch_done(rows.len(), None);
+    }
+    rec
+}
+
+/// A training pass: for every batch a forward pass in train mode (`ctx_for(batch index)`), the
+/// summed loss, backward, and one optimizer step. `grads` is reused between batches.
+#[allow(clippy::too_many_arguments)]
+pub fn training_pass<M: DrgModel<Cpu>>(
+    model: &mut M,
+    opt: &mut Optimizer,
+    grads: &mut Option<Gradients<f32, Cpu>>,
+    data: &TrainData,
+    batches: &[Vec<usize>],
+    mut ctx_for: impl FnMut(usize) -> Ctx,
+    losses: &HeadLosses,
+    progress: &Progress,
+) -> anyhow::Result<PassRecord> {
+    let dev = Cpu::default();
+    let mut rec = PassRecord::default();
+    let per_value = (losses.tracks.all.max(1)) as f64;
+    let mut seen = 0usize;
+    progress.start_pass("train", batches.iter().map(Vec::len).sum());
+    for (b, rows) in batches.iter().enumerate() {
+        let mut ctx = ctx_for(b);
+        let g = grads.take().unwrap_or_else(|| model.alloc_grads());
+        let mut inputs = input_tensors::<OwnedTape<f32, Cpu>>(&dev, data, rows);
+        inputs[0] = inputs[0].retaped::<NoneTape>().traced(g);
+        let heads = model.forward(inputs, &mut ctx);
+        anyhow::ensure!(heads.len() == losses.widths.len(), "model {} returned {} heads, its spec declares {}", M::SPEC.name, heads.len(), losses.widths.len());
+        let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
+        let mut total: Option<Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>> = None;
+        for (h, head) in heads.into_iter().enumerate() {
+            let l = loss::loss_sum(losses.train[h], head, &data.gather_target(h, rows))?;
+            total = Some(match total {
+                None => l,
+                Some(t) => t + l,
+            });
+        }
+        let total = total.expect("a model has at least one head");
+        let value = total.array() as f64;
+        let mut g = total.backward();
+        opt.update(model, &mut g)?;
+        model.zero_grads(&mut g);
+        *grads = Some(g);
+        rec.summed_train_loss += value;
+        append_concat(&host, &losses.widths, rows.len(), &mut rec.preds);
+        rec.targets.extend(data.gather_targets_concat(rows));
+        seen += rows.len();
+        progress.batch_done(rows.len(), Some(rec.summed_train_loss / (seen as f64 * per_value)));
+    }
+    Ok(rec)
+}
+
+/// Predictions for `rows` in eval mode, in sequential batches of `batch_size` (the reference's
+/// `batched_predict`), `rows × ΣT` with heads concatenated.
+pub fn predict<M: DrgModel<Cpu>>(model: &mut M, data: &TrainData, rows: &[usize], batch_size: usize, progress: &Progress) -> Vec<f32> {
+    let batches: Vec<Vec<usize>> = rows.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
+    pass_without_gradient(model, data, &batches, |_| Ctx::eval(), progress, "predict").preds
+}

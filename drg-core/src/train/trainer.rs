@@ -1,0 +1,469 @@
+//! The generic trainer: the reference's `fit_model` (§5 of drg-behaviour.md) for any
+//! [`DrgModel`], with a checkpoint after every epoch and `--resume`.
+//!
+//! One run: build the model from a device seeded with `seed`; the epoch-0 pass (validation, then
+//! training set, **train mode, no gradient**: BatchNorm updates its running statistics); then
+//! epochs of shuffled training batches with updates from the summed loss, a validation pass in
+//! eval mode, the `_loss.txt` line and the [`Schedule`]'s decision (save the best weights, reload
+//! them, stop); finally the evaluation of the test set ([`super::evaluate`]).
+//!
+//! Reproducibility: every shuffle and every dropout mask is drawn from a generator seeded by
+//! `(seed, pass, stream, batch)`, where `pass` counts passes over the training set (epoch numbers
+//! repeat in fine-tuning, passes do not). A checkpoint therefore needs no RNG state, and a run
+//! resumed from any epoch's checkpoint computes bit for bit what the uninterrupted run computes
+//! (on the same machine and thread count).
+
+use std::time::Instant;
+
+use anyhow::ensure;
+use dfdx::prelude::*;
+use serde_json::json;
+
+use super::checkpoint::{Checkpoint, CheckpointState};
+use super::evaluate::{evaluate_and_report, Evaluation, ReportOptions};
+use super::optim::{Optimizer, OptimizerKind};
+use super::outputs::{load_weights, save_weights, ModelDescription, OutputPaths};
+use super::passes::{pass_without_gradient, training_pass, HeadLosses};
+use super::progress::Progress;
+use super::schedule::{EpochLosses, Event, Schedule, ScheduleConfig};
+use super::train_data::TrainData;
+use crate::eval::float_text::python_repr;
+use crate::eval::report_files::{EpochLine, LossLog};
+use crate::layers::Ctx;
+use crate::model::DrgModel;
+
+/// Settings of a training run (the reference's defaults: [`TrainConfig::reference`]).
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub lr: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub optimizer: OptimizerKind,
+    pub schedule: ScheduleConfig,
+    pub reports: ReportOptions,
+    /// Continue from `<prefix>_checkpoint/` when it exists (a fresh run otherwise).
+    pub resume: bool,
+    /// Keep the checkpoint folder after a finished run (it is removed by default).
+    pub keep_checkpoint: bool,
+    /// Draw progress bars (still only on a terminal outside CI).
+    pub progress: bool,
+    /// Print the reference's stdout lines.
+    pub verbose: bool,
+    /// Testing hook: return (unfinished, checkpoint written) once this many passes over the
+    /// training set have run, the epoch-0 pass included, as if the process had been killed.
+    pub stop_after_passes: Option<u64>,
+}
+
+impl TrainConfig {
+    /// The reference's settings for learning rate `lr` (SGD, momentum 0.9, batch 8, seed 1 as
+    /// in the use cases, warm-up 4, patience 10, fine-tuning).
+    pub fn reference(lr: f64) -> Self {
+        Self {
+            lr,
+            batch_size: 8,
+            seed: 1,
+            optimizer: OptimizerKind::reference_sgd(),
+            schedule: ScheduleConfig::default(),
+            reports: ReportOptions::default(),
+            resume: false,
+            keep_checkpoint: false,
+            progress: true,
+            verbose: true,
+            stop_after_passes: None,
+        }
+    }
+
+    /// What must not change between a run and its resumption.
+    fn fingerprint<M: DrgModel<Cpu>>(&self, data: &TrainData) -> serde_json::Value {
+        json!({
+            "model": M::SPEC.name, "variant": M::SPEC.variant,
+            "rows": data.n_rows(), "train": data.train.len(), "val": data.val.len(), "test": data.test.len(),
+            "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed,
+            "optimizer": self.optimizer, "schedule": self.schedule,
+        })
+    }
+
+    fn description(&self) -> serde_json::Value {
+        json!({"lr": self.lr, "batch_size": self.batch_size, "seed": self.seed, "optimizer": self.optimizer, "schedule": self.schedule})
+    }
+}
+
+/// The outcome of [`train`].
+#[derive(Debug)]
+pub struct TrainResult<M> {
+    /// The final model (the best one, unless the last was not worse; see [`Schedule`]).
+    pub model: M,
+    /// Every `_loss.txt` line.
+    pub lines: Vec<EpochLine>,
+    /// False when [`TrainConfig::stop_after_passes`] interrupted the run.
+    pub completed: bool,
+    /// The test-set evaluation of a completed run.
+    pub evaluation: Option<Evaluation>,
+}
+
+/// Which random stream a seed is for.
+#[derive(Clone, Copy)]
+enum Stream {
+    TrainShuffle = 1,
+    ValShuffle = 2,
+    Dropout = 3,
+    /// Dropout during the epoch-0 validation pass (the only validation pass in train mode).
+    ValDropout = 4,
+}
+
+/// A seed for `(seed, pass, stream, batch)` (splitmix64 of a mix of the four).
+fn seed_for(seed: u64, pass: u64, stream: Stream, batch: usize) -> u64 {
+    let mut z = seed ^ pass.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (batch as u64).wrapping_mul(0x8CB9_2BA7_2F3D_8DD7);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `rows` shuffled by a generator seeded with `seed`, cut into batches of `min(batch, n)` with the
+/// reference's `drop_last = (n mod batch < 10)`.
+fn shuffled_batches(rows: &[usize], batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let bs = batch_size.min(rows.len()).max(1);
+    let mut order = rows.to_vec();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let keep = if order.len() % bs < 10 { order.len() - order.len() % bs } else { order.len() };
+    order[..keep].chunks(bs).map(<[usize]>::to_vec).collect()
+}
+
+fn line_of(epoch: usize, l: &EpochLosses) -> EpochLine {
+    EpochLine { epoch, orig_val: l.orig_val, val: l.val, train: l.train, train_val: l.train_val }
+}
+
+/// The reference's wording of a schedule event (§6.3).
+fn event_text(e: &Event, weights: &std::path::Path) -> String {
+    let f = |x: f64| python_repr(x);
+    match e {
+        Event::WarmUp { lr } => format!("Warming up lr {}", f(*lr)),
+        Event::LrHalved { lr } => format!("Learning rate reduced because train increased: {}", f(*lr)),
+        Event::EarlyStop { epoch, val, patience } => format!("{epoch} {} Loss has not decreased since {patience} steps", f(*val)),
+        Event::NanStop { epoch } => format!("{epoch} Loss is nan"),
+        Event::ValTrainRatioStop { epoch } => format!("{epoch} Validation loss reached the train/val ratio"),
+        Event::MaxEpochs { epoch } => format!("{epoch} Maximum number of epochs reached"),
+        Event::ReloadBest { steps_ago, val } => format!("Loaded model from {} {steps_ago} steps ago with loss {}", weights.display(), f(*val)),
+        Event::FineTuningStart { from_epoch, lr } => format!("Fine tuning best performing model from step {from_epoch}\nLearning rate reduced for finetuning to {}", f(*lr)),
+        Event::FineTuningRound { round, lr } => format!("Learning rate reduced for finetuning to {} in round {round}", f(*lr)),
+    }
+}
+
+/// Everything that changes during a run and goes into a checkpoint.
+struct RunState<M> {
+    model: M,
+    best: M,
+    schedule: Schedule,
+    opt: Optimizer,
+    passes: u64,
+    lines: Vec<(usize, EpochLosses)>,
+    /// The checkpoint's current best-weights file (rewritten only when the best changes).
+    checkpoint_best: String,
+}
+
+/// Trains a model of type `M` on `data` with `cfg`, writing under `out` (see the module docs).
+pub fn train<M: DrgModel<Cpu>>(data: &TrainData, cfg: &TrainConfig, out: &OutputPaths) -> anyhow::Result<TrainResult<M>> {
+    data.check_against(&M::SPEC)?;
+    ensure!(cfg.batch_size > 0, "the batch size must be positive");
+    ensure!(!data.train.is_empty(), "the training set is empty");
+    ensure!(!data.val.is_empty(), "the validation set is empty");
+    ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
+    out.create_dir()?;
+    let progress = Progress::new(cfg.schedule.epochs, cfg.progress && Progress::auto(0).is_visible());
+    let say = |line: String| {
+        if cfg.verbose {
+            progress.println(line)
+        }
+    };
+    let losses = HeadLosses::of::<M>();
+    let checkpoint = Checkpoint::new(out.checkpoint_dir());
+    let fingerprint = cfg.fingerprint::<M>(data);
+    let weights_path = out.weights();
+    ModelDescription::of(&M::SPEC, cfg.description()).write(&out.model_description())?;
+    let mut log = LossLog::new(&out.prefix);
+    let (n_train, n_val) = (data.train.len(), data.val.len());
+    let val_batches = |pass: u64| shuffled_batches(data.val, cfg.batch_size, seed_for(cfg.seed, pass, Stream::ValShuffle, 0));
+    let train_batches = |pass: u64| shuffled_batches(data.train, cfg.batch_size, seed_for(cfg.seed, pass, Stream::TrainShuffle, 0));
+    let dropout = |pass: u64| move |b: usize| Ctx::train(seed_for(cfg.seed, pass, Stream::Dropout, b));
+
+    let mut st = if cfg.resume && checkpoint.exists() {
+        let loaded = checkpoint.load()?;
+        ensure!(
+            loaded.state.fingerprint == fingerprint,
+            "{}: the checkpoint is of a run with other settings or data ({}); this run has {}",
+            checkpoint.dir().display(),
+            loaded.state.fingerprint,
+            fingerprint
+        );
+        let mut model = M::build(&Cpu::seed_from_u64(cfg.seed));
+        load_weights(&mut model, &loaded.weights)?;
+        // The best model shares the model's tensor ids (a clone), so the optimizer's buffers keep
+        // following the parameters when it is reloaded.
+        let mut best = model.clone();
+        load_weights(&mut best, &loaded.best)?;
+        let mut opt = Optimizer::new(cfg.optimizer, loaded.state.lr);
+        opt.load_state(&model, &loaded.optimizer)?;
+        for (e, l) in &loaded.state.lines {
+            log.push(line_of(*e, l))?;
+        }
+        save_weights(&best, &weights_path)?;
+        say(format!("Resuming from {} after epoch {} ({} passes)", checkpoint.dir().display(), loaded.state.schedule.epoch(), loaded.state.passes));
+        RunState { model, best, schedule: loaded.state.schedule, opt, passes: loaded.state.passes, lines: loaded.state.lines, checkpoint_best: loaded.state.best_file }
+    } else {
+        let mut model = M::build(&Cpu::seed_from_u64(cfg.seed));
+        let mut schedule = Schedule::new(cfg.schedule, cfg.lr);
+        let opt = Optimizer::new(cfg.optimizer, schedule.lr());
+        if cfg.schedule.warm_up_epochs > 0 {
+            say(format!("Warm up from {}", python_repr(schedule.lr())));
+        }
+        say("Train_loss(val), Val_loss(val), Train_loss(train), Val_loss(train)".to_string());
+        // Epoch 0: validation, then training set, in train mode without gradient.
+        let val_dropout = |b: usize| Ctx::train(seed_for(cfg.seed, 0, Stream::ValDropout, b));
+        let val_rec = pass_without_gradient(&mut model, data, &val_batches(0), val_dropout, &progress, "valid");
+        let train_rec = pass_without_gradient(&mut model, data, &train_batches(0), dropout(0), &progress, "train");
+        let (orig_val, val) = losses.epoch_losses(&val_rec, n_val)?;
+        let (train, train_val) = losses.epoch_losses(&train_rec, n_train)?;
+        let e0 = EpochLosses { orig_val, val, train, train_val };
+        schedule.start(&e0);
+        let line = line_of(0, &e0);
+        log.push(line)?;
+        say(format!("0 {}", line.text().split_once('\t').map_or("", |(_, rest)| rest)));
+        let best = model.clone();
+        save_weights(&best, &weights_path)?;
+        let mut st = RunState { model, best, schedule, opt, passes: 1, lines: vec![(0, e0)], checkpoint_best: String::new() };
+        write_checkpoint(&checkpoint, &mut st, &fingerprint, true)?;
+        st
+    };
+
+    let mut grads = None;
+    while !st.schedule.is_done() {
+        if cfg.stop_after_passes.is_some_and(|k| st.passes >= k) {
+            progress.finish();
+            return Ok(TrainResult { model: st.model, lines: st.lines.iter().map(|(e, l)| line_of(*e, l)).collect(), completed: false, evaluation: None });
+        }
+        let started = Instant::now();
+        let pass = st.passes;
+        st.opt.set_lr(st.schedule.lr());
+        let rec = training_pass(&mut st.model, &mut st.opt, &mut grads, data, &train_batches(pass), dropout(pass), &losses, &progress)?;
+        let train = losses.train_loss(&rec, n_train);
+        let (_, train_val) = losses.epoch_losses(&rec, n_train)?;
+        let val_rec = pass_without_gradient(&mut st.model, data, &val_batches(pass), |_| Ctx::eval(), &progress, "valid");
+        let (orig_val, val) = losses.epoch_losses(&val_rec, n_val)?;
+        let l = EpochLosses { orig_val, val, train, train_val };
+        let epoch = st.schedule.epoch() + 1;
+        let decision = st.schedule.end_epoch(&l);
+        let (warm, other): (Vec<&Event>, Vec<&Event>) = decision.events.iter().partition(|e| matches!(e, Event::WarmUp { .. }));
+        for e in warm {
+            say(event_text(e, &weights_path));
+        }
+        let line = line_of(epoch, &l);
+        log.push(line)?;
+        st.lines.push((epoch, l));
+        say(format!("{epoch} {}\t{:.2}", line.text().split_once('\t').map_or("", |(_, rest)| rest), started.elapsed().as_secs_f64()));
+        for e in other {
+            say(event_text(e, &weights_path));
+        }
+        if decision.save_best {
+            st.best = st.model.clone();
+            save_weights(&st.best, &weights_path)?;
+        }
+        if decision.reload_best {
+            st.model = st.best.clone();
+        }
+        st.passes += 1;
+        write_checkpoint(&checkpoint, &mut st, &fingerprint, decision.save_best)?;
+        progress.epoch_done(epoch, val);
+    }
+
+    // The evaluated model is what the weights file holds from now on (the reference keeps an older
+    // best on file when the last epoch was not worse; we keep what was evaluated).
+    save_weights(&st.model, &weights_path)?;
+    let evaluation = evaluate_and_report(&mut st.model, data, data.test, Some(data.train), &cfg.reports, out, cfg.batch_size, &progress)?;
+    let lines: Vec<EpochLine> = st.lines.iter().map(|(e, l)| line_of(*e, l)).collect();
+    if cfg.reports.plots {
+        crate::eval::plots::plot_loss_curves(&out.file("_loss.svg"), &lines)?;
+    }
+    progress.finish();
+    if cfg.verbose {
+        println!("{}", evaluation.summary_text);
+        println!("{}", out.prefix);
+    }
+    if !cfg.keep_checkpoint {
+        checkpoint.remove()?;
+    }
+    Ok(TrainResult { model: st.model, lines, completed: true, evaluation: Some(evaluation) })
+}
+
+fn write_checkpoint<M: DrgModel<Cpu>>(checkpoint: &Checkpoint, st: &mut RunState<M>, fingerprint: &serde_json::Value, best_changed: bool) -> anyhow::Result<()> {
+    let mut state = CheckpointState {
+        format: 0,
+        generation: st.passes,
+        fingerprint: fingerprint.clone(),
+        passes: st.passes,
+        schedule: st.schedule.clone(),
+        lr: st.schedule.lr(),
+        optimizer_steps: st.opt.steps(),
+        lines: st.lines.clone(),
+        weights_file: String::new(),
+        best_file: st.checkpoint_best.clone(),
+        optim_file: String::new(),
+    };
+    let (model, best) = (&st.model, &st.best);
+    checkpoint.save(&mut state, &st.opt.state(model), |p| save_weights(model, p), best_changed, |p| save_weights(best, p))?;
+    st.checkpoint_best = state.best_file;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::report_files::CorrelationReports;
+    use crate::import::npz::read_npz;
+    use crate::train::predict_new;
+    use crate::train::test_model::{Synthetic, Tiny};
+
+    fn config() -> TrainConfig {
+        TrainConfig {
+            lr: 2e-3,
+            schedule: ScheduleConfig { epochs: 12, patience: 3, warm_up_epochs: 2, finetuning_patience: 1, ..ScheduleConfig::default() },
+            reports: ReportOptions { correlations: CorrelationReports { per_class: true, per_point: true }, save_predictions: true, plots: true },
+            progress: false,
+            verbose: false,
+            ..TrainConfig::reference(2e-3)
+        }
+    }
+
+    fn out_in(dir: &tempfile::TempDir, name: &str) -> OutputPaths {
+        OutputPaths::new(&format!("{}/", dir.path().display()), name)
+    }
+
+    fn weights_of(model: &Tiny) -> Vec<Vec<f32>> {
+        vec![model.wa.as_vec(), model.ba.as_vec(), model.wb.as_vec(), model.wc.as_vec(), model.bc.as_vec(), model.running_mean.as_vec()]
+    }
+
+    fn bits(lines: &[EpochLine]) -> Vec<(usize, [u64; 4])> {
+        lines.iter().map(|l| (l.epoch, [l.orig_val, l.val, l.train, l.train_val].map(f64::to_bits))).collect()
+    }
+
+    #[test]
+    fn trains_and_writes_every_output() {
+        let data = Synthetic::new(60);
+        let dir = tempfile::tempdir().unwrap();
+        let out = out_in(&dir, "tiny");
+        let res = train::<Tiny>(&data.view(), &config(), &out).unwrap();
+        assert!(res.completed);
+        // The loss fell: the best validation loss is well below epoch 0's.
+        let best = res.lines.iter().map(|l| l.val).fold(f64::INFINITY, f64::min);
+        assert!(best < 0.8 * res.lines[0].val, "{:?}", res.lines);
+        assert!(res.lines.last().unwrap().train < res.lines[0].train);
+        // _loss.txt parses back into the returned lines (6 significant decimals).
+        let text = std::fs::read_to_string(out.file("_loss.txt")).unwrap();
+        assert_eq!(text.lines().count(), res.lines.len());
+        for (row, line) in text.lines().zip(&res.lines) {
+            let f: Vec<&str> = row.split('\t').collect();
+            assert_eq!(f.len(), 5);
+            assert_eq!(f[0].parse::<usize>().unwrap(), line.epoch);
+            for (s, v) in f[1..].iter().zip([line.orig_val, line.val, line.train, line.train_val]) {
+                assert!((s.parse::<f64>().unwrap() - v).abs() <= 5e-7, "{row}");
+            }
+        }
+        // Epoch numbers count up from 0 (repeating only in fine-tuning).
+        assert_eq!(res.lines[0].epoch, 0);
+        assert!(res.lines.windows(2).all(|w| w[1].epoch <= w[0].epoch + 1));
+        let eval = res.evaluation.unwrap();
+        assert_eq!(eval.genes, data.test.iter().map(|&i| data.genes[i].clone()).collect::<Vec<_>>());
+        // Correlation files: one per class and kind, gene/track rows.
+        for class in ["T0", "T1"] {
+            let per_track = std::fs::read_to_string(out.file(&format!("_clss_corr_tcl{class}.txt"))).unwrap();
+            let per_gene = std::fs::read_to_string(out.file(&format!("_pnt_corr_tcl{class}.txt"))).unwrap();
+            assert_eq!(per_gene.lines().count(), data.test.len());
+            assert_eq!(per_track.lines().count(), if class == "T0" { 2 } else { 3 });
+            assert!(per_gene.lines().all(|l| l.split(' ').nth(1).unwrap().parse::<f64>().is_ok()));
+        }
+        // Predictions npz equals the evaluation.
+        let npz = read_npz(out.file("_pred.npz")).unwrap();
+        assert_eq!(npz.get("names").unwrap().strings().unwrap(), eval.genes.as_slice());
+        assert_eq!(npz.f32("values").unwrap(), (vec![data.test.len(), 5], eval.preds.clone()));
+        // The weights file reloads into a fresh model that predicts the same, also via --predictnew.
+        let mut fresh = <Tiny as DrgModel<Cpu>>::build(&Cpu::default());
+        crate::train::outputs::load_weights(&mut fresh, &out.weights()).unwrap();
+        assert_eq!(weights_of(&fresh), weights_of(&res.model));
+        let out2 = out_in(&dir, "again");
+        let again = predict_new::<Tiny>(&out.weights(), Some(&out.model_description()), &data.view(), &ReportOptions::default(), &out2, 8).unwrap();
+        assert_eq!(again.preds, eval.preds);
+        assert_eq!(again.summary, eval.summary);
+        // The model beats the average profile on the linear task.
+        let t0 = &eval.summary[0];
+        assert!(t0.model > t0.baseline.unwrap(), "{}", eval.summary_text);
+        // Plots, model description; the checkpoint is gone after a finished run.
+        for f in ["_loss.svg", "_scatter_ex.svg", "_scatter_kd.svg"] {
+            assert!(std::fs::read_to_string(out.file(f)).unwrap().contains("</svg>"), "{f}");
+        }
+        let desc = ModelDescription::read(&out.model_description()).unwrap();
+        assert_eq!((desc.model.as_str(), desc.outputs.len()), ("Tiny", 2));
+        assert!(!out.checkpoint_dir().exists());
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_loss_curve() {
+        let data = Synthetic::new(60);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig { reports: ReportOptions::default(), ..config() };
+        let a = train::<Tiny>(&data.view(), &cfg, &out_in(&dir, "a")).unwrap();
+        let b = train::<Tiny>(&data.view(), &cfg, &out_in(&dir, "b")).unwrap();
+        assert_eq!(bits(&a.lines), bits(&b.lines));
+        assert_eq!(weights_of(&a.model), weights_of(&b.model));
+        let c = train::<Tiny>(&data.view(), &TrainConfig { seed: 2, ..cfg }, &out_in(&dir, "c")).unwrap();
+        assert_ne!(bits(&a.lines), bits(&c.lines));
+    }
+
+    /// A run interrupted after k passes (its state dropped, as if the process had been killed
+    /// right after the k-th checkpoint) and resumed reaches exactly the uninterrupted result,
+    /// for interruptions in warm-up, in the main phase and during fine-tuning.
+    #[test]
+    fn resume_reaches_the_uninterrupted_result() {
+        let data = Synthetic::new(60);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig { optimizer: OptimizerKind::Adam { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 }, lr: 1e-2, ..config() };
+        let whole = train::<Tiny>(&data.view(), &cfg, &out_in(&dir, "whole")).unwrap();
+        let whole_loss = std::fs::read(out_in(&dir, "whole").file("_loss.txt")).unwrap();
+        let passes = whole.lines.len() as u64;
+        assert!(whole.lines.iter().zip(&whole.lines[1..]).any(|(a, b)| b.epoch <= a.epoch), "no fine-tuning in {:?}", whole.lines);
+        for k in [1, 2, 5, passes - 2] {
+            let out = out_in(&dir, &format!("k{k}"));
+            let cut = train::<Tiny>(&data.view(), &TrainConfig { stop_after_passes: Some(k), ..cfg.clone() }, &out).unwrap();
+            assert!(!cut.completed && cut.lines.len() as u64 == k);
+            assert!(out.checkpoint_dir().join("state.json").exists());
+            drop(cut);
+            let resumed = train::<Tiny>(&data.view(), &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
+            assert!(resumed.completed);
+            assert_eq!(bits(&resumed.lines), bits(&whole.lines), "k = {k}");
+            assert_eq!(weights_of(&resumed.model), weights_of(&whole.model), "k = {k}");
+            assert_eq!(std::fs::read(out.file("_loss.txt")).unwrap(), whole_loss, "k = {k}");
+            assert_eq!(resumed.evaluation.unwrap().preds, whole.evaluation.as_ref().unwrap().preds);
+        }
+        // Resuming with other settings is refused with a clear message.
+        let out = out_in(&dir, "other");
+        train::<Tiny>(&data.view(), &TrainConfig { stop_after_passes: Some(2), ..cfg.clone() }, &out).unwrap();
+        let err = train::<Tiny>(&data.view(), &TrainConfig { resume: true, seed: 9, ..cfg.clone() }, &out).unwrap_err();
+        assert!(format!("{err:#}").contains("the checkpoint is of a run with other settings"), "{err:#}");
+    }
+
+    #[test]
+    fn bad_data_is_a_clear_error() {
+        let data = Synthetic::new(30);
+        let dir = tempfile::tempdir().unwrap();
+        let mut view = data.view();
+        view.inputs[1].length = 7;
+        let err = train::<Tiny>(&view, &config(), &out_in(&dir, "x")).unwrap_err();
+        assert_eq!(format!("{err:#}"), "rna.npz: sequences are 4 x 7 (channels x length), model Tiny input 'rna' needs 4 x 6");
+        let mut view = data.view();
+        view.val = &[];
+        assert_eq!(format!("{:#}", train::<Tiny>(&view, &config(), &out_in(&dir, "x")).unwrap_err()), "the validation set is empty");
+        let err = predict_new::<Tiny>(&dir.path().join("missing.safetensors"), None, &data.view(), &ReportOptions::default(), &out_in(&dir, "x"), 8).unwrap_err();
+        assert!(format!("{err:#}").contains("missing.safetensors: no such file"), "{err:#}");
+    }
+}
