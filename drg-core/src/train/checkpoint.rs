@@ -99,11 +99,12 @@ impl Checkpoint {
         state.optim_file = format!("optim-{g}.npz");
         write_optimizer(&self.dir.join(&state.optim_file), optimizer)?;
         write_bytes_atomically(self.state_path(), serde_json::to_string(state)?.as_bytes())?;
-        // Only now are the older generations unreferenced.
+        // Only now are the older generations unreferenced; temporary files left there belong to a
+        // killed earlier process (this one writes the folder only here, sequentially).
         let keep = [&state.weights_file, &state.best_file, &state.optim_file, &"state.json".to_string()].map(|s| s.to_string());
         for entry in std::fs::read_dir(&self.dir)?.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            if !keep.contains(&name) && !name.starts_with(".drg-tmp-") {
+            if !keep.contains(&name) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -213,6 +214,12 @@ mod tests {
         assert!(ck.save(&mut s3, &opt, |_| anyhow::bail!("disk full"), false, |_| Ok(())).is_err());
         assert_eq!(json(&ck.load().unwrap().state), json(&s2));
         // A corrupt state file is a clear error.
+        // A temporary file of a killed writer is cleaned up by the next save.
+        std::fs::write(ck.dir().join(".drg-tmp-stale"), b"x").unwrap();
+        let mut s4 = s2.clone();
+        s4.generation = 4;
+        ck.save(&mut s4, &opt, |p| Ok(std::fs::write(p, b"w4")?), false, |_| Ok(())).unwrap();
+        assert!(!ck.dir().join(".drg-tmp-stale").exists());
         std::fs::write(ck.dir().join("state.json"), b"{").unwrap();
         let err = ck.load().unwrap_err();
         assert!(format!("{err:#}").contains("state.json: not a drg checkpoint"), "{err:#}");

@@ -26,7 +26,12 @@ pub struct Progress {
 impl Progress {
     /// Bars when stderr is an interactive terminal outside CI, hidden otherwise.
     pub fn auto(max_epochs: usize) -> Self {
-        Self::new(max_epochs, bars_wanted(std::io::stderr().is_terminal(), std::env::var_os("CI").is_some()))
+        Self::new(max_epochs, Self::terminal())
+    }
+
+    /// Whether bars would be drawn here: stderr is a terminal and `CI` is not set.
+    pub fn terminal() -> bool {
+        bars_wanted(std::io::stderr().is_terminal(), std::env::var_os("CI").is_some())
     }
 
     /// Bars drawn (`visible`) or hidden.

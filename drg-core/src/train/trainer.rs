@@ -172,7 +172,7 @@ pub fn train<M: DrgModel<Cpu>>(data: &TrainData, cfg: &TrainConfig, out: &Output
     ensure!(!data.val.is_empty(), "the validation set is empty");
     ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
     out.create_dir()?;
-    let progress = Progress::new(cfg.schedule.epochs, cfg.progress && Progress::auto(0).is_visible());
+    let progress = Progress::new(cfg.schedule.epochs, cfg.progress && Progress::terminal());
     let say = |line: String| {
         if cfg.verbose {
             progress.println(line)
@@ -450,6 +450,57 @@ mod tests {
         train::<Tiny>(&data.view(), &TrainConfig { stop_after_passes: Some(2), ..cfg.clone() }, &out).unwrap();
         let err = train::<Tiny>(&data.view(), &TrainConfig { resume: true, seed: 9, ..cfg.clone() }, &out).unwrap_err();
         assert!(format!("{err:#}").contains("the checkpoint is of a run with other settings"), "{err:#}");
+    }
+
+    /// A real kill: this test runs itself again as a child process (selected by an environment
+    /// variable) that trains with a checkpoint per epoch, SIGKILLs it once a few epochs are
+    /// checkpointed (at whatever point it has reached, possibly mid-write), resumes the run here
+    /// and compares with an uninterrupted run.
+    #[test]
+    fn resume_after_the_process_is_killed() {
+        const CHILD: &str = "DRG_TRAINER_KILL_TEST_CHILD";
+        let data = Synthetic::new(1200);
+        let cfg = TrainConfig {
+            schedule: ScheduleConfig { epochs: 150, patience: 1000, warm_up_epochs: 2, finetuning: false, ..ScheduleConfig::default() },
+            reports: ReportOptions::default(),
+            ..config()
+        };
+        if let Some(dir) = std::env::var_os(CHILD) {
+            let out = OutputPaths::new(&format!("{}/", dir.to_string_lossy()), "killed");
+            train::<Tiny>(&data.view(), &cfg, &out).unwrap();
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = out_in(&dir, "killed");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "train::trainer::tests::resume_after_the_process_is_killed", "--nocapture", "--test-threads=1"])
+            .env(CHILD, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let state = out.checkpoint_dir().join("state.json");
+        let deadline = Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let passes = std::fs::read_to_string(&state).ok().and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok()).map_or(0, |s| s.passes);
+            if passes >= 4 {
+                break;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "the child exited before it was killed");
+            assert!(Instant::now() < deadline, "the child wrote no checkpoint in time");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let killed_at = serde_json::from_str::<CheckpointState>(&std::fs::read_to_string(&state).unwrap()).unwrap().passes;
+        let resumed = train::<Tiny>(&data.view(), &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
+        let whole = train::<Tiny>(&data.view(), &cfg, &out_in(&dir, "whole")).unwrap();
+        assert!(killed_at < whole.lines.len() as u64, "killed after the end ({killed_at} passes)");
+        assert_eq!(bits(&resumed.lines), bits(&whole.lines));
+        assert_eq!(weights_of(&resumed.model), weights_of(&whole.model));
+        assert_eq!(std::fs::read(out.file("_loss.txt")).unwrap(), std::fs::read(out_in(&dir, "whole").file("_loss.txt")).unwrap());
+        // No temporary files are left next to the outputs of the resumed run's checkpoint.
+        assert!(!out.checkpoint_dir().exists());
     }
 
     #[test]
