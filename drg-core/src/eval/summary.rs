@@ -58,7 +58,7 @@ fn mean_defined(values: impl Iterator<Item = Option<f64>>) -> (f64, usize) {
 /// The mean profile of a training set: the mean over genes of every track of a
 /// `(genes, tracks)` C-order matrix. This is the baseline's prediction for every test gene.
 pub fn mean_profile(train_truth: &[f64], tracks: usize) -> Vec<f64> {
-    let genes = if tracks == 0 { 0 } else { train_truth.len() / tracks };
+    let genes = train_truth.len().checked_div(tracks).unwrap_or(0);
     let mut mean = vec![0.0; tracks];
     for row in train_truth.chunks_exact(tracks.max(1)).take(genes) {
         mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
