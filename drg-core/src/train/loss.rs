@@ -105,7 +105,7 @@ fn check_shapes(pred: usize, target: usize, widths: &[usize]) -> Result<usize, L
     if widths.contains(&0) || (cols == 0 && pred > 0) {
         return Err(LossShapeError::Widths { widths: widths.to_vec(), sum: cols, cols: 0 });
     }
-    if cols > 0 && pred % cols != 0 {
+    if cols > 0 && !pred.is_multiple_of(cols) {
         return Err(LossShapeError::Ragged { len: pred, cols });
     }
     Ok(cols)
@@ -225,7 +225,7 @@ pub fn summed_loss(kinds: &[LossKind], pred: &[f32], target: &[f32], widths: &[u
     if kinds.len() != widths.len() {
         return Err(LossShapeError::Kinds { kinds: kinds.len(), heads: widths.len() });
     }
-    let rows = if cols == 0 { 0 } else { pred.len() / cols };
+    let rows = pred.len().checked_div(cols).unwrap_or(0);
     let mut total = 0.0;
     let mut offset = 0;
     // Gather each head's columns once, then reuse the single-head kernel.
