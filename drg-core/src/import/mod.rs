@@ -21,6 +21,7 @@
 //! ```
 
 pub mod error;
+pub mod gradients;
 pub mod load;
 pub mod npz;
 pub mod pickle;
@@ -28,5 +29,6 @@ pub mod pth;
 pub mod state_dict;
 
 pub use error::{ImportError, KeyProblem};
+pub use gradients::export_gradients;
 pub use load::{export_npz, export_state_dict, import_file, load_state_dict, LoadOptions, LoadReport};
 pub use state_dict::{Entry, StateDict, StoredDtype};
