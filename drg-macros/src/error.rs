@@ -3,12 +3,16 @@
 //! (the approach of serde_derive's `Ctxt`).
 
 use proc_macro2::Span;
+use std::collections::HashSet;
 use std::fmt::Display;
 
 #[derive(Default)]
 pub(crate) struct Errors {
     combined: Option<syn::Error>,
     count: usize,
+    /// (message, span) of every error kept: a trunk declared `same as` another repeats the
+    /// other's layers (and spans), and its shape errors must not be reported twice.
+    seen: HashSet<(String, String)>,
 }
 
 impl Errors {
@@ -22,7 +26,11 @@ impl Errors {
     }
 
     pub fn push(&mut self, error: syn::Error) {
+        // Counted even when deduplicated: callers use the count to see that a step failed.
         self.count += 1;
+        if !self.seen.insert((error.to_string(), format!("{:?}", error.span()))) {
+            return;
+        }
         match &mut self.combined {
             Some(all) => all.combine(error),
             None => self.combined = Some(error),

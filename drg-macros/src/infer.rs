@@ -23,6 +23,9 @@ use syn::Ident;
 /// hold more than 2^31 weights per output unit.
 pub(crate) const MAX_FLAT_FEATURES: usize = 1 << 31;
 
+/// Models above this many trainable parameters (about 4 TB of f32 weights) are rejected.
+pub(crate) const MAX_PARAMETERS: usize = 1 << 40;
+
 const LAYER_NAMES: &str =
     "conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout";
 
@@ -42,6 +45,9 @@ pub(crate) fn infer(def: &ModelDef) -> syn::Result<Model> {
         check_inputs_used(&inputs, &outputs, &mut errs);
     }
     let combined = inputs.len() > 1 || combination == CombinationKind::Mlp;
+    // Heads are inferred only for a structurally valid declaration (their construction relies
+    // on the consistency checks above); trunk shapes are inferred regardless.
+    let structural_ok = errs.count() == 0;
 
     let mut ir_variants = Vec::new();
     for (vi, variant) in variants.iter().enumerate() {
@@ -62,7 +68,7 @@ pub(crate) fn infer(def: &ModelDef) -> syn::Result<Model> {
         }
         let widths: Vec<Option<usize>> =
             outputs.iter().map(|o| positive(&env, &o.width, "an output width", &mut errs)).collect();
-        if errs.count() != before || built_trunks.len() != inputs.len() || outputs.is_empty() {
+        if !structural_ok || errs.count() != before || built_trunks.len() != inputs.len() {
             continue;
         }
         let widths: Vec<usize> = widths.into_iter().map(|w| w.unwrap_or(0)).collect();
@@ -79,7 +85,11 @@ pub(crate) fn infer(def: &ModelDef) -> syn::Result<Model> {
             parameter_breakdown: Vec::new(),
         };
         v.parameter_breakdown = params::breakdown(&v);
-        v.parameter_count = v.parameter_breakdown.iter().map(|(_, n)| n).sum();
+        v.parameter_count = v.parameter_breakdown.iter().map(|(_, n)| *n).fold(0, usize::saturating_add);
+        if v.parameter_count > MAX_PARAMETERS {
+            errs.at(def.name.span(), format!("{}the model has {} trainable parameters, more than 2^40; use smaller layers", env.prefix(), v.parameter_count));
+            continue;
+        }
         ir_variants.push(v);
     }
     errs.finish()?;
@@ -492,9 +502,6 @@ fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut Errors) -> V
                     errs.at(c.name.span(), format!("`{kind}` needs {n} trunk{}: write `{sig}`", if n == 1 { "" } else { "s" }));
                     (None, None, None)
                 } else if let [Some(plus), Some(minus)] = trunks[..] {
-                    if plus == minus {
-                        errs.at(c.name.span(), format!("`difference` of trunk `{}` with itself is always zero; name two different trunks", inputs[plus].name));
-                    }
                     (Some(Relation::Difference { plus, minus }), Some(shared), None)
                 } else if let [Some(trunk)] = trunks[..] {
                     (Some(Relation::Direct { trunk }), Some(shared), None)
@@ -535,6 +542,12 @@ fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut Errors) -> V
             continue;
         }
         let (Some(width), Some(relation)) = (width, relation) else { continue };
+        if let Relation::Difference { plus, minus } = relation {
+            // Reported after the output is accepted: the rest of the model can still be checked.
+            if plus == minus {
+                errs.at(c.name.span(), format!("`difference` of trunk `{}` with itself is always zero; name two different trunks", inputs[plus].name));
+            }
+        }
         out.push(OutputSpec {
             attrs: o.attrs.clone(),
             name: o.name.clone(),
@@ -647,11 +660,16 @@ fn check_inputs_used(inputs: &[InputSpec], outputs: &[OutputSpec], errs: &mut Er
 // Phase 2: per-variant inference
 // ---------------------------------------------------------------------------------------------
 
-/// Evaluates a size that must be ≥ 1.
+/// Evaluates a size that must be ≥ 1 and ≤ [`MAX_FLAT_FEATURES`] (which keeps every product of
+/// two sizes within u64 and every parameter count finite).
 fn positive(env: &SizeEnv, p: &Param<usize>, what: &str, errs: &mut Errors) -> Option<usize> {
     let n = env.usize(p, errs)?;
     if n == 0 {
         errs.at(p.span(), format!("{}{what} must be at least 1, found 0", env.prefix()));
+        return None;
+    }
+    if n > MAX_FLAT_FEATURES {
+        errs.at(p.span(), format!("{}{what} = {n} is absurdly large; it must be at most 2^31", env.prefix()));
         return None;
     }
     Some(n)
@@ -792,8 +810,12 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let (Some(heads), Some(dim_val)) = (heads, dim_val) else { return None };
                 let (c, l) = seq.unwrap();
                 let embed_f = dim_val * c as f64;
-                if !embed_f.is_finite() || embed_f < 1.0 {
-                    errs.at(dim.span(), format!("{pre}attention dim = {dim_val} gives E = int({dim_val} × {c}) = 0 channels; dim must be at least 1/{c} = {}", 1.0 / c as f64));
+                if !(embed_f >= 1.0) {
+                    errs.at(dim.span(), format!("{pre}attention dim = {dim_val:?} gives E = int({dim_val:?} × {c}) = 0 channels; dim must be at least 1/{c} = {:?}", 1.0 / c as f64));
+                    return None;
+                }
+                if embed_f > MAX_FLAT_FEATURES as f64 {
+                    errs.at(dim.span(), format!("{pre}attention dim = {dim_val:?} gives E = int({dim_val:?} × {c}) channels, more than 2^31; use a smaller dim"));
                     return None;
                 }
                 let key = if roles.attention { fallback("") } else { format!("{key_prefix}distattention.Mheadattention0") };
@@ -828,6 +850,10 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 }
                 let stem = if roles.fc { fallback(".Fullyconnected") } else { format!("{key_prefix}nfcs.nfcs.Fullyconnected") };
                 roles.fc = true;
+                if env.usize(n_layers, errs) == Some(0) {
+                    errs.at(n_layers.span(), format!("{pre}`fc(0)` builds no layer; remove it or use at least 1 layer"));
+                    return None;
+                }
                 let fc = fc_stack(env, spec.span, n_layers, dropout, widening, flat.unwrap(), Activation::Gelu, &stem, "fc", errs)?;
                 LayerKind::Fc(fc)
             }
@@ -891,7 +917,11 @@ fn fc_stack(
     }
     let widths = fc_widths(width, n, w);
     if let Some((i, _)) = widths.iter().enumerate().find(|(_, (_, o))| *o == 0) {
-        errs.at(span, format!("{pre}`{what}` layer {i} would have width 0 (starting from {width} with widening {w}); use a larger width or a widening closer to 1"));
+        errs.at(span, format!("{pre}`{what}` layer {i} would have width 0 (starting from {width} with widening {w:?}); use a larger width or a widening closer to 1"));
+        return None;
+    }
+    if let Some((i, (_, o))) = widths.iter().enumerate().find(|(_, (_, o))| *o > MAX_FLAT_FEATURES) {
+        errs.at(span, format!("{pre}`{what}` layer {i} would have width {o} (widening {w:?}), more than 2^31; use a widening closer to 1"));
         return None;
     }
     let keys = (0..widths.len()).map(|k| format!("{key_stem}{k}")).collect();

@@ -1,4 +1,9 @@
-#![doc = include_str!("../../docs/dsl.md")]
+//! The `drg_model!` macro of drg-rs: declare a sequence-to-expression network as typed Rust.
+//!
+//! Pipeline (one file per step): `parse` turns tokens into a → syntax tree (`ast`), `infer`
+//! validates it and computes every shape and parameter count into the IR (`ir`, `params`),
+//! `codegen` turns the IR into items. All errors are collected and reported together, each at
+//! the user's token. The language is documented on [`drg_model!`] and in `docs/dsl.md`.
 
 mod args;
 mod ast;
@@ -12,8 +17,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-/// Declares a sequence-to-expression model; see the crate documentation for the grammar and
-/// an example of every use case.
+#[doc = include_str!("../../docs/dsl.md")]
 #[proc_macro]
 pub fn drg_model(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     expand::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()

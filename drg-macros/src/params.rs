@@ -5,27 +5,40 @@
 //! positional embedding are buffers and excluded. Unused heads (model D) are counted, as the
 //! reference builds them.
 
+//!
+//! Every size is at most 2^31 (checked by inference), but products of three of them can exceed
+//! u64, so counts saturate instead of overflowing; inference rejects a saturated total.
+
 use crate::ir::*;
+
+/// `a · b · c` saturating.
+fn mul3(a: usize, b: usize, c: usize) -> usize {
+    a.saturating_mul(b).saturating_mul(c)
+}
 
 /// Trainable parameters of a conv layer.
 pub(crate) fn conv(in_c: usize, out_c: usize, kernel: usize, bias: bool) -> usize {
-    out_c * in_c * kernel + if bias { out_c } else { 0 }
+    mul3(out_c, in_c, kernel).saturating_add(if bias { out_c } else { 0 })
 }
 
 /// Trainable parameters of a linear layer with bias.
 pub(crate) fn linear(in_f: usize, out_f: usize) -> usize {
-    in_f * out_f + out_f
+    in_f.saturating_mul(out_f).saturating_add(out_f)
 }
 
 /// Trainable parameters of one attention layer (P5: no biases, two affine LayerNorms).
 pub(crate) fn attention(a: &Attention) -> usize {
     let (d, e, h) = (a.in_channels, a.embed, a.heads);
-    3 * (2 * d) * (h * e) // queries, keys, values
-        + (h * e) * e // combine_layer
-        + d * e // reslayer
-        + 2 * e // layer_norm
-        + 2 * (e * 4 * e) // feedforward.0 and .2
-        + 2 * e // feedforward_layer_norm
+    [
+        mul3(3, 2 * d, h.saturating_mul(e)), // queries, keys, values
+        mul3(h, e, e),                       // combine_layer
+        d * e,                               // reslayer
+        2 * e,                               // layer_norm
+        mul3(8, e, e),                       // feedforward.0 and .2 (E·4E each)
+        2 * e,                               // feedforward_layer_norm
+    ]
+    .into_iter()
+    .fold(0usize, usize::saturating_add)
 }
 
 fn fc(stack: &FcStack, out: &mut Vec<(String, usize)>) {

@@ -465,14 +465,14 @@ fn layer_order_errors() {
 fn stacks_that_build_nothing_and_huge_flattens_are_rejected() {
     let errs = errors(quote! {
         struct M {
-            sizes { small: len = 40; big: len = 4_000_000_000; }
+            sizes { small: len = 40; big: len = 1_000_000_000; }
             input x: onehot(4, len);
-            trunk x: conv(8, 3) >> wpool(4) >> convblocks(2, k = 11) >> flatten;
+            trunk x: conv(16, 3) >> wpool(4) >> convblocks(2, k = 11) >> flatten;
             output y[4] = head(x);
         }
     });
     has(&errs, "in size variant `small`: `convblocks` builds no layer: its kernel size k = 11 is longer than the input length 10 here");
-    has(&errs, "in size variant `big`: `flatten` gives 8 × 1000000000 = 8000000000 features, more than 2^31");
+    has(&errs, "in size variant `big`: `flatten` gives 16 × 250000000 = 4000000000 features, more than 2^31");
 }
 
 #[test]
@@ -485,11 +485,21 @@ fn head_structure_errors() {
             trunk b: same as a;
             output p[4] = difference(a, b, shared);
             output q[5] = direct(a, shared);
-            output r[5] = difference(b, b, shared);
         }
     });
-    has(&errs, "`shared` heads need equal widths: output `q` has 5 but `p` has 4");
+    assert_eq!(errs, ["`shared` heads need equal widths: output `q` has 5 but `p` has 4 (one head per trunk serves every output); drop `shared` or use width 4"]);
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100);
+            input b: onehot(4, 100);
+            trunk a: conv(8, 3) >> flatten;
+            trunk b: same as a;
+            output p[4] = difference(a, b, shared);
+            output r[5] = difference(b, b);
+        }
+    });
     has(&errs, "`difference` of trunk `b` with itself is always zero");
+    has(&errs, "output `r` does not use `shared` but output `p` does");
     let errs = errors(quote! {
         struct M {
             input a: onehot(4, 100);
@@ -527,4 +537,119 @@ fn reverse_complement_needs_a_stem_and_trunks_must_end_flat() {
     });
     has(&errs, "input `a` has `reverse_complement`, so its trunk must start with `conv(..)`");
     has(&errs, "trunk `b` ends with a sequence (8 channels × length 100); end it with `flatten`");
+}
+
+#[test]
+fn declaration_level_errors() {
+    let errs = errors(quote! {
+        struct M {
+            sizes { a: len = 10, len = 20; a: len = 5; }
+            input x: onehot(4, len), complement;
+            input y: onehot(4, 10);
+            trunk x: conv(8, 3) >> flatten;
+            trunk y: same as w;
+            trunk q: conv(8, 3) >> flatten;
+            output o[4] = head(x), validation = none;
+            output p[4] = direct(y), validation = none;
+            loss huber;
+            loss mse;
+        }
+    });
+    has(&errs, "duplicate size parameter `len` in variant `a`");
+    has(&errs, "duplicate size variant `a`");
+    has(&errs, "unknown input option; the only option is `reverse_complement`");
+    has(&errs, "`same as w`: there is no trunk `w`");
+    has(&errs, "trunk `q` has no input of the same name");
+    has(&errs, "every output has `validation = none`");
+    has(&errs, "unknown loss `huber`; expected correlation_mse, correlation or mse");
+    has(&errs, "`loss` is given twice");
+}
+
+#[test]
+fn same_as_cycles_and_repeated_shape_errors_are_reported_once() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            input b: onehot(4, 10);
+            input c: onehot(4, 10);
+            trunk a: same as b;
+            trunk b: same as a;
+            trunk c: conv(4, 3) >> flatten;
+            output o[4] = mlp(a, b, c);
+        }
+    });
+    has(&errs, "`same as a` is circular");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            input b: onehot(4, 10);
+            trunk a: conv(4, 3) >> wpool(20) >> flatten;
+            trunk b: same as a;
+            output o[4] = difference(a, b);
+        }
+    });
+    assert_eq!(errs, ["wpool(20) needs length ≥ 20, but the input here has length 10; use a pooling size ≤ 10"]);
+}
+
+#[test]
+fn absurd_sizes_are_errors_not_overflows() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> attention(dim = 1e300) >> flatten >> fc(3, widening = 1e300) >> linear(99999999999);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "attention dim = 1e300 gives E = int(1e300 × 4) channels, more than 2^31");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten >> fc(3, widening = 1e300);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "`fc` layer 0 would have width");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten >> linear(99999999999) >> fc(0);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "`linear` width = 99999999999 is absurdly large");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten >> linear(2_000_000_000) >> linear(2_000_000_000);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "more than 2^40");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten >> fc(0);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "`fc(0)` builds no layer");
+}
+
+#[test]
+fn mlp_layers_zero_goes_straight_to_the_head_and_act_can_be_linear() {
+    let m = model(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten;
+            output o[5] = mlp(a, layers = 0, embed = 7, act = linear);
+        }
+    });
+    let v = &m.variants[0];
+    let Heads::Mlp { embeddings, combiners, activation } = &v.heads else { panic!() };
+    assert_eq!(*activation, Activation::Identity);
+    assert_eq!(embeddings[0].key, "cnns.CNN0.classifier.classifier.Linear");
+    assert!(combiners[0].fc.widths.is_empty());
+    assert_eq!((combiners[0].head.in_features, combiners[0].head.out_features), (7, 5));
+    // conv 4·4·3+4, embedding 40·7+7, head 7·5+5.
+    assert_eq!(v.parameter_count, 52 + 287 + 40);
 }
