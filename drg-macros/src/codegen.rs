@@ -9,7 +9,13 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 pub(crate) fn generate(model: &ir::Model) -> TokenStream {
-    let ir::Model { attrs, vis, name, variants, .. } = model;
+    let ir::Model {
+        attrs,
+        vis,
+        name,
+        variants,
+        ..
+    } = model;
     let counts = variants.iter().map(|v| {
         let n = v.name.to_string();
         let c = v.parameter_count;
@@ -49,8 +55,16 @@ fn snake(name: &str) -> String {
 
 fn variant_module(model: &ir::Model, v: &ir::Variant) -> TokenStream {
     let vis = &model.vis;
-    let module = format_ident!("{}_{}", snake(&model.name.to_string()), v.name, span = v.name.span());
-    let doc = format!("Shapes of `{}` in size variant `{}`, computed by `drg_model!`.", model.name, v.name);
+    let module = format_ident!(
+        "{}_{}",
+        snake(&model.name.to_string()),
+        v.name,
+        span = v.name.span()
+    );
+    let doc = format!(
+        "Shapes of `{}` in size variant `{}`, computed by `drg_model!`.",
+        model.name, v.name
+    );
     let count = v.parameter_count;
     let trunks = v.trunks.iter().map(|t| {
         let upper = t.name.to_string().to_uppercase();
@@ -62,7 +76,13 @@ fn variant_module(model: &ir::Model, v: &ir::Variant) -> TokenStream {
                 Shape::Flat { features } => (features, 1),
             })
             .unzip();
-        let Shape::Seq { channels: in_c, len: in_l } = t.input else { unreachable!("inputs are sequences") };
+        let Shape::Seq {
+            channels: in_c,
+            len: in_l,
+        } = t.input
+        else {
+            unreachable!("inputs are sequences")
+        };
         let in_len = format_ident!("{}_INPUT_LEN", upper);
         let in_ch = format_ident!("{}_INPUT_CHANNELS", upper);
         let feats = format_ident!("{}_FEATURES", upper);

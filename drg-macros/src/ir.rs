@@ -160,7 +160,9 @@ pub enum LayerKind {
     Flatten,
     Linear(Linear),
     Fc(FcStack),
-    Dropout { p: f64 },
+    Dropout {
+        p: f64,
+    },
 }
 
 /// A padded 1-d convolution that preserves length. Key params: `{key}.weight`
@@ -311,8 +313,13 @@ pub struct TrunkHead {
 /// An output of a linear-head model: indices `(trunk, head)` into `Heads::Linear::per_trunk`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinearOutput {
-    Direct { head: (usize, usize) },
-    Difference { plus: (usize, usize), minus: (usize, usize) },
+    Direct {
+        head: (usize, usize),
+    },
+    Difference {
+        plus: (usize, usize),
+        minus: (usize, usize),
+    },
 }
 
 /// One output's combiner: `concat(embeddings of trunks)` → FC stack → final linear.
