@@ -76,13 +76,7 @@ fn variant_module(model: &ir::Model, v: &ir::Variant) -> TokenStream {
                 Shape::Flat { features } => (features, 1),
             })
             .unzip();
-        let Shape::Seq {
-            channels: in_c,
-            len: in_l,
-        } = t.input
-        else {
-            unreachable!("inputs are sequences")
-        };
+        let (in_c, in_l) = (t.input_channels, t.input_len);
         let in_len = format_ident!("{}_INPUT_LEN", upper);
         let in_ch = format_ident!("{}_INPUT_CHANNELS", upper);
         let feats = format_ident!("{}_FEATURES", upper);

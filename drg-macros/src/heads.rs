@@ -6,6 +6,23 @@ use crate::infer::{fc_stack, positive};
 use crate::ir::*;
 use crate::resolve::OutputSpec;
 
+/// An output of a linear-head model reading head `head` of the trunks it names; `None` for an
+/// `mlp` relation (excluded by `resolve::combination_kind` before heads are inferred).
+fn linear_output(relation: &Relation, head: usize) -> Option<LinearOutput> {
+    match *relation {
+        Relation::Direct { trunk } => Some(LinearOutput::Direct {
+            head: (trunk, head),
+        }),
+        Relation::Difference { plus, minus } => Some(LinearOutput::Difference {
+            plus: (plus, head),
+            minus: (minus, head),
+        }),
+        Relation::Mlp { .. } => None,
+    }
+}
+
+/// Builds the heads of one size variant from the resolved outputs and the inferred trunks.
+/// Reports shared heads of unequal widths and `mlp` outputs disagreeing on `embed`.
 pub(crate) fn infer_heads(
     kind: CombinationKind,
     outputs: &[OutputSpec],
@@ -50,17 +67,8 @@ pub(crate) fn infer_heads(
             let outs = outputs
                 .iter()
                 .enumerate()
-                .map(|(i, o)| match o.relation {
-                    Relation::Direct { trunk } => LinearOutput::Direct { head: (trunk, i) },
-                    Relation::Difference { plus, minus } => LinearOutput::Difference {
-                        plus: (plus, i),
-                        minus: (minus, i),
-                    },
-                    Relation::Mlp { .. } => {
-                        unreachable!("mlp outputs are rejected in linear-head models")
-                    }
-                })
-                .collect();
+                .map(|(i, o)| linear_output(&o.relation, i))
+                .collect::<Option<_>>()?;
             Some(Heads::Linear {
                 per_trunk,
                 outputs: outs,
@@ -94,17 +102,8 @@ pub(crate) fn infer_heads(
                 .collect();
             let outs = outputs
                 .iter()
-                .map(|o| match o.relation {
-                    Relation::Direct { trunk } => LinearOutput::Direct { head: (trunk, 0) },
-                    Relation::Difference { plus, minus } => LinearOutput::Difference {
-                        plus: (plus, 0),
-                        minus: (minus, 0),
-                    },
-                    Relation::Mlp { .. } => {
-                        unreachable!("mlp outputs are rejected in linear-head models")
-                    }
-                })
-                .collect();
+                .map(|o| linear_output(&o.relation, 0))
+                .collect::<Option<_>>()?;
             Some(Heads::Linear {
                 per_trunk,
                 outputs: outs,

@@ -268,31 +268,31 @@ fn infer_trunk(
     }
     for (index, spec) in specs.iter().enumerate() {
         let fallback = |suffix: &str| format!("{key_prefix}layers.{index}{suffix}");
-        let (seq, flat) = match shape {
-            Shape::Seq { channels, len } => (Some((channels, len)), None),
-            Shape::Flat { features } => (None, Some(features)),
+        // The input as (channels, length), or an error when it is flat.
+        let needs_seq = |errs: &mut Errors| match shape {
+            Shape::Seq { channels, len } => Some((channels, len)),
+            Shape::Flat { features } => {
+                errs.at(spec.span, format!("{pre}`{}` needs a sequence (channels × length), but after `flatten` the input here is {features} flat features; move it before `flatten`", spec.name));
+                None
+            }
         };
-        let needs_seq = |errs: &mut Errors| {
-            let Some(f) = flat else { return true };
-            errs.at(spec.span, format!("{pre}`{}` needs a sequence (channels × length), but after `flatten` the input here is {f} flat features; move it before `flatten`", spec.name));
-            false
-        };
-        let needs_flat = |errs: &mut Errors| {
-            let Some((c, l)) = seq else { return true };
-            errs.at(spec.span, format!("{pre}`{}` needs flat features, but the input here is a sequence of {c} channels × length {l}; add `flatten` before it", spec.name));
-            false
+        // The input's feature count, or an error when it is a sequence.
+        let needs_flat = |errs: &mut Errors| match shape {
+            Shape::Flat { features } => Some(features),
+            Shape::Seq { channels, len } => {
+                errs.at(spec.span, format!("{pre}`{}` needs flat features, but the input here is a sequence of {channels} channels × length {len}; add `flatten` before it", spec.name));
+                None
+            }
         };
         let before = errs.count();
-        let kind = match &spec.kind {
+        let (kind, output) = match &spec.kind {
             SpecKind::Conv {
                 filters,
                 k,
                 bias,
                 dilation,
             } => {
-                if !needs_seq(errs) {
-                    return None;
-                }
+                let (c, l) = needs_seq(errs)?;
                 let (filters, k, d) = (
                     positive(env, filters, "`conv` filters", errs),
                     positive(env, k, "`conv` kernel size k", errs),
@@ -301,10 +301,13 @@ fn infer_trunk(
                 let (Some(filters), Some(k), Some(d)) = (filters, k, d) else {
                     return None;
                 };
-                let (c, _) = seq.unwrap();
                 let stem = !roles.conv;
                 roles.conv = true;
-                LayerKind::Conv(Conv {
+                let out = Shape::Seq {
+                    channels: filters,
+                    len: l,
+                };
+                let conv = LayerKind::Conv(Conv {
                     in_channels: c,
                     out_channels: filters,
                     kernel: k,
@@ -317,9 +320,10 @@ fn infer_trunk(
                     } else {
                         fallback(".conv1d")
                     },
-                })
+                });
+                (conv, out)
             }
-            SpecKind::Gelu => LayerKind::Gelu,
+            SpecKind::Gelu => (LayerKind::Gelu, shape),
             SpecKind::Dropout { p } => {
                 let p_val = env.f64(p, errs)?;
                 if !(0.0..1.0).contains(&p_val) {
@@ -329,19 +333,23 @@ fn infer_trunk(
                     );
                     return None;
                 }
-                LayerKind::Dropout { p: p_val }
+                (LayerKind::Dropout { p: p_val }, shape)
             }
             SpecKind::Pool { kind, p } => {
-                if !needs_seq(errs) {
-                    return None;
-                }
+                let (c, l) = needs_seq(errs)?;
                 let size = positive(env, p, "the pooling size", errs)?;
-                let (_, l) = seq.unwrap();
                 if size > l {
                     errs.at(p.span(), format!("{pre}{}({size}) needs length ≥ {size}, but the input here has length {l}; use a pooling size ≤ {l}", spec.name));
                     return None;
                 }
-                LayerKind::Pool(pooling(*kind, size, l))
+                let pool = pooling(*kind, size, l);
+                (
+                    LayerKind::Pool(pool),
+                    Shape::Seq {
+                        channels: c,
+                        len: pool.out_len,
+                    },
+                )
             }
             SpecKind::Stack {
                 role,
@@ -352,9 +360,7 @@ fn infer_trunk(
                 wpool,
                 every,
             } => {
-                if !needs_seq(errs) {
-                    return None;
-                }
+                let seq = needs_seq(errs)?;
                 let stack = infer_stack(
                     spec,
                     *role,
@@ -364,25 +370,28 @@ fn infer_trunk(
                     *batchnorm,
                     wpool.as_ref(),
                     every,
-                    seq.unwrap(),
+                    seq,
                     &key_prefix,
                     index,
                     &mut roles,
                     env,
                     errs,
                 )?;
-                LayerKind::ConvStack(stack)
+                // `infer_stack` returns `None` rather than a stack without layers.
+                let last = stack.layers.last()?;
+                let out = Shape::Seq {
+                    channels: stack.channels,
+                    len: last.pool.map_or(last.len, |p| p.out_len),
+                };
+                (LayerKind::ConvStack(stack), out)
             }
             SpecKind::Attention { heads, dim } => {
-                if !needs_seq(errs) {
-                    return None;
-                }
+                let (c, l) = needs_seq(errs)?;
                 let heads = positive(env, heads, "`attention` heads", errs);
                 let dim_val = env.f64(dim, errs);
                 let (Some(heads), Some(dim_val)) = (heads, dim_val) else {
                     return None;
                 };
-                let (c, l) = seq.unwrap();
                 let embed_f = dim_val * c as f64;
                 if embed_f.is_nan() || embed_f < 1.0 {
                     errs.at(dim.span(), format!("{pre}attention dim = {dim_val:?} gives E = int({dim_val:?} × {c}) = 0 channels; dim must be at least 1/{c} = {:?}", 1.0 / c as f64));
@@ -398,17 +407,29 @@ fn infer_trunk(
                     format!("{key_prefix}distattention.Mheadattention0")
                 };
                 roles.attention = true;
-                LayerKind::Attention(Attention {
+                let embed = embed_f as usize;
+                let attention = LayerKind::Attention(Attention {
                     in_channels: c,
                     heads,
-                    embed: embed_f as usize,
+                    embed,
                     dim: dim_val,
                     len: l,
                     key,
-                })
+                });
+                (
+                    attention,
+                    Shape::Seq {
+                        channels: embed,
+                        len: l,
+                    },
+                )
             }
             SpecKind::Flatten => {
-                let Some((c, l)) = seq else {
+                let Shape::Seq {
+                    channels: c,
+                    len: l,
+                } = shape
+                else {
                     errs.at(
                         spec.span,
                         format!(
@@ -418,7 +439,9 @@ fn infer_trunk(
                     return None;
                 };
                 match c.checked_mul(l) {
-                    Some(f) if f <= MAX_FLAT_FEATURES => LayerKind::Flatten,
+                    Some(f) if f <= MAX_FLAT_FEATURES => {
+                        (LayerKind::Flatten, Shape::Flat { features: f })
+                    }
                     _ => {
                         errs.at(spec.span, format!("{pre}`flatten` gives {c} × {l} = {} features, more than 2^31; pool more (or use fewer channels) before `flatten`", (c as u128) * (l as u128)));
                         return None;
@@ -426,9 +449,7 @@ fn infer_trunk(
                 }
             }
             SpecKind::Linear { n } => {
-                if !needs_flat(errs) {
-                    return None;
-                }
+                let in_features = needs_flat(errs)?;
                 let out = positive(env, n, "`linear` width", errs)?;
                 let key = if roles.linear {
                     fallback("")
@@ -436,20 +457,19 @@ fn infer_trunk(
                     format!("{key_prefix}nfcs.nfcs.EmbeddtoFully")
                 };
                 roles.linear = true;
-                LayerKind::Linear(Linear {
-                    in_features: flat.unwrap(),
+                let linear = LayerKind::Linear(Linear {
+                    in_features,
                     out_features: out,
                     key,
-                })
+                });
+                (linear, Shape::Flat { features: out })
             }
             SpecKind::Fc {
                 n_layers,
                 dropout,
                 widening,
             } => {
-                if !needs_flat(errs) {
-                    return None;
-                }
+                let features = needs_flat(errs)?;
                 let stem = if roles.fc {
                     fallback(".Fullyconnected")
                 } else {
@@ -469,47 +489,18 @@ fn infer_trunk(
                     n_layers,
                     dropout,
                     widening,
-                    flat.unwrap(),
+                    features,
                     Activation::Gelu,
                     &stem,
                     "fc",
                     errs,
                 )?;
-                LayerKind::Fc(fc)
+                (LayerKind::Fc(fc), shape)
             }
         };
         if errs.count() != before {
             return None;
         }
-        let output = match &kind {
-            LayerKind::Conv(c) => Shape::Seq {
-                channels: c.out_channels,
-                len: seq.unwrap().1,
-            },
-            LayerKind::Pool(p) => Shape::Seq {
-                channels: seq.unwrap().0,
-                len: p.out_len,
-            },
-            LayerKind::ConvStack(s) => {
-                let last = s.layers.last().expect("stacks have a layer");
-                Shape::Seq {
-                    channels: s.channels,
-                    len: last.pool.map_or(last.len, |p| p.out_len),
-                }
-            }
-            LayerKind::Attention(a) => Shape::Seq {
-                channels: a.embed,
-                len: a.len,
-            },
-            LayerKind::Flatten => {
-                let (c, l) = seq.unwrap();
-                Shape::Flat { features: c * l }
-            }
-            LayerKind::Linear(l) => Shape::Flat {
-                features: l.out_features,
-            },
-            LayerKind::Fc(_) | LayerKind::Gelu | LayerKind::Dropout { .. } => shape,
-        };
         layers.push(Layer {
             span: spec.span,
             input: shape,
@@ -522,7 +513,8 @@ fn infer_trunk(
         Shape::Flat { features } => Some(Trunk {
             name: input.name.clone(),
             key_prefix,
-            input: Shape::Seq { channels, len },
+            input_channels: channels,
+            input_len: len,
             layers,
             features,
         }),

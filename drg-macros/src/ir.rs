@@ -133,8 +133,10 @@ pub struct Trunk {
     pub name: Ident,
     /// `""` or `cnns.CNN{i}.`; already included in every key of its layers.
     pub key_prefix: String,
-    /// `Shape::Seq { channels, len }` of the input.
-    pub input: Shape,
+    /// Channels of the input sequence (4 for one-hot DNA/RNA).
+    pub input_channels: usize,
+    /// Length of the input sequence.
+    pub input_len: usize,
     pub layers: Vec<Layer>,
     /// The width of the flat feature vector the trunk ends with.
     pub features: usize,

@@ -283,7 +283,7 @@ pub(crate) fn resolve_trunks(
         .collect()
 }
 
-pub(crate) fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
+fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
     let name = call.name.to_string();
     let before = errs.count();
     let kind = match name.as_str() {
@@ -734,8 +734,7 @@ pub(crate) fn combination_kind(outputs: &[OutputSpec], errs: &mut Errors) -> Com
         errs.at(o.combinator.span(), msg);
     }
     // mlp outputs share one embedding per trunk: embed size and activation must agree.
-    if kind == CombinationKind::Mlp {
-        let first_mlp = first.mlp.as_ref().expect("mlp kind has mlp spec");
+    if let Some(first_mlp) = &first.mlp {
         for o in &outputs[1..] {
             let Some(m) = &o.mlp else { continue };
             if m.act.0 != first_mlp.act.0 {
