@@ -45,6 +45,19 @@ impl Errors {
         self.count
     }
 
+    /// Moves `other`'s errors into `self`, appending `note` to each message, except errors
+    /// identical (message and span) to one already recorded, which are only counted.
+    pub fn absorb(&mut self, other: Errors, note: &str) {
+        for error in other.combined.into_iter().flatten() {
+            let key = (error.to_string(), format!("{:?}", error.span()));
+            if self.seen.contains(&key) {
+                self.count += 1;
+            } else {
+                self.at(error.span(), format!("{}{note}", key.0));
+            }
+        }
+    }
+
     pub fn finish(self) -> syn::Result<()> {
         match self.combined {
             Some(e) => Err(e),

@@ -61,7 +61,7 @@ pub(crate) fn infer(def: &ModelDef) -> syn::Result<Model> {
         let before = errs.count();
         let mut built_trunks = Vec::new();
         for (ti, input) in inputs.iter().enumerate() {
-            let Some(Some(layers)) = trunks.get(ti) else {
+            let Some(Some(trunk)) = trunks.get(ti) else {
                 continue;
             };
             let prefix = if combined {
@@ -69,7 +69,19 @@ pub(crate) fn infer(def: &ModelDef) -> syn::Result<Model> {
             } else {
                 String::new()
             };
-            if let Some(t) = infer_trunk(input, layers, prefix, &env, &mut errs) {
+            let built = match &trunk.same_as {
+                None => infer_trunk(input, &trunk.layers, prefix, &env, &mut errs),
+                Some(source) => {
+                    // The errors point at `source`'s tokens: say which trunk they concern,
+                    // unless the source trunk already reported the very same error.
+                    let mut own = Errors::new();
+                    let t = infer_trunk(input, &trunk.layers, prefix, &env, &mut own);
+                    let note = format!(" (in trunk `{}`, declared `same as {source}`)", input.name);
+                    errs.absorb(own, &note);
+                    t
+                }
+            };
+            if let Some(t) = built {
                 built_trunks.push(t);
             }
         }

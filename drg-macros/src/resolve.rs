@@ -203,12 +203,19 @@ pub(crate) enum StackDilations {
     },
 }
 
-/// Trunk layer lists by input index; `None` when the trunk is missing or failed to resolve.
+/// A trunk's layers, resolved.
+pub(crate) struct ResolvedTrunk {
+    pub(crate) layers: Vec<LayerSpec>,
+    /// For `same as`: the trunk whose layers (and tokens) these are.
+    pub(crate) same_as: Option<Ident>,
+}
+
+/// Trunks by input index; `None` when the trunk is missing or failed to resolve.
 pub(crate) fn resolve_trunks(
     def: &ModelDef,
     inputs: &[InputSpec],
     errs: &mut Errors,
-) -> Vec<Option<Vec<LayerSpec>>> {
+) -> Vec<Option<ResolvedTrunk>> {
     let mut seen: Vec<&Ident> = Vec::new();
     for t in &def.trunks {
         if seen.contains(&&t.name) {
@@ -274,11 +281,12 @@ pub(crate) fn resolve_trunks(
             if visited.len() > 1 {
                 let mut scratch = Errors::new();
                 let layers: Vec<_> = calls.iter().filter_map(|c| resolve_layer(c, &mut scratch)).collect();
-                return (scratch.count() == 0).then_some(layers);
+                let same_as = Some(decl.name.clone());
+                return (scratch.count() == 0).then_some(ResolvedTrunk { layers, same_as });
             }
             let before = errs.count();
             let layers: Vec<_> = calls.iter().filter_map(|c| resolve_layer(c, errs)).collect();
-            (errs.count() == before).then_some(layers)
+            (errs.count() == before).then_some(ResolvedTrunk { layers, same_as: None })
         })
         .collect()
 }
@@ -510,7 +518,6 @@ pub(crate) fn resolve_outputs(
         for opt in &o.options {
             match (&opt.name, &opt.value) {
                 (Some(n), Value::Ident(v)) if n == "validation" && v == "none" => validated = false,
-                (Some(n), Value::Ident(v)) if n == "validation" && v == "default" => validated = true,
                 (Some(n), v) if n == "validation" => errs.at(
                     v.span(),
                     format!("`validation` of an output must be `none` (excluded from early stopping), found `{}`", v.describe()),

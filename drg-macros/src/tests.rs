@@ -883,3 +883,20 @@ fn mlp_layers_zero_goes_straight_to_the_head_and_act_can_be_linear() {
     // conv 4·4·3+4, embedding 40·7+7, head 7·5+5.
     assert_eq!(v.parameter_count, 52 + 287 + 40);
 }
+
+#[test]
+fn errors_in_a_same_as_copy_name_the_copy_when_they_differ() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100);
+            input b: onehot(4, 10);
+            trunk a: conv(4, 3) >> wpool(20) >> flatten;
+            trunk b: same as a;
+            output o[4] = difference(a, b);
+        }
+    });
+    assert_eq!(
+        errs,
+        ["wpool(20) needs length ≥ 20, but the input here has length 10; use a pooling size ≤ 10 (in trunk `b`, declared `same as a`)"]
+    );
+}
