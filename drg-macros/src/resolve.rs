@@ -50,6 +50,17 @@ pub(crate) fn resolve_sizes(def: &ModelDef, errs: &mut Errors) -> Vec<VariantSpe
             );
             continue;
         }
+        let text = v.name.to_string();
+        if text.chars().any(|c| c.is_uppercase()) {
+            // Variant names become parts of item names (`model_d_full`).
+            errs.at(
+                v.name.span(),
+                format!(
+                    "size variant names are lower case: write `{}`",
+                    text.to_lowercase()
+                ),
+            );
+        }
         let mut values: Vec<(Ident, Number)> = Vec::new();
         for p in &v.params {
             if values.iter().any(|(n, _)| *n == p.name) {

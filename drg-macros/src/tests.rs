@@ -751,7 +751,7 @@ fn reverse_complement_needs_a_stem_and_trunks_must_end_flat() {
 fn declaration_level_errors() {
     let errs = errors(quote! {
         struct M {
-            sizes { a: len = 10, len = 20; a: len = 5; }
+            sizes { a: len = 10, len = 20; a: len = 5; Big: len = 5; }
             input x: onehot(4, len), complement;
             input y: onehot(4, 10);
             trunk x: conv(8, 3) >> flatten;
@@ -765,6 +765,7 @@ fn declaration_level_errors() {
     });
     has(&errs, "duplicate size parameter `len` in variant `a`");
     has(&errs, "duplicate size variant `a`");
+    has(&errs, "size variant names are lower case: write `big`");
     has(
         &errs,
         "unknown input option; the only option is `reverse_complement`",
