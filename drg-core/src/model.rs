@@ -82,3 +82,21 @@ pub trait DrgModel<D: DrgDevice>: TensorCollection<f32, D, To<f32, D> = Self> + 
         ctx: &mut Ctx,
     ) -> Vec<Tensor<(usize, usize), f32, D, T>>;
 }
+
+/// A declared model with all its size variants: what a `model_*` binary runs. `drg_model!`
+/// implements it on the declaration's name (`ModelD`); the binary picks the variant whose input
+/// lengths match the data and hands a [`VariantJob`] to it.
+pub trait ModelFamily {
+    /// The name of the declaration (`ModelD`).
+    const NAME: &'static str;
+    /// The specs of the variants in declaration order.
+    fn variants() -> Vec<ModelSpec>;
+    /// Runs `job` with the concrete type of variant `index` (panics if out of range).
+    fn with_variant<J: VariantJob>(index: usize, job: J) -> J::Output;
+}
+
+/// Work generic over a model type, for [`ModelFamily::with_variant`].
+pub trait VariantJob {
+    type Output;
+    fn run<M: DrgModel<dfdx::tensor::Cpu>>(self) -> Self::Output;
+}

@@ -203,8 +203,10 @@ pub(crate) mod tests {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(name)
     }
 
-    /// The `metrics.npz` inputs: (pred, truth, genes, tracks, classes).
-    pub(crate) fn metrics_inputs() -> (Npz, Vec<f32>, Vec<f64>, Vec<String>, Vec<String>, Vec<String>) {
+    /// The `metrics.npz` archive and its inputs: (npz, pred, truth, genes, tracks, classes).
+    type MetricsInputs = (Npz, Vec<f32>, Vec<f64>, Vec<String>, Vec<String>, Vec<String>);
+
+    pub(crate) fn metrics_inputs() -> MetricsInputs {
         let npz = read_npz(fixture("metrics.npz")).unwrap();
         let pred = npz.f32("pred").unwrap().1;
         let truth = npz.get("truth").unwrap().to_f64().unwrap();

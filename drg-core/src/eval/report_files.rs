@@ -5,7 +5,8 @@
 //!   line per track / per test gene, the value as numpy prints a float64;
 //! * `<prefix>_loss.txt`: one `e\tL_orig_val\tL_val\tL_train\tL2` line per epoch, each loss through
 //!   Python's `round(x, 6)` and `str()`;
-//! * `<prefix>_pred.npz`: `names` (numpy unicode), `values` (genes × ΣT, float32), `columns`.
+//! * `<prefix>_pred.npz`: `names` (numpy unicode), `values` (genes × ΣT, float32), `columns`,
+//!   deflate-compressed like the reference's `np.savez_compressed`.
 //!
 //! `prefix` is the output name, joined by plain string concatenation as the reference does
 //! (`Models/run1` gives `Models/run1_loss.txt`).
@@ -82,7 +83,8 @@ pub struct EpochLine {
 }
 
 impl EpochLine {
-    /// `e\tL_orig_val\tL_val\tL_train\tL2` with each loss as Python's `str(round(x, 6))`, no newline.
+    /// `e\tL_orig_val\tL_val\tL_train\tL2` with each loss as Python's `str(round(x, 6))`, no newline
+    /// (the reference's `save_losses(PATH, e, '\t'.join(str(round(x, roundto)) ...))`).
     pub fn text(&self) -> String {
         let f = |x: f64| python_repr(python_round(x, 6));
         format!("{}\t{}\t{}\t{}\t{}", self.epoch, f(self.orig_val), f(self.val), f(self.train), f(self.train_val))
@@ -90,7 +92,8 @@ impl EpochLine {
 }
 
 /// `<prefix>_loss.txt`, grown one line per epoch. Every push rewrites the whole (small) file
-/// atomically, so a reader or a crash never sees a partial line.
+/// atomically, so a reader or a crash never sees a partial line. A new log starts the file afresh,
+/// as the reference's epoch-0 line opens it with `'w'`.
 #[derive(Debug, Clone)]
 pub struct LossLog {
     path: PathBuf,
@@ -131,7 +134,7 @@ pub fn write_predictions_npz(prefix: &str, names: &[String], values: &[f32], col
     write_atomically(&path, |w| {
         let mut npz = npyz::npz::NpzWriter::new(std::io::Cursor::new(Vec::new()));
         write_unicode_array(&mut npz, "names", names)?;
-        let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         let mut arr = npz.array::<f32>("values", opts)?.default_dtype().shape(&[names.len() as u64, columns.len() as u64]).begin_nd()?;
         arr.extend(values.iter().copied())?;
         arr.finish()?;
@@ -148,7 +151,7 @@ pub fn write_predictions_npz(prefix: &str, names: &[String], values: &[f32], col
 fn write_unicode_array<W: std::io::Write + std::io::Seek>(npz: &mut npyz::npz::NpzWriter<W>, name: &str, strings: &[String]) -> anyhow::Result<()> {
     let width = strings.iter().map(|s| s.chars().count()).max().unwrap_or(0).max(1);
     let dtype = npyz::DType::Plain(format!("<U{width}").parse().map_err(|e| anyhow::anyhow!("{e:?}"))?);
-    let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let mut arr = npz.array::<str>(name, opts)?.dtype(dtype).shape(&[strings.len() as u64]).begin_nd()?;
     for s in strings {
         arr.push(s.as_str())?;

@@ -15,6 +15,8 @@ use rand::SeedableRng;
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub train: bool,
+    /// Whether dropout is applied in train mode (the reference's parity fixtures train without).
+    pub dropout: bool,
     pub rng: StdRng,
     /// When set, layers record named copies of their intermediate activations here (the
     /// reference's stage probes), for debugging and for the parity tests.
@@ -31,12 +33,18 @@ pub struct Probe {
 impl Ctx {
     /// Evaluation mode: running statistics, no dropout.
     pub fn eval() -> Self {
-        Self { train: false, rng: StdRng::seed_from_u64(0), probe: None }
+        Self { train: false, dropout: false, rng: StdRng::seed_from_u64(0), probe: None }
     }
 
     /// Training mode with dropout masks drawn from a generator seeded with `seed`.
     pub fn train(seed: u64) -> Self {
-        Self { train: true, rng: StdRng::seed_from_u64(seed), probe: None }
+        Self { train: true, dropout: true, rng: StdRng::seed_from_u64(seed), probe: None }
+    }
+
+    /// Train mode with dropout switched off (BatchNorm still uses batch statistics).
+    pub fn without_dropout(mut self) -> Self {
+        self.dropout = false;
+        self
     }
 
     /// Starts recording activations.

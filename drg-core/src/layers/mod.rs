@@ -11,10 +11,30 @@
 //! not tensors live in the type (const generics or a spec type with associated consts), so a
 //! module can always be rebuilt from its tensors alone.
 
+pub mod activation;
+pub mod attention;
+pub mod batchnorm;
+pub mod combine;
+pub mod conv;
+pub mod conv_stack;
 pub mod ctx;
+pub mod dense;
+pub mod dropout;
+pub mod fc_stack;
+pub mod flatten;
 pub mod init;
+pub mod pooling;
 
+pub use activation::{Activation, Gelu};
+pub use attention::Attention;
+pub use batchnorm::BatchNorm;
+pub use conv::Conv1d;
+pub use conv_stack::{ConvStack, StackLayer, StackLayers};
 pub use ctx::Ctx;
+pub use dense::{Dense, Head};
+pub use fc_stack::{FcLayers, FcStack};
+pub use flatten::flatten;
+pub use pooling::{MaxPool, MeanPool, WeightedPool};
 
 use dfdx::shapes::Const;
 use dfdx::tensor::{NoneTape, Tensor};

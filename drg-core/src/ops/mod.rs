@@ -1,1 +1,27 @@
-//! (module under construction)
+//! Differentiable kernels of our own on dfdx 0.13.
+//!
+//! dfdx 0.13 on stable Rust has no convolution or pooling, and its element-wise ops are
+//! single-threaded; these ops fill the gap. Each is a free function, generic over the device
+//! `D: DrgDevice`, the tape `T` and the input shape type, and it takes the **output shape value**
+//! explicitly, so a typed layer passes `(batch, Const::<C>, Const::<L>)` and gets a typed tensor
+//! back. Shapes are checked at runtime with a panic naming the op (the typed layers guarantee them).
+//!
+//! All ops follow the custom-op pattern of dfdx: split the tape, compute on host data, wrap the
+//! result with `tensor_from_vec`, and (when the tape is owned) register a backward closure that
+//! accumulates (`+=`) into the input gradient and writes parameter gradients by tensor id.
+
+mod host;
+
+pub mod add;
+pub mod batchnorm_gelu;
+pub mod conv1d;
+pub mod gelu;
+pub mod pool;
+pub mod rc_conv;
+
+pub use add::add;
+pub use batchnorm_gelu::{batchnorm_gelu, BnMode};
+pub use conv1d::{conv1d, ConvGeom};
+pub use gelu::gelu;
+pub use pool::{max_pool, mean_pool, pooled_len, weighted_pool};
+pub use rc_conv::rc_conv1d;

@@ -16,7 +16,7 @@ use super::train_data::TrainData;
 use crate::eval::metrics::{class_correlations, ClassCorrelations, TestSet};
 use crate::eval::plots::plot_scatter;
 use crate::eval::report_files::{write_correlation_reports, write_predictions_npz, CorrelationReports};
-use crate::eval::summary::{format_summary, mean_profile, summary_rows, SummaryRow};
+use crate::eval::summary::{mean_profile, summarize, Summary};
 use crate::model::DrgModel;
 
 /// Which outputs to write besides the summary table.
@@ -38,7 +38,7 @@ pub struct Evaluation {
     /// `genes × ΣT` predictions, heads concatenated.
     pub preds: Vec<f32>,
     pub classes: Vec<ClassCorrelations>,
-    pub summary: Vec<SummaryRow>,
+    pub summary: Summary,
     pub summary_text: String,
     /// Files written.
     pub files: Vec<PathBuf>,
@@ -64,16 +64,12 @@ pub fn evaluate_and_report<M: DrgModel<Cpu>>(
     let (tracks, track_classes) = (data.track_names(), data.track_classes());
     let set = TestSet { pred: &preds, truth: &truth, genes: &genes, tracks: &tracks, classes: &track_classes };
     let classes = class_correlations(&set)?;
-    let baseline = match baseline_rows.filter(|r| !r.is_empty()) {
-        Some(train) => {
-            let profile: Vec<f32> = data.outputs.iter().flat_map(|y| mean_profile(y.values, y.width(), train)).collect();
-            let base_pred: Vec<f32> = profile.iter().copied().cycle().take(preds.len()).collect();
-            Some(class_correlations(&TestSet { pred: &base_pred, ..set })?)
-        }
-        None => None,
-    };
-    let summary = summary_rows(&classes, baseline.as_deref());
-    let summary_text = format_summary(&summary);
+    // The baseline predicts every gene with the mean profile of the training set (or, without
+    // one, of the evaluated genes themselves: then only the model's column is informative).
+    let baseline_rows = baseline_rows.filter(|r| !r.is_empty()).unwrap_or(rows);
+    let train_truth: Vec<f64> = data.gather_targets_concat(baseline_rows).into_iter().map(f64::from).collect();
+    let summary = summarize(&set, &mean_profile(&train_truth, tracks.len()))?;
+    let summary_text = summary.to_string();
 
     let mut files = write_correlation_reports(&out.prefix, &genes, &classes, opts.correlations)?;
     if opts.save_predictions {
@@ -98,7 +94,8 @@ pub fn evaluate_and_report<M: DrgModel<Cpu>>(
 
 /// `--predictnew`: builds `M`, loads `weights` (after checking `<weights>`' model description,
 /// when one sits next to it), and evaluates every row of `data.test` without training. Reports go
-/// under `out`; there is no baseline unless `data.train` is non-empty.
+/// under `out`; the summary's baseline is the mean profile of `data.train` (of the evaluated genes
+/// when it is empty).
 pub fn predict_new<M: DrgModel<Cpu>>(weights: &Path, description: Option<&Path>, data: &TrainData, opts: &ReportOptions, out: &OutputPaths, batch_size: usize) -> anyhow::Result<Evaluation> {
     data.check_against(&M::SPEC)?;
     ensure!(batch_size > 0, "the batch size must be positive");

@@ -396,8 +396,8 @@ mod tests {
         assert_eq!(again.preds, eval.preds);
         assert_eq!(again.summary, eval.summary);
         // The model beats the average profile on the linear task.
-        let t0 = &eval.summary[0];
-        assert!(t0.model > t0.baseline.unwrap(), "{}", eval.summary_text);
+        let t0 = &eval.summary.rows[0];
+        assert!(t0.model > t0.baseline, "{}", eval.summary_text);
         // Plots, model description; the checkpoint is gone after a finished run.
         for f in ["_loss.svg", "_scatter_ex.svg", "_scatter_kd.svg"] {
             assert!(std::fs::read_to_string(out.file(f)).unwrap().contains("</svg>"), "{f}");

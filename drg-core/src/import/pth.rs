@@ -1,0 +1,340 @@
+//! Reading PyTorch's `torch.save` files (the zip format, PyTorch >= 1.6) without Python.
+//!
+//! Such a file is a zip archive `<name>/...` holding
+//! * `<name>/data.pkl`: a pickle of the saved object. For a state dict that is an
+//!   `OrderedDict` whose values are `torch._utils._rebuild_tensor_v2(storage, offset, size,
+//!   stride, requires_grad, backward_hooks)` calls, each `storage` being the persistent id
+//!   `('storage', torch.FloatStorage, key, location, numel)`;
+//! * `<name>/data/<key>`: the raw bytes of each storage, in the byte order named by
+//!   `<name>/byteorder` (little-endian when absent, as in files of PyTorch < 1.10);
+//! * `<name>/version` and bookkeeping entries we do not need.
+//!
+//! A tensor is a strided view of its storage, so transposed slices and views sharing a storage
+//! come out exactly as `tensor.contiguous()` would give them. float16/bfloat16/float64 values are
+//! converted to `f32`; integer and bool tensors are kept, with their [`StoredDtype`], so
+//! `num_batches_tracked` can be recognised and skipped.
+//!
+//! The pickle is read by [`super::pickle`], which never executes anything; only the few globals
+//! a state dict is made of are accepted, anything else is an error naming the object.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::error::ImportError;
+use super::pickle::{self, Value};
+use super::state_dict::{Entry, StateDict, StoredDtype};
+
+/// Reads the state dict saved in a `.pth` / `.pt` file.
+pub fn read_pth(path: impl AsRef<Path>) -> Result<StateDict, ImportError> {
+    let path = path.as_ref().to_path_buf();
+    let bytes = std::fs::read(&path).map_err(|source| ImportError::Open { path: path.clone(), source })?;
+    let fail = |msg: String| ImportError::format(&path, msg);
+    if !bytes.starts_with(b"PK\x03\x04") {
+        // The legacy format starts with a pickled magic number (protocol 2, LONG1 of 10 bytes).
+        let msg = if bytes.starts_with(b"\x80\x02\x8a\x0a") {
+            "a torch.save file in the legacy format of PyTorch < 1.6, which drg-rs does not read; re-save it in Python with \
+             torch.save(torch.load(path), path) to get the zip format"
+        } else {
+            "not a PyTorch file (expected the zip archive that torch.save writes)"
+        };
+        return Err(fail(msg.into()));
+    }
+    let mut archive = Archive::open(&path, bytes)?;
+    let root = pickle::parse(&archive.read("data.pkl")?).map_err(|e| fail(format!("data.pkl: {e}")))?;
+    let little_endian = match archive.read_optional("byteorder")? {
+        None => true,
+        Some(b) => match String::from_utf8_lossy(&b).trim() {
+            "little" => true,
+            "big" => false,
+            other => return Err(fail(format!("unknown byte order '{other}'"))),
+        },
+    };
+    let items = dict_items(root).map_err(|what| fail(format!("holds {what}, not a state dict")))?;
+    let mut storages = StorageCache { archive: &mut archive, little_endian, loaded: HashMap::new() };
+    let mut entries = BTreeMap::new();
+    for (key, value) in items {
+        let Value::Str(key) = key else {
+            return Err(fail(format!("a state-dict key is a {}, not a string", key.describe())));
+        };
+        let entry = rebuild_tensor(value, &mut storages).map_err(|msg| fail(format!("entry '{key}': {msg}")))?;
+        entries.insert(key, entry);
+    }
+    Ok(StateDict { entries, source: path })
+}
+
+/// The items of a pickled `dict` or `collections.OrderedDict`; otherwise a description of the
+/// object.
+fn dict_items(v: Value) -> Result<Vec<(Value, Value)>, String> {
+    match v {
+        Value::Dict(items) => Ok(items),
+        Value::Call { callable, items, .. } if callable.global_name().as_deref() == Some("collections.OrderedDict") => Ok(items),
+        other => Err(format!("a {}", other.describe())),
+    }
+}
+
+/// Turns a pickled tensor into an [`Entry`]; errors are messages for the entry's key.
+fn rebuild_tensor(v: Value, storages: &mut StorageCache<'_>) -> Result<Entry, String> {
+    let Value::Call { callable, mut args, .. } = v else {
+        return Err(format!("is a {}, not a tensor", v.describe()));
+    };
+    let name = callable.global_name().unwrap_or_default();
+    match name.as_str() {
+        "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor" => {
+            if args.len() < 4 {
+                return Err(format!("{name} has {} arguments, expected at least 4", args.len()));
+            }
+            let stride = int_tuple(&args[3], "stride")?;
+            let size = int_tuple(&args[2], "size")?;
+            let offset = int(&args[1], "storage offset")?;
+            let storage = storages.get(&args[0])?;
+            strided_copy(storage, offset, &size, &stride)
+        }
+        // A saved `nn.Parameter` (full module or optimizer checkpoints): its first argument is
+        // the tensor.
+        "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state" if !args.is_empty() => {
+            rebuild_tensor(args.swap_remove(0), storages)
+        }
+        _ => Err(format!(
+            "is {} (unsupported Python object '{}'); a state dict holds only tensors",
+            callable.describe(),
+            if name.is_empty() { callable.describe() } else { name }
+        )),
+    }
+}
+
+fn int(v: &Value, what: &str) -> Result<usize, String> {
+    match v {
+        Value::Int(i) if *i >= 0 => Ok(*i as usize),
+        other => Err(format!("{what} is a {}, expected a non-negative int", other.describe())),
+    }
+}
+
+fn int_tuple(v: &Value, what: &str) -> Result<Vec<usize>, String> {
+    match v {
+        Value::Tuple(items) => items.iter().map(|i| int(i, what)).collect(),
+        other => Err(format!("{what} is a {}, expected a tuple of ints", other.describe())),
+    }
+}
+
+/// One decoded storage: all its elements as f32, and how they were stored.
+struct Storage {
+    values: Vec<f32>,
+    dtype: StoredDtype,
+    key: String,
+}
+
+/// Gathers the elements of a view (`offset`, `size`, `stride` in elements) in C order.
+fn strided_copy(storage: &Storage, offset: usize, size: &[usize], stride: &[usize]) -> Result<Entry, String> {
+    if size.len() != stride.len() {
+        return Err(format!("size {size:?} and stride {stride:?} differ in rank"));
+    }
+    let n: usize = size.iter().product();
+    let shape = size.to_vec();
+    if n == 0 {
+        return Ok(Entry { shape, values: Vec::new(), dtype: storage.dtype });
+    }
+    let last = offset + size.iter().zip(stride).map(|(&s, &st)| (s - 1) * st).sum::<usize>();
+    if last >= storage.values.len() {
+        return Err(format!(
+            "the view (offset {offset}, size {size:?}, stride {stride:?}) reaches element {last} of storage '{}', which has {}",
+            storage.key,
+            storage.values.len()
+        ));
+    }
+    let contiguous = {
+        let mut expect = 1;
+        size.iter().zip(stride).rev().all(|(&s, &st)| {
+            let ok = s == 1 || st == expect;
+            expect *= s;
+            ok
+        })
+    };
+    let values = if contiguous {
+        storage.values[offset..offset + n].to_vec()
+    } else {
+        let mut values = Vec::with_capacity(n);
+        let mut index = vec![0usize; size.len()];
+        let mut at = offset;
+        for _ in 0..n {
+            values.push(storage.values[at]);
+            // Odometer increment over the dimensions, last fastest.
+            for d in (0..size.len()).rev() {
+                index[d] += 1;
+                at += stride[d];
+                if index[d] < size[d] {
+                    break;
+                }
+                at -= stride[d] * size[d];
+                index[d] = 0;
+            }
+        }
+        values
+    };
+    Ok(Entry { shape, values, dtype: storage.dtype })
+}
+
+/// The zip archive and the folder name torch put everything under.
+struct Archive {
+    zip: zip::ZipArchive<std::io::Cursor<Vec<u8>>>,
+    root: String,
+    path: PathBuf,
+}
+
+impl Archive {
+    fn open(path: &Path, bytes: Vec<u8>) -> Result<Archive, ImportError> {
+        let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .map_err(|e| ImportError::format(path, format!("not a readable zip archive: {e}")))?;
+        let pkl = zip
+            .file_names()
+            .filter(|n| *n == "data.pkl" || n.ends_with("/data.pkl"))
+            .min_by_key(|n| n.len())
+            .ok_or_else(|| ImportError::format(path, "no data.pkl in the archive: not a torch.save file"))?;
+        let root = pkl[..pkl.len() - "data.pkl".len()].to_string();
+        Ok(Archive { zip, root, path: path.to_path_buf() })
+    }
+
+    fn read_optional(&mut self, name: &str) -> Result<Option<Vec<u8>>, ImportError> {
+        let full = format!("{}{name}", self.root);
+        let mut file = match self.zip.by_name(&full) {
+            Ok(f) => f,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(e) => return Err(ImportError::format(&self.path, format!("entry '{full}': {e}"))),
+        };
+        let mut buf = Vec::with_capacity(file.size() as usize);
+        file.read_to_end(&mut buf).map_err(|e| ImportError::format(&self.path, format!("entry '{full}': {e}")))?;
+        Ok(Some(buf))
+    }
+
+    fn read(&mut self, name: &str) -> Result<Vec<u8>, ImportError> {
+        self.read_optional(name)?
+            .ok_or_else(|| ImportError::format(&self.path, format!("entry '{}{name}' is missing from the archive", self.root)))
+    }
+}
+
+/// Storages decoded so far, by key: views of one storage decode it once.
+struct StorageCache<'a> {
+    archive: &'a mut Archive,
+    little_endian: bool,
+    loaded: HashMap<String, Storage>,
+}
+
+impl StorageCache<'_> {
+    /// The storage a persistent id `('storage', torch.XStorage, key, location, numel)` names.
+    fn get(&mut self, id: &Value) -> Result<&Storage, String> {
+        let Value::PersistentId(id) = id else {
+            return Err(format!("storage is a {}, expected a persistent id", id.describe()));
+        };
+        let fields = match id.as_ref() {
+            Value::Tuple(f) if f.len() >= 5 && f[0] == Value::Str("storage".into()) => f,
+            other => return Err(format!("unsupported persistent id ({})", other.describe())),
+        };
+        let class = fields[1].global_name().unwrap_or_else(|| fields[1].describe());
+        let Value::Str(key) = &fields[2] else { return Err(format!("storage key is a {}", fields[2].describe())) };
+        let numel = int(&fields[4], "storage size")?;
+        if !self.loaded.contains_key(key) {
+            let dtype = storage_dtype(&class).ok_or_else(|| format!("unsupported storage type '{class}'"))?;
+            let bytes = self.archive.read(&format!("data/{key}")).map_err(|e| e.to_string())?;
+            let values = decode(&bytes, dtype, numel, self.little_endian)
+                .map_err(|have| format!("storage '{key}' has {have} bytes, expected {numel} {} values", dtype.name()))?;
+            self.loaded.insert(key.clone(), Storage { values, dtype, key: key.clone() });
+        }
+        Ok(&self.loaded[key])
+    }
+}
+
+fn storage_dtype(class: &str) -> Option<StoredDtype> {
+    Some(match class {
+        "torch.FloatStorage" => StoredDtype::F32,
+        "torch.DoubleStorage" => StoredDtype::F64,
+        "torch.HalfStorage" => StoredDtype::F16,
+        "torch.BFloat16Storage" => StoredDtype::BF16,
+        "torch.LongStorage" => StoredDtype::I64,
+        "torch.IntStorage" => StoredDtype::I32,
+        "torch.ShortStorage" => StoredDtype::I16,
+        "torch.CharStorage" => StoredDtype::I8,
+        "torch.ByteStorage" => StoredDtype::U8,
+        "torch.BoolStorage" => StoredDtype::Bool,
+        _ => return None,
+    })
+}
+
+/// Decodes `numel` values of `dtype` to f32; `Err(len)` if the bytes are too few.
+fn decode(bytes: &[u8], dtype: StoredDtype, numel: usize, little_endian: bool) -> Result<Vec<f32>, usize> {
+    fn each<const N: usize>(bytes: &[u8], numel: usize, le: bool, f: impl Fn([u8; N]) -> f32) -> Result<Vec<f32>, usize> {
+        if bytes.len() < numel * N {
+            return Err(bytes.len());
+        }
+        Ok(bytes[..numel * N]
+            .chunks_exact(N)
+            .map(|c| {
+                let mut a: [u8; N] = c.try_into().unwrap();
+                if !le {
+                    a.reverse();
+                }
+                f(a)
+            })
+            .collect())
+    }
+    let le = little_endian;
+    match dtype {
+        StoredDtype::F32 => each(bytes, numel, le, f32::from_le_bytes),
+        StoredDtype::F64 => each(bytes, numel, le, |b| f64::from_le_bytes(b) as f32),
+        StoredDtype::F16 => each(bytes, numel, le, |b| f16_to_f32(u16::from_le_bytes(b))),
+        StoredDtype::BF16 => each(bytes, numel, le, |b| f32::from_bits((u16::from_le_bytes(b) as u32) << 16)),
+        StoredDtype::I64 => each(bytes, numel, le, |b| i64::from_le_bytes(b) as f32),
+        StoredDtype::I32 => each(bytes, numel, le, |b| i32::from_le_bytes(b) as f32),
+        StoredDtype::I16 => each(bytes, numel, le, |b| i16::from_le_bytes(b) as f32),
+        StoredDtype::I8 => each(bytes, numel, le, |b: [u8; 1]| b[0] as i8 as f32),
+        StoredDtype::U8 | StoredDtype::Bool => each(bytes, numel, le, |b: [u8; 1]| b[0] as f32),
+    }
+}
+
+/// IEEE half to single precision, exact (every f16 is an f32), subnormals included.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let mant = (h & 0x3ff) as u32;
+    let bits = match (exp, mant) {
+        (0, 0) => sign,
+        (0, m) => {
+            // Subnormal: value = m * 2^-24, exact in f32.
+            let v = m as f32 * f32::from_bits(0x3380_0000); // 2^-24
+            return if sign != 0 { -v } else { v };
+        }
+        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
+        (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_decodes_exactly() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x0400), 2f32.powi(-14));
+        assert!(f16_to_f32(0x7c00).is_infinite());
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert!(f16_to_f32(0x8000).is_sign_negative());
+    }
+
+    #[test]
+    fn strided_views_gather_in_c_order() {
+        let storage = Storage { values: (0..12).map(|i| i as f32).collect(), dtype: StoredDtype::F32, key: "0".into() };
+        // The transpose of a 3x4 matrix.
+        let t = strided_copy(&storage, 0, &[4, 3], &[1, 4]).unwrap();
+        assert_eq!(t.values, vec![0., 4., 8., 1., 5., 9., 2., 6., 10., 3., 7., 11.]);
+        // Rows 1..3, columns 2..4 of it as a 3x4 matrix: offset 6.
+        let s = strided_copy(&storage, 6, &[2, 2], &[4, 1]).unwrap();
+        assert_eq!(s.values, vec![6., 7., 10., 11.]);
+        let e = strided_copy(&storage, 6, &[2, 4], &[4, 1]).unwrap_err();
+        assert!(e.contains("reaches element 13") && e.contains("has 12"), "{e}");
+        assert_eq!(strided_copy(&storage, 5, &[], &[]).unwrap().values, vec![5.0]);
+    }
+}

@@ -1,0 +1,201 @@
+//! A state dict held in memory: named tensors in the reference's key names, whatever file they
+//! came from.
+//!
+//! [`StateDict`] is the meeting point of the importer: `.npz` archives and PyTorch `.pth` files
+//! are read into it, models are filled from it (`load.rs`) and exported into it, and it can be
+//! written back as an `.npz` that numpy and the reference understand.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::error::ImportError;
+use super::npz::{read_npz, NdArray, Values};
+
+/// The element type a tensor was stored with. Values are always held as `f32`; the stored type
+/// says whether they are real weights (floats) or counters such as BatchNorm's
+/// `num_batches_tracked` (integers), which a model never loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredDtype {
+    F16,
+    BF16,
+    F32,
+    F64,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    Bool,
+}
+
+impl StoredDtype {
+    pub fn is_float(self) -> bool {
+        matches!(self, StoredDtype::F16 | StoredDtype::BF16 | StoredDtype::F32 | StoredDtype::F64)
+    }
+
+    /// The name torch and numpy users know (`float32`, `int64`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            StoredDtype::F16 => "float16",
+            StoredDtype::BF16 => "bfloat16",
+            StoredDtype::F32 => "float32",
+            StoredDtype::F64 => "float64",
+            StoredDtype::I8 => "int8",
+            StoredDtype::I16 => "int16",
+            StoredDtype::I32 => "int32",
+            StoredDtype::I64 => "int64",
+            StoredDtype::U8 => "uint8",
+            StoredDtype::Bool => "bool",
+        }
+    }
+
+    /// The stored type of an `.npz` array, from its numpy dtype string (`<f4`, `|b1`, ...).
+    fn from_numpy(array: &NdArray) -> Option<StoredDtype> {
+        Some(match &array.values {
+            Values::F32(_) => StoredDtype::F32,
+            Values::F64(_) => StoredDtype::F64,
+            Values::Int(_) => match array.dtype.trim_start_matches(['<', '>', '|', '=']) {
+                "i1" => StoredDtype::I8,
+                "i2" => StoredDtype::I16,
+                "i4" => StoredDtype::I32,
+                "u1" => StoredDtype::U8,
+                "b1" => StoredDtype::Bool,
+                // i8 and the unsigned types wider than a byte, which torch has no name for.
+                _ => StoredDtype::I64,
+            },
+            Values::Str(_) => return None,
+        })
+    }
+}
+
+/// One tensor: its shape (empty for a 0-d tensor), its values in C order and how it was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+    pub dtype: StoredDtype,
+}
+
+impl Entry {
+    /// A float32 tensor. Panics if `values` does not hold `shape`'s number of elements, which
+    /// would be a bug of the caller, not bad input.
+    pub fn f32(shape: Vec<usize>, values: Vec<f32>) -> Self {
+        assert_eq!(shape.iter().product::<usize>(), values.len(), "values do not fill shape {shape:?}");
+        Entry { shape, values, dtype: StoredDtype::F32 }
+    }
+}
+
+/// Named tensors in the reference's state-dict key names
+/// (`convolution_layers.convlayers.Bnorm0.running_var`, ...), and the file they came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateDict {
+    pub entries: BTreeMap<String, Entry>,
+    /// Where the entries were read from (empty for a state dict built in memory); errors name it.
+    pub source: PathBuf,
+}
+
+impl StateDict {
+    /// The entries of an `.npz` archive whose names start with `prefix` (e.g. `param/` in the
+    /// drg fixtures; `""` takes every entry), keyed by the rest of the name. It is an error if
+    /// no entry has the prefix or if one of them holds strings.
+    pub fn from_npz(path: impl AsRef<Path>, prefix: &str) -> Result<StateDict, ImportError> {
+        let npz = read_npz(path.as_ref())?;
+        let mut entries = BTreeMap::new();
+        for (name, array) in &npz.arrays {
+            let Some(key) = name.strip_prefix(prefix) else { continue };
+            let dtype = StoredDtype::from_numpy(array)
+                .ok_or_else(|| ImportError::format(&npz.path, format!("entry '{name}' holds strings, not numbers")))?;
+            let values = array.to_f32().expect("numeric arrays convert to f32");
+            entries.insert(key.to_string(), Entry { shape: array.shape.clone(), values, dtype });
+        }
+        if entries.is_empty() {
+            let msg = if prefix.is_empty() {
+                "the archive holds no arrays".to_string()
+            } else {
+                format!("no array name starts with '{prefix}'")
+            };
+            return Err(ImportError::format(&npz.path, msg));
+        }
+        Ok(StateDict { entries, source: npz.path })
+    }
+
+    /// The state dict saved by `torch.save(model.state_dict(), path)` (the reference's
+    /// `_parameter.pth`), read without Python; see [`super::pth`].
+    pub fn from_pth(path: impl AsRef<Path>) -> Result<StateDict, ImportError> {
+        super::pth::read_pth(path)
+    }
+
+    /// Reads a state dict, choosing the reader by extension: `.npz` (keys at the top level, or
+    /// under `param/` as in the drg fixtures when the archive has such entries), `.pth`/`.pt`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<StateDict, ImportError> {
+        let path = path.as_ref();
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("npz") => {
+                let all = StateDict::from_npz(path, "")?;
+                if all.entries.keys().any(|k| k.starts_with("param/")) {
+                    StateDict::from_npz(path, "param/")
+                } else {
+                    Ok(all)
+                }
+            }
+            Some("pth") | Some("pt") => StateDict::from_pth(path),
+            _ => Err(ImportError::format(path, "unknown state-dict format: expected a .npz, .pth or .pt file")),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes the state dict as an `.npz` (float entries as float32, integer entries as int64),
+    /// so that `numpy.load` and then `torch.from_numpy` give back the tensors. The file is written
+    /// to a temporary file next to `path` and renamed, so it is either complete or absent.
+    pub fn write_npz(&self, path: impl AsRef<Path>) -> Result<(), ImportError> {
+        let path = path.as_ref();
+        let werr = |msg: String| ImportError::Write { path: path.to_path_buf(), msg };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| werr(e.to_string()))?;
+        {
+            let mut npz = npyz::npz::NpzWriter::new(std::io::BufWriter::new(tmp.as_file()));
+            for (key, entry) in &self.entries {
+                write_entry(&mut npz, key, entry).map_err(|e| werr(format!("entry '{key}': {e}")))?;
+            }
+            let mut buffered = npz.zip_writer().finish().map_err(|e| werr(e.to_string()))?;
+            buffered.flush().map_err(|e| werr(e.to_string()))?;
+        }
+        tmp.persist(path).map_err(|e| werr(e.error.to_string()))?;
+        Ok(())
+    }
+}
+
+fn write_entry<W: std::io::Write + std::io::Seek>(
+    npz: &mut npyz::npz::NpzWriter<W>,
+    key: &str,
+    entry: &Entry,
+) -> std::io::Result<()> {
+    use npyz::WriterBuilder;
+    let shape: Vec<u64> = entry.shape.iter().map(|&d| d as u64).collect();
+    let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    if entry.dtype.is_float() {
+        let mut w = npz.array::<f32>(key, options)?.default_dtype().shape(&shape).begin_nd()?;
+        w.extend(entry.values.iter().copied())?;
+        w.finish()
+    } else {
+        let mut w = npz.array::<i64>(key, options)?.default_dtype().shape(&shape).begin_nd()?;
+        w.extend(entry.values.iter().map(|&v| v as i64))?;
+        w.finish()
+    }
+}

@@ -1,0 +1,350 @@
+//! 1-d convolution (PyTorch `Conv1d` semantics, zero padding, any stride and dilation).
+//!
+//! dfdx 0.13 has no convolution on stable Rust, so this is our own op: per sample, an im2col
+//! buffer `[CI·K × LO]` turns the convolution into one GEMM with the `[CO × CI·K]` weight
+//! (`gemm` crate, the one dfdx uses). Samples run in parallel (one GEMM per sample and thread);
+//! with fewer samples than threads the GEMM itself is parallel instead. The backward pass reuses
+//! the same im2col buffer per sample: first `dW += dY·colᵀ`, then `col ← Wᵀ·dY` scattered back
+//! into `dx` (col2im), so gradients cost two GEMMs and no extra memory.
+
+use dfdx::shapes::{HasShape, Shape};
+use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::host::{add_assign, dims, expect_dims, host_vec};
+use crate::device::DrgDevice;
+
+/// Geometry of a 1-d convolution along the length axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub kernel: usize,
+    pub dilation: usize,
+    pub stride: usize,
+    pub pad_left: usize,
+    pub pad_right: usize,
+}
+
+impl ConvGeom {
+    /// The reference's asymmetric 'same' padding: e = d(k−1)+1, left = ⌊e/2⌋ − [e even],
+    /// right = ⌊e/2⌋, stride 1 (so the length is preserved).
+    pub const fn same(kernel: usize, dilation: usize) -> Self {
+        let e = dilation * (kernel - 1) + 1;
+        let even = if e % 2 == 0 { 1 } else { 0 };
+        Self { kernel, dilation, stride: 1, pad_left: e / 2 - even, pad_right: e / 2 }
+    }
+
+    /// Output length for an input of length `len` (PyTorch's formula).
+    pub const fn out_len(&self, len: usize) -> usize {
+        let span = self.dilation * (self.kernel - 1) + 1;
+        let padded = len + self.pad_left + self.pad_right;
+        if padded < span {
+            0
+        } else {
+            (padded - span) / self.stride + 1
+        }
+    }
+}
+
+/// The sizes of one convolution call, checked against each other.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConvProblem {
+    pub batch: usize,
+    pub cin: usize,
+    pub len: usize,
+    pub cout: usize,
+    pub len_out: usize,
+    pub geom: ConvGeom,
+}
+
+impl ConvProblem {
+    /// Reads and checks the dims of input, weight, bias and output; panics naming `op`.
+    pub fn new<Si: Shape, Sw: Shape, So: Shape>(
+        op: &str,
+        x: &Si,
+        w: &Sw,
+        bias: Option<&[usize]>,
+        geom: ConvGeom,
+        out: &So,
+    ) -> Self {
+        let [batch, cin, len] = dims(x, op, "input");
+        let [cout, wcin, k] = dims(w, op, "weight");
+        assert!(geom.stride >= 1 && geom.dilation >= 1 && geom.kernel >= 1, "{op}: bad geometry {geom:?}");
+        expect_dims(op, "weight [CO, CI, K]", &[cout, wcin, k], &[cout, cin, geom.kernel]);
+        if let Some(b) = bias {
+            expect_dims(op, "bias", b, &[cout]);
+        }
+        let len_out = geom.out_len(len);
+        let o: [usize; 3] = dims(out, op, "output shape");
+        expect_dims(op, "output shape", &o, &[batch, cout, len_out]);
+        Self { batch, cin, len, cout, len_out, geom }
+    }
+
+    /// Rows of the im2col matrix (CI·K).
+    fn cols(&self) -> usize {
+        self.cin * self.geom.kernel
+    }
+
+    /// For output position t and tap j: input position t·s + j·d − pad_left. Returns the range
+    /// of t for which that position lies inside [0, len), and the offset at t = 0.
+    fn valid_range(&self, j: usize) -> (usize, usize, isize) {
+        let g = &self.geom;
+        let off = (j * g.dilation) as isize - g.pad_left as isize;
+        let s = g.stride as isize;
+        // first t with t·s + off >= 0
+        let t0 = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+        // last t with t·s + off <= len − 1
+        let hi = self.len as isize - 1 - off;
+        let t1 = if hi < 0 { 0 } else { (hi / s + 1).min(self.len_out as isize) };
+        let t0 = (t0 as usize).min(self.len_out);
+        (t0, (t1 as usize).max(t0), off)
+    }
+
+    /// im2col of one sample: `col[(i·K + j)·LO + t] = xpad[i, t·s + j·d]`.
+    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+        let (k, lo, s) = (self.geom.kernel, self.len_out, self.geom.stride);
+        for i in 0..self.cin {
+            let xi = &x[i * self.len..(i + 1) * self.len];
+            for j in 0..k {
+                let row = &mut col[(i * k + j) * lo..(i * k + j + 1) * lo];
+                let (t0, t1, off) = self.valid_range(j);
+                row[..t0].fill(0.0);
+                row[t1..].fill(0.0);
+                if t1 > t0 {
+                    let p0 = (t0 as isize * s as isize + off) as usize;
+                    if s == 1 {
+                        row[t0..t1].copy_from_slice(&xi[p0..p0 + (t1 - t0)]);
+                    } else {
+                        for (r, p) in row[t0..t1].iter_mut().zip((p0..).step_by(s)) {
+                            *r = xi[p];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of [`Self::im2col`]: `dx[i, t·s + j·d − pad_left] += col[(i·K + j)·LO + t]`.
+    fn col2im_add(&self, col: &[f32], dx: &mut [f32]) {
+        let (k, lo, s) = (self.geom.kernel, self.len_out, self.geom.stride);
+        for i in 0..self.cin {
+            let dxi = &mut dx[i * self.len..(i + 1) * self.len];
+            for j in 0..k {
+                let row = &col[(i * k + j) * lo..(i * k + j + 1) * lo];
+                let (t0, t1, off) = self.valid_range(j);
+                if t1 > t0 {
+                    let p0 = (t0 as isize * s as isize + off) as usize;
+                    if s == 1 {
+                        for (d, r) in dxi[p0..p0 + (t1 - t0)].iter_mut().zip(&row[t0..t1]) {
+                            *d += *r;
+                        }
+                    } else {
+                        for (r, p) in row[t0..t1].iter().zip((p0..).step_by(s)) {
+                            dxi[p] += *r;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether to parallelise over samples (one single-threaded GEMM each) or inside the GEMM.
+    fn per_sample_parallel(&self) -> bool {
+        self.batch >= rayon::current_num_threads()
+    }
+
+    fn gemm_parallelism(&self) -> Parallelism {
+        if self.per_sample_parallel() {
+            Parallelism::None
+        } else {
+            Parallelism::Rayon(0)
+        }
+    }
+}
+
+/// `dst[m×n] = (read_dst ? dst : 0) + lhs[m×k]·rhs[k×n]`, all given by (column, row) strides.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_rs: usize,
+    read_dst: bool,
+    lhs: &[f32],
+    (lhs_cs, lhs_rs): (usize, usize),
+    rhs: &[f32],
+    (rhs_cs, rhs_rs): (usize, usize),
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    debug_assert!(dst.len() >= (m - 1) * dst_rs + n);
+    debug_assert!(k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    debug_assert!(k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    // SAFETY: the slices cover every element addressed by the given sizes and strides (checked
+    // above in debug builds; callers derive strides from the same sizes they allocate).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            read_dst,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// Forward pass on host data: `y[b] = W·im2col(x[b]) + bias`.
+pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
+    let mut y = vec![0.0f32; p.batch * co * lo];
+    let par = p.gemm_parallelism();
+    let one = |col: &mut Vec<f32>, (ys, xs): (&mut [f32], &[f32])| {
+        p.im2col(xs, col);
+        if let Some(b) = bias {
+            for (row, &bo) in ys.chunks_mut(lo).zip(b) {
+                row.fill(bo);
+            }
+        }
+        matmul((co, lo, cols), ys, lo, bias.is_some(), w, (1, cols), col, (1, lo), par);
+    };
+    let sample_in = (p.cin * p.len).max(1);
+    let sample_out = (co * lo).max(1);
+    if p.per_sample_parallel() {
+        y.par_chunks_mut(sample_out)
+            .zip(x.par_chunks(sample_in))
+            .for_each_init(|| vec![0.0f32; cols * lo], one);
+    } else {
+        let mut col = vec![0.0f32; cols * lo];
+        y.chunks_mut(sample_out).zip(x.chunks(sample_in)).for_each(|pair| one(&mut col, pair));
+    }
+    y
+}
+
+/// Backward pass on host data: `dx += ∂L/∂x`; returns (`∂L/∂W`, `∂L/∂bias`).
+pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32], dx: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
+    let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
+    let par = p.gemm_parallelism();
+    let zeros = || (vec![0.0f32; co * cols], vec![0.0f32; co]);
+    // per sample: dW += dY·colᵀ, db += Σ_t dY, then col ← Wᵀ·dY and dx += col2im(col)
+    let one = |(dw, db, col): &mut (Vec<f32>, Vec<f32>, Vec<f32>), ((xs, gs), dxs): ((&[f32], &[f32]), &mut [f32])| {
+        p.im2col(xs, col);
+        matmul((co, cols, lo), dw, cols, true, gs, (1, lo), col, (lo, 1), par);
+        for (d, row) in db.iter_mut().zip(gs.chunks(lo)) {
+            *d += row.iter().sum::<f32>();
+        }
+        matmul((cols, lo, co), col, lo, false, w, (cols, 1), gs, (1, lo), par);
+        p.col2im_add(col, dxs);
+    };
+    let sample_in = (p.cin * p.len).max(1);
+    let sample_out = (co * lo).max(1);
+    if p.per_sample_parallel() {
+        x.par_chunks(sample_in)
+            .zip(gout.par_chunks(sample_out))
+            .zip(dx.par_chunks_mut(sample_in))
+            .fold(
+                || {
+                    let (dw, db) = zeros();
+                    (dw, db, vec![0.0f32; cols * lo])
+                },
+                |mut acc, item| {
+                    one(&mut acc, item);
+                    acc
+                },
+            )
+            .map(|(dw, db, _)| (dw, db))
+            .reduce(zeros, |(mut dw, mut db), (dw2, db2)| {
+                add_assign(&mut dw, &dw2);
+                add_assign(&mut db, &db2);
+                (dw, db)
+            })
+    } else {
+        let (dw, db) = zeros();
+        let mut acc = (dw, db, vec![0.0f32; cols * lo]);
+        for item in x.chunks(sample_in).zip(gout.chunks(sample_out)).zip(dx.chunks_mut(sample_in)) {
+            one(&mut acc, item);
+        }
+        (acc.0, acc.1)
+    }
+}
+
+/// 1-d convolution. x: `[B, CI, L]`; weight: `[CO, CI, K]` (PyTorch layout); bias: `[CO]`;
+/// out: `[B, CO, LO]` with LO = `geom.out_len(L)`. Gradients flow to x (through the tape) and to
+/// weight and bias (by tensor id, where optimizers find them).
+pub fn conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
+    x: Tensor<Si, f32, D, T>,
+    weight: &Tensor<Sw, f32, D>,
+    bias: Option<&Tensor<Sb, f32, D>>,
+    geom: ConvGeom,
+    out_shape: So,
+) -> Tensor<So, f32, D, T> {
+    let bias_dims = bias.map(|b| b.shape().concrete().as_ref().to_vec());
+    let p = ConvProblem::new("conv1d", x.shape(), weight.shape(), bias_dims.as_deref(), geom, &out_shape);
+    let (x, mut tape) = x.split_tape();
+    let xh = host_vec(&x);
+    let wh = host_vec(weight);
+    let bh = bias.map(host_vec);
+    let y = forward_host(&p, &xh, &wh, bh.as_deref());
+    let out = x.device().tensor_from_vec(y, out_shape);
+    if T::OWNS_TAPE {
+        let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
+        let bg = bias.map(|b| b.ghost());
+        tape.add_backward_op(move |grads| {
+            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let (dw, db) = backward_host(&p, &xh, &wh, &gout, D::host_mut(grads.get_or_alloc_mut(&xg)?));
+            add_assign(D::host_mut(grads.get_or_alloc_mut(&wg)?), &dw);
+            if let Some(bg) = &bg {
+                add_assign(D::host_mut(grads.get_or_alloc_mut(bg)?), &db);
+            }
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_padding_matches_the_reference_formula() {
+        assert_eq!(ConvGeom::same(15, 1), ConvGeom { kernel: 15, dilation: 1, stride: 1, pad_left: 7, pad_right: 7 });
+        assert_eq!(ConvGeom::same(8, 1).pad_left, 3);
+        assert_eq!(ConvGeom::same(8, 1).pad_right, 4);
+        assert_eq!((ConvGeom::same(11, 4).pad_left, ConvGeom::same(11, 4).pad_right), (20, 20));
+        assert_eq!((ConvGeom::same(4, 3).pad_left, ConvGeom::same(4, 3).pad_right), (4, 5));
+        for (k, d) in [(15, 1), (8, 1), (11, 2), (4, 3), (2, 1)] {
+            assert_eq!(ConvGeom::same(k, d).out_len(37), 37);
+        }
+    }
+
+    #[test]
+    fn im2col_and_col2im_are_adjoint() {
+        // <im2col(x), c> == <x, col2im(c)> for random x, c, with stride and dilation
+        let geom = ConvGeom { kernel: 3, dilation: 2, stride: 3, pad_left: 4, pad_right: 1 };
+        let p = ConvProblem { batch: 1, cin: 2, len: 11, cout: 1, len_out: geom.out_len(11), geom };
+        let x: Vec<f32> = (0..22).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+        let c: Vec<f32> = (0..p.cols() * p.len_out).map(|i| ((i * 5 % 11) as f32) - 5.0).collect();
+        let mut col = vec![0.0; c.len()];
+        p.im2col(&x, &mut col);
+        let mut dx = vec![0.0; x.len()];
+        p.col2im_add(&c, &mut dx);
+        let a: f32 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let b: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,131 @@
+//! The syntax tree of a `drg_model!` declaration, exactly as written.
+//!
+//! Nothing here is validated beyond what the grammar itself demands: layer names, argument names
+//! and types, and every cross-reference are checked later by [`crate::infer`], which needs the
+//! spans kept here to point its errors at the user's tokens.
+
+use proc_macro2::Span;
+use syn::{Attribute, Ident, LitBool, LitFloat, LitInt, Visibility};
+
+/// `[attrs] [vis] struct Name { items }`.
+pub struct ModelDef {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    /// `sizes { .. }` blocks (more than one is reported as an error later).
+    pub sizes: Vec<SizesBlock>,
+    pub inputs: Vec<InputDecl>,
+    pub trunks: Vec<TrunkDecl>,
+    pub outputs: Vec<OutputDecl>,
+    /// `loss NAME;` lines (more than one is an error).
+    pub losses: Vec<Ident>,
+    /// `validation NAME;` lines (more than one is an error).
+    pub validations: Vec<Ident>,
+}
+
+/// `sizes { variant: name = value, ...; ... }`.
+pub struct SizesBlock {
+    pub keyword: Ident,
+    pub variants: Vec<SizeVariant>,
+}
+
+/// One line of a `sizes` block: `demo: len = 2_000, nk = 64;`.
+pub struct SizeVariant {
+    pub name: Ident,
+    pub params: Vec<SizeParam>,
+}
+
+/// `nk = 300` inside a size variant.
+pub struct SizeParam {
+    pub name: Ident,
+    pub value: Number,
+}
+
+/// A numeric literal of a size variant.
+#[derive(Clone)]
+pub enum Number {
+    Int(LitInt),
+    Float(LitFloat),
+}
+
+/// `input NAME: kind(args), options;`.
+pub struct InputDecl {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+    pub kind: Call,
+    /// `reverse_complement` or `reverse_complement = true`.
+    pub options: Vec<Arg>,
+}
+
+/// `trunk NAME: body;` (doc comments on a trunk are accepted and ignored).
+pub struct TrunkDecl {
+    pub name: Ident,
+    pub body: TrunkBody,
+}
+
+pub enum TrunkBody {
+    /// `layer >> layer >> ...`.
+    Layers(Vec<Call>),
+    /// `same as OTHER`: the same architecture as trunk OTHER, with its own weights.
+    SameAs { other: Ident },
+}
+
+/// `output NAME[WIDTH] = combinator(args), options;`.
+pub struct OutputDecl {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+    pub width: Value,
+    pub combinator: Call,
+    /// `validation = none`.
+    pub options: Vec<Arg>,
+}
+
+/// `name` or `name(args)`: a layer, an input kind or an output combinator.
+pub struct Call {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+}
+
+/// One argument of a [`Call`]: positional (`15`) or named (`k = 15`).
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Value,
+}
+
+/// An argument value.
+#[derive(Clone)]
+pub enum Value {
+    Int(LitInt),
+    Float(LitFloat),
+    Bool(LitBool),
+    /// A size parameter (`nk`) or a keyword (`none`, `gelu`, `shared`), decided by the argument.
+    Ident(Ident),
+    /// `[1, 2, 4]`.
+    List(Span, Vec<Value>),
+}
+
+impl Value {
+    pub fn span(&self) -> Span {
+        match self {
+            Value::Int(l) => l.span(),
+            Value::Float(l) => l.span(),
+            Value::Bool(l) => l.span,
+            Value::Ident(i) => i.span(),
+            Value::List(s, _) => *s,
+        }
+    }
+
+    /// The value as the user wrote it, for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Value::Int(l) => l.to_string(),
+            Value::Float(l) => l.to_string(),
+            Value::Bool(l) => l.value.to_string(),
+            Value::Ident(i) => i.to_string(),
+            Value::List(_, v) => {
+                let items: Vec<String> = v.iter().map(Value::describe).collect();
+                format!("[{}]", items.join(", "))
+            }
+        }
+    }
+}

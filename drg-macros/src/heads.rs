@@ -1,0 +1,180 @@
+//! Phase 2 of inference, output side: the heads, embeddings and combiners of one size variant.
+
+use crate::args::{Param, SizeEnv};
+use crate::error::Errors;
+use crate::infer::{fc_stack, positive};
+use crate::ir::*;
+use crate::resolve::OutputSpec;
+
+/// An output of a linear-head model reading head `head` of the trunks it names; `None` for an
+/// `mlp` relation (excluded by `resolve::combination_kind` before heads are inferred).
+fn linear_output(relation: &Relation, head: usize) -> Option<LinearOutput> {
+    match *relation {
+        Relation::Direct { trunk } => Some(LinearOutput::Direct {
+            head: (trunk, head),
+        }),
+        Relation::Difference { plus, minus } => Some(LinearOutput::Difference {
+            plus: (plus, head),
+            minus: (minus, head),
+        }),
+        Relation::Mlp { .. } => None,
+    }
+}
+
+/// Builds the heads of one size variant from the resolved outputs and the inferred trunks.
+/// Reports shared heads of unequal widths and `mlp` outputs disagreeing on `embed`.
+pub(crate) fn infer_heads(
+    kind: CombinationKind,
+    outputs: &[OutputSpec],
+    trunks: &[Trunk],
+    widths: &[usize],
+    env: &SizeEnv,
+    errs: &mut Errors,
+) -> Option<Heads> {
+    let single = outputs.len() == 1;
+    let classifier = |i: usize| {
+        if single {
+            "classifier.classifier.Linear".to_string()
+        } else {
+            format!("classifier.{i}.classifier.Linear")
+        }
+    };
+    let uses = |o: &OutputSpec, t: usize| match &o.relation {
+        Relation::Direct { trunk } => *trunk == t,
+        Relation::Difference { plus, minus } => *plus == t || *minus == t,
+        Relation::Mlp { trunks } => trunks.contains(&t),
+    };
+    match kind {
+        CombinationKind::HeadPerOutput => {
+            let per_trunk = trunks
+                .iter()
+                .enumerate()
+                .map(|(t, trunk)| {
+                    outputs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| TrunkHead {
+                            head: Head {
+                                in_features: trunk.features,
+                                out_features: widths[i],
+                                key: format!("{}{}", trunk.key_prefix, classifier(i)),
+                            },
+                            used: uses(o, t),
+                        })
+                        .collect()
+                })
+                .collect();
+            let outs = outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| linear_output(&o.relation, i))
+                .collect::<Option<_>>()?;
+            Some(Heads::Linear {
+                per_trunk,
+                outputs: outs,
+            })
+        }
+        CombinationKind::SharedHead => {
+            let w0 = widths[0];
+            let mut ok = true;
+            for (i, o) in outputs.iter().enumerate().skip(1) {
+                if widths[i] != w0 {
+                    errs.at(o.width.span(), format!("{}`shared` heads need equal widths: output `{}` has {} but `{}` has {w0} (one head per trunk serves every output); drop `shared` or use width {w0}", env.prefix(), o.name, widths[i], outputs[0].name));
+                    ok = false;
+                }
+            }
+            if !ok {
+                return None;
+            }
+            let per_trunk = trunks
+                .iter()
+                .enumerate()
+                .map(|(t, trunk)| {
+                    vec![TrunkHead {
+                        head: Head {
+                            in_features: trunk.features,
+                            out_features: w0,
+                            key: format!("{}classifier.classifier.Linear", trunk.key_prefix),
+                        },
+                        used: outputs.iter().any(|o| uses(o, t)),
+                    }]
+                })
+                .collect();
+            let outs = outputs
+                .iter()
+                .map(|o| linear_output(&o.relation, 0))
+                .collect::<Option<_>>()?;
+            Some(Heads::Linear {
+                per_trunk,
+                outputs: outs,
+            })
+        }
+        CombinationKind::Mlp => {
+            let first = outputs[0].mlp.as_ref()?;
+            let embed = positive(env, &first.embed, "`embed`", errs)?;
+            for o in &outputs[1..] {
+                let m = o.mlp.as_ref()?;
+                let e = env.usize(&m.embed, errs)?;
+                if e != embed {
+                    errs.at(m.embed.span(), format!("{}`embed = {e}` differs from output `{}` (embed = {embed}): each trunk has one embedding head shared by all outputs", env.prefix(), outputs[0].name));
+                    return None;
+                }
+            }
+            let activation = if first.act.0 == "gelu" {
+                Activation::Gelu
+            } else {
+                Activation::Identity
+            };
+            let embeddings = trunks
+                .iter()
+                .map(|t| Head {
+                    in_features: t.features,
+                    out_features: embed,
+                    key: format!("{}classifier.classifier.Linear", t.key_prefix),
+                })
+                .collect();
+            let mut combiners = Vec::new();
+            for (i, o) in outputs.iter().enumerate() {
+                let m = o.mlp.as_ref()?;
+                let Relation::Mlp { trunks: used } = &o.relation else {
+                    return None;
+                };
+                let in_features = embed * used.len();
+                let stem = if single {
+                    "nclayers.nfcs.Fullyconnected".to_string()
+                } else {
+                    format!("nclayers.{i}.nfcs.Fullyconnected")
+                };
+                let no_dropout = Param::Lit(0.0, m.layers.span());
+                let fc = fc_stack(
+                    env,
+                    o.combinator.span(),
+                    &m.layers,
+                    &no_dropout,
+                    &m.widening,
+                    in_features,
+                    activation,
+                    &stem,
+                    "mlp",
+                    errs,
+                )?;
+                let head_in = fc.widths.last().map_or(in_features, |w| w.1);
+                combiners.push(Combiner {
+                    trunks: used.clone(),
+                    in_features,
+                    fc,
+                    head: Head {
+                        in_features: head_in,
+                        out_features: widths[i],
+                        key: classifier(i),
+                    },
+                });
+            }
+            Some(Heads::Mlp {
+                embeddings,
+                activation,
+                combiners,
+            })
+        }
+    }
+}

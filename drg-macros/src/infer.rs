@@ -1,0 +1,712 @@
+//! Validation and shape inference: [`crate::ast::ModelDef`] → [`crate::ir::Model`].
+//!
+//! Two phases, each collecting every error it finds:
+//! 1. [`crate::resolve`]: names, layer signatures, argument types, cross-references (trunks ↔
+//!    inputs, outputs → trunks), head-structure consistency. Independent of the size variant.
+//! 2. here, per size variant: evaluate size parameters, walk every trunk computing shapes,
+//!    paddings and the conv-stack layers the reference actually builds, then the heads
+//!    ([`crate::heads`]) and the parameter count ([`crate::params`]). Messages name the variant
+//!    when the model has several.
+//!
+//! Phase 2 runs for every trunk whose layers resolved, even when other parts failed, so one
+//! compile shows as many independent mistakes as possible without cascading ones.
+
+use crate::args::{Param, SizeEnv};
+use crate::ast::ModelDef;
+use crate::error::Errors;
+use crate::heads::infer_heads;
+use crate::ir::*;
+use crate::params;
+use crate::resolve::*;
+use proc_macro2::Span;
+use std::collections::BTreeSet;
+
+/// Flattened feature vectors above this size are rejected: the first linear layer alone would
+/// hold more than 2^31 weights per output unit.
+pub(crate) const MAX_FLAT_FEATURES: usize = 1 << 31;
+
+/// Models above this many trainable parameters (about 4 TB of f32 weights) are rejected.
+pub(crate) const MAX_PARAMETERS: usize = 1 << 40;
+
+/// Infers the complete IR of a declaration, or returns every error found, combined.
+pub(crate) fn infer(def: &ModelDef) -> syn::Result<Model> {
+    let mut errs = Errors::new();
+    let variants = resolve_sizes(def, &mut errs);
+    let all_size_names: BTreeSet<String> = variants
+        .iter()
+        .flat_map(|v| v.values.iter().map(|(n, _)| n.to_string()))
+        .collect();
+    let inputs = resolve_inputs(def, &mut errs);
+    let trunks = resolve_trunks(def, &inputs, &mut errs);
+    let outputs = resolve_outputs(def, &inputs, &mut errs);
+    let (loss, validation) = resolve_losses(def, &mut errs);
+    let combination = combination_kind(&outputs, &mut errs);
+    if outputs.len() == def.outputs.len() {
+        // Only when every output resolved: otherwise "unused" may be a consequence of a typo.
+        check_inputs_used(&inputs, &outputs, &mut errs);
+    }
+    let combined = inputs.len() > 1 || combination == CombinationKind::Mlp;
+    // Heads are inferred only for a structurally valid declaration (their construction relies
+    // on the consistency checks above); trunk shapes are inferred regardless.
+    let structural_ok = errs.count() == 0;
+
+    let mut ir_variants = Vec::new();
+    for (vi, variant) in variants.iter().enumerate() {
+        let env = SizeEnv {
+            variant: (!variant.implicit).then_some(&variant.name),
+            values: &variant.values,
+            all_names: &all_size_names,
+            first: vi == 0,
+        };
+        let before = errs.count();
+        let mut built_trunks = Vec::new();
+        for (ti, input) in inputs.iter().enumerate() {
+            let Some(Some(trunk)) = trunks.get(ti) else {
+                continue;
+            };
+            let prefix = if combined {
+                format!("cnns.CNN{ti}.")
+            } else {
+                String::new()
+            };
+            let built = match &trunk.same_as {
+                None => infer_trunk(input, &trunk.layers, prefix, &env, &mut errs),
+                Some(source) => {
+                    // The errors point at `source`'s tokens: say which trunk they concern,
+                    // unless the source trunk already reported the very same error.
+                    let mut own = Errors::new();
+                    let t = infer_trunk(input, &trunk.layers, prefix, &env, &mut own);
+                    let note = format!(" (in trunk `{}`, declared `same as {source}`)", input.name);
+                    errs.absorb(own, &note);
+                    t
+                }
+            };
+            if let Some(t) = built {
+                built_trunks.push(t);
+            }
+        }
+        let widths: Vec<Option<usize>> = outputs
+            .iter()
+            .map(|o| positive(&env, &o.width, "an output width", &mut errs))
+            .collect();
+        if !structural_ok || errs.count() != before || built_trunks.len() != inputs.len() {
+            continue;
+        }
+        let widths: Vec<usize> = widths.into_iter().map(|w| w.unwrap_or(0)).collect();
+        let Some(heads) = infer_heads(
+            combination,
+            &outputs,
+            &built_trunks,
+            &widths,
+            &env,
+            &mut errs,
+        ) else {
+            continue;
+        };
+        let mut v = Variant {
+            name: variant.name.clone(),
+            implicit: variant.implicit,
+            trunks: built_trunks,
+            output_widths: widths,
+            heads,
+            parameter_count: 0,
+            parameter_breakdown: Vec::new(),
+        };
+        v.parameter_breakdown = params::breakdown(&v);
+        v.parameter_count = v
+            .parameter_breakdown
+            .iter()
+            .map(|(_, n)| *n)
+            .fold(0, usize::saturating_add);
+        if v.parameter_count > MAX_PARAMETERS {
+            errs.at(
+                def.name.span(),
+                format!(
+                    "{}the model has {} trainable parameters, more than 2^40; use smaller layers",
+                    env.prefix(),
+                    v.parameter_count
+                ),
+            );
+            continue;
+        }
+        ir_variants.push(v);
+    }
+    errs.finish()?;
+    Ok(Model {
+        attrs: def.attrs.clone(),
+        vis: def.vis.clone(),
+        name: def.name.clone(),
+        inputs: inputs
+            .into_iter()
+            .map(|i| Input {
+                attrs: i.attrs,
+                name: i.name,
+                reverse_complement: i.reverse_complement,
+            })
+            .collect(),
+        outputs: outputs
+            .into_iter()
+            .map(|o| Output {
+                attrs: o.attrs,
+                width_span: o.width.span(),
+                name: o.name,
+                validated: o.validated,
+                relation: o.relation,
+            })
+            .collect(),
+        loss,
+        validation,
+        combination,
+        combined,
+        variants: ir_variants,
+    })
+}
+
+/// Evaluates a size that must be ≥ 1 and ≤ [`MAX_FLAT_FEATURES`] (which keeps every product of
+/// two sizes within u64 and every parameter count finite).
+pub(crate) fn positive(
+    env: &SizeEnv,
+    p: &Param<usize>,
+    what: &str,
+    errs: &mut Errors,
+) -> Option<usize> {
+    let n = env.usize(p, errs)?;
+    if n == 0 {
+        errs.at(
+            p.span(),
+            format!("{}{what} must be at least 1, found 0", env.prefix()),
+        );
+        return None;
+    }
+    if n > MAX_FLAT_FEATURES {
+        errs.at(
+            p.span(),
+            format!(
+                "{}{what} = {n} is absurdly large; it must be at most 2^31",
+                env.prefix()
+            ),
+        );
+        return None;
+    }
+    Some(n)
+}
+
+/// Length-preserving padding (P1/P4): e = d(k−1)+1, left = ⌊e/2⌋ − [e even], right = ⌊e/2⌋.
+pub(crate) fn same_padding(kernel: usize, dilation: usize) -> (usize, usize) {
+    let e = dilation * (kernel - 1) + 1;
+    (e / 2 - usize::from(e.is_multiple_of(2)), e / 2)
+}
+
+/// Padded pooling (P2): q = ⌈(p − L mod p)/2⌉ if L mod p ≠ 0, output ⌈L/p⌉.
+pub(crate) fn pooling(kind: PoolKind, size: usize, in_len: usize) -> Pool {
+    let rem = in_len % size;
+    let pad = if rem == 0 {
+        0
+    } else {
+        (size - rem).div_ceil(2)
+    };
+    Pool {
+        kind,
+        size,
+        in_len,
+        pad,
+        out_len: in_len.div_ceil(size),
+    }
+}
+
+/// P6 widths of an `n`-layer FC stack starting (and ending) at width `d0`.
+pub(crate) fn fc_widths(d0: usize, n: usize, widening: f64) -> Vec<(usize, usize)> {
+    let mut d = d0;
+    (0..n)
+        .map(|i| {
+            let out = if i + 1 == n {
+                d0
+            } else if i < n / 2 {
+                (d as f64 * widening) as usize
+            } else if n % 2 == 1 && i == n / 2 {
+                d
+            } else {
+                (d as f64 / widening) as usize
+            };
+            let w = (d, out);
+            d = out;
+            w
+        })
+        .collect()
+}
+
+struct Roles {
+    conv: bool,
+    dilated: bool,
+    blocks: bool,
+    attention: bool,
+    linear: bool,
+    fc: bool,
+}
+
+fn infer_trunk(
+    input: &InputSpec,
+    specs: &[LayerSpec],
+    key_prefix: String,
+    env: &SizeEnv,
+    errs: &mut Errors,
+) -> Option<Trunk> {
+    let pre = env.prefix();
+    let channels = positive(env, &input.channels, "the input's channel count", errs);
+    let len = positive(env, &input.len, "the input length", errs);
+    let (channels, len) = (channels?, len?);
+    let mut shape = Shape::Seq { channels, len };
+    let mut layers = Vec::new();
+    let mut roles = Roles {
+        conv: false,
+        dilated: false,
+        blocks: false,
+        attention: false,
+        linear: false,
+        fc: false,
+    };
+    if input.reverse_complement
+        && !matches!(
+            specs.first(),
+            Some(LayerSpec {
+                kind: SpecKind::Conv { .. },
+                ..
+            })
+        )
+    {
+        let span = specs.first().map_or(input.name.span(), |s| s.span);
+        errs.at(span, format!("input `{}` has `reverse_complement`, so its trunk must start with `conv(..)` (the reverse-complement stem)", input.name));
+        return None;
+    }
+    for (index, spec) in specs.iter().enumerate() {
+        let fallback = |suffix: &str| format!("{key_prefix}layers.{index}{suffix}");
+        // The input as (channels, length), or an error when it is flat.
+        let needs_seq = |errs: &mut Errors| match shape {
+            Shape::Seq { channels, len } => Some((channels, len)),
+            Shape::Flat { features } => {
+                errs.at(spec.span, format!("{pre}`{}` needs a sequence (channels × length), but after `flatten` the input here is {features} flat features; move it before `flatten`", spec.name));
+                None
+            }
+        };
+        // The input's feature count, or an error when it is a sequence.
+        let needs_flat = |errs: &mut Errors| match shape {
+            Shape::Flat { features } => Some(features),
+            Shape::Seq { channels, len } => {
+                errs.at(spec.span, format!("{pre}`{}` needs flat features, but the input here is a sequence of {channels} channels × length {len}; add `flatten` before it", spec.name));
+                None
+            }
+        };
+        let before = errs.count();
+        let (kind, output) = match &spec.kind {
+            SpecKind::Conv {
+                filters,
+                k,
+                bias,
+                dilation,
+            } => {
+                let (c, l) = needs_seq(errs)?;
+                let (filters, k, d) = (
+                    positive(env, filters, "`conv` filters", errs),
+                    positive(env, k, "`conv` kernel size k", errs),
+                    positive(env, dilation, "`conv` dilation", errs),
+                );
+                let (Some(filters), Some(k), Some(d)) = (filters, k, d) else {
+                    return None;
+                };
+                let stem = !roles.conv;
+                roles.conv = true;
+                let out = Shape::Seq {
+                    channels: filters,
+                    len: l,
+                };
+                let conv = LayerKind::Conv(Conv {
+                    in_channels: c,
+                    out_channels: filters,
+                    kernel: k,
+                    dilation: d,
+                    bias: *bias,
+                    padding: same_padding(k, d),
+                    reverse_complement: stem && input.reverse_complement,
+                    key: if stem {
+                        format!("{key_prefix}convolutions.conv1d")
+                    } else {
+                        fallback(".conv1d")
+                    },
+                });
+                (conv, out)
+            }
+            SpecKind::Gelu => (LayerKind::Gelu, shape),
+            SpecKind::Dropout { p } => {
+                let p_val = env.f64(p, errs)?;
+                if !(0.0..1.0).contains(&p_val) {
+                    errs.at(
+                        p.span(),
+                        format!("{pre}dropout probability must be in [0, 1), found {p_val}"),
+                    );
+                    return None;
+                }
+                (LayerKind::Dropout { p: p_val }, shape)
+            }
+            SpecKind::Pool { kind, p } => {
+                let (c, l) = needs_seq(errs)?;
+                let size = positive(env, p, "the pooling size", errs)?;
+                if size > l {
+                    errs.at(p.span(), format!("{pre}{}({size}) needs length ≥ {size}, but the input here has length {l}; use a pooling size ≤ {l}", spec.name));
+                    return None;
+                }
+                let pool = pooling(*kind, size, l);
+                (
+                    LayerKind::Pool(pool),
+                    Shape::Seq {
+                        channels: c,
+                        len: pool.out_len,
+                    },
+                )
+            }
+            SpecKind::Stack {
+                role,
+                k,
+                dilations,
+                bias,
+                batchnorm,
+                wpool,
+                every,
+            } => {
+                let seq = needs_seq(errs)?;
+                let stack = infer_stack(
+                    spec,
+                    *role,
+                    k,
+                    dilations,
+                    *bias,
+                    *batchnorm,
+                    wpool.as_ref(),
+                    every,
+                    seq,
+                    &key_prefix,
+                    index,
+                    &mut roles,
+                    env,
+                    errs,
+                )?;
+                // `infer_stack` returns `None` rather than a stack without layers.
+                let last = stack.layers.last()?;
+                let out = Shape::Seq {
+                    channels: stack.channels,
+                    len: last.pool.map_or(last.len, |p| p.out_len),
+                };
+                (LayerKind::ConvStack(stack), out)
+            }
+            SpecKind::Attention { heads, dim } => {
+                let (c, l) = needs_seq(errs)?;
+                let heads = positive(env, heads, "`attention` heads", errs);
+                let dim_val = env.f64(dim, errs);
+                let (Some(heads), Some(dim_val)) = (heads, dim_val) else {
+                    return None;
+                };
+                let embed_f = dim_val * c as f64;
+                if embed_f.is_nan() || embed_f < 1.0 {
+                    errs.at(dim.span(), format!("{pre}attention dim = {dim_val:?} gives E = int({dim_val:?} × {c}) = 0 channels; dim must be at least 1/{c} = {:?}", 1.0 / c as f64));
+                    return None;
+                }
+                if embed_f > MAX_FLAT_FEATURES as f64 {
+                    errs.at(dim.span(), format!("{pre}attention dim = {dim_val:?} gives E = int({dim_val:?} × {c}) channels, more than 2^31; use a smaller dim"));
+                    return None;
+                }
+                let key = if roles.attention {
+                    fallback("")
+                } else {
+                    format!("{key_prefix}distattention.Mheadattention0")
+                };
+                roles.attention = true;
+                let embed = embed_f as usize;
+                let attention = LayerKind::Attention(Attention {
+                    in_channels: c,
+                    heads,
+                    embed,
+                    dim: dim_val,
+                    len: l,
+                    key,
+                });
+                (
+                    attention,
+                    Shape::Seq {
+                        channels: embed,
+                        len: l,
+                    },
+                )
+            }
+            SpecKind::Flatten => {
+                let Shape::Seq {
+                    channels: c,
+                    len: l,
+                } = shape
+                else {
+                    errs.at(
+                        spec.span,
+                        format!(
+                            "{pre}`flatten` needs a sequence, but the input here is already flat"
+                        ),
+                    );
+                    return None;
+                };
+                match c.checked_mul(l) {
+                    Some(f) if f <= MAX_FLAT_FEATURES => {
+                        (LayerKind::Flatten, Shape::Flat { features: f })
+                    }
+                    _ => {
+                        errs.at(spec.span, format!("{pre}`flatten` gives {c} × {l} = {} features, more than 2^31; pool more (or use fewer channels) before `flatten`", (c as u128) * (l as u128)));
+                        return None;
+                    }
+                }
+            }
+            SpecKind::Linear { n } => {
+                let in_features = needs_flat(errs)?;
+                let out = positive(env, n, "`linear` width", errs)?;
+                let key = if roles.linear {
+                    fallback("")
+                } else {
+                    format!("{key_prefix}nfcs.nfcs.EmbeddtoFully")
+                };
+                roles.linear = true;
+                let linear = LayerKind::Linear(Linear {
+                    in_features,
+                    out_features: out,
+                    key,
+                });
+                (linear, Shape::Flat { features: out })
+            }
+            SpecKind::Fc {
+                n_layers,
+                dropout,
+                widening,
+            } => {
+                let features = needs_flat(errs)?;
+                let stem = if roles.fc {
+                    fallback(".Fullyconnected")
+                } else {
+                    format!("{key_prefix}nfcs.nfcs.Fullyconnected")
+                };
+                roles.fc = true;
+                if env.usize(n_layers, errs) == Some(0) {
+                    errs.at(
+                        n_layers.span(),
+                        format!("{pre}`fc(0)` builds no layer; remove it or use at least 1 layer"),
+                    );
+                    return None;
+                }
+                let fc = fc_stack(
+                    env,
+                    spec.span,
+                    n_layers,
+                    dropout,
+                    widening,
+                    features,
+                    Activation::Gelu,
+                    &stem,
+                    "fc",
+                    errs,
+                )?;
+                (LayerKind::Fc(fc), shape)
+            }
+        };
+        if errs.count() != before {
+            return None;
+        }
+        layers.push(Layer {
+            span: spec.span,
+            input: shape,
+            output,
+            kind,
+        });
+        shape = output;
+    }
+    match shape {
+        Shape::Flat { features } => Some(Trunk {
+            name: input.name.clone(),
+            key_prefix,
+            input_channels: channels,
+            input_len: len,
+            layers,
+            features,
+        }),
+        Shape::Seq { channels, len } => {
+            let span = specs.last().map_or(input.name.span(), |s| s.span);
+            errs.at(span, format!("{pre}trunk `{}` ends with a sequence ({channels} channels × length {len}); end it with `flatten` (optionally followed by `linear(..)` and `fc(..)`)", input.name));
+            None
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fc_stack(
+    env: &SizeEnv,
+    span: Span,
+    n_layers: &Param<usize>,
+    dropout: &Param<f64>,
+    widening: &Param<f64>,
+    width: usize,
+    activation: Activation,
+    key_stem: &str,
+    what: &str,
+    errs: &mut Errors,
+) -> Option<FcStack> {
+    let pre = env.prefix();
+    let n = env.usize(n_layers, errs);
+    let p = env.f64(dropout, errs);
+    let w = env.f64(widening, errs);
+    let (Some(n), Some(p), Some(w)) = (n, p, w) else {
+        return None;
+    };
+    if !(0.0..1.0).contains(&p) {
+        errs.at(
+            dropout.span(),
+            format!("{pre}dropout probability must be in [0, 1), found {p}"),
+        );
+        return None;
+    }
+    if !(w.is_finite() && w > 0.0) {
+        errs.at(
+            widening.span(),
+            format!("{pre}`widening` must be a positive number, found {w}"),
+        );
+        return None;
+    }
+    let widths = fc_widths(width, n, w);
+    if let Some((i, _)) = widths.iter().enumerate().find(|(_, (_, o))| *o == 0) {
+        errs.at(span, format!("{pre}`{what}` layer {i} would have width 0 (starting from {width} with widening {w:?}); use a larger width or a widening closer to 1"));
+        return None;
+    }
+    if let Some((i, (_, o))) = widths
+        .iter()
+        .enumerate()
+        .find(|(_, (_, o))| *o > MAX_FLAT_FEATURES)
+    {
+        errs.at(span, format!("{pre}`{what}` layer {i} would have width {o} (widening {w:?}), more than 2^31; use a widening closer to 1"));
+        return None;
+    }
+    let keys = (0..widths.len())
+        .map(|k| format!("{key_stem}{k}"))
+        .collect();
+    Some(FcStack {
+        widths,
+        dropout: p,
+        activation,
+        keys,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn infer_stack(
+    spec: &LayerSpec,
+    role: StackRole,
+    k: &Param<usize>,
+    dilations: &StackDilations,
+    bias: bool,
+    batchnorm: bool,
+    wpool: Option<&Param<usize>>,
+    every: &Param<usize>,
+    (channels, len_in): (usize, usize),
+    key_prefix: &str,
+    index: usize,
+    roles: &mut Roles,
+    env: &SizeEnv,
+    errs: &mut Errors,
+) -> Option<ConvStack> {
+    let pre = env.prefix();
+    let kernel = positive(env, k, "the kernel size k", errs);
+    let every = positive(env, every, "`every`", errs);
+    let pool_size = wpool.map(|p| positive(env, p, "the pooling size `wpool`", errs));
+    let dils: Vec<Option<usize>> = match dilations {
+        StackDilations::List(span, list) => {
+            if list.is_empty() {
+                errs.at(
+                    *span,
+                    format!(
+                        "`{}` needs at least one dilation, e.g. `dilations = [1, 2, 4]`",
+                        spec.name
+                    ),
+                );
+                return None;
+            }
+            list.iter()
+                .map(|d| positive(env, d, "a dilation", errs))
+                .collect()
+        }
+        StackDilations::Repeat { n, dilation } => {
+            let n = positive(env, n, "the number of layers n", errs);
+            let d = positive(env, dilation, "the dilation", errs);
+            vec![d; n.unwrap_or(0)]
+        }
+    };
+    let (Some(kernel), Some(every)) = (kernel, every) else {
+        return None;
+    };
+    let pool_size = match pool_size {
+        Some(None) => return None,
+        Some(Some(p)) => Some(p),
+        None => None,
+    };
+    let dils = dils.into_iter().collect::<Option<Vec<usize>>>()?;
+    if dils.is_empty() {
+        return None; // n = 0, reported by `positive`.
+    }
+    let first_of_role = match role {
+        StackRole::Dilated => !std::mem::replace(&mut roles.dilated, true),
+        StackRole::Blocks => !std::mem::replace(&mut roles.blocks, true),
+    };
+    let key = match (role, first_of_role) {
+        (StackRole::Dilated, true) => format!("{key_prefix}convolution_layers.convlayers"),
+        (StackRole::Blocks, true) => format!("{key_prefix}trconvolution_layers.convlayers"),
+        _ => format!("{key_prefix}layers.{index}.convlayers"),
+    };
+    // P4's construction rule: a layer is not built if the current length < k; a pooling (and
+    // everything after it) is not built if it is larger than the current length.
+    let mut layers = Vec::new();
+    let mut len = len_in;
+    for (n, &d) in dils.iter().enumerate() {
+        if len < kernel {
+            break;
+        }
+        let mut pool = None;
+        let mut stop = false;
+        if let Some(p) = pool_size {
+            if (n + 1) % every == 0 {
+                if p > len {
+                    stop = true;
+                } else {
+                    pool = Some(pooling(PoolKind::Weighted, p, len));
+                }
+            }
+        }
+        layers.push(StackLayer {
+            index: n,
+            dilation: d,
+            padding: same_padding(kernel, d),
+            len,
+            pool,
+            bn_key: batchnorm.then(|| format!("{key}.Bnorm{n}")),
+            conv_key: format!("{key}.Conv{n}.conv1d"),
+        });
+        if let Some(p) = pool {
+            len = p.out_len;
+        }
+        if stop {
+            break;
+        }
+    }
+    if layers.is_empty() {
+        errs.at(spec.span, format!("{pre}`{}` builds no layer: its kernel size k = {kernel} is longer than the input length {len_in} here; use k ≤ {len_in} or pool less before it", spec.name));
+        return None;
+    }
+    Some(ConvStack {
+        role,
+        channels,
+        kernel,
+        bias,
+        batchnorm,
+        requested_layers: dils.len(),
+        layers,
+        key,
+    })
+}

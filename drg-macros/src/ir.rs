@@ -1,0 +1,336 @@
+//! The intermediate representation handed to the code generator: a fully resolved model.
+//!
+//! Everything codegen needs is computed here once, per size variant: concrete channels and
+//! lengths at every layer boundary, paddings, the conv-stack layers that are actually built
+//! (the reference truncates stacks, §2.1 P4), FC widths (P6), the output combination, parameter
+//! counts and the reference's state-dict key prefix of every parameterised layer. Codegen must
+//! not re-derive any of it. Spans point at the user's tokens, for errors emitted by codegen
+//! (e.g. `const` assertions).
+//!
+//! State-dict keys: every `key` below is a *prefix*; the parameter names the reference appends
+//! are listed in each type's doc (`weight`, `bias`, `running_mean`, ...).
+
+// The IR is the contract with the code generator; the stub generator reads only part of it.
+#![allow(dead_code)]
+
+use proc_macro2::Span;
+use syn::{Attribute, Ident, Visibility};
+
+/// A whole `drg_model!` declaration.
+pub struct Model {
+    /// Outer attributes (doc comments) of the struct.
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    /// Inputs in declaration order; input `i` feeds trunk `i` (`Variant::trunks[i]`).
+    pub inputs: Vec<Input>,
+    /// Outputs in declaration order (the order of the reference's output files and heads).
+    pub outputs: Vec<Output>,
+    /// The training loss for every output.
+    pub loss: Loss,
+    /// The validation (early-stopping) loss for outputs whose `validation` is not `none`.
+    pub validation: Loss,
+    /// How outputs are computed from trunk features (the same in every size variant).
+    pub combination: CombinationKind,
+    /// `true` for the reference's `combined_network` (two or more inputs, or `mlp` outputs):
+    /// trunk keys are then prefixed with `cnns.CNN{i}.`.
+    pub combined: bool,
+    /// Size variants in declaration order (one implicit variant when there is no `sizes` block).
+    pub variants: Vec<Variant>,
+}
+
+/// `input NAME: onehot(channels, len), reverse_complement;`.
+pub struct Input {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+    /// The first conv of this input's trunk is the reverse-complement stem (P1).
+    pub reverse_complement: bool,
+}
+
+/// `output NAME[WIDTH] = ...;`.
+pub struct Output {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+    /// The span of the width expression (for codegen errors about widths).
+    pub width_span: Span,
+    /// `false` for `validation = none`: excluded from the validation loss and early stopping.
+    pub validated: bool,
+    pub relation: Relation,
+}
+
+/// How an output is formed from the trunks (indices into `Model::inputs` / `Variant::trunks`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// `head(t)` / `direct(t)`: the output is one linear head of trunk `t`.
+    Direct { trunk: usize },
+    /// `difference(a, b)`: head of `a` minus head of `b`.
+    Difference { plus: usize, minus: usize },
+    /// `mlp(t0, t1, ..)`: concatenated trunk embeddings (in this order) through the output's
+    /// combiner (`Variant::heads`, `Heads::Mlp`).
+    Mlp { trunks: Vec<usize> },
+}
+
+/// The model-wide head structure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CombinationKind {
+    /// Each trunk has one linear head per output (`classifier.{i}`), built even for outputs that
+    /// do not use the trunk (reference `shared_embedding=False`; models A, B, D).
+    HeadPerOutput,
+    /// Each trunk has one linear head shared by all outputs (`shared`; model E).
+    SharedHead,
+    /// Each trunk has one embedding head + activation; every output has its own FC combiner
+    /// and final linear layer (models C, F1, F2).
+    Mlp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// The reference's `Correlationmse`: 0.95·(1 − r) + 0.05·squared error.
+    CorrelationMse,
+    /// The reference's `Correlationdata`: 1 − r across the tracks of a data point.
+    Correlation,
+    /// The reference's `MSE`.
+    Mse,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Gelu,
+    /// No activation (the reference's `Linear`).
+    Identity,
+}
+
+/// One size variant: every number resolved.
+pub struct Variant {
+    /// The variant's name (`full`); `default` for the implicit variant.
+    pub name: Ident,
+    /// `true` when the model has no `sizes` block.
+    pub implicit: bool,
+    /// One trunk per input, same order.
+    pub trunks: Vec<Trunk>,
+    /// Output widths (tracks), same order as `Model::outputs`.
+    pub output_widths: Vec<usize>,
+    pub heads: Heads,
+    /// Trainable parameters (BatchNorm running statistics and the attention's positional
+    /// embedding excluded), the sum of `parameter_breakdown`.
+    pub parameter_count: usize,
+    /// Trainable parameters per state-dict key prefix, in model order.
+    pub parameter_breakdown: Vec<(String, usize)>,
+}
+
+/// Activation shape at a layer boundary (per sample; the batch dimension is implicit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `(channels, length)` in NCL layout.
+    Seq { channels: usize, len: usize },
+    /// Flat features after `flatten` (channel-major: index = c·L + position).
+    Flat { features: usize },
+}
+
+/// One input's trunk in one size variant.
+pub struct Trunk {
+    /// The trunk's (= its input's) name.
+    pub name: Ident,
+    /// `""` or `cnns.CNN{i}.`; already included in every key of its layers.
+    pub key_prefix: String,
+    /// Channels of the input sequence (4 for one-hot DNA/RNA).
+    pub input_channels: usize,
+    /// Length of the input sequence.
+    pub input_len: usize,
+    pub layers: Vec<Layer>,
+    /// The width of the flat feature vector the trunk ends with.
+    pub features: usize,
+}
+
+/// One trunk layer with its boundary shapes.
+pub struct Layer {
+    /// The layer name token (`conv`, `wpool`, ...).
+    pub span: Span,
+    pub input: Shape,
+    pub output: Shape,
+    pub kind: LayerKind,
+}
+
+pub enum LayerKind {
+    Conv(Conv),
+    /// Exact (erf) GELU.
+    Gelu,
+    Pool(Pool),
+    /// `dilated(..)` or `convblocks(..)`: the reference's `Res_Conv1d` (P4).
+    ConvStack(ConvStack),
+    Attention(Attention),
+    Flatten,
+    Linear(Linear),
+    Fc(FcStack),
+    Dropout {
+        p: f64,
+    },
+}
+
+/// A padded 1-d convolution that preserves length. Key params: `{key}.weight`
+/// `(out, in, kernel)`, `{key}.bias` `(out,)` when `bias`.
+pub struct Conv {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub dilation: usize,
+    pub bias: bool,
+    /// Zero padding (left, right): e = dilation·(kernel−1)+1, left = ⌊e/2⌋ − [e even], right = ⌊e/2⌋.
+    pub padding: (usize, usize),
+    /// The reverse-complement stem (P1): max over both strands, same weights.
+    pub reverse_complement: bool,
+    /// `convolutions.conv1d` for the trunk's first conv; otherwise `layers.{n}.conv1d`.
+    pub key: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The reference's weighted pooling (P2): softmax-weighted windows, global-min padding.
+    Weighted,
+    Max,
+    Mean,
+}
+
+/// Padded pooling: `pad` positions on each side, `out_len = ⌈in_len/size⌉`, no parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool {
+    pub kind: PoolKind,
+    pub size: usize,
+    pub in_len: usize,
+    /// q = ⌈(size − in_len mod size)/2⌉ when in_len mod size ≠ 0, else 0; on both sides.
+    pub pad: usize,
+    pub out_len: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackRole {
+    /// `dilated(..)`: the reference's "dilated convolutions", keys `convolution_layers.convlayers`.
+    Dilated,
+    /// `convblocks(..)`: the reference's "transformer convolutions", keys `trconvolution_layers.convlayers`.
+    Blocks,
+}
+
+/// A residual conv stack (P4) as actually built: `layers` may be fewer than `requested_layers`.
+pub struct ConvStack {
+    pub role: StackRole,
+    pub channels: usize,
+    pub kernel: usize,
+    pub bias: bool,
+    pub batchnorm: bool,
+    /// Layers asked for (`len(dilations)` or `n`).
+    pub requested_layers: usize,
+    pub layers: Vec<StackLayer>,
+    /// e.g. `convolution_layers.convlayers` (with the trunk prefix); layer keys extend it.
+    pub key: String,
+}
+
+/// Layer `index` of a conv stack: `z = Conv(GELU(BN(h)))`, skip add, optional pooling after.
+pub struct StackLayer {
+    pub index: usize,
+    pub dilation: usize,
+    pub padding: (usize, usize),
+    /// Sequence length entering the layer (= conv output length).
+    pub len: usize,
+    /// The pooling that follows this layer's skip-add (also applied to the residual source of
+    /// the next layer, with the same `pad`).
+    pub pool: Option<Pool>,
+    /// `{stack}.Bnorm{index}`: `weight`, `bias` (trainable), `running_mean`, `running_var`,
+    /// `num_batches_tracked` (buffers). `None` without batchnorm.
+    pub bn_key: Option<String>,
+    /// `{stack}.Conv{index}.conv1d`: `weight` `(C, C, kernel)`, `bias` when the stack has bias.
+    pub conv_key: String,
+}
+
+/// Multi-head attention (P5), no biases. Keys under `key` (`distattention.Mheadattention0`):
+/// `embed_queries|embed_keys|embed_values.weight` `(heads·embed, 2·in_channels, 1)`,
+/// `combine_layer.weight` `(embed, heads·embed, 1)`, `reslayer.weight` `(embed, in_channels, 1)`,
+/// `layer_norm.{weight,bias}` `(embed,)`, `feedforward.0.weight` `(4·embed, embed, 1)`,
+/// `feedforward.2.weight` `(embed, 4·embed, 1)`, `feedforward_layer_norm.{weight,bias}`,
+/// buffer `pos_queries` `(in_channels, len)`.
+pub struct Attention {
+    pub in_channels: usize,
+    pub heads: usize,
+    /// E = int(dim · in_channels): per-head dim, value dim and output channels.
+    pub embed: usize,
+    /// The `dim` factor as written.
+    pub dim: f64,
+    pub len: usize,
+    pub key: String,
+}
+
+/// `linear(n)`: no activation. Keys `{key}.weight` `(out, in)`, `{key}.bias`.
+pub struct Linear {
+    pub in_features: usize,
+    pub out_features: usize,
+    /// `nfcs.nfcs.EmbeddtoFully` for the trunk's first linear, else `layers.{n}`.
+    pub key: String,
+}
+
+/// `fc(n)`: P6 stack of `Linear → Dropout → GELU` (trunk) or `Linear → act` (combiner).
+pub struct FcStack {
+    /// `(in, out)` of every layer.
+    pub widths: Vec<(usize, usize)>,
+    /// Dropout after each linear, before the activation (0 in combiners).
+    pub dropout: f64,
+    pub activation: Activation,
+    /// Key of layer k: `{key_stem}{k}` (`nfcs.nfcs.Fullyconnected{k}`).
+    pub keys: Vec<String>,
+}
+
+/// A plain linear head. Keys `{key}.weight` `(out, in)`, `{key}.bias`.
+pub struct Head {
+    pub in_features: usize,
+    pub out_features: usize,
+    pub key: String,
+}
+
+/// The output side of one size variant.
+pub enum Heads {
+    /// `CombinationKind::HeadPerOutput` / `SharedHead`.
+    Linear {
+        /// `per_trunk[t]`: trunk t's heads: one per output (`HeadPerOutput`, index = output) or
+        /// exactly one (`SharedHead`).
+        per_trunk: Vec<Vec<TrunkHead>>,
+        /// How each output is formed, same order as `Model::outputs`.
+        outputs: Vec<LinearOutput>,
+    },
+    /// `CombinationKind::Mlp`.
+    Mlp {
+        /// `embeddings[t]`: trunk t's embedding head (followed by `activation`).
+        embeddings: Vec<Head>,
+        activation: Activation,
+        /// One per output, same order as `Model::outputs`.
+        combiners: Vec<Combiner>,
+    },
+}
+
+/// A trunk's linear head.
+pub struct TrunkHead {
+    pub head: Head,
+    /// Whether any output reads it (the reference builds and counts unused heads too; they
+    /// receive zero gradients).
+    pub used: bool,
+}
+
+/// An output of a linear-head model: indices `(trunk, head)` into `Heads::Linear::per_trunk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinearOutput {
+    Direct {
+        head: (usize, usize),
+    },
+    Difference {
+        plus: (usize, usize),
+        minus: (usize, usize),
+    },
+}
+
+/// One output's combiner: `concat(embeddings of trunks)` → FC stack → final linear.
+pub struct Combiner {
+    pub trunks: Vec<usize>,
+    pub in_features: usize,
+    /// `nclayers[.{i}].nfcs.Fullyconnected{k}`, activation after every layer, no dropout.
+    /// Empty for `layers = 0`.
+    pub fc: FcStack,
+    /// `classifier[.{i}].classifier.Linear`.
+    pub head: Head,
+}

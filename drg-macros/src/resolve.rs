@@ -1,0 +1,818 @@
+//! Phase 1 of inference: resolving a declaration independently of size variants.
+//!
+//! Names, layer signatures, argument types and cross-references (trunks ↔ inputs, outputs →
+//! trunks) are checked here, once, and the head structure is checked for consistency. Numbers
+//! that name size parameters stay symbolic ([`Param`]) until [`crate::infer`] evaluates them
+//! per variant.
+
+use crate::args::{Args, Param};
+use crate::ast::{Call, ModelDef, Number, TrunkBody, Value};
+use crate::error::Errors;
+use crate::ir::{CombinationKind, Loss, PoolKind, Relation, StackRole};
+use proc_macro2::Span;
+use syn::Ident;
+
+const LAYER_NAMES: &str =
+    "conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout";
+
+pub(crate) struct VariantSpec {
+    pub(crate) name: Ident,
+    pub(crate) implicit: bool,
+    pub(crate) values: Vec<(Ident, Number)>,
+}
+
+pub(crate) fn resolve_sizes(def: &ModelDef, errs: &mut Errors) -> Vec<VariantSpec> {
+    for extra in def.sizes.iter().skip(1) {
+        errs.at(
+            extra.keyword.span(),
+            "only one `sizes { .. }` block is allowed; put every variant in the first one",
+        );
+    }
+    let Some(block) = def.sizes.first() else {
+        return vec![VariantSpec {
+            name: Ident::new("default", def.name.span()),
+            implicit: true,
+            values: Vec::new(),
+        }];
+    };
+    if block.variants.is_empty() {
+        errs.at(
+            block.keyword.span(),
+            "`sizes` declares no variant; add one, e.g. `full: len = 40_000;`",
+        );
+    }
+    let mut out: Vec<VariantSpec> = Vec::new();
+    for v in &block.variants {
+        if out.iter().any(|o| o.name == v.name) {
+            errs.at(
+                v.name.span(),
+                format!("duplicate size variant `{}`", v.name),
+            );
+            continue;
+        }
+        let text = v.name.to_string();
+        if text.chars().any(|c| c.is_uppercase()) {
+            // Variant names become parts of item names (`model_d_full`).
+            errs.at(
+                v.name.span(),
+                format!(
+                    "size variant names are lower case: write `{}`",
+                    text.to_lowercase()
+                ),
+            );
+        }
+        let mut values: Vec<(Ident, Number)> = Vec::new();
+        for p in &v.params {
+            if values.iter().any(|(n, _)| *n == p.name) {
+                errs.at(
+                    p.name.span(),
+                    format!(
+                        "duplicate size parameter `{}` in variant `{}`",
+                        p.name, v.name
+                    ),
+                );
+                continue;
+            }
+            values.push((p.name.clone(), p.value.clone()));
+        }
+        out.push(VariantSpec {
+            name: v.name.clone(),
+            implicit: false,
+            values,
+        });
+    }
+    out
+}
+
+pub(crate) struct InputSpec {
+    pub(crate) attrs: Vec<syn::Attribute>,
+    pub(crate) name: Ident,
+    pub(crate) channels: Param<usize>,
+    pub(crate) len: Param<usize>,
+    pub(crate) reverse_complement: bool,
+}
+
+pub(crate) fn resolve_inputs(def: &ModelDef, errs: &mut Errors) -> Vec<InputSpec> {
+    let mut out: Vec<InputSpec> = Vec::new();
+    for input in &def.inputs {
+        if out.iter().any(|o| o.name == input.name) {
+            errs.at(
+                input.name.span(),
+                format!("duplicate input `{}`", input.name),
+            );
+            continue;
+        }
+        if input.kind.name != "onehot" {
+            errs.at(
+                input.kind.name.span(),
+                format!(
+                    "unknown input kind `{}`; expected `onehot(channels, len)`",
+                    input.kind.name
+                ),
+            );
+            continue;
+        }
+        let args = Args::read(
+            &input.kind,
+            &["channels", "len"],
+            &[],
+            false,
+            "onehot(channels, len)",
+            errs,
+        );
+        let (Some(channels), Some(len)) = (
+            args.req_usize("channels", errs),
+            args.req_usize("len", errs),
+        ) else {
+            continue;
+        };
+        let mut reverse_complement = false;
+        for opt in &input.options {
+            match (&opt.name, &opt.value) {
+                (None, Value::Ident(i)) if i == "reverse_complement" => reverse_complement = true,
+                (Some(n), Value::Bool(b)) if n == "reverse_complement" => {
+                    reverse_complement = b.value
+                }
+                (Some(n), v) if n == "reverse_complement" => errs.at(
+                    v.span(),
+                    format!(
+                        "`reverse_complement` must be `true` or `false`, found `{}`",
+                        v.describe()
+                    ),
+                ),
+                (name, v) => errs.at(
+                    name.as_ref().map_or(v.span(), |n| n.span()),
+                    "unknown input option; the only option is `reverse_complement`",
+                ),
+            }
+        }
+        out.push(InputSpec {
+            attrs: input.attrs.clone(),
+            name: input.name.clone(),
+            channels,
+            len,
+            reverse_complement,
+        });
+    }
+    out
+}
+
+/// A trunk layer as declared, arguments typed but size parameters not yet evaluated.
+pub(crate) struct LayerSpec {
+    pub(crate) span: Span,
+    pub(crate) name: String,
+    pub(crate) kind: SpecKind,
+}
+
+pub(crate) enum SpecKind {
+    Conv {
+        filters: Param<usize>,
+        k: Param<usize>,
+        bias: bool,
+        dilation: Param<usize>,
+    },
+    Gelu,
+    Pool {
+        kind: PoolKind,
+        p: Param<usize>,
+    },
+    Stack {
+        role: StackRole,
+        k: Param<usize>,
+        /// One entry per requested layer.
+        dilations: StackDilations,
+        bias: bool,
+        batchnorm: bool,
+        wpool: Option<Param<usize>>,
+        every: Param<usize>,
+    },
+    Attention {
+        heads: Param<usize>,
+        dim: Param<f64>,
+    },
+    Flatten,
+    Linear {
+        n: Param<usize>,
+    },
+    Fc {
+        n_layers: Param<usize>,
+        dropout: Param<f64>,
+        widening: Param<f64>,
+    },
+    Dropout {
+        p: Param<f64>,
+    },
+}
+
+pub(crate) enum StackDilations {
+    /// `dilated(dilations = [..])`.
+    List(Span, Vec<Param<usize>>),
+    /// `convblocks(n, dilation = d)`.
+    Repeat {
+        n: Param<usize>,
+        dilation: Param<usize>,
+    },
+}
+
+/// A trunk's layers, resolved.
+pub(crate) struct ResolvedTrunk {
+    pub(crate) layers: Vec<LayerSpec>,
+    /// For `same as`: the trunk whose layers (and tokens) these are.
+    pub(crate) same_as: Option<Ident>,
+}
+
+/// Trunks by input index; `None` when the trunk is missing or failed to resolve.
+pub(crate) fn resolve_trunks(
+    def: &ModelDef,
+    inputs: &[InputSpec],
+    errs: &mut Errors,
+) -> Vec<Option<ResolvedTrunk>> {
+    let mut seen: Vec<&Ident> = Vec::new();
+    for t in &def.trunks {
+        if seen.contains(&&t.name) {
+            errs.at(t.name.span(), format!("duplicate trunk `{}`", t.name));
+        } else {
+            seen.push(&t.name);
+        }
+        if !inputs.iter().any(|i| i.name == t.name) && !def.inputs.iter().any(|i| i.name == t.name)
+        {
+            errs.at(
+                t.name.span(),
+                format!(
+                    "trunk `{}` has no input of the same name; declare `input {}: onehot(4, len);` or rename the trunk (inputs: {})",
+                    t.name,
+                    t.name,
+                    names(inputs.iter().map(|i| &i.name))
+                ),
+            );
+        }
+    }
+    let find = |name: &Ident| def.trunks.iter().find(|t| t.name == *name);
+    inputs
+        .iter()
+        .map(|input| {
+            let Some(mut decl) = find(&input.name) else {
+                errs.at(
+                    input.name.span(),
+                    format!("input `{0}` has no trunk; add `trunk {0}: conv(..) >> .. >> flatten;`", input.name),
+                );
+                return None;
+            };
+            // Follow `same as` chains.
+            let mut visited = vec![&decl.name];
+            let calls = loop {
+                match &decl.body {
+                    TrunkBody::Layers(calls) => break calls,
+                    TrunkBody::SameAs { other, .. } => match find(other) {
+                        Some(next) if visited.contains(&&next.name) => {
+                            errs.at(other.span(), format!("`same as {other}` is circular"));
+                            return None;
+                        }
+                        Some(next) => {
+                            visited.push(&next.name);
+                            decl = next;
+                        }
+                        None => {
+                            // Reported once, for the trunk that wrote it.
+                            if visited.len() == 1 {
+                                errs.at(
+                                    other.span(),
+                                    format!(
+                                        "`same as {other}`: there is no trunk `{other}` (trunks: {})",
+                                        names(def.trunks.iter().map(|t| &t.name))
+                                    ),
+                                );
+                            }
+                            return None;
+                        }
+                    },
+                }
+            };
+            // A `same as` trunk reuses the other trunk's layers; only resolve (and report) them once.
+            if visited.len() > 1 {
+                let mut scratch = Errors::new();
+                let layers: Vec<_> = calls.iter().filter_map(|c| resolve_layer(c, &mut scratch)).collect();
+                let same_as = Some(decl.name.clone());
+                return (scratch.count() == 0).then_some(ResolvedTrunk { layers, same_as });
+            }
+            let before = errs.count();
+            let layers: Vec<_> = calls.iter().filter_map(|c| resolve_layer(c, errs)).collect();
+            (errs.count() == before).then_some(ResolvedTrunk { layers, same_as: None })
+        })
+        .collect()
+}
+
+fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
+    let name = call.name.to_string();
+    let before = errs.count();
+    let kind = match name.as_str() {
+        "conv" => {
+            let sig = "conv(filters, k, bias = true, dilation = 1)";
+            let a = Args::read(
+                call,
+                &["filters", "k"],
+                &["bias", "dilation"],
+                false,
+                sig,
+                errs,
+            );
+            let filters = a.req_usize("filters", errs);
+            let k = a.req_usize("k", errs);
+            let bias = a.bool_or("bias", true, errs);
+            let dilation = a.usize_or("dilation", 1, errs);
+            SpecKind::Conv {
+                filters: filters?,
+                k: k?,
+                bias,
+                dilation,
+            }
+        }
+        "gelu" | "flatten" => {
+            Args::read(
+                call,
+                &[],
+                &[],
+                false,
+                if name == "gelu" { "gelu" } else { "flatten" },
+                errs,
+            );
+            if name == "gelu" {
+                SpecKind::Gelu
+            } else {
+                SpecKind::Flatten
+            }
+        }
+        "wpool" | "maxpool" | "meanpool" => {
+            let (kind, sig) = match name.as_str() {
+                "wpool" => (PoolKind::Weighted, "wpool(p)"),
+                "maxpool" => (PoolKind::Max, "maxpool(p)"),
+                _ => (PoolKind::Mean, "meanpool(p)"),
+            };
+            let a = Args::read(call, &["p"], &[], false, sig, errs);
+            SpecKind::Pool {
+                kind,
+                p: a.req_usize("p", errs)?,
+            }
+        }
+        "dilated" => {
+            let sig = "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, wpool = P, every = 1)";
+            let a = Args::read(
+                call,
+                &[],
+                &["k", "dilations", "bias", "batchnorm", "wpool", "every"],
+                false,
+                sig,
+                errs,
+            );
+            let k = a.usize_or("k", 11, errs);
+            let dilations = a.req_usize_list("dilations", errs);
+            let bias = a.bool_or("bias", false, errs);
+            let batchnorm = a.bool_or("batchnorm", true, errs);
+            let wpool = a.opt_usize("wpool", errs);
+            let every = a.usize_or("every", 1, errs);
+            let (span, list) = dilations?;
+            SpecKind::Stack {
+                role: StackRole::Dilated,
+                k,
+                dilations: StackDilations::List(span, list),
+                bias,
+                batchnorm,
+                wpool,
+                every,
+            }
+        }
+        "convblocks" => {
+            let sig = "convblocks(n, k = 11, bias = true, batchnorm = true, wpool = P, every = 1, dilation = 1)";
+            let a = Args::read(
+                call,
+                &["n", "k"],
+                &["bias", "batchnorm", "wpool", "every", "dilation"],
+                false,
+                sig,
+                errs,
+            );
+            let n = a.req_usize("n", errs);
+            let k = a.usize_or("k", 11, errs);
+            let bias = a.bool_or("bias", true, errs);
+            let batchnorm = a.bool_or("batchnorm", true, errs);
+            let wpool = a.opt_usize("wpool", errs);
+            let every = a.usize_or("every", 1, errs);
+            let dilation = a.usize_or("dilation", 1, errs);
+            SpecKind::Stack {
+                role: StackRole::Blocks,
+                k,
+                dilations: StackDilations::Repeat { n: n?, dilation },
+                bias,
+                batchnorm,
+                wpool,
+                every,
+            }
+        }
+        "attention" => {
+            let a = Args::read(
+                call,
+                &[],
+                &["heads", "dim"],
+                false,
+                "attention(heads = 4, dim = 1.8)",
+                errs,
+            );
+            SpecKind::Attention {
+                heads: a.usize_or("heads", 4, errs),
+                dim: a.f64_or("dim", 1.8, errs),
+            }
+        }
+        "linear" => {
+            let a = Args::read(call, &["n"], &[], false, "linear(n)", errs);
+            SpecKind::Linear {
+                n: a.req_usize("n", errs)?,
+            }
+        }
+        "fc" => {
+            let sig = "fc(n_layers, dropout = 0.1, widening = 1.1)";
+            let a = Args::read(
+                call,
+                &["n_layers"],
+                &["dropout", "widening"],
+                false,
+                sig,
+                errs,
+            );
+            let n_layers = a.req_usize("n_layers", errs);
+            let dropout = a.f64_or("dropout", 0.1, errs);
+            let widening = a.f64_or("widening", 1.1, errs);
+            SpecKind::Fc {
+                n_layers: n_layers?,
+                dropout,
+                widening,
+            }
+        }
+        "dropout" => {
+            let a = Args::read(call, &["p"], &[], false, "dropout(p)", errs);
+            SpecKind::Dropout {
+                p: a.req_f64("p", errs)?,
+            }
+        }
+        other => {
+            let hint = closest(other, LAYER_NAMES.split(", "))
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            errs.at(
+                call.name.span(),
+                format!("unknown layer `{other}`; {hint}layers are: {LAYER_NAMES}"),
+            );
+            return None;
+        }
+    };
+    (errs.count() == before).then_some(LayerSpec {
+        span: call.name.span(),
+        name,
+        kind,
+    })
+}
+
+pub(crate) struct OutputSpec {
+    pub(crate) attrs: Vec<syn::Attribute>,
+    pub(crate) name: Ident,
+    pub(crate) width: Param<usize>,
+    pub(crate) validated: bool,
+    pub(crate) relation: Relation,
+    pub(crate) combinator: Ident,
+    /// `Some(shared flag)` for head/direct/difference outputs.
+    pub(crate) shared: Option<bool>,
+    pub(crate) mlp: Option<MlpSpec>,
+}
+
+pub(crate) struct MlpSpec {
+    pub(crate) layers: Param<usize>,
+    pub(crate) embed: Param<usize>,
+    pub(crate) widening: Param<f64>,
+    pub(crate) act: (String, Span),
+}
+
+pub(crate) fn resolve_outputs(
+    def: &ModelDef,
+    inputs: &[InputSpec],
+    errs: &mut Errors,
+) -> Vec<OutputSpec> {
+    let mut out: Vec<OutputSpec> = Vec::new();
+    for o in &def.outputs {
+        if def
+            .outputs
+            .iter()
+            .take_while(|p| !std::ptr::eq(*p, o))
+            .any(|p| p.name == o.name)
+        {
+            errs.at(o.name.span(), format!("duplicate output `{}`", o.name));
+            continue;
+        }
+        let before = errs.count();
+        let width = match &o.width {
+            Value::Int(l) => l
+                .base10_parse::<usize>()
+                .map(|n| Param::Lit(n, l.span()))
+                .map_err(|e| errs.push(e))
+                .ok(),
+            Value::Ident(i) => Some(Param::Size(i.clone())),
+            v => {
+                errs.at(
+                    v.span(),
+                    format!(
+                        "an output width must be a whole number or a size parameter, found `{}`",
+                        v.describe()
+                    ),
+                );
+                None
+            }
+        };
+        let mut validated = true;
+        for opt in &o.options {
+            match (&opt.name, &opt.value) {
+                (Some(n), Value::Ident(v)) if n == "validation" && v == "none" => validated = false,
+                (Some(n), v) if n == "validation" => errs.at(
+                    v.span(),
+                    format!("`validation` of an output must be `none` (excluded from early stopping), found `{}`", v.describe()),
+                ),
+                (name, v) => errs.at(
+                    name.as_ref().map_or(v.span(), |n| n.span()),
+                    "unknown output option; the only option is `validation = none`",
+                ),
+            }
+        }
+        let c = &o.combinator;
+        let trunk_ref = |v: &Value, errs: &mut Errors| -> Option<usize> {
+            let Value::Ident(name) = v else {
+                errs.at(
+                    v.span(),
+                    format!("expected a trunk name, found `{}`", v.describe()),
+                );
+                return None;
+            };
+            let found = inputs.iter().position(|i| i.name == *name);
+            if found.is_none() {
+                errs.at(
+                    name.span(),
+                    format!(
+                        "unknown trunk `{name}` in output `{}`; trunks: {}",
+                        o.name,
+                        names(inputs.iter().map(|i| &i.name))
+                    ),
+                );
+            }
+            found
+        };
+        let (relation, shared, mlp) = match c.name.to_string().as_str() {
+            kind @ ("head" | "direct" | "difference") => {
+                let n = if kind == "difference" { 2 } else { 1 };
+                let sig = match kind {
+                    "head" => "head(trunk)",
+                    "direct" => "direct(trunk) or direct(trunk, shared)",
+                    _ => "difference(a, b) or difference(a, b, shared)",
+                };
+                let a = Args::read(c, &[], &[], true, sig, errs);
+                let mut trunks = Vec::new();
+                let mut shared = false;
+                for v in &a.rest {
+                    match v {
+                        Value::Ident(i)
+                            if i == "shared" && kind != "head" && trunks.len() == n && !shared =>
+                        {
+                            shared = true
+                        }
+                        _ if trunks.len() < n => trunks.push(trunk_ref(v, errs)),
+                        _ => errs.at(v.span(), format!("too many arguments: expected `{sig}`")),
+                    }
+                }
+                if trunks.len() < n {
+                    errs.at(
+                        c.name.span(),
+                        format!(
+                            "`{kind}` needs {n} trunk{}: write `{sig}`",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                    );
+                    (None, None, None)
+                } else if let [Some(plus), Some(minus)] = trunks[..] {
+                    (
+                        Some(Relation::Difference { plus, minus }),
+                        Some(shared),
+                        None,
+                    )
+                } else if let [Some(trunk)] = trunks[..] {
+                    (Some(Relation::Direct { trunk }), Some(shared), None)
+                } else {
+                    (None, None, None)
+                }
+            }
+            "mlp" => {
+                let sig = "mlp(trunk, .., layers = 3, embed = 512, act = gelu, widening = 1.1)";
+                let a = Args::read(
+                    c,
+                    &[],
+                    &["layers", "embed", "act", "widening"],
+                    true,
+                    sig,
+                    errs,
+                );
+                let layers = a.usize_or("layers", 3, errs);
+                let embed = a.usize_or("embed", 512, errs);
+                let widening = a.f64_or("widening", 1.1, errs);
+                let act = a.keyword_or("act", &["gelu", "linear"], "gelu", errs);
+                let mut trunks = Vec::new();
+                for v in &a.rest {
+                    if let Some(t) = trunk_ref(v, errs) {
+                        if trunks.contains(&t) {
+                            errs.at(
+                                v.span(),
+                                format!("trunk `{}` is listed twice in `mlp`", inputs[t].name),
+                            );
+                        }
+                        trunks.push(t);
+                    }
+                }
+                if a.rest.is_empty() {
+                    errs.at(
+                        c.name.span(),
+                        format!("`mlp` needs at least one trunk: write `{sig}`"),
+                    );
+                }
+                (
+                    Some(Relation::Mlp { trunks }),
+                    None,
+                    Some(MlpSpec {
+                        layers,
+                        embed,
+                        widening,
+                        act,
+                    }),
+                )
+            }
+            other => {
+                errs.at(
+                    c.name.span(),
+                    format!("unknown output combinator `{other}`; expected `head(t)`, `direct(t)`, `difference(a, b)` or `mlp(t, ..)`"),
+                );
+                (None, None, None)
+            }
+        };
+        if errs.count() != before {
+            continue;
+        }
+        let (Some(width), Some(relation)) = (width, relation) else {
+            continue;
+        };
+        if let Relation::Difference { plus, minus } = relation {
+            // Reported after the output is accepted: the rest of the model can still be checked.
+            if plus == minus {
+                errs.at(c.name.span(), format!("`difference` of trunk `{}` with itself is always zero; name two different trunks", inputs[plus].name));
+            }
+        }
+        out.push(OutputSpec {
+            attrs: o.attrs.clone(),
+            name: o.name.clone(),
+            width,
+            validated,
+            relation,
+            combinator: c.name.clone(),
+            shared,
+            mlp,
+        });
+    }
+    if def.outputs.is_empty() {
+        errs.at(
+            def.name.span(),
+            "the model declares no output; add e.g. `output ex[88] = head(dna);`",
+        );
+    } else if !def.outputs.is_empty()
+        && out.len() == def.outputs.len()
+        && out.iter().all(|o| !o.validated)
+    {
+        errs.at(
+            def.outputs[0].name.span(),
+            "every output has `validation = none`; at least one output must drive validation and early stopping",
+        );
+    }
+    out
+}
+
+pub(crate) fn resolve_losses(def: &ModelDef, errs: &mut Errors) -> (Loss, Loss) {
+    let parse = |list: &[Ident], what: &str, default: Loss, errs: &mut Errors| {
+        for extra in list.iter().skip(1) {
+            errs.at(extra.span(), format!("`{what}` is given twice"));
+        }
+        match list.first() {
+            None => default,
+            Some(i) => match i.to_string().as_str() {
+                "correlation_mse" => Loss::CorrelationMse,
+                "correlation" => Loss::Correlation,
+                "mse" => Loss::Mse,
+                other => {
+                    errs.at(i.span(), format!("unknown {what} `{other}`; expected correlation_mse, correlation or mse"));
+                    default
+                }
+            },
+        }
+    };
+    (
+        parse(&def.losses, "loss", Loss::CorrelationMse, errs),
+        parse(&def.validations, "validation", Loss::Correlation, errs),
+    )
+}
+
+/// The model's head structure; mixing structures the reference cannot build is an error.
+pub(crate) fn combination_kind(outputs: &[OutputSpec], errs: &mut Errors) -> CombinationKind {
+    let kind_of = |o: &OutputSpec| match (o.shared, &o.mlp) {
+        (_, Some(_)) => CombinationKind::Mlp,
+        (Some(true), _) => CombinationKind::SharedHead,
+        _ => CombinationKind::HeadPerOutput,
+    };
+    let Some(first) = outputs.first() else {
+        return CombinationKind::HeadPerOutput;
+    };
+    let kind = kind_of(first);
+    for o in &outputs[1..] {
+        let k = kind_of(o);
+        if k == kind {
+            continue;
+        }
+        let msg = if k == CombinationKind::Mlp || kind == CombinationKind::Mlp {
+            format!(
+                "output `{}` uses `{}` but output `{}` uses `{}`: a model combines either all outputs through `mlp` or none",
+                o.name, o.combinator, first.name, first.combinator
+            )
+        } else {
+            format!(
+                "output `{}` {} `shared` but output `{}` {}: heads are shared per trunk for all outputs or for none",
+                o.name,
+                if k == CombinationKind::SharedHead { "uses" } else { "does not use" },
+                first.name,
+                if kind == CombinationKind::SharedHead { "does" } else { "does not" },
+            )
+        };
+        errs.at(o.combinator.span(), msg);
+    }
+    // mlp outputs share one embedding per trunk: embed size and activation must agree.
+    if let Some(first_mlp) = &first.mlp {
+        for o in &outputs[1..] {
+            let Some(m) = &o.mlp else { continue };
+            if m.act.0 != first_mlp.act.0 {
+                errs.at(
+                    m.act.1,
+                    format!("`act = {}` differs from output `{}` (`{}`): every trunk has one embedding head shared by all outputs", m.act.0, first.name, first_mlp.act.0),
+                );
+            }
+        }
+    }
+    kind
+}
+
+pub(crate) fn check_inputs_used(inputs: &[InputSpec], outputs: &[OutputSpec], errs: &mut Errors) {
+    if outputs.is_empty() {
+        return;
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        let used = outputs.iter().any(|o| match &o.relation {
+            Relation::Direct { trunk } => *trunk == i,
+            Relation::Difference { plus, minus } => *plus == i || *minus == i,
+            Relation::Mlp { trunks } => trunks.contains(&i),
+        });
+        if !used {
+            errs.at(
+                input.name.span(),
+                format!("input `{}` is not used by any output", input.name),
+            );
+        }
+    }
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a Ident>) -> String {
+    let v: Vec<String> = it.map(|i| format!("`{i}`")).collect();
+    if v.is_empty() {
+        "none declared".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The candidate within edit distance 2 of `word`, for "did you mean" hints.
+fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    candidates
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,903 @@
+//! Inference tests on token streams: the reference's shapes (§2.2, §2.3, the fixtures'
+//! per-configuration reference) and parameter counts (§2.5), and the error messages.
+
+use crate::ast::ModelDef;
+use crate::infer::{fc_widths, infer, pooling, same_padding};
+use crate::ir::*;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+fn model(ts: TokenStream) -> Model {
+    let def: ModelDef = syn::parse2(ts).expect("parses");
+    match infer(&def) {
+        Ok(m) => m,
+        Err(e) => panic!(
+            "unexpected errors: {:?}",
+            e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>()
+        ),
+    }
+}
+
+fn errors(ts: TokenStream) -> Vec<String> {
+    let def: ModelDef = syn::parse2(ts).expect("parses");
+    match infer(&def) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn variant<'a>(m: &'a Model, name: &str) -> &'a Variant {
+    m.variants
+        .iter()
+        .find(|v| v.name == name)
+        .expect("variant exists")
+}
+
+/// Sequence lengths after each layer of a trunk (flat layers report their width).
+fn lengths(t: &Trunk) -> Vec<usize> {
+    t.layers
+        .iter()
+        .map(|l| match l.output {
+            Shape::Seq { len, .. } => len,
+            Shape::Flat { features } => features,
+        })
+        .collect()
+}
+
+fn stack(t: &Trunk, role: StackRole) -> &ConvStack {
+    t.layers
+        .iter()
+        .find_map(|l| match &l.kind {
+            LayerKind::ConvStack(s) if s.role == role => Some(s),
+            _ => None,
+        })
+        .expect("stack present")
+}
+
+/// Lengths entering each built stack layer plus the stack's output length.
+fn stack_lengths(s: &ConvStack) -> Vec<usize> {
+    let mut v: Vec<usize> = s.layers.iter().map(|l| l.len).collect();
+    let last = s.layers.last().unwrap();
+    v.push(last.pool.map_or(last.len, |p| p.out_len));
+    v
+}
+
+fn keys(v: &Variant) -> Vec<String> {
+    v.parameter_breakdown
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn base_model() -> TokenStream {
+    quote! {
+        pub struct Base {
+            sizes {
+                fixture: len = 997, nk = 16, tp = 3, fc = 64, n = 6;
+            }
+            input dna: onehot(4, len), reverse_complement;
+            trunk dna: conv(nk, 15) >> gelu >> wpool(4)
+                >> dilated(k = 11, dilations = [1, 2, 4])
+                >> convblocks(4, k = 11, wpool = tp)
+                >> flatten >> linear(fc) >> fc(3);
+            output ex[n] = head(dna);
+        }
+    }
+}
+
+#[test]
+fn basemodel_shapes_paddings_and_counts_match_the_reference() {
+    let m = model(quote! {
+        pub struct Base {
+            sizes {
+                n100: len = 40_000, n = 100;
+                n88: len = 40_000, n = 88;
+            }
+            input dna: onehot(4, len), reverse_complement;
+            trunk dna: conv(300, 15) >> gelu >> wpool(4)
+                >> dilated(k = 11, dilations = [1, 2, 4])
+                >> convblocks(4, k = 11, wpool = 6)
+                >> flatten >> linear(1024) >> fc(3);
+            output ex[n] = head(dna);
+        }
+    });
+    let v = variant(&m, "n100");
+    let t = &v.trunks[0];
+    assert_eq!(
+        lengths(t),
+        [40000, 40000, 10000, 10000, 8, 2400, 1024, 1024]
+    );
+    let LayerKind::Conv(stem) = &t.layers[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (stem.padding, stem.reverse_complement, stem.bias),
+        ((7, 7), true, true)
+    );
+    assert_eq!(stem.key, "convolutions.conv1d");
+    let LayerKind::Pool(p) = &t.layers[2].kind else {
+        panic!()
+    };
+    assert_eq!((p.pad, p.out_len), (0, 10000));
+
+    let dil = stack(t, StackRole::Dilated);
+    assert_eq!(
+        dil.layers.iter().map(|l| l.padding).collect::<Vec<_>>(),
+        [(5, 5), (10, 10), (20, 20)]
+    );
+    assert!(dil.layers.iter().all(|l| l.pool.is_none()) && !dil.bias && dil.batchnorm);
+    assert_eq!(
+        dil.layers[2].bn_key.as_deref(),
+        Some("convolution_layers.convlayers.Bnorm2")
+    );
+    assert_eq!(
+        dil.layers[2].conv_key,
+        "convolution_layers.convlayers.Conv2.conv1d"
+    );
+
+    let tr = stack(t, StackRole::Blocks);
+    assert_eq!(stack_lengths(tr), [10000, 1667, 278, 47, 8]);
+    assert_eq!(
+        tr.layers
+            .iter()
+            .map(|l| l.pool.unwrap().pad)
+            .collect::<Vec<_>>(),
+        [1, 1, 2, 1]
+    );
+    assert!(tr.bias && tr.layers.iter().all(|l| l.padding == (5, 5)));
+    assert_eq!(tr.key, "trconvolution_layers.convlayers");
+
+    let LayerKind::Fc(fc) = &t.layers[7].kind else {
+        panic!()
+    };
+    assert_eq!(fc.widths, [(1024, 1126), (1126, 1126), (1126, 1024)]);
+    assert_eq!(
+        fc.keys,
+        [
+            "nfcs.nfcs.Fullyconnected0",
+            "nfcs.nfcs.Fullyconnected1",
+            "nfcs.nfcs.Fullyconnected2"
+        ]
+    );
+    assert_eq!(fc.dropout, 0.1);
+
+    // §2.5: 12,989,524 + 1025·n, with the breakdown the reference documents.
+    assert_eq!(v.parameter_count, 13_092_024);
+    assert_eq!(variant(&m, "n88").parameter_count, 13_079_724);
+    let sum = |pred: &dyn Fn(&str) -> bool| -> usize {
+        v.parameter_breakdown
+            .iter()
+            .filter(|(k, _)| pred(k))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(sum(&|k| k.starts_with("convolutions.")), 18_300);
+    assert_eq!(sum(&|k| k.starts_with("convolution_layers.")), 2_971_800);
+    assert_eq!(sum(&|k| k.starts_with("trconvolution_layers.")), 3_963_600);
+    assert_eq!(sum(&|k| k.starts_with("nfcs.")), 6_035_824);
+    let Heads::Linear { per_trunk, outputs } = &v.heads else {
+        panic!()
+    };
+    assert_eq!(per_trunk[0][0].head.key, "classifier.classifier.Linear");
+    assert_eq!(outputs[0], LinearOutput::Direct { head: (0, 0) });
+}
+
+#[test]
+fn transmodel_shapes_and_count_match_the_reference() {
+    let m = model(quote! {
+        struct Trans {
+            input rna: onehot(4, 40_000), reverse_complement;
+            trunk rna: conv(300, 15) >> gelu >> wpool(4)
+                >> dilated(dilations = [1, 2, 4], wpool = 10, every = 3)
+                >> attention(heads = 4, dim = 1.8)
+                >> convblocks(4, wpool = 4)
+                >> flatten >> linear(1024) >> fc(3);
+            output ex[100] = head(rna);
+        }
+    });
+    let v = &m.variants[0];
+    assert!(v.implicit);
+    let t = &v.trunks[0];
+    let dil = stack(t, StackRole::Dilated);
+    assert_eq!(stack_lengths(dil), [10000, 10000, 10000, 1000]);
+    assert_eq!(
+        dil.layers
+            .iter()
+            .map(|l| l.pool.is_some())
+            .collect::<Vec<_>>(),
+        [false, false, true]
+    );
+    assert_eq!(dil.layers[2].pool.unwrap().pad, 0);
+    let LayerKind::Attention(a) = &t.layers[4].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (a.in_channels, a.embed, a.heads, a.len),
+        (300, 540, 4, 1000)
+    );
+    assert_eq!(a.key, "distattention.Mheadattention0");
+    let tr = stack(t, StackRole::Blocks);
+    assert_eq!(tr.channels, 540);
+    assert_eq!(stack_lengths(tr), [1000, 250, 63, 16, 4]);
+    assert_eq!(
+        tr.layers
+            .iter()
+            .map(|l| l.pool.unwrap().pad)
+            .collect::<Vec<_>>(),
+        [0, 1, 1, 0]
+    );
+    assert_eq!(t.layers[6].output, Shape::Flat { features: 2160 });
+    // §2.5: attention 7,551,360; total 29,168,404 + 1025·100.
+    assert_eq!(crate::params::attention(a), 7_551_360);
+    assert_eq!(v.parameter_count, 29_270_904);
+}
+
+#[test]
+fn fixture_base_builds_only_three_trconv_layers() {
+    let m = model(base_model());
+    let v = variant(&m, "fixture");
+    let t = &v.trunks[0];
+    assert_eq!(lengths(t)[..3], [997, 997, 250]);
+    let tr = stack(t, StackRole::Blocks);
+    assert_eq!(tr.requested_layers, 4);
+    assert_eq!(stack_lengths(tr), [250, 84, 28, 10]);
+    assert_eq!(t.features, 64);
+    assert_eq!(t.layers[5].output, Shape::Flat { features: 160 });
+    // Parameter count from the fixture's state-dict shapes (fixtures/README.md, base.npz).
+    let expected = (16 * 4 * 15 + 16)
+        + 3 * (16 * 16 * 11 + 2 * 16)
+        + 3 * (16 * 16 * 11 + 16 + 2 * 16)
+        + (64 * 160 + 64)
+        + (70 * 64 + 70)
+        + (70 * 70 + 70)
+        + (64 * 70 + 64)
+        + (6 * 64 + 6);
+    assert_eq!(v.parameter_count, expected);
+    assert_eq!(
+        keys(v),
+        [
+            "convolutions.conv1d",
+            "convolution_layers.convlayers.Bnorm0",
+            "convolution_layers.convlayers.Conv0.conv1d",
+            "convolution_layers.convlayers.Bnorm1",
+            "convolution_layers.convlayers.Conv1.conv1d",
+            "convolution_layers.convlayers.Bnorm2",
+            "convolution_layers.convlayers.Conv2.conv1d",
+            "trconvolution_layers.convlayers.Bnorm0",
+            "trconvolution_layers.convlayers.Conv0.conv1d",
+            "trconvolution_layers.convlayers.Bnorm1",
+            "trconvolution_layers.convlayers.Conv1.conv1d",
+            "trconvolution_layers.convlayers.Bnorm2",
+            "trconvolution_layers.convlayers.Conv2.conv1d",
+            "nfcs.nfcs.EmbeddtoFully",
+            "nfcs.nfcs.Fullyconnected0",
+            "nfcs.nfcs.Fullyconnected1",
+            "nfcs.nfcs.Fullyconnected2",
+            "classifier.classifier.Linear",
+        ]
+    );
+}
+
+#[test]
+fn fixture_trans_builds_one_trconv_layer() {
+    let m = model(quote! {
+        struct Trans {
+            input x: onehot(4, 800), reverse_complement;
+            trunk x: conv(16, 15) >> gelu >> wpool(4)
+                >> dilated(dilations = [1, 2, 4], wpool = 5, every = 3)
+                >> attention(heads = 2, dim = 1.5)
+                >> convblocks(2, wpool = 4)
+                >> flatten >> linear(64) >> fc(3);
+            output y[6] = head(x);
+        }
+    });
+    let t = &m.variants[0].trunks[0];
+    assert_eq!(
+        stack_lengths(stack(t, StackRole::Dilated)),
+        [200, 200, 200, 40]
+    );
+    let LayerKind::Attention(a) = &t.layers[4].kind else {
+        panic!()
+    };
+    assert_eq!((a.embed, a.heads), (24, 2));
+    let tr = stack(t, StackRole::Blocks);
+    assert_eq!((tr.requested_layers, tr.layers.len()), (2, 1));
+    assert_eq!(stack_lengths(tr), [40, 10]);
+    assert_eq!(t.layers[6].output, Shape::Flat { features: 240 });
+}
+
+/// The trunk of the use cases, with sizes for the real data and for the fixtures.
+fn two_input(outputs: TokenStream) -> TokenStream {
+    quote! {
+        pub struct Multi {
+            sizes {
+                full: len = 40_000, nk = 300, fc = 1024, tp = 6, n = 88, emb = 512;
+                c: len = 600, nk = 16, fc = 64, tp = 3, n = 6, emb = 32;
+                de: len = 560, nk = 16, fc = 64, tp = 3, n = 6, emb = 32;
+                f: len = 520, nk = 16, fc = 64, tp = 3, n = 6, emb = 32;
+            }
+            input dna: onehot(4, len), reverse_complement;
+            input rna: onehot(4, len);
+            trunk dna: conv(nk, 15) >> gelu >> wpool(4)
+                >> dilated(k = 11, dilations = [1, 2, 4])
+                >> convblocks(4, k = 11, wpool = tp)
+                >> flatten >> linear(fc) >> fc(3);
+            trunk rna: same as dna;
+            #outputs
+        }
+    }
+}
+
+#[test]
+fn model_c_counts_and_keys() {
+    let m = model(two_input(
+        quote! { output ex[n] = mlp(dna, rna, embed = emb); },
+    ));
+    assert_eq!(m.combination, CombinationKind::Mlp);
+    assert_eq!(variant(&m, "full").parameter_count, 30_696_048);
+    let v = variant(&m, "c");
+    assert_eq!(
+        stack_lengths(stack(&v.trunks[1], StackRole::Blocks)),
+        [150, 50, 17, 6]
+    );
+    assert_eq!(v.trunks[1].layers[5].output, Shape::Flat { features: 96 });
+    assert!(!v.trunks[1]
+        .layers
+        .iter()
+        .any(|l| matches!(&l.kind, LayerKind::Conv(c) if c.reverse_complement)));
+    let Heads::Mlp {
+        embeddings,
+        combiners,
+        activation,
+    } = &v.heads
+    else {
+        panic!()
+    };
+    assert_eq!(*activation, Activation::Gelu);
+    assert_eq!(embeddings[1].key, "cnns.CNN1.classifier.classifier.Linear");
+    assert_eq!(
+        (embeddings[1].in_features, embeddings[1].out_features),
+        (64, 32)
+    );
+    assert_eq!(combiners[0].fc.widths, [(64, 70), (70, 70), (70, 64)]);
+    assert_eq!(combiners[0].fc.keys[2], "nclayers.nfcs.Fullyconnected2");
+    assert_eq!(combiners[0].fc.dropout, 0.0);
+    assert_eq!(combiners[0].head.key, "classifier.classifier.Linear");
+    assert!(keys(v).contains(&"cnns.CNN0.trconvolution_layers.convlayers.Conv2.conv1d".to_string()));
+    assert!(
+        !keys(v).contains(&"cnns.CNN0.trconvolution_layers.convlayers.Conv3.conv1d".to_string())
+    );
+}
+
+fn d_outputs() -> TokenStream {
+    quote! {
+        output ex[n] = difference(dna, rna);
+        output kd[n] = direct(rna), validation = none;
+        output kt[n] = direct(dna), validation = none;
+    }
+}
+
+#[test]
+fn model_d_builds_every_head_and_counts_the_unused_ones() {
+    let m = model(two_input(d_outputs()));
+    assert_eq!(m.combination, CombinationKind::HeadPerOutput);
+    assert_eq!(variant(&m, "full").parameter_count, 26_520_248);
+    let v = variant(&m, "de");
+    assert_eq!(
+        stack_lengths(stack(&v.trunks[0], StackRole::Blocks)),
+        [140, 47, 16, 6]
+    );
+    let Heads::Linear { per_trunk, outputs } = &v.heads else {
+        panic!()
+    };
+    assert_eq!(
+        per_trunk[0][1].head.key,
+        "cnns.CNN0.classifier.1.classifier.Linear"
+    );
+    let unused: Vec<&str> = per_trunk
+        .iter()
+        .flatten()
+        .filter(|h| !h.used)
+        .map(|h| h.head.key.as_str())
+        .collect();
+    assert_eq!(
+        unused,
+        [
+            "cnns.CNN0.classifier.1.classifier.Linear",
+            "cnns.CNN1.classifier.2.classifier.Linear"
+        ]
+    );
+    assert_eq!(
+        outputs[0],
+        LinearOutput::Difference {
+            plus: (0, 0),
+            minus: (1, 0)
+        }
+    );
+    assert_eq!(outputs[1], LinearOutput::Direct { head: (1, 1) });
+    assert_eq!(outputs[2], LinearOutput::Direct { head: (0, 2) });
+    assert_eq!(
+        m.outputs.iter().map(|o| o.validated).collect::<Vec<_>>(),
+        [true, false, false]
+    );
+    // Per trunk: conv + dilated + trconv (3 built) + FC + three 6×64 heads.
+    let per_trunk_count = 976
+        + 3 * (2816 + 32)
+        + 3 * (2816 + 16 + 32)
+        + (64 * 96 + 64)
+        + 4550
+        + 4970
+        + 4544
+        + 3 * 390;
+    assert_eq!(v.parameter_count, 2 * per_trunk_count);
+}
+
+#[test]
+fn model_e_shares_one_head_per_trunk() {
+    let m = model(two_input(quote! {
+        output ex[n] = difference(dna, rna, shared);
+        output kd[n] = direct(rna, shared), validation = none;
+        output kt[n] = direct(dna, shared), validation = none;
+    }));
+    assert_eq!(m.combination, CombinationKind::SharedHead);
+    assert_eq!(variant(&m, "full").parameter_count, 26_159_448);
+    let Heads::Linear { per_trunk, outputs } = &variant(&m, "de").heads else {
+        panic!()
+    };
+    assert_eq!(per_trunk[1].len(), 1);
+    assert_eq!(
+        per_trunk[1][0].head.key,
+        "cnns.CNN1.classifier.classifier.Linear"
+    );
+    assert_eq!(
+        outputs[0],
+        LinearOutput::Difference {
+            plus: (0, 0),
+            minus: (1, 0)
+        }
+    );
+    assert_eq!(outputs[1], LinearOutput::Direct { head: (1, 0) });
+}
+
+#[test]
+fn model_f1_and_f2_combiners() {
+    let f1 = model(two_input(quote! {
+        output ex[n] = mlp(dna, rna, layers = 2, embed = emb);
+        output kd[n] = mlp(dna, rna, layers = 2, embed = emb), validation = none;
+        output kt[n] = mlp(dna, rna, layers = 2, embed = emb), validation = none;
+    }));
+    assert_eq!(variant(&f1, "full").parameter_count, 34_223_842);
+    let v = variant(&f1, "f");
+    assert_eq!(
+        stack_lengths(stack(&v.trunks[0], StackRole::Blocks)),
+        [130, 44, 15, 5]
+    );
+    assert_eq!(v.trunks[0].layers[5].output, Shape::Flat { features: 80 });
+    let Heads::Mlp { combiners, .. } = &v.heads else {
+        panic!()
+    };
+    assert_eq!(
+        combiners[2].fc.keys,
+        [
+            "nclayers.2.nfcs.Fullyconnected0",
+            "nclayers.2.nfcs.Fullyconnected1"
+        ]
+    );
+    assert_eq!(combiners[2].fc.widths, [(64, 70), (70, 64)]);
+    assert_eq!(combiners[2].head.key, "classifier.2.classifier.Linear");
+
+    let f2 = model(two_input(quote! {
+        output ex[n] = mlp(dna, rna, layers = 2, embed = emb);
+        output kd[n] = mlp(rna, layers = 2, embed = emb), validation = none;
+        output kt[n] = mlp(dna, layers = 2, embed = emb), validation = none;
+    }));
+    assert_eq!(variant(&f2, "full").parameter_count, 30_672_508);
+    let Heads::Mlp { combiners, .. } = &variant(&f2, "f").heads else {
+        panic!()
+    };
+    assert_eq!(combiners[1].trunks, [1]);
+    assert_eq!(combiners[1].fc.widths, [(32, 35), (35, 32)]);
+    assert_eq!(
+        (
+            combiners[1].head.in_features,
+            combiners[1].head.out_features
+        ),
+        (32, 6)
+    );
+}
+
+#[test]
+fn model_b_has_one_head_per_output_on_the_shared_trunk() {
+    let m = model(quote! {
+        struct B {
+            input dna: onehot(4, 1024), reverse_complement;
+            trunk dna: conv(16, 15) >> gelu >> wpool(4) >> dilated(dilations = [1, 2, 4])
+                >> convblocks(4, wpool = 3) >> flatten >> linear(64) >> fc(3);
+            output ex[6] = head(dna);
+            output kd[6] = head(dna), validation = none;
+            output kt[6] = head(dna), validation = none;
+        }
+    });
+    assert!(!m.combined);
+    let v = &m.variants[0];
+    assert_eq!(
+        stack_lengths(stack(&v.trunks[0], StackRole::Blocks)),
+        [256, 86, 29, 10]
+    );
+    assert_eq!(
+        keys(v)[keys(v).len() - 3..],
+        [
+            "classifier.0.classifier.Linear",
+            "classifier.1.classifier.Linear",
+            "classifier.2.classifier.Linear"
+        ]
+    );
+}
+
+#[test]
+fn helper_formulas() {
+    assert_eq!(same_padding(15, 1), (7, 7));
+    assert_eq!(same_padding(4, 1), (1, 2));
+    assert_eq!(same_padding(11, 4), (20, 20));
+    let p = pooling(PoolKind::Weighted, 6, 10000);
+    assert_eq!((p.pad, p.out_len), (1, 1667));
+    assert_eq!(fc_widths(512, 2, 1.1), [(512, 563), (563, 512)]);
+    assert_eq!(
+        fc_widths(100, 4, 1.1),
+        [(100, 110), (110, 121), (121, 109), (109, 100)]
+    );
+    // Python's int(121 / 1.1) is 109: the division is 109.99999999999999 in f64.
+    assert_eq!(fc_widths(64, 1, 1.1), [(64, 64)]);
+}
+
+// ------------------------------------------------------------------------------------ errors
+
+fn has(errs: &[String], needle: &str) {
+    assert!(
+        errs.iter().any(|e| e.contains(needle)),
+        "no error containing {needle:?} in {errs:#?}"
+    );
+}
+
+#[test]
+fn pooling_larger_than_the_length_names_both_numbers() {
+    let errs = errors(quote! {
+        struct M {
+            input x: onehot(4, 4);
+            trunk x: conv(8, 3) >> wpool(6) >> flatten;
+            output y[1] = head(x);
+        }
+    });
+    assert_eq!(
+        errs,
+        ["wpool(6) needs length ≥ 6, but the input here has length 4; use a pooling size ≤ 4"]
+    );
+}
+
+#[test]
+fn collects_independent_errors_at_once() {
+    let errs = errors(quote! {
+        struct M {
+            sizes { a: len = 100; b: len = 50, nk = 8; }
+            input x: onehot(4, len);
+            input x: onehot(4, len);
+            input z: onehot(4, len);
+            trunk x: conv(nk, 3, bias = 1, k = 3) >> relu >> dilated(dilation = [1]) >> flatten;
+            trunk x: same as q;
+            output y[0] = head(w);
+            output y[3] = direct(x);
+        }
+    });
+    has(&errs, "duplicate input `x`");
+    has(&errs, "duplicate trunk `x`");
+    has(&errs, "input `z` has no trunk");
+    has(
+        &errs,
+        "`bias` of `conv` must be `true` or `false`, found `1`",
+    );
+    has(&errs, "duplicate argument `k` for `conv`");
+    has(&errs, "unknown layer `relu`");
+    has(
+        &errs,
+        "unknown argument `dilation` for `dilated`; expected one of: k, dilations",
+    );
+    has(&errs, "`dilated` needs the argument `dilations`");
+    has(&errs, "unknown trunk `w` in output `y`");
+    has(&errs, "duplicate output `y`");
+    assert!(
+        !errs.iter().any(|e| e.contains("not used")),
+        "no cascade from the unresolved output: {errs:#?}"
+    );
+}
+
+#[test]
+fn size_parameters_missing_in_a_variant_name_the_variant() {
+    let errs = errors(quote! {
+        struct M {
+            sizes { a: len = 100, nk = 8; b: len = 50; c: len = 10, nk = 2.5; }
+            input x: onehot(4, len);
+            trunk x: conv(nk, 3) >> flatten >> linear(nope);
+            output y[4] = head(x);
+        }
+    });
+    has(
+        &errs,
+        "size parameter `nk` is not defined in size variant `b`",
+    );
+    has(
+        &errs,
+        "in size variant `c`: size parameter `nk` is 2.5, but a whole number is needed here",
+    );
+    has(&errs, "unknown size parameter `nope` (defined: len, nk)");
+    assert_eq!(
+        errs.iter().filter(|e| e.contains("nope")).count(),
+        1,
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn layer_order_errors() {
+    let errs = errors(quote! {
+        struct M {
+            input x: onehot(4, 100);
+            input z: onehot(4, 100);
+            trunk x: conv(8, 3) >> flatten >> conv(4, 3);
+            trunk z: conv(8, 3) >> linear(4);
+            output y[4] = difference(x, z);
+        }
+    });
+    has(&errs, "`conv` needs a sequence (channels × length), but after `flatten` the input here is 800 flat features");
+    has(&errs, "`linear` needs flat features, but the input here is a sequence of 8 channels × length 100; add `flatten` before it");
+}
+
+#[test]
+fn stacks_that_build_nothing_and_huge_flattens_are_rejected() {
+    let errs = errors(quote! {
+        struct M {
+            sizes { small: len = 40; big: len = 1_000_000_000; }
+            input x: onehot(4, len);
+            trunk x: conv(16, 3) >> wpool(4) >> convblocks(2, k = 11) >> flatten;
+            output y[4] = head(x);
+        }
+    });
+    has(&errs, "in size variant `small`: `convblocks` builds no layer: its kernel size k = 11 is longer than the input length 10 here");
+    has(&errs, "in size variant `big`: `flatten` gives 16 × 250000000 = 4000000000 features, more than 2^31");
+}
+
+#[test]
+fn head_structure_errors() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100);
+            input b: onehot(4, 100);
+            trunk a: conv(8, 3) >> flatten;
+            trunk b: same as a;
+            output p[4] = difference(a, b, shared);
+            output q[5] = direct(a, shared);
+        }
+    });
+    assert_eq!(errs, ["`shared` heads need equal widths: output `q` has 5 but `p` has 4 (one head per trunk serves every output); drop `shared` or use width 4"]);
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100);
+            input b: onehot(4, 100);
+            trunk a: conv(8, 3) >> flatten;
+            trunk b: same as a;
+            output p[4] = difference(a, b, shared);
+            output r[5] = difference(b, b);
+        }
+    });
+    has(
+        &errs,
+        "`difference` of trunk `b` with itself is always zero",
+    );
+    has(
+        &errs,
+        "output `r` does not use `shared` but output `p` does",
+    );
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100);
+            trunk a: conv(8, 3) >> flatten;
+            output p[4] = mlp(a);
+            output q[4] = head(a), validation = none;
+        }
+    });
+    has(
+        &errs,
+        "a model combines either all outputs through `mlp` or none",
+    );
+}
+
+#[test]
+fn attention_with_zero_embedding_and_zero_widths() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100), reverse_complement;
+            trunk a: conv(8, 3) >> attention(dim = 0.1) >> flatten >> linear(0);
+            output p[0] = head(a);
+        }
+    });
+    has(
+        &errs,
+        "attention dim = 0.1 gives E = int(0.1 × 8) = 0 channels",
+    );
+    has(&errs, "an output width must be at least 1, found 0");
+}
+
+#[test]
+fn reverse_complement_needs_a_stem_and_trunks_must_end_flat() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100), reverse_complement;
+            input b: onehot(4, 100);
+            trunk a: gelu >> conv(8, 3) >> flatten;
+            trunk b: conv(8, 3);
+            output p[4] = mlp(a, b);
+        }
+    });
+    has(
+        &errs,
+        "input `a` has `reverse_complement`, so its trunk must start with `conv(..)`",
+    );
+    has(
+        &errs,
+        "trunk `b` ends with a sequence (8 channels × length 100); end it with `flatten`",
+    );
+}
+
+#[test]
+fn declaration_level_errors() {
+    let errs = errors(quote! {
+        struct M {
+            sizes { a: len = 10, len = 20; a: len = 5; Big: len = 5; }
+            input x: onehot(4, len), complement;
+            input y: onehot(4, 10);
+            trunk x: conv(8, 3) >> flatten;
+            trunk y: same as w;
+            trunk q: conv(8, 3) >> flatten;
+            output o[4] = head(x), validation = none;
+            output p[4] = direct(y), validation = none;
+            loss huber;
+            loss mse;
+        }
+    });
+    has(&errs, "duplicate size parameter `len` in variant `a`");
+    has(&errs, "duplicate size variant `a`");
+    has(&errs, "size variant names are lower case: write `big`");
+    has(
+        &errs,
+        "unknown input option; the only option is `reverse_complement`",
+    );
+    has(&errs, "`same as w`: there is no trunk `w`");
+    has(&errs, "trunk `q` has no input of the same name");
+    has(&errs, "every output has `validation = none`");
+    has(
+        &errs,
+        "unknown loss `huber`; expected correlation_mse, correlation or mse",
+    );
+    has(&errs, "`loss` is given twice");
+}
+
+#[test]
+fn same_as_cycles_and_repeated_shape_errors_are_reported_once() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            input b: onehot(4, 10);
+            input c: onehot(4, 10);
+            trunk a: same as b;
+            trunk b: same as a;
+            trunk c: conv(4, 3) >> flatten;
+            output o[4] = mlp(a, b, c);
+        }
+    });
+    has(&errs, "`same as a` is circular");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            input b: onehot(4, 10);
+            trunk a: conv(4, 3) >> wpool(20) >> flatten;
+            trunk b: same as a;
+            output o[4] = difference(a, b);
+        }
+    });
+    assert_eq!(errs, ["wpool(20) needs length ≥ 20, but the input here has length 10; use a pooling size ≤ 10"]);
+}
+
+#[test]
+fn absurd_sizes_are_errors_not_overflows() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> attention(dim = 1e300) >> flatten >> fc(3, widening = 1e300) >> linear(99999999999);
+            output o[4] = head(a);
+        }
+    });
+    has(
+        &errs,
+        "attention dim = 1e300 gives E = int(1e300 × 4) channels, more than 2^31",
+    );
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten >> fc(3, widening = 1e300);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "`fc` layer 0 would have width");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten >> linear(99999999999) >> fc(0);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "`linear` width = 99999999999 is absurdly large");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten >> linear(2_000_000_000) >> linear(2_000_000_000);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "more than 2^40");
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten >> fc(0);
+            output o[4] = head(a);
+        }
+    });
+    has(&errs, "`fc(0)` builds no layer");
+}
+
+#[test]
+fn mlp_layers_zero_goes_straight_to_the_head_and_act_can_be_linear() {
+    let m = model(quote! {
+        struct M {
+            input a: onehot(4, 10);
+            trunk a: conv(4, 3) >> flatten;
+            output o[5] = mlp(a, layers = 0, embed = 7, act = linear);
+        }
+    });
+    let v = &m.variants[0];
+    let Heads::Mlp {
+        embeddings,
+        combiners,
+        activation,
+    } = &v.heads
+    else {
+        panic!()
+    };
+    assert_eq!(*activation, Activation::Identity);
+    assert_eq!(embeddings[0].key, "cnns.CNN0.classifier.classifier.Linear");
+    assert!(combiners[0].fc.widths.is_empty());
+    assert_eq!(
+        (
+            combiners[0].head.in_features,
+            combiners[0].head.out_features
+        ),
+        (7, 5)
+    );
+    // conv 4·4·3+4, embedding 40·7+7, head 7·5+5.
+    assert_eq!(v.parameter_count, 52 + 287 + 40);
+}
+
+#[test]
+fn errors_in_a_same_as_copy_name_the_copy_when_they_differ() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100);
+            input b: onehot(4, 10);
+            trunk a: conv(4, 3) >> wpool(20) >> flatten;
+            trunk b: same as a;
+            output o[4] = difference(a, b);
+        }
+    });
+    assert_eq!(
+        errs,
+        ["wpool(20) needs length ≥ 20, but the input here has length 10; use a pooling size ≤ 10 (in trunk `b`, declared `same as a`)"]
+    );
+}

@@ -1,0 +1,19 @@
+//! Use case F1: every output combines both embeddings (§2.5: 34,223,842).
+drg_macros::drg_model! {
+    pub struct ModelF1 {
+        input dna: onehot(4, 40_000), reverse_complement;
+        input rna: onehot(4, 40_000);
+        trunk dna: conv(300, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4])
+                 >> convblocks(4, k = 11, wpool = 6)
+                 >> flatten >> linear(1024) >> fc(3);
+        trunk rna: same as dna;
+        output ex[88] = mlp(dna, rna, layers = 2);
+        output kd[88] = mlp(dna, rna, layers = 2), validation = none;
+        output kt[88] = mlp(dna, rna, layers = 2), validation = none;
+    }
+}
+
+const _: () = assert!(model_f1_default::PARAMETER_COUNT == 34_223_842);
+
+fn main() {}

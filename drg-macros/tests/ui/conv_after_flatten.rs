@@ -1,0 +1,9 @@
+drg_macros::drg_model! {
+    pub struct M {
+        input x: onehot(4, 100);
+        trunk x: conv(8, 3) >> flatten >> conv(8, 3);
+        output y[6] = head(x);
+    }
+}
+
+fn main() {}

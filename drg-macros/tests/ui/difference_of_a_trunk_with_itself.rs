@@ -1,0 +1,13 @@
+drg_macros::drg_model! {
+    pub struct M {
+        input dna: onehot(4, 1000), reverse_complement;
+        input rna: onehot(4, 1000);
+        trunk dna: conv(16, 15) >> gelu >> wpool(4) >> dilated(dilations = [1, 2, 4])
+                 >> convblocks(4, wpool = 3) >> flatten >> linear(64) >> fc(3);
+        trunk rna: same as dna;
+        output ex[6] = difference(dna, dna);
+        output kd[6] = direct(rna);
+    }
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+drg_macros::drg_model! {
+    pub struct M {
+        input x: onehot(4, 1000);
+        trunk x: conv(8, 3, k = 5, bais = false) >> flatten;
+        output y[6] = head(x);
+    }
+}
+
+fn main() {}
