@@ -12,7 +12,8 @@ use dfdx::prelude::*;
 use super::outputs::{load_weights, ModelDescription, OutputPaths};
 use super::passes::predict;
 use super::progress::Progress;
-use super::train_data::TrainData;
+use super::data_fit::{check_fits, gene_names, targets_side_by_side, track_classes, track_names};
+use crate::data::Dataset;
 use crate::eval::metrics::{class_correlations, ClassCorrelations, TestSet};
 use crate::eval::plots::plot_scatter;
 use crate::eval::report_files::{write_correlation_reports, write_predictions_npz, CorrelationReports};
@@ -49,7 +50,7 @@ pub struct Evaluation {
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_and_report<M: DrgModel<Cpu>>(
     model: &mut M,
-    data: &TrainData,
+    data: &Dataset,
     rows: &[usize],
     baseline_rows: Option<&[usize]>,
     opts: &ReportOptions,
@@ -59,15 +60,15 @@ pub fn evaluate_and_report<M: DrgModel<Cpu>>(
 ) -> anyhow::Result<Evaluation> {
     ensure!(!rows.is_empty(), "no genes to evaluate (the test set is empty)");
     let preds = predict(model, data, rows, batch_size, progress);
-    let truth: Vec<f64> = data.gather_targets_concat(rows).into_iter().map(f64::from).collect();
-    let genes = data.gene_names(rows);
-    let (tracks, track_classes) = (data.track_names(), data.track_classes());
+    let truth: Vec<f64> = targets_side_by_side(data, rows).into_iter().map(f64::from).collect();
+    let genes = gene_names(data, rows);
+    let (tracks, track_classes) = (track_names(data), track_classes(data));
     let set = TestSet { pred: &preds, truth: &truth, genes: &genes, tracks: &tracks, classes: &track_classes };
     let classes = class_correlations(&set)?;
     // The baseline predicts every gene with the mean profile of the training set (or, without
     // one, of the evaluated genes themselves: then only the model's column is informative).
     let baseline_rows = baseline_rows.filter(|r| !r.is_empty()).unwrap_or(rows);
-    let train_truth: Vec<f64> = data.gather_targets_concat(baseline_rows).into_iter().map(f64::from).collect();
+    let train_truth: Vec<f64> = targets_side_by_side(data, baseline_rows).into_iter().map(f64::from).collect();
     let summary = summarize(&set, &mean_profile(&train_truth, tracks.len()))?;
     let summary_text = summary.to_string();
 
@@ -79,25 +80,25 @@ pub fn evaluate_and_report<M: DrgModel<Cpu>>(
         let total = tracks.len();
         let mut offset = 0;
         for (spec, y) in M::SPEC.outputs.iter().zip(&data.outputs) {
-            let (start, w) = (offset, y.width());
+            let (start, w) = (offset, y.n_tracks());
             let cells: Vec<usize> = (0..rows.len()).flat_map(|r| r * total + start..r * total + start + w).collect();
             let measured: Vec<f64> = cells.iter().map(|&i| truth[i]).collect();
             let predicted: Vec<f32> = cells.iter().map(|&i| preds[i]).collect();
             let path = out.file(&format!("_scatter_{}.svg", spec.name));
             plot_scatter(&path, spec.name, &measured, &predicted)?;
             files.push(path);
-            offset += y.width();
+            offset += y.n_tracks();
         }
     }
     Ok(Evaluation { genes, preds, classes, summary, summary_text, files })
 }
 
 /// `--predictnew`: builds `M`, loads `weights` (after checking `<weights>`' model description,
-/// when one sits next to it), and evaluates every row of `data.test` without training. Reports go
-/// under `out`; the summary's baseline is the mean profile of `data.train` (of the evaluated genes
+/// when one sits next to it), and evaluates every row of `data.split.test` without training. Reports go
+/// under `out`; the summary's baseline is the mean profile of `data.split.train` (of the evaluated genes
 /// when it is empty).
-pub fn predict_new<M: DrgModel<Cpu>>(weights: &Path, description: Option<&Path>, data: &TrainData, opts: &ReportOptions, out: &OutputPaths, batch_size: usize) -> anyhow::Result<Evaluation> {
-    data.check_against(&M::SPEC)?;
+pub fn predict_new<M: DrgModel<Cpu>>(weights: &Path, description: Option<&Path>, data: &Dataset, opts: &ReportOptions, out: &OutputPaths, batch_size: usize) -> anyhow::Result<Evaluation> {
+    check_fits(data, &M::SPEC)?;
     ensure!(batch_size > 0, "the batch size must be positive");
     if let Some(desc) = description {
         ModelDescription::read(desc)?.check_fits::<M>(desc)?;
@@ -106,7 +107,7 @@ pub fn predict_new<M: DrgModel<Cpu>>(weights: &Path, description: Option<&Path>,
     load_weights(&mut model, weights)?;
     out.create_dir()?;
     let progress = Progress::auto(0);
-    let eval = evaluate_and_report(&mut model, data, data.test, Some(data.train), opts, out, batch_size, &progress)?;
+    let eval = evaluate_and_report(&mut model, data, &data.split.test, Some(&data.split.train), opts, out, batch_size, &progress)?;
     progress.finish();
     Ok(eval)
 }

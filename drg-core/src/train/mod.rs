@@ -6,7 +6,7 @@
 //! * [`schedule`]: the reference's epoch state machine (warm-up, lr halving, early stopping,
 //!   fine-tuning rounds) as pure, serialisable logic;
 //! * [`optim`]: SGD with momentum, Adam and AdamW with buffers that checkpoints can save;
-//! * [`train_data`]: the borrowed host view of inputs, outputs and split the trainer reads;
+//! * [`data_fit`]: a `data::Dataset` checked against a model, and its outputs side by side;
 //! * [`passes`]: one pass over batches (training with updates, without gradient, prediction);
 //! * [`trainer`]: [`train`], the reference's `fit_model` for any `DrgModel`, with resume;
 //! * [`checkpoint`]: the per-epoch resumable state, written atomically;
@@ -15,6 +15,7 @@
 //! * [`progress`]: epoch and batch progress bars.
 
 pub mod checkpoint;
+pub mod data_fit;
 pub mod evaluate;
 pub mod loss;
 pub mod optim;
@@ -24,10 +25,8 @@ pub mod progress;
 pub mod schedule;
 #[cfg(test)]
 pub(crate) mod test_model;
-pub mod train_data;
 pub mod trainer;
 
 pub use evaluate::{predict_new, Evaluation, ReportOptions};
 pub use outputs::OutputPaths;
-pub use train_data::{InputData, OutputData, TrainData};
 pub use trainer::{train, TrainConfig, TrainResult};

@@ -11,7 +11,8 @@ use dfdx::prelude::*;
 use super::loss::{self, epoch_loss, summed_loss, EpochTracks, LossKind};
 use super::optim::Optimizer;
 use super::progress::Progress;
-use super::train_data::TrainData;
+use super::data_fit::{append_side_by_side, targets_side_by_side};
+use crate::data::Dataset;
 use crate::layers::Ctx;
 use crate::model::DrgModel;
 
@@ -56,44 +57,34 @@ impl HeadLosses {
 }
 
 /// The inputs of `rows` as tensors with tape `T` (`NoneTape`, or empty `OwnedTape`s).
-fn input_tensors<T: Tape<f32, Cpu> + Default>(dev: &Cpu, data: &TrainData, rows: &[usize]) -> Vec<Tensor<(usize, usize, usize), f32, Cpu, T>> {
+fn input_tensors<T: Tape<f32, Cpu> + Default>(dev: &Cpu, data: &Dataset, rows: &[usize]) -> Vec<Tensor<(usize, usize, usize), f32, Cpu, T>> {
     data.inputs
         .iter()
         .enumerate()
-        .map(|(k, x)| dev.tensor_from_vec(data.gather_input(k, rows), (rows.len(), x.channels, x.length)).retaped::<T>())
+        .map(|(k, x)| dev.tensor_from_vec(data.gather_input(k, rows), (rows.len(), 4, x.length)).retaped::<T>())
         .collect()
-}
-
-/// Appends `rows × ΣT` host predictions of the heads (concatenated per row).
-fn append_concat(heads: &[Vec<f32>], widths: &[usize], rows: usize, out: &mut Vec<f32>) {
-    out.reserve(rows * widths.iter().sum::<usize>());
-    for r in 0..rows {
-        for (h, &w) in heads.iter().zip(widths) {
-            out.extend_from_slice(&h[r * w..(r + 1) * w]);
-        }
-    }
 }
 
 /// A pass without gradient over `batches` in the mode of `ctx_for(batch index)` (eval for
 /// validation and prediction; train for the reference's epoch-0 pass).
 pub fn pass_without_gradient<M: DrgModel<Cpu>>(
     model: &mut M,
-    data: &TrainData,
+    data: &Dataset,
     batches: &[Vec<usize>],
     mut ctx_for: impl FnMut(usize) -> Ctx,
     progress: &Progress,
     label: &str,
 ) -> PassRecord {
     let dev = Cpu::default();
-    let widths = data.widths();
+    let widths = data.n_tracks();
     let mut rec = PassRecord::default();
     progress.start_pass(label, batches.iter().map(Vec::len).sum());
     for (b, rows) in batches.iter().enumerate() {
         let mut ctx = ctx_for(b);
         let heads = model.forward(input_tensors::<NoneTape>(&dev, data, rows), &mut ctx);
         let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
-        append_concat(&host, &widths, rows.len(), &mut rec.preds);
-        rec.targets.extend(data.gather_targets_concat(rows));
+        append_side_by_side(&host, &widths, rows.len(), &mut rec.preds);
+        rec.targets.extend(targets_side_by_side(data, rows));
         progress.batch_done(rows.len(), None);
     }
     rec
@@ -106,7 +97,7 @@ pub fn training_pass<M: DrgModel<Cpu>>(
     model: &mut M,
     opt: &mut Optimizer,
     grads: &mut Option<Gradients<f32, Cpu>>,
-    data: &TrainData,
+    data: &Dataset,
     batches: &[Vec<usize>],
     mut ctx_for: impl FnMut(usize) -> Ctx,
     losses: &HeadLosses,
@@ -125,9 +116,10 @@ pub fn training_pass<M: DrgModel<Cpu>>(
         let heads = model.forward(inputs, &mut ctx);
         anyhow::ensure!(heads.len() == losses.widths.len(), "model {} returned {} heads, its spec declares {}", M::SPEC.name, heads.len(), losses.widths.len());
         let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
+        let targets = data.gather_targets(rows);
         let mut total: Option<Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>> = None;
         for (h, head) in heads.into_iter().enumerate() {
-            let l = loss::loss_sum(losses.train[h], head, &data.gather_target(h, rows))?;
+            let l = loss::loss_sum(losses.train[h], head, &targets[h])?;
             total = Some(match total {
                 None => l,
                 Some(t) => t + l,
@@ -140,8 +132,8 @@ pub fn training_pass<M: DrgModel<Cpu>>(
         model.zero_grads(&mut g);
         *grads = Some(g);
         rec.summed_train_loss += value;
-        append_concat(&host, &losses.widths, rows.len(), &mut rec.preds);
-        rec.targets.extend(data.gather_targets_concat(rows));
+        append_side_by_side(&host, &losses.widths, rows.len(), &mut rec.preds);
+        append_side_by_side(&targets, &losses.widths, rows.len(), &mut rec.targets);
         seen += rows.len();
         progress.batch_done(rows.len(), Some(rec.summed_train_loss / (seen as f64 * per_value)));
     }
@@ -150,7 +142,7 @@ pub fn training_pass<M: DrgModel<Cpu>>(
 
 /// Predictions for `rows` in eval mode, in sequential batches of `batch_size` (the reference's
 /// `batched_predict`), `rows × ΣT` with heads concatenated.
-pub fn predict<M: DrgModel<Cpu>>(model: &mut M, data: &TrainData, rows: &[usize], batch_size: usize, progress: &Progress) -> Vec<f32> {
+pub fn predict<M: DrgModel<Cpu>>(model: &mut M, data: &Dataset, rows: &[usize], batch_size: usize, progress: &Progress) -> Vec<f32> {
     let batches: Vec<Vec<usize>> = rows.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
     pass_without_gradient(model, data, &batches, |_| Ctx::eval(), progress, "predict").preds
 }

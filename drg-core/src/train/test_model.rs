@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::uniform::SampleUniform;
 
 use super::loss::LossKind;
+use crate::data::{Dataset, Matrix, SeqSet, Split};
 use crate::layers::Ctx;
 use crate::model::{DrgModel, InputSpec, ModelSpec, OutputSpec};
 
@@ -97,22 +98,6 @@ impl DrgModel<Cpu> for Tiny {
     }
 }
 
-/// Synthetic data whose targets are a noisy linear function of the inputs, so the loss can fall.
-pub struct Synthetic {
-    pub genes: Vec<String>,
-    pub dna: Vec<f32>,
-    pub rna: Vec<f32>,
-    pub ex: Vec<f32>,
-    pub kd: Vec<f32>,
-    pub ex_tracks: Vec<String>,
-    pub kd_tracks: Vec<String>,
-    pub ex_classes: Vec<String>,
-    pub kd_classes: Vec<String>,
-    pub train: Vec<usize>,
-    pub val: Vec<usize>,
-    pub test: Vec<usize>,
-}
-
 fn one_hot(rng: &mut impl Rng, n: usize, len: usize) -> Vec<f32> {
     let mut v = vec![0f32; n * 4 * len];
     for i in 0..n {
@@ -123,55 +108,37 @@ fn one_hot(rng: &mut impl Rng, n: usize, len: usize) -> Vec<f32> {
     v
 }
 
-impl Synthetic {
-    pub fn new(n: usize) -> Self {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let dna = one_hot(&mut rng, n, L_DNA);
-        let rna = one_hot(&mut rng, n, L_RNA);
-        let wa: Vec<f32> = (0..3 * F_DNA).map(|_| rng.gen_range(-1.0..1.0)).collect();
-        let wc: Vec<f32> = (0..2 * F_RNA).map(|_| rng.gen_range(-1.0..1.0)).collect();
-        let mut ex = Vec::new();
-        let mut kd = Vec::new();
-        for i in 0..n {
-            for t in 0..3 {
-                ex.push((0..F_DNA).map(|f| wa[t * F_DNA + f] * dna[i * F_DNA + f]).sum::<f32>() + 0.1 * rng.gen_range(-1.0f32..1.0));
-            }
-            for t in 0..2 {
-                kd.push((0..F_RNA).map(|f| wc[t * F_RNA + f] * rna[i * F_RNA + f]).sum::<f32>());
-            }
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// `n` genes of synthetic data whose targets are a noisy linear function of the inputs, so the
+/// loss can fall: the first two thirds train, the next sixth validates, the rest is the test set.
+pub fn synthetic(n: usize) -> Dataset {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let dna = one_hot(&mut rng, n, L_DNA);
+    let rna = one_hot(&mut rng, n, L_RNA);
+    let wa: Vec<f32> = (0..3 * F_DNA).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let wc: Vec<f32> = (0..2 * F_RNA).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let (mut ex, mut kd) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for t in 0..3 {
+            ex.push((0..F_DNA).map(|f| wa[t * F_DNA + f] * dna[i * F_DNA + f]).sum::<f32>() + 0.1 * rng.gen_range(-1.0f32..1.0));
         }
-        let (n_train, n_val) = (n * 2 / 3, n / 6);
-        Self {
-            genes: (0..n).map(|i| format!("Gene_{i:03}")).collect(),
-            dna,
-            rna,
-            ex,
-            kd,
-            ex_tracks: vec!["C0_ex".into(), "C1_ex".into(), "C2_ex".into()],
-            kd_tracks: vec!["C0_kd".into(), "C1_kd".into()],
-            ex_classes: vec!["T0".into(), "T0".into(), "T1".into()],
-            kd_classes: vec!["T1".into(), "T1".into()],
-            train: (0..n_train).collect(),
-            val: (n_train..n_train + n_val).collect(),
-            test: (n_train + n_val..n).collect(),
+        for t in 0..2 {
+            kd.push((0..F_RNA).map(|f| wc[t * F_RNA + f] * rna[i * F_RNA + f]).sum::<f32>());
         }
     }
-
-    pub fn view(&self) -> super::TrainData<'_> {
-        use super::{InputData, OutputData};
-        super::TrainData {
-            genes: &self.genes,
-            inputs: vec![
-                InputData { source: "dna.npz", values: &self.dna, channels: 4, length: L_DNA },
-                InputData { source: "rna.npz", values: &self.rna, channels: 4, length: L_RNA },
-            ],
-            outputs: vec![
-                OutputData { source: "ex.csv", values: &self.ex, tracks: &self.ex_tracks, classes: &self.ex_classes },
-                OutputData { source: "kd.csv", values: &self.kd, tracks: &self.kd_tracks, classes: &self.kd_classes },
-            ],
-            train: &self.train,
-            val: &self.val,
-            test: &self.test,
-        }
+    let genes: Vec<String> = (0..n).map(|i| format!("Gene_{i:04}")).collect();
+    let seqs = |source: &str, length, data, reverse_complement| SeqSet { source: source.into(), names: genes.clone(), length, data, reverse_complement };
+    let matrix = |file: &str, track_names: &[&str], values| Matrix { file: file.into(), genes: genes.clone(), track_names: strings(track_names), values };
+    let (n_train, n_val) = (n * 2 / 3, n / 6);
+    Dataset {
+        inputs: vec![seqs("dna.npz", L_DNA, dna, true), seqs("rna.npz", L_RNA, rna, false)],
+        outputs: vec![matrix("ex.csv", &["C0", "C1", "C2"], ex), matrix("kd.csv", &["C0", "C1"], kd)],
+        track_classes: vec![strings(&["T0", "T0", "T1"]), strings(&["T1", "T1"])],
+        eval_track_names: vec![strings(&["C0_ex", "C1_ex", "C2_ex"]), strings(&["C0_kd", "C1_kd"])],
+        split: Split { train: (0..n_train).collect(), val: (n_train..n_train + n_val).collect(), test: (n_train + n_val..n).collect() },
+        genes,
     }
 }

@@ -26,7 +26,8 @@ use super::outputs::{load_weights, save_weights, ModelDescription, OutputPaths};
 use super::passes::{pass_without_gradient, training_pass, HeadLosses};
 use super::progress::Progress;
 use super::schedule::{EpochLosses, Event, Schedule, ScheduleConfig};
-use super::train_data::TrainData;
+use super::data_fit::check_fits;
+use crate::data::{Batcher, Dataset};
 use crate::eval::float_text::python_repr;
 use crate::eval::report_files::{EpochLine, LossLog};
 use crate::layers::Ctx;
@@ -74,10 +75,10 @@ impl TrainConfig {
     }
 
     /// What must not change between a run and its resumption.
-    fn fingerprint<M: DrgModel<Cpu>>(&self, data: &TrainData) -> serde_json::Value {
+    fn fingerprint<M: DrgModel<Cpu>>(&self, data: &Dataset) -> serde_json::Value {
         json!({
             "model": M::SPEC.name, "variant": M::SPEC.variant,
-            "rows": data.n_rows(), "train": data.train.len(), "val": data.val.len(), "test": data.test.len(),
+            "rows": data.n_genes(), "train": data.split.train.len(), "val": data.split.val.len(), "test": data.split.test.len(),
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed,
             "optimizer": self.optimizer, "schedule": self.schedule,
         })
@@ -120,16 +121,10 @@ fn seed_for(seed: u64, pass: u64, stream: Stream, batch: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `rows` shuffled by a generator seeded with `seed`, cut into batches of `min(batch, n)` with the
-/// reference's `drop_last = (n mod batch < 10)`.
+/// `rows` shuffled by a generator seeded with `seed`, in batches of `min(batch, n)` with the
+/// reference's `drop_last = (n mod batch < 10)` (its validation loader uses `min(8, N_val)`).
 fn shuffled_batches(rows: &[usize], batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
-    let bs = batch_size.min(rows.len()).max(1);
-    let mut order = rows.to_vec();
-    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    let keep = if order.len() % bs < 10 { order.len() - order.len() % bs } else { order.len() };
-    order[..keep].chunks(bs).map(<[usize]>::to_vec).collect()
+    Batcher::shuffled(rows, batch_size.min(rows.len()).max(1), seed).epoch()
 }
 
 fn line_of(epoch: usize, l: &EpochLosses) -> EpochLine {
@@ -165,11 +160,11 @@ struct RunState<M> {
 }
 
 /// Trains a model of type `M` on `data` with `cfg`, writing under `out` (see the module docs).
-pub fn train<M: DrgModel<Cpu>>(data: &TrainData, cfg: &TrainConfig, out: &OutputPaths) -> anyhow::Result<TrainResult<M>> {
-    data.check_against(&M::SPEC)?;
+pub fn train<M: DrgModel<Cpu>>(data: &Dataset, cfg: &TrainConfig, out: &OutputPaths) -> anyhow::Result<TrainResult<M>> {
+    check_fits(data, &M::SPEC)?;
     ensure!(cfg.batch_size > 0, "the batch size must be positive");
-    ensure!(!data.train.is_empty(), "the training set is empty");
-    ensure!(!data.val.is_empty(), "the validation set is empty");
+    ensure!(!data.split.train.is_empty(), "the training set is empty");
+    ensure!(!data.split.val.is_empty(), "the validation set is empty");
     ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
     out.create_dir()?;
     let progress = Progress::new(cfg.schedule.epochs, cfg.progress && Progress::terminal());
@@ -184,9 +179,9 @@ pub fn train<M: DrgModel<Cpu>>(data: &TrainData, cfg: &TrainConfig, out: &Output
     let weights_path = out.weights();
     ModelDescription::of(&M::SPEC, cfg.description()).write(&out.model_description())?;
     let mut log = LossLog::new(&out.prefix);
-    let (n_train, n_val) = (data.train.len(), data.val.len());
-    let val_batches = |pass: u64| shuffled_batches(data.val, cfg.batch_size, seed_for(cfg.seed, pass, Stream::ValShuffle, 0));
-    let train_batches = |pass: u64| shuffled_batches(data.train, cfg.batch_size, seed_for(cfg.seed, pass, Stream::TrainShuffle, 0));
+    let (n_train, n_val) = (data.split.train.len(), data.split.val.len());
+    let val_batches = |pass: u64| shuffled_batches(&data.split.val, cfg.batch_size, seed_for(cfg.seed, pass, Stream::ValShuffle, 0));
+    let train_batches = |pass: u64| shuffled_batches(&data.split.train, cfg.batch_size, seed_for(cfg.seed, pass, Stream::TrainShuffle, 0));
     let dropout = |pass: u64| move |b: usize| Ctx::train(seed_for(cfg.seed, pass, Stream::Dropout, b));
 
     let mut st = if cfg.resume && checkpoint.exists() {
@@ -281,7 +276,7 @@ pub fn train<M: DrgModel<Cpu>>(data: &TrainData, cfg: &TrainConfig, out: &Output
     // The evaluated model is what the weights file holds from now on (the reference keeps an older
     // best on file when the last epoch was not worse; we keep what was evaluated).
     save_weights(&st.model, &weights_path)?;
-    let evaluation = evaluate_and_report(&mut st.model, data, data.test, Some(data.train), &cfg.reports, out, cfg.batch_size, &progress)?;
+    let evaluation = evaluate_and_report(&mut st.model, data, &data.split.test, Some(&data.split.train), &cfg.reports, out, cfg.batch_size, &progress)?;
     let lines: Vec<EpochLine> = st.lines.iter().map(|(e, l)| line_of(*e, l)).collect();
     if cfg.reports.plots {
         crate::eval::plots::plot_loss_curves(&out.file("_loss.svg"), &lines)?;
@@ -323,7 +318,7 @@ mod tests {
     use crate::eval::report_files::CorrelationReports;
     use crate::import::npz::read_npz;
     use crate::train::predict_new;
-    use crate::train::test_model::{Synthetic, Tiny};
+    use crate::train::test_model::{synthetic, Tiny};
 
     fn config() -> TrainConfig {
         TrainConfig {
@@ -350,10 +345,10 @@ mod tests {
 
     #[test]
     fn trains_and_writes_every_output() {
-        let data = Synthetic::new(60);
+        let data = synthetic(60);
         let dir = tempfile::tempdir().unwrap();
         let out = out_in(&dir, "tiny");
-        let res = train::<Tiny>(&data.view(), &config(), &out).unwrap();
+        let res = train::<Tiny>(&data, &config(), &out).unwrap();
         assert!(res.completed);
         // The loss fell: the best validation loss is well below epoch 0's.
         let best = res.lines.iter().map(|l| l.val).fold(f64::INFINITY, f64::min);
@@ -374,25 +369,26 @@ mod tests {
         assert_eq!(res.lines[0].epoch, 0);
         assert!(res.lines.windows(2).all(|w| w[1].epoch <= w[0].epoch + 1));
         let eval = res.evaluation.unwrap();
-        assert_eq!(eval.genes, data.test.iter().map(|&i| data.genes[i].clone()).collect::<Vec<_>>());
+        let test = &data.split.test;
+        assert_eq!(eval.genes, test.iter().map(|&i| data.genes[i].clone()).collect::<Vec<_>>());
         // Correlation files: one per class and kind, gene/track rows.
         for class in ["T0", "T1"] {
             let per_track = std::fs::read_to_string(out.file(&format!("_clss_corr_tcl{class}.txt"))).unwrap();
             let per_gene = std::fs::read_to_string(out.file(&format!("_pnt_corr_tcl{class}.txt"))).unwrap();
-            assert_eq!(per_gene.lines().count(), data.test.len());
+            assert_eq!(per_gene.lines().count(), test.len());
             assert_eq!(per_track.lines().count(), if class == "T0" { 2 } else { 3 });
             assert!(per_gene.lines().all(|l| l.split(' ').nth(1).unwrap().parse::<f64>().is_ok()));
         }
         // Predictions npz equals the evaluation.
         let npz = read_npz(out.file("_pred.npz")).unwrap();
         assert_eq!(npz.get("names").unwrap().strings().unwrap(), eval.genes.as_slice());
-        assert_eq!(npz.f32("values").unwrap(), (vec![data.test.len(), 5], eval.preds.clone()));
+        assert_eq!(npz.f32("values").unwrap(), (vec![test.len(), 5], eval.preds.clone()));
         // The weights file reloads into a fresh model that predicts the same, also via --predictnew.
         let mut fresh = <Tiny as DrgModel<Cpu>>::build(&Cpu::default());
         crate::train::outputs::load_weights(&mut fresh, &out.weights()).unwrap();
         assert_eq!(weights_of(&fresh), weights_of(&res.model));
         let out2 = out_in(&dir, "again");
-        let again = predict_new::<Tiny>(&out.weights(), Some(&out.model_description()), &data.view(), &ReportOptions::default(), &out2, 8).unwrap();
+        let again = predict_new::<Tiny>(&out.weights(), Some(&out.model_description()), &data, &ReportOptions::default(), &out2, 8).unwrap();
         assert_eq!(again.preds, eval.preds);
         assert_eq!(again.summary, eval.summary);
         // The model beats the average profile on the linear task.
@@ -409,14 +405,14 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_loss_curve() {
-        let data = Synthetic::new(60);
+        let data = synthetic(60);
         let dir = tempfile::tempdir().unwrap();
         let cfg = TrainConfig { reports: ReportOptions::default(), ..config() };
-        let a = train::<Tiny>(&data.view(), &cfg, &out_in(&dir, "a")).unwrap();
-        let b = train::<Tiny>(&data.view(), &cfg, &out_in(&dir, "b")).unwrap();
+        let a = train::<Tiny>(&data, &cfg, &out_in(&dir, "a")).unwrap();
+        let b = train::<Tiny>(&data, &cfg, &out_in(&dir, "b")).unwrap();
         assert_eq!(bits(&a.lines), bits(&b.lines));
         assert_eq!(weights_of(&a.model), weights_of(&b.model));
-        let c = train::<Tiny>(&data.view(), &TrainConfig { seed: 2, ..cfg }, &out_in(&dir, "c")).unwrap();
+        let c = train::<Tiny>(&data, &TrainConfig { seed: 2, ..cfg }, &out_in(&dir, "c")).unwrap();
         assert_ne!(bits(&a.lines), bits(&c.lines));
     }
 
@@ -425,20 +421,20 @@ mod tests {
     /// for interruptions in warm-up, in the main phase and during fine-tuning.
     #[test]
     fn resume_reaches_the_uninterrupted_result() {
-        let data = Synthetic::new(60);
+        let data = synthetic(60);
         let dir = tempfile::tempdir().unwrap();
         let cfg = TrainConfig { optimizer: OptimizerKind::Adam { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 }, lr: 1e-2, ..config() };
-        let whole = train::<Tiny>(&data.view(), &cfg, &out_in(&dir, "whole")).unwrap();
+        let whole = train::<Tiny>(&data, &cfg, &out_in(&dir, "whole")).unwrap();
         let whole_loss = std::fs::read(out_in(&dir, "whole").file("_loss.txt")).unwrap();
         let passes = whole.lines.len() as u64;
         assert!(whole.lines.iter().zip(&whole.lines[1..]).any(|(a, b)| b.epoch <= a.epoch), "no fine-tuning in {:?}", whole.lines);
         for k in [1, 2, 5, passes - 2] {
             let out = out_in(&dir, &format!("k{k}"));
-            let cut = train::<Tiny>(&data.view(), &TrainConfig { stop_after_passes: Some(k), ..cfg.clone() }, &out).unwrap();
+            let cut = train::<Tiny>(&data, &TrainConfig { stop_after_passes: Some(k), ..cfg.clone() }, &out).unwrap();
             assert!(!cut.completed && cut.lines.len() as u64 == k);
             assert!(out.checkpoint_dir().join("state.json").exists());
             drop(cut);
-            let resumed = train::<Tiny>(&data.view(), &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
+            let resumed = train::<Tiny>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
             assert!(resumed.completed);
             assert_eq!(bits(&resumed.lines), bits(&whole.lines), "k = {k}");
             assert_eq!(weights_of(&resumed.model), weights_of(&whole.model), "k = {k}");
@@ -447,8 +443,8 @@ mod tests {
         }
         // Resuming with other settings is refused with a clear message.
         let out = out_in(&dir, "other");
-        train::<Tiny>(&data.view(), &TrainConfig { stop_after_passes: Some(2), ..cfg.clone() }, &out).unwrap();
-        let err = train::<Tiny>(&data.view(), &TrainConfig { resume: true, seed: 9, ..cfg.clone() }, &out).unwrap_err();
+        train::<Tiny>(&data, &TrainConfig { stop_after_passes: Some(2), ..cfg.clone() }, &out).unwrap();
+        let err = train::<Tiny>(&data, &TrainConfig { resume: true, seed: 9, ..cfg.clone() }, &out).unwrap_err();
         assert!(format!("{err:#}").contains("the checkpoint is of a run with other settings"), "{err:#}");
     }
 
@@ -459,7 +455,7 @@ mod tests {
     #[test]
     fn resume_after_the_process_is_killed() {
         const CHILD: &str = "DRG_TRAINER_KILL_TEST_CHILD";
-        let data = Synthetic::new(1200);
+        let data = synthetic(1200);
         let cfg = TrainConfig {
             schedule: ScheduleConfig { epochs: 150, patience: 1000, warm_up_epochs: 2, finetuning: false, ..ScheduleConfig::default() },
             reports: ReportOptions::default(),
@@ -467,7 +463,7 @@ mod tests {
         };
         if let Some(dir) = std::env::var_os(CHILD) {
             let out = OutputPaths::new(&format!("{}/", dir.to_string_lossy()), "killed");
-            train::<Tiny>(&data.view(), &cfg, &out).unwrap();
+            train::<Tiny>(&data, &cfg, &out).unwrap();
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -493,8 +489,8 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         let killed_at = serde_json::from_str::<CheckpointState>(&std::fs::read_to_string(&state).unwrap()).unwrap().passes;
-        let resumed = train::<Tiny>(&data.view(), &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
-        let whole = train::<Tiny>(&data.view(), &cfg, &out_in(&dir, "whole")).unwrap();
+        let resumed = train::<Tiny>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
+        let whole = train::<Tiny>(&data, &cfg, &out_in(&dir, "whole")).unwrap();
         assert!(killed_at < whole.lines.len() as u64, "killed after the end ({killed_at} passes)");
         assert_eq!(bits(&resumed.lines), bits(&whole.lines));
         assert_eq!(weights_of(&resumed.model), weights_of(&whole.model));
@@ -505,16 +501,17 @@ mod tests {
 
     #[test]
     fn bad_data_is_a_clear_error() {
-        let data = Synthetic::new(30);
+        let data = synthetic(30);
         let dir = tempfile::tempdir().unwrap();
-        let mut view = data.view();
+        let mut view = data.clone();
         view.inputs[1].length = 7;
+        view.inputs[1].data.truncate(30 * 4 * 7);
         let err = train::<Tiny>(&view, &config(), &out_in(&dir, "x")).unwrap_err();
         assert_eq!(format!("{err:#}"), "rna.npz: sequences are 4 x 7 (channels x length), model Tiny input 'rna' needs 4 x 6");
-        let mut view = data.view();
-        view.val = &[];
+        let mut view = data.clone();
+        view.split.val.clear();
         assert_eq!(format!("{:#}", train::<Tiny>(&view, &config(), &out_in(&dir, "x")).unwrap_err()), "the validation set is empty");
-        let err = predict_new::<Tiny>(&dir.path().join("missing.safetensors"), None, &data.view(), &ReportOptions::default(), &out_in(&dir, "x"), 8).unwrap_err();
+        let err = predict_new::<Tiny>(&dir.path().join("missing.safetensors"), None, &data, &ReportOptions::default(), &out_in(&dir, "x"), 8).unwrap_err();
         assert!(format!("{err:#}").contains("missing.safetensors: no such file"), "{err:#}");
     }
 }
