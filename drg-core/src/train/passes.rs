@@ -56,8 +56,11 @@ impl HeadLosses {
     }
 }
 
+/// One input batch as the model takes it: `(batch, channels, length)`.
+type Batch<T> = Tensor<(usize, usize, usize), f32, Cpu, T>;
+
 /// The inputs of `rows` as tensors with tape `T` (`NoneTape`, or empty `OwnedTape`s).
-fn input_tensors<T: Tape<f32, Cpu> + Default>(dev: &Cpu, data: &Dataset, rows: &[usize]) -> Vec<Tensor<(usize, usize, usize), f32, Cpu, T>> {
+fn input_tensors<T: Tape<f32, Cpu> + Default>(dev: &Cpu, data: &Dataset, rows: &[usize]) -> Vec<Batch<T>> {
     data.inputs
         .iter()
         .enumerate()
