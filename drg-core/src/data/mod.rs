@@ -178,3 +178,6 @@ pub fn load(spec: &DataSpec) -> DataResult<Dataset> {
     };
     Ok(Dataset { genes, inputs, outputs, track_classes, eval_track_names, split })
 }
+
+#[cfg(test)]
+mod tests;
