@@ -159,3 +159,33 @@ fn every_kind_of_bad_input_is_one_clear_error() {
     // A length the model was not compiled for.
     run(&dna, &ex, &["--lengths", "2000,40000"], &["dna.npz", "700 bp", "2000 or 40000"]);
 }
+
+#[test]
+fn builtin_dataset_is_generated_once_into_the_cache() {
+    let d = tempfile::tempdir().unwrap();
+    let run = || {
+        let t = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_drg")).arg("builtin").env("DRG_CACHE_DIR", d.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()), t.elapsed())
+    };
+    let (dir, first) = run();
+    assert!(dir.starts_with(d.path()), "{}", dir.display());
+    assert!(first.as_secs_f64() < 30.0, "generation took {first:?}");
+    let stamp = std::fs::metadata(dir.join("dna.npz")).unwrap().modified().unwrap();
+    let (again, _) = run();
+    assert_eq!(again, dir);
+    assert_eq!(std::fs::metadata(dir.join("dna.npz")).unwrap().modified().unwrap(), stamp, "reused, not regenerated");
+    // Nothing but the dataset folder is left in the cache (no temporary folders).
+    let entries: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    // It loads as the two-input, three-output use-case data.
+    let (code, out, err) = drg(&[
+        "check-data", "--input", &format!("{},{}", s(&dir.join("dna.npz")), s(&dir.join("rna.npz"))),
+        "--output", &format!("{},{},{}", s(&dir.join("expression.tsv")), s(&dir.join("degradation.tsv")), s(&dir.join("transcription.tsv"))),
+        "--delimiter", "\\t", "--split_outclasses", s(&dir.join("condition.class.txt")),
+        "--crossvalidation", s(&dir.join("testsetcv10.txt")), "1", "--lengths", "2000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1600 genes; inputs [2000, 2000]; tracks [21, 21, 21]"), "{out}");
+}
