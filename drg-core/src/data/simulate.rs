@@ -61,7 +61,7 @@ impl Default for SimOptions {
             n_conditions: 7,
             n_tf_motifs: 12,
             n_rbp_motifs: 8,
-            noise: 0.35,
+            noise: 0.6,
             shared: 0.45,
             cv_sets: 10,
             seed: 1,

@@ -345,7 +345,7 @@ fn simulator_is_deterministic_and_readable() {
     for t in 0..21 {
         assert!((ds.outputs[0].row(g)[t] - sim.expression[7 * 21 + t]).abs() < 1e-4);
         let recon = ds.outputs[2].row(g)[t] - ds.outputs[1].row(g)[t];
-        assert!((recon - sim.expression[7 * 21 + t]).abs() < 4.0 * 0.35 * 3.0);
+        assert!((recon - sim.expression[7 * 21 + t]).abs() < 4.0 * o.noise * 3f32.sqrt());
     }
 }
 
