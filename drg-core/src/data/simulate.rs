@@ -92,6 +92,9 @@ pub struct Simulation {
     pub expression_truth: Vec<f32>,
     /// Cross-validation sets of gene indices.
     pub cv_sets: Vec<Vec<usize>>,
+    /// The planted motifs (consensus sequences), for motif analyses of trained models.
+    pub tf_motifs: Vec<Vec<u8>>,
+    pub rbp_motifs: Vec<Vec<u8>>,
 }
 
 /// The files of a dataset written by [`write_dataset`] (and used by the built-in dataset).
@@ -318,7 +321,20 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
         c
     }).collect();
     cv_sets.truncate(o.cv_sets);
-    Ok(Simulation { genes, tracks, track_cell_types, dna, rna, expression, degradation, transcription, expression_truth, cv_sets })
+    Ok(Simulation {
+        genes,
+        tracks,
+        track_cell_types,
+        dna,
+        rna,
+        expression,
+        degradation,
+        transcription,
+        expression_truth,
+        cv_sets,
+        tf_motifs,
+        rbp_motifs,
+    })
 }
 
 /// Writes a simulation as a complete dataset into `dir` (each file atomically).
