@@ -125,18 +125,26 @@ fn every_kind_of_bad_input_is_one_clear_error() {
     // Output matrices: NaN, infinite, ragged, duplicate genes, no overlap.
     let text = std::fs::read_to_string(&ex).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let third = lines[3].clone();
-    let gene3 = third.split('\t').next().unwrap().to_string();
-    let with_line = |k: usize, new: String| {
+    let fields: Vec<String> = lines[3].split('\t').map(str::to_string).collect();
+    let gene3 = fields[0].clone();
+    // Line 4 (the third gene) with field `k` replaced, or with the last field removed.
+    let edited = |k: Option<usize>, value: &str| {
+        let mut f = fields.clone();
+        match k {
+            Some(k) => f[k] = value.to_string(),
+            None => {
+                f.pop();
+            }
+        }
         let mut l = lines.clone();
-        l[k] = new;
+        l[3] = f.join("\t");
         l.join("\n") + "\n"
     };
-    std::fs::write(p("nan.tsv"), with_line(3, third.replacen('\t', "\tnan\t", 1).rsplitn(2, '\t').nth(1).unwrap().to_string())).unwrap();
-    run(&dna, &p("nan.tsv"), &[], &["nan.tsv:4:", &gene3, "not finite"]);
-    std::fs::write(p("inf.tsv"), with_line(3, format!("{gene3}\t-inf{}", &third[third.find('\t').unwrap() + 1..].split_once('\t').map(|x| format!("\t{}", x.1)).unwrap()))).unwrap();
+    std::fs::write(p("nan.tsv"), edited(Some(2), "nan")).unwrap();
+    run(&dna, &p("nan.tsv"), &[], &["nan.tsv:4:", &gene3, "column 2", "not finite"]);
+    std::fs::write(p("inf.tsv"), edited(Some(1), "-inf")).unwrap();
     run(&dna, &p("inf.tsv"), &[], &["inf.tsv:4:", "not finite"]);
-    std::fs::write(p("ragged.tsv"), with_line(3, third.rsplitn(2, '\t').nth(1).unwrap().to_string())).unwrap();
+    std::fs::write(p("ragged.tsv"), edited(None, "")).unwrap();
     run(&dna, &p("ragged.tsv"), &[], &["ragged.tsv:4:", "ragged", &gene3]);
     lines[4] = lines[3].clone();
     std::fs::write(p("dupgene.tsv"), lines.join("\n")).unwrap();

@@ -212,10 +212,10 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
     let n_tracks = o.n_cell_types * o.n_conditions;
     let mut tracks = Vec::new();
     let mut track_cell_types = Vec::new();
-    for c in 0..o.n_cell_types {
-        for k in 0..o.n_conditions {
-            tracks.push(format!("{}.{}", CELL_TYPES[c], INTERLEUKINS[k]));
-            track_cell_types.push(CELL_TYPES[c].to_string());
+    for cell in &CELL_TYPES[..o.n_cell_types] {
+        for il in &INTERLEUKINS[..o.n_conditions] {
+            tracks.push(format!("{cell}.{il}"));
+            track_cell_types.push(cell.to_string());
         }
     }
     let tf_motifs: Vec<Vec<u8>> = (0..o.n_tf_motifs).map(|_| random_motif(&mut rng, 8)).collect();
@@ -417,8 +417,8 @@ pub mod learnability {
         let t = sim.tracks.len();
         let mut avg = vec![0f32; t];
         for &g in train {
-            for k in 0..t {
-                avg[k] += sim.expression[g * t + k] / train.len() as f32;
+            for (a, &v) in avg.iter_mut().zip(&sim.expression[g * t..(g + 1) * t]) {
+                *a += v / train.len() as f32;
             }
         }
         let baseline = mean_class_correlation(|_| avg.clone(), &sim.expression, t, &sim.track_cell_types, test);

@@ -386,12 +386,9 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
         for r in 0..k {
             if r != c {
                 let f = a[r][c] / a[c][c];
-                for j in 0..k {
-                    a[r][j] -= f * a[c][j];
-                }
-                for j in 0..b[r].len() {
-                    b[r][j] -= f * b[c][j];
-                }
+                let (pivot_a, pivot_b) = (a[c].clone(), b[c].clone());
+                a[r].iter_mut().zip(&pivot_a).for_each(|(x, p)| *x -= f * p);
+                b[r].iter_mut().zip(&pivot_b).for_each(|(x, p)| *x -= f * p);
             }
         }
     }
@@ -435,12 +432,9 @@ fn default_simulation_is_learnable_from_sequence_alone() {
     for &g in &train {
         let f = features(g);
         for i in 0..k {
-            for j in 0..k {
-                xtx[i][j] += f[i] * f[j];
-            }
-            for j in 0..t {
-                xty[i][j] += f[i] * sim.expression[g * t + j] as f64;
-            }
+            xtx[i].iter_mut().zip(&f).for_each(|(x, fj)| *x += f[i] * fj);
+            let y = &sim.expression[g * t..(g + 1) * t];
+            xty[i].iter_mut().zip(y).for_each(|(x, &yj)| *x += f[i] * yj as f64);
         }
     }
     for (i, row) in xtx.iter_mut().enumerate() {
