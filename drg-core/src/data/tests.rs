@@ -169,6 +169,8 @@ fn matrices_follow_the_header_and_delimiter_rules() {
     assert!(e.contains("word.csv:1:") && e.contains("must start with '#'"), "{e}");
     let e = case("dup.csv", "g1,1\ng1,2\n");
     assert!(e.contains("dup.csv") && e.contains("'g1'"), "{e}");
+    let e = case("empty.csv", "# A\n\n");
+    assert!(e.contains("empty.csv") && e.contains("no data rows"), "{e}");
     let e = case("tabs.csv", "g1\t1\t2\n");
     assert!(e.contains("wrong --delimiter"), "{e}");
     assert!(matrix::parse_delimiter("ab").is_err());
@@ -450,4 +452,58 @@ fn default_simulation_is_learnable_from_sequence_alone() {
     eprintln!("motif-count model r = {model:.3}, baseline r = {baseline:.3}, truth r = {truth:.3}");
     assert!(model > baseline + 0.3, "model {model} vs baseline {baseline}");
     assert!(model <= truth + 0.02);
+}
+
+#[test]
+fn two_inputs_npz_outputs_and_fasta_duplicates() {
+    let d = tmp();
+    let (x, _, _) = small_dataset(d.path());
+    // A second input (FASTA) lacking g3, with its own length.
+    let fa = d.path().join("rna.fa");
+    std::fs::write(&fa, ">g4\nACGTACGTACGTAC\n>g1\nTTTTTTTTTTTTTTTTTTTT\n>g2\nGGGGGGGGGGGGGGGGG\n").unwrap();
+    // An npz output matrix: counts (3, 2), names, celltypes.
+    let y = d.path().join("y.npz");
+    {
+        let f = std::fs::File::create(&y).unwrap();
+        let mut npz = npyz::npz::NpzWriter::new(std::io::BufWriter::new(f));
+        let mut a = npz.array::<f64>("counts", Default::default()).unwrap().default_dtype().shape(&[3, 2]).begin_nd().unwrap();
+        a.extend([4.0, 4.5, 1.0, 1.5, 2.0, 2.5]).unwrap();
+        a.finish().unwrap();
+        let names: Vec<String> = ["g4", "g1", "g2"].iter().map(|s| s.to_string()).collect();
+        onehot::write_str_array(&mut npz, "names", &names, Default::default()).unwrap();
+        onehot::write_str_array(&mut npz, "celltypes", &["A".into(), "B".into()], Default::default()).unwrap();
+    }
+    let mut spec = DataSpec::new(vec![InputSpec::new(&x, true), InputSpec::new(&fa, false)], vec![y]);
+    spec.cv = CvSpec::Integer { folds: 3, fold: 0, cutoff: None };
+    let ds = load(&spec).unwrap();
+    assert_eq!(ds.genes, vec!["g1", "g2", "g4"]);
+    assert_eq!(ds.lengths(), vec![12, 20]);
+    assert_eq!(ds.outputs[0].track_names, vec!["A", "B"]);
+    assert_eq!(ds.outputs[0].values, vec![1.0, 1.5, 2.0, 2.5, 4.0, 4.5]);
+    assert_eq!(ds.inputs[1].row(0)[3 * 20], 1.0); // g1 = T...
+    assert_eq!(ds.gather_inputs(&[0]).len(), 2);
+
+    std::fs::write(&fa, ">g1\nACGTACGTACGT\n>g1\nACGTACGTACGT\n").unwrap();
+    let e = err_of(fasta::read_fasta(&fa, None));
+    assert!(e.contains("rna.fa") && e.contains("'g1'") && e.contains("more than once"), "{e}");
+}
+
+#[test]
+fn builtin_spec_describes_the_use_cases() {
+    use builtin::{SimInput, SimOutput};
+    let d = tmp();
+    let o = simulate::SimOptions { n_genes: 40, dna_length: 700, rna_length: 400, ..Default::default() };
+    let p = simulate::write_dataset(&simulate::simulate(&o).unwrap(), &o, d.path()).unwrap();
+    let spec = p.spec(&[SimInput::Dna, SimInput::Rna], &[SimOutput::Expression, SimOutput::Degradation, SimOutput::Transcription], 1);
+    let ds = load(&spec).unwrap();
+    assert_eq!(ds.lengths(), vec![700, 400]);
+    assert_eq!(ds.inputs.iter().map(|s| s.reverse_complement).collect::<Vec<_>>(), vec![true, false]);
+    assert_eq!(ds.track_classes[2][0], "Tcellkt");
+    assert_eq!(ds.eval_track_names[1][0], "Tcell.IL1b_kd");
+    let sets = crossval::read_cv_sets(&p.crossvalidation, &ds.genes).unwrap();
+    assert_eq!((ds.split.val.clone(), ds.split.test.clone()), (sets[1].clone(), sets[2].clone()));
+    let single = load(&p.spec(&[SimInput::Rna], &[SimOutput::Expression], 0)).unwrap();
+    assert_eq!(single.track_classes[0][0], "Tcell");
+    let mut v = Batcher::validation(&single.split.val, 8, 1);
+    assert!(v.epoch().iter().all(|b| b.len() == 4)); // 4 validation genes: one batch of 4
 }
