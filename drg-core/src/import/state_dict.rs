@@ -55,7 +55,7 @@ impl StoredDtype {
         Some(match &array.values {
             Values::F32(_) => StoredDtype::F32,
             Values::F64(_) => StoredDtype::F64,
-            Values::Int(_) => match array.dtype.trim_start_matches(['<', '>', '|', '=']) {
+            Values::Int(_) => match array.dtype.trim_matches('\'').trim_start_matches(['<', '>', '|', '=']) {
                 "i1" => StoredDtype::I8,
                 "i2" => StoredDtype::I16,
                 "i4" => StoredDtype::I32,
