@@ -126,7 +126,7 @@ impl<'a> Machine<'a> {
 
     fn line(&mut self) -> Result<String, PickleError> {
         let rest = &self.data[self.pos..];
-        let Some(n) = rest.iter().position(|&b| b == b'\n') else { return self.err("unterminated text argument") };
+        let Some(n) = rest.iter().position(|&b| b == b'\n') else { return self.err("truncated pickle: text argument without its newline") };
         let s = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.pos += n + 1;
         Ok(s)

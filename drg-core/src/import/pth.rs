@@ -76,7 +76,7 @@ fn dict_items(v: Value) -> Result<Vec<(Value, Value)>, String> {
 /// Turns a pickled tensor into an [`Entry`]; errors are messages for the entry's key.
 fn rebuild_tensor(v: Value, storages: &mut StorageCache<'_>) -> Result<Entry, String> {
     let Value::Call { callable, mut args, .. } = v else {
-        return Err(format!("is a {}, not a tensor", v.describe()));
+        return Err(format!("is {}, not a tensor", v.describe()));
     };
     let name = callable.global_name().unwrap_or_default();
     match name.as_str() {
@@ -95,11 +95,10 @@ fn rebuild_tensor(v: Value, storages: &mut StorageCache<'_>) -> Result<Entry, St
         "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state" if !args.is_empty() => {
             rebuild_tensor(args.swap_remove(0), storages)
         }
-        _ => Err(format!(
-            "is {} (unsupported Python object '{}'); a state dict holds only tensors",
-            callable.describe(),
-            if name.is_empty() { callable.describe() } else { name }
-        )),
+        _ => {
+            let object = if name.is_empty() { callable.describe() } else { name };
+            Err(format!("is a '{object}' object, which drg-rs does not read: a state dict holds only tensors"))
+        }
     }
 }
 

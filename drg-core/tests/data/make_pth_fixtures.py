@@ -17,7 +17,8 @@ Outputs, all next to this script:
 * `legacy.pth`: `views.pth`'s first entry in the pre-1.6 format, which the reader rejects with a
   clear message.
 * `pth_expected.npz`: every entry of `ref_state.pth` and `views.pth` (keys prefixed `ref/` and
-  `views/`) as contiguous numpy arrays in their own dtype: the values the reader must produce.
+  `views/`) as contiguous numpy arrays in their own dtype (float16 as float32): the values the
+  reader must produce.
 """
 import collections
 import os
@@ -85,6 +86,10 @@ def main():
     expected = {}
     for prefix, sd in (("ref/", ref), ("views/", views)):
         for key, t in sd.items():
+            # numpy can write float16, but drg-rs's .npz reader does not read it: every float16
+            # value is exact in float32, so the expected values are stored as float32.
+            if t.dtype == torch.float16:
+                t = t.float()
             expected[prefix + key] = t.contiguous().numpy()
     np.savez(os.path.join(HERE, "pth_expected.npz"), **expected)
 
