@@ -57,7 +57,9 @@ mod import {
         assert_eq!(
             dtypes,
             vec![
+                ("bfloat16", StoredDtype::BF16),
                 ("double", StoredDtype::F64),
+                ("flags", StoredDtype::Bool),
                 ("half", StoredDtype::F16),
                 ("long", StoredDtype::I64),
                 ("offset_slice", StoredDtype::F32),
@@ -73,6 +75,41 @@ mod import {
         // float64 values are rounded once to f32, as numpy's astype(float32) does.
         let (_, d) = expected().get("views/double").unwrap().to_f64().map(|v| ((), v)).unwrap();
         assert_eq!(sd.get("double").unwrap().values, d.iter().map(|&x| x as f32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn big_endian_archives_are_read_by_their_byteorder_entry() {
+        // views.pth rewritten as a big-endian machine would save it: same pickle, every storage
+        // element byte-swapped, `byteorder` = "big". Element sizes of storages 0..6 in the order
+        // torch numbered them: transposed/offset_slice f32, double f64, half f16, bfloat16, long
+        // i64, flags bool, scalar f32.
+        let sizes = [4usize, 8, 2, 2, 8, 1, 4];
+        let mut views = zip::ZipArchive::new(std::fs::File::open(data("views.pth")).unwrap()).unwrap();
+        let read = |views: &mut zip::ZipArchive<std::fs::File>, name: &str| {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut views.by_name(name).unwrap(), &mut buf).unwrap();
+            buf
+        };
+        let pkl = read(&mut views, "views/data.pkl");
+        let swapped: Vec<(String, Vec<u8>)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(k, &size)| {
+                let mut bytes = read(&mut views, &format!("views/data/{k}"));
+                bytes.chunks_exact_mut(size).for_each(<[u8]>::reverse);
+                (format!("views/data/{k}"), bytes)
+            })
+            .collect();
+        let mut entries: Vec<(&str, &[u8])> = vec![("views/data.pkl", &pkl), ("views/byteorder", b"big")];
+        entries.extend(swapped.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+        let dir = tempfile::tempdir().unwrap();
+        let big = StateDict::from_pth(write_zip(dir.path(), "big.pth", &entries)).unwrap();
+        let little = StateDict::from_pth(data("views.pth")).unwrap();
+        assert_eq!(big.entries, little.entries);
+
+        entries[1] = ("views/byteorder", b"middle");
+        let e = err(&write_zip(dir.path(), "odd.pth", &entries));
+        assert!(e.ends_with("odd.pth: unknown byte order 'middle'"), "{e}");
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, pairs: Vec<Value>) -> Result<(), PickleError> {
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return self.err("SETITEMS with an odd number of values");
         }
         let mut it = pairs.into_iter();
