@@ -1,4 +1,5 @@
-//! Reading PyTorch's `torch.save` files (the zip format, PyTorch >= 1.6) without Python.
+//! Reading PyTorch's `torch.save` files without Python: the zip format (PyTorch >= 1.6, the
+//! default) and the legacy format that came before it.
 //!
 //! Such a file is a zip archive `<name>/...` holding
 //! * `<name>/data.pkl`: a pickle of the saved object. For a state dict that is an
@@ -25,33 +26,113 @@ use super::error::ImportError;
 use super::pickle::{self, Value};
 use super::state_dict::{Entry, StateDict, StoredDtype};
 
-/// Reads the state dict saved in a `.pth` / `.pt` file.
+/// Reads the state dict saved in a `.pth` / `.pt` file (zip format, or the legacy format of
+/// PyTorch < 1.6).
 pub fn read_pth(path: impl AsRef<Path>) -> Result<StateDict, ImportError> {
     let path = path.as_ref().to_path_buf();
     let bytes = std::fs::read(&path).map_err(|source| ImportError::Open { path: path.clone(), source })?;
     let fail = |msg: String| ImportError::format(&path, msg);
-    if !bytes.starts_with(b"PK\x03\x04") {
-        // The legacy format starts with a pickled magic number (protocol 2, LONG1 of 10 bytes).
-        let msg = if bytes.starts_with(b"\x80\x02\x8a\x0a") {
-            "a torch.save file in the legacy format of PyTorch < 1.6, which drg-rs does not read; re-save it in Python with \
-             torch.save(torch.load(path), path) to get the zip format"
-        } else {
-            "not a PyTorch file (expected the zip archive that torch.save writes)"
+    if bytes.starts_with(b"PK\x03\x04") {
+        let mut archive = Archive::open(&path, bytes)?;
+        let root = pickle::parse(&archive.read("data.pkl")?).map_err(|e| fail(format!("data.pkl: {e}")))?;
+        let little_endian = match archive.read_optional("byteorder")? {
+            None => true,
+            Some(b) => match String::from_utf8_lossy(&b).trim() {
+                "little" => true,
+                "big" => false,
+                other => return Err(fail(format!("unknown byte order '{other}'"))),
+            },
         };
-        return Err(fail(msg.into()));
+        let storages = StorageCache { source: StorageSource::Zip(&mut archive), little_endian, loaded: HashMap::new() };
+        build_state_dict(&path, root, storages)
+    } else if bytes.starts_with(LEGACY_MAGIC_PICKLE) {
+        read_legacy(&path, &bytes)
+    } else {
+        Err(fail("not a PyTorch file (expected the zip archive that torch.save writes)".into()))
     }
-    let mut archive = Archive::open(&path, bytes)?;
-    let root = pickle::parse(&archive.read("data.pkl")?).map_err(|e| fail(format!("data.pkl: {e}")))?;
-    let little_endian = match archive.read_optional("byteorder")? {
-        None => true,
-        Some(b) => match String::from_utf8_lossy(&b).trim() {
-            "little" => true,
-            "big" => false,
-            other => return Err(fail(format!("unknown byte order '{other}'"))),
-        },
+}
+
+/// The start of a legacy file: protocol 2, then `LONG1` of 10 bytes, torch's magic number
+/// 0x1950a86a20f9469cfc6c.
+const LEGACY_MAGIC_PICKLE: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
+/// The legacy format (`_use_new_zipfile_serialization=False`): five pickles in a row (magic
+/// number, format version 1001, system info, the object, the sorted storage keys), then every
+/// storage as its element count (8 bytes) followed by its raw bytes, in key order.
+fn read_legacy(path: &Path, bytes: &[u8]) -> Result<StateDict, ImportError> {
+    let fail = |msg: String| ImportError::format(path, msg);
+    let mut pos = 0;
+    let mut next = |what: &str| -> Result<Value, ImportError> {
+        let (value, used) =
+            pickle::parse_prefix(&bytes[pos..]).map_err(|e| fail(format!("legacy format, {what}: {e}")))?;
+        pos += used;
+        Ok(value)
     };
+    next("magic number")?;
+    match next("format version")? {
+        Value::Int(1001) => {}
+        other => return Err(fail(format!("legacy format version {} is not supported (1001 is)", other.describe()))),
+    }
+    let little_endian = match next("system info")? {
+        Value::Dict(items) => !items.contains(&(Value::Str("little_endian".into()), Value::Bool(false))),
+        _ => true,
+    };
+    let root = next("object")?;
+    let Value::List(keys) = next("storage keys")? else { return Err(fail("legacy format: storage keys are not a list".into())) };
+
+    let mut dtypes = HashMap::new();
+    storage_ids(&root, &mut dtypes).map_err(fail)?;
+    let mut data = HashMap::new();
+    for key in keys {
+        let Value::Str(key) = key else { return Err(fail("legacy format: a storage key is not a string".into())) };
+        let size = *dtypes.get(&key).ok_or_else(|| fail(format!("legacy format: storage '{key}' is not used by any tensor")))?;
+        let truncated = || fail(format!("legacy format: storage '{key}' is truncated"));
+        let header: [u8; 8] = bytes.get(pos..pos + 8).ok_or_else(truncated)?.try_into().unwrap();
+        let numel = if little_endian { u64::from_le_bytes(header) } else { u64::from_be_bytes(header) } as usize;
+        let len = numel.checked_mul(size).ok_or_else(truncated)?;
+        let raw = bytes.get(pos + 8..pos + 8 + len).ok_or_else(truncated)?;
+        data.insert(key, raw);
+        pos += 8 + len;
+    }
+    let storages = StorageCache { source: StorageSource::Legacy(data), little_endian, loaded: HashMap::new() };
+    build_state_dict(path, root, storages)
+}
+
+/// Element sizes of every storage a legacy pickle refers to, by key (the data section can only
+/// be split with them). Storage views (a sixth id field other than `None`) are rejected.
+fn storage_ids(v: &Value, sizes: &mut HashMap<String, usize>) -> Result<(), String> {
+    match v {
+        Value::PersistentId(id) => {
+            if let Value::Tuple(f) = id.as_ref() {
+                if let (Some(Value::Str(kind)), Some(class), Some(Value::Str(key))) = (f.first(), f.get(1), f.get(2)) {
+                    if kind == "storage" {
+                        if f.get(5).is_some_and(|view| *view != Value::None) {
+                            return Err(format!("legacy format: storage '{key}' is a view of another storage, which drg-rs does not read"));
+                        }
+                        let class = class.global_name().unwrap_or_else(|| class.describe());
+                        let dtype = storage_dtype(&class).ok_or_else(|| format!("unsupported storage type '{class}'"))?;
+                        sizes.insert(key.clone(), dtype.element_size());
+                    }
+                }
+            }
+            Ok(())
+        }
+        Value::Tuple(items) | Value::List(items) => items.iter().try_for_each(|i| storage_ids(i, sizes)),
+        Value::Dict(items) => items.iter().try_for_each(|(k, v)| storage_ids(k, sizes).and(storage_ids(v, sizes))),
+        Value::Call { callable, args, items, appended, state } => {
+            storage_ids(callable, sizes)?;
+            args.iter().chain(appended).try_for_each(|i| storage_ids(i, sizes))?;
+            items.iter().try_for_each(|(k, v)| storage_ids(k, sizes).and(storage_ids(v, sizes)))?;
+            state.as_deref().map_or(Ok(()), |s| storage_ids(s, sizes))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The state dict of an unpickled root object, with tensors rebuilt from `storages`.
+fn build_state_dict(path: &Path, root: Value, mut storages: StorageCache<'_>) -> Result<StateDict, ImportError> {
+    let fail = |msg: String| ImportError::format(path, msg);
     let items = dict_items(root).map_err(|what| fail(format!("holds {what}, not a state dict")))?;
-    let mut storages = StorageCache { archive: &mut archive, little_endian, loaded: HashMap::new() };
     let mut entries = BTreeMap::new();
     for (key, value) in items {
         let Value::Str(key) = key else {
@@ -60,7 +141,7 @@ pub fn read_pth(path: impl AsRef<Path>) -> Result<StateDict, ImportError> {
         let entry = rebuild_tensor(value, &mut storages).map_err(|msg| fail(format!("entry '{key}': {msg}")))?;
         entries.insert(key, entry);
     }
-    Ok(StateDict { entries, source: path })
+    Ok(StateDict { entries, source: path.to_path_buf() })
 }
 
 /// The items of a pickled `dict` or `collections.OrderedDict`; otherwise a description of the
@@ -211,9 +292,17 @@ impl Archive {
     }
 }
 
+/// Where the raw bytes of storages are.
+enum StorageSource<'a> {
+    /// `<archive>/data/<key>` entries.
+    Zip(&'a mut Archive),
+    /// The data section of a legacy file, split by key.
+    Legacy(HashMap<String, &'a [u8]>),
+}
+
 /// Storages decoded so far, by key: views of one storage decode it once.
 struct StorageCache<'a> {
-    archive: &'a mut Archive,
+    source: StorageSource<'a>,
     little_endian: bool,
     loaded: HashMap<String, Storage>,
 }
@@ -233,7 +322,12 @@ impl StorageCache<'_> {
         let numel = int(&fields[4], "storage size")?;
         if !self.loaded.contains_key(key) {
             let dtype = storage_dtype(&class).ok_or_else(|| format!("unsupported storage type '{class}'"))?;
-            let bytes = self.archive.read(&format!("data/{key}")).map_err(|e| e.to_string())?;
+            let bytes = match &mut self.source {
+                StorageSource::Zip(archive) => archive.read(&format!("data/{key}")).map_err(|e| e.to_string())?,
+                StorageSource::Legacy(data) => {
+                    data.get(key).ok_or_else(|| format!("storage '{key}' is not in the file's data section"))?.to_vec()
+                }
+            };
             let values = decode(&bytes, dtype, numel, self.little_endian)
                 .map_err(|have| format!("storage '{key}' has {have} bytes, expected {numel} {} values", dtype.name()))?;
             self.loaded.insert(key.clone(), Storage { values, dtype, key: key.clone() });

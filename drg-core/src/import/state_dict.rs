@@ -34,6 +34,16 @@ impl StoredDtype {
         matches!(self, StoredDtype::F16 | StoredDtype::BF16 | StoredDtype::F32 | StoredDtype::F64)
     }
 
+    /// Bytes per element.
+    pub fn element_size(self) -> usize {
+        match self {
+            StoredDtype::F64 | StoredDtype::I64 => 8,
+            StoredDtype::F32 | StoredDtype::I32 => 4,
+            StoredDtype::F16 | StoredDtype::BF16 | StoredDtype::I16 => 2,
+            StoredDtype::I8 | StoredDtype::U8 | StoredDtype::Bool => 1,
+        }
+    }
+
     /// The name torch and numpy users know (`float32`, `int64`, ...).
     pub fn name(self) -> &'static str {
         match self {

@@ -14,8 +14,8 @@ Outputs, all next to this script:
 * `views.pth`: an OrderedDict of tensors that exercise the storage layer: a transposed
   (non-contiguous) tensor, a slice with a storage offset sharing its storage with another entry,
   float64, float16, bfloat16, int64, bool and 0-d tensors.
-* `legacy.pth`: `views.pth`'s first entry in the pre-1.6 format, which the reader rejects with a
-  clear message.
+* `legacy.pth`: `views.pth`'s first entry (a transposed view) in the pre-1.6 format
+  (`_use_new_zipfile_serialization=False`).
 * `pth_expected.npz`: every entry of `ref_state.pth` and `views.pth` (keys prefixed `ref/` and
   `views/`) as contiguous numpy arrays in their own dtype (float16 and bfloat16 as float32): the values the
   reader must produce.
