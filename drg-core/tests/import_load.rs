@@ -185,6 +185,23 @@ mod import {
     }
 
     #[test]
+    fn a_trunk_of_a_real_two_input_file_reports_exactly_its_wrong_shape() {
+        // In the C fixture each trunk's embedding Linear takes 96 inputs, not base's 160.
+        let sd = StateDict::from_npz(fixture("C.npz"), "param/").unwrap();
+        let opts = LoadOptions { allow_unused: true, ..LoadOptions::with_prefix("cnns.CNN0.") };
+        let mut model = build();
+        let problems = mismatch(load_state_dict(&mut model, &sd, &opts).unwrap_err());
+        assert_eq!(
+            problems,
+            vec![KeyProblem::Shape { key: format!("cnns.CNN0.{FC_W}"), file: vec![64, 96], model: vec![64, 160] }]
+        );
+        // The tensors that did fit were filled from CNN0, not CNN1.
+        assert_eq!(model.conv_weight.as_vec(), sd.get(&format!("cnns.CNN0.{CONV_W}")).unwrap().values);
+        assert_ne!(model.conv_weight.as_vec(), sd.get(&format!("cnns.CNN1.{CONV_W}")).unwrap().values);
+        assert_eq!(model.bn_var.as_vec(), sd.get(&format!("cnns.CNN0.{BN_VAR}")).unwrap().values);
+    }
+
+    #[test]
     fn unit_axes_may_differ_only_when_squeezing_is_allowed() {
         let mut sd = base_state_dict();
         sd.entries.retain(|k, _| [CONV_W, CONV_B, BN_MEAN, BN_VAR, FC_W, FC_B].contains(&k.as_str()));
