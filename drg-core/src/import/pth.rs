@@ -90,10 +90,10 @@ fn read_legacy(path: &Path, bytes: &[u8]) -> Result<StateDict, ImportError> {
         let truncated = || fail(format!("legacy format: storage '{key}' is truncated"));
         let header: [u8; 8] = bytes.get(pos..pos + 8).ok_or_else(truncated)?.try_into().unwrap();
         let numel = if little_endian { u64::from_le_bytes(header) } else { u64::from_be_bytes(header) } as usize;
-        let len = numel.checked_mul(size).ok_or_else(truncated)?;
-        let raw = bytes.get(pos + 8..pos + 8 + len).ok_or_else(truncated)?;
+        let end = numel.checked_mul(size).and_then(|len| len.checked_add(pos + 8)).ok_or_else(truncated)?;
+        let raw = bytes.get(pos + 8..end).ok_or_else(truncated)?;
         data.insert(key, raw);
-        pos += 8 + len;
+        pos = end;
     }
     let storages = StorageCache { source: StorageSource::Legacy(data), little_endian, loaded: HashMap::new() };
     build_state_dict(path, root, storages)
@@ -225,7 +225,8 @@ impl Archive {
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => return Err(ImportError::format(&self.path, format!("entry '{full}': {e}"))),
         };
-        let mut buf = Vec::with_capacity(file.size() as usize);
+        // No capacity from the entry's declared size: a corrupt header could claim any size.
+        let mut buf = Vec::new();
         file.read_to_end(&mut buf).map_err(|e| ImportError::format(&self.path, format!("entry '{full}': {e}")))?;
         Ok(Some(buf))
     }

@@ -19,12 +19,18 @@ pub(super) fn strided_copy(storage: &Storage, offset: usize, size: &[usize], str
     if size.len() != stride.len() {
         return Err(format!("size {size:?} and stride {stride:?} differ in rank"));
     }
-    let n: usize = size.iter().product();
+    let too_large = || format!("the view (offset {offset}, size {size:?}, stride {stride:?}) is too large");
+    let n = size.iter().try_fold(1usize, |n, &s| n.checked_mul(s)).ok_or_else(too_large)?;
     let shape = size.to_vec();
     if n == 0 {
         return Ok(Entry { shape, values: Vec::new(), dtype: storage.dtype });
     }
-    let last = offset + size.iter().zip(stride).map(|(&s, &st)| (s - 1) * st).sum::<usize>();
+    // The storage element of the view's last element: the view is in bounds iff this is.
+    let last = size
+        .iter()
+        .zip(stride)
+        .try_fold(offset, |at, (&s, &st)| (s - 1).checked_mul(st).and_then(|d| at.checked_add(d)))
+        .ok_or_else(too_large)?;
     if last >= storage.values.len() {
         return Err(format!(
             "the view (offset {offset}, size {size:?}, stride {stride:?}) reaches element {last} of storage '{}', which has {}",
@@ -48,14 +54,15 @@ pub(super) fn strided_copy(storage: &Storage, offset: usize, size: &[usize], str
         let mut at = offset;
         for _ in 0..n {
             values.push(storage.values[at]);
-            // Odometer increment over the dimensions, last fastest.
+            // Odometer increment over the dimensions, last fastest. Wrapping arithmetic: a
+            // dimension of size 1 may carry any stride, and the round trip is exact mod 2^64.
             for d in (0..size.len()).rev() {
                 index[d] += 1;
-                at += stride[d];
+                at = at.wrapping_add(stride[d]);
                 if index[d] < size[d] {
                     break;
                 }
-                at -= stride[d] * size[d];
+                at = at.wrapping_sub(stride[d].wrapping_mul(size[d]));
                 index[d] = 0;
             }
         }
@@ -83,10 +90,8 @@ pub(super) fn storage_dtype(class: &str) -> Option<StoredDtype> {
 /// Decodes `numel` values of `dtype` to f32; `Err(len)` if the bytes are too few.
 pub(super) fn decode(bytes: &[u8], dtype: StoredDtype, numel: usize, little_endian: bool) -> Result<Vec<f32>, usize> {
     fn each<const N: usize>(bytes: &[u8], numel: usize, le: bool, f: impl Fn([u8; N]) -> f32) -> Result<Vec<f32>, usize> {
-        if bytes.len() < numel * N {
-            return Err(bytes.len());
-        }
-        Ok(bytes[..numel * N]
+        let len = numel.checked_mul(N).filter(|&len| len <= bytes.len()).ok_or(bytes.len())?;
+        Ok(bytes[..len]
             .chunks_exact(N)
             .map(|c| {
                 let mut a: [u8; N] = c.try_into().unwrap();
@@ -156,6 +161,13 @@ mod tests {
         assert_eq!(s.values, vec![6., 7., 10., 11.]);
         let e = strided_copy(&storage, 6, &[2, 4], &[4, 1]).unwrap_err();
         assert!(e.contains("reaches element 13") && e.contains("has 12"), "{e}");
+        // A unit dimension with an absurd stride is harmless; absurd sizes are errors, not panics.
+        let odd = strided_copy(&storage, 0, &[3, 1, 2], &[4, usize::MAX, 1]).unwrap();
+        assert_eq!(odd.values, vec![0., 1., 4., 5., 8., 9.]);
+        let e = strided_copy(&storage, 0, &[usize::MAX, 4], &[1, 1]).unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        let e = strided_copy(&storage, 0, &[2, 2], &[usize::MAX, 1]).unwrap_err();
+        assert!(e.contains("too large"), "{e}");
         assert_eq!(strided_copy(&storage, 5, &[], &[]).unwrap().values, vec![5.0]);
     }
 }
