@@ -12,7 +12,7 @@
 //!
 //! A tensor is a strided view of its storage, so transposed slices and views sharing a storage
 //! come out exactly as `tensor.contiguous()` would give them. float16/bfloat16/float64 values are
-//! converted to `f32`; integer and bool tensors are kept, with their [`StoredDtype`], so
+//! converted to `f32`; integer and bool tensors are kept, with their [`StoredDtype`](super::StoredDtype), so
 //! `num_batches_tracked` can be recognised and skipped.
 //!
 //! The pickle is read by [`super::pickle`], which never executes anything; only the few globals
