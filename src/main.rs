@@ -49,9 +49,11 @@ enum Command {
         output: String,
         #[arg(long, default_value = ",")]
         delimiter: String,
-        #[arg(long)]
+        /// Track → class file (the reference's option name; `--split-outclasses` also works).
+        #[arg(long = "split_outclasses", alias = "split-outclasses")]
         split_outclasses: Option<PathBuf>,
-        #[arg(long)]
+        /// One tag per output file, e.g. `ex,kd,kt`.
+        #[arg(long = "add_fileclasses", alias = "add-fileclasses")]
         add_fileclasses: Option<String>,
         /// Cross-validation file and fold (file mode), e.g. `--crossvalidation cv.txt 1`.
         #[arg(long, num_args = 2, value_names = ["FILE_OR_FOLDS", "FOLD"])]

@@ -1,1 +1,190 @@
+//! The seed models of drg-rs: the reference's use cases A–F and the attention variant
+//! (`shared/reference/use-cases.md`), each declared once with `drg_model!` and compiled at three
+//! sizes:
+//!
+//! * `full`: 40 kb inputs, 300 kernels, 1024-wide fully connected layers, 88 tracks per output
+//!   (the reference's configuration);
+//! * `long`: the same at 100 kb (the last pooling is 7 instead of 6);
+//! * `demo`: 2 kb inputs, 64 kernels, 256-wide layers and the built-in dataset's 21 tracks, a
+//!   model that trains on 2 CPU cores in minutes;
+//! * `fixture`: the reduced configuration of the reference's parity fixtures
+//!   (`shared/fixtures/*.npz`: 16 kernels, 64-wide layers, 6 tracks), so that the very items the
+//!   binaries train are checked against the reference implementation (`tests/parity.rs`).
+//!
+//! The architecture shared by every trunk is the reference's `basemodel`:
+//! `conv(300, 15) → GELU → weighted pool 4 → 3 dilated residual convs (k 11, dilations 1, 2, 4)
+//! → 4 residual conv blocks (k 11) with weighted pooling → flatten → linear(1024) → 3 FC layers`.
 
+use drg_core::drg_model;
+
+drg_model! {
+    /// Model A: expression from the mature RNA alone (reverse complement on).
+    pub struct ModelA {
+        sizes {
+            full: len = 40_000, nk = 300, fc = 1024, tp = 6, tracks = 88;
+            long: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 88;
+            demo: len = 2_000, nk = 64, fc = 256, tp = 3, tracks = 21;
+            fixture: len = 997, nk = 16, fc = 64, tp = 3, tracks = 6;
+        }
+        input rna: onehot(4, len), reverse_complement;
+        trunk rna: conv(nk, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4])
+                 >> convblocks(4, k = 11, wpool = tp)
+                 >> flatten >> linear(fc) >> fc(3);
+        output ex[tracks] = head(rna);
+    }
+}
+
+drg_model! {
+    /// Model B: one DNA trunk shared by three heads (expression, degradation, transcription);
+    /// only expression counts for validation.
+    pub struct ModelB {
+        sizes {
+            full: len = 40_000, nk = 300, fc = 1024, tp = 6, tracks = 88;
+            long: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 88;
+            demo: len = 2_000, nk = 64, fc = 256, tp = 3, tracks = 21;
+            fixture: len = 1_024, nk = 16, fc = 64, tp = 3, tracks = 6;
+        }
+        input dna: onehot(4, len), reverse_complement;
+        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4])
+                 >> convblocks(4, k = 11, wpool = tp)
+                 >> flatten >> linear(fc) >> fc(3);
+        output ex[tracks] = head(dna);
+        output kd[tracks] = head(dna), validation = none;
+        output kt[tracks] = head(dna), validation = none;
+    }
+}
+
+drg_model! {
+    /// Model C: DNA and RNA trunks, their 512-wide embeddings concatenated into a 3-layer
+    /// fully connected combiner that predicts expression.
+    pub struct ModelC {
+        sizes {
+            full: len = 40_000, nk = 300, fc = 1024, tp = 6, tracks = 88, emb = 512;
+            long: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 88, emb = 512;
+            demo: len = 2_000, nk = 64, fc = 256, tp = 3, tracks = 21, emb = 512;
+            fixture: len = 600, nk = 16, fc = 64, tp = 3, tracks = 6, emb = 32;
+        }
+        input dna: onehot(4, len), reverse_complement;
+        input rna: onehot(4, len);
+        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4])
+                 >> convblocks(4, k = 11, wpool = tp)
+                 >> flatten >> linear(fc) >> fc(3);
+        trunk rna: same as dna;
+        output ex[tracks] = mlp(dna, rna, layers = 3, embed = emb);
+    }
+}
+
+drg_model! {
+    /// Model D: expression = DNA head − RNA head (transcription − degradation in log space),
+    /// degradation from the RNA trunk, transcription from the DNA trunk; every trunk has its own
+    /// linear head per output.
+    pub struct ModelD {
+        sizes {
+            full: len = 40_000, nk = 300, fc = 1024, tp = 6, tracks = 88;
+            long: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 88;
+            demo: len = 2_000, nk = 64, fc = 256, tp = 3, tracks = 21;
+            fixture: len = 560, nk = 16, fc = 64, tp = 3, tracks = 6;
+        }
+        input dna: onehot(4, len), reverse_complement;
+        input rna: onehot(4, len);
+        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4])
+                 >> convblocks(4, k = 11, wpool = tp)
+                 >> flatten >> linear(fc) >> fc(3);
+        trunk rna: same as dna;
+        output ex[tracks] = difference(dna, rna);
+        output kd[tracks] = direct(rna), validation = none;
+        output kt[tracks] = direct(dna), validation = none;
+    }
+}
+
+drg_model! {
+    /// Model E: as D, but each trunk has one head shared by all outputs, so predicted expression
+    /// is exactly predicted transcription − predicted degradation.
+    pub struct ModelE {
+        sizes {
+            full: len = 40_000, nk = 300, fc = 1024, tp = 6, tracks = 88;
+            long: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 88;
+            demo: len = 2_000, nk = 64, fc = 256, tp = 3, tracks = 21;
+            fixture: len = 560, nk = 16, fc = 64, tp = 3, tracks = 6;
+        }
+        input dna: onehot(4, len), reverse_complement;
+        input rna: onehot(4, len);
+        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4])
+                 >> convblocks(4, k = 11, wpool = tp)
+                 >> flatten >> linear(fc) >> fc(3);
+        trunk rna: same as dna;
+        output ex[tracks] = difference(dna, rna, shared);
+        output kd[tracks] = direct(rna, shared), validation = none;
+        output kt[tracks] = direct(dna, shared), validation = none;
+    }
+}
+
+drg_model! {
+    /// Model F1: every output sees both trunk embeddings through its own 2-layer combiner.
+    pub struct ModelF1 {
+        sizes {
+            full: len = 40_000, nk = 300, fc = 1024, tp = 6, tracks = 88, emb = 512;
+            long: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 88, emb = 512;
+            demo: len = 2_000, nk = 64, fc = 256, tp = 3, tracks = 21, emb = 512;
+            fixture: len = 520, nk = 16, fc = 64, tp = 3, tracks = 6, emb = 32;
+        }
+        input dna: onehot(4, len), reverse_complement;
+        input rna: onehot(4, len);
+        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4])
+                 >> convblocks(4, k = 11, wpool = tp)
+                 >> flatten >> linear(fc) >> fc(3);
+        trunk rna: same as dna;
+        output ex[tracks] = mlp(dna, rna, layers = 2, embed = emb);
+        output kd[tracks] = mlp(dna, rna, layers = 2, embed = emb), validation = none;
+        output kt[tracks] = mlp(dna, rna, layers = 2, embed = emb), validation = none;
+    }
+}
+
+drg_model! {
+    /// Model F2: only expression sees both embeddings; degradation reads the RNA embedding and
+    /// transcription the DNA embedding, each through its own 2-layer combiner.
+    pub struct ModelF2 {
+        sizes {
+            full: len = 40_000, nk = 300, fc = 1024, tp = 6, tracks = 88, emb = 512;
+            long: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 88, emb = 512;
+            demo: len = 2_000, nk = 64, fc = 256, tp = 3, tracks = 21, emb = 512;
+            fixture: len = 520, nk = 16, fc = 64, tp = 3, tracks = 6, emb = 32;
+        }
+        input dna: onehot(4, len), reverse_complement;
+        input rna: onehot(4, len);
+        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4])
+                 >> convblocks(4, k = 11, wpool = tp)
+                 >> flatten >> linear(fc) >> fc(3);
+        trunk rna: same as dna;
+        output ex[tracks] = mlp(dna, rna, layers = 2, embed = emb);
+        output kd[tracks] = mlp(rna, layers = 2, embed = emb), validation = none;
+        output kt[tracks] = mlp(dna, layers = 2, embed = emb), validation = none;
+    }
+}
+
+drg_model! {
+    /// The attention variant of model A (the reference's `transmodel`): the dilated stack pools
+    /// by 10 after its third layer, then one 4-head attention layer (E = 1.8 · channels) precedes
+    /// the conv blocks.
+    pub struct ModelAAttention {
+        sizes {
+            full: len = 40_000, nk = 300, fc = 1024, dp = 10, heads = 4, dim = 1.8, blocks = 4, tp = 4, tracks = 88;
+            demo: len = 2_000, nk = 64, fc = 256, dp = 10, heads = 4, dim = 1.8, blocks = 4, tp = 2, tracks = 21;
+            fixture: len = 800, nk = 16, fc = 64, dp = 5, heads = 2, dim = 1.5, blocks = 2, tp = 4, tracks = 6;
+        }
+        input rna: onehot(4, len), reverse_complement;
+        trunk rna: conv(nk, 15) >> gelu >> wpool(4)
+                 >> dilated(k = 11, dilations = [1, 2, 4], wpool = dp, every = 3)
+                 >> attention(heads = heads, dim = dim)
+                 >> convblocks(blocks, k = 11, wpool = tp)
+                 >> flatten >> linear(fc) >> fc(3);
+        output ex[tracks] = head(rna);
+    }
+}

@@ -22,6 +22,15 @@ pub fn write_atomically(
         fill(&mut w).map_err(|e| DataError::io(path, "write", e))?;
         w.flush().map_err(|e| DataError::io(path, "write", e))?;
     }
+    // Temporary files are created private (0600); a dataset file should be readable like any
+    // other file the user writes.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| DataError::io(path, "set permissions of", e))?;
+    }
     tmp.as_file().sync_all().map_err(|e| DataError::io(path, "write", e))?;
     tmp.persist(path).map_err(|e| DataError::io(path, "rename temporary file onto", e.error))?;
     Ok(())

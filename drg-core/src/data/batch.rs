@@ -37,6 +37,12 @@ impl Batcher {
         }
     }
 
+    /// The reference's validation loader: batch `min(batch_size, rows)`, also shuffled, same
+    /// drop rule (so up to `rows mod batch` rows are left out of each validation pass).
+    pub fn validation(rows: &[usize], batch_size: usize, seed: u64) -> Self {
+        Self::shuffled(rows, batch_size.min(rows.len()).max(1), seed)
+    }
+
     /// Rows in the given order, every row kept (prediction: `batched_predict` in the reference).
     pub fn sequential(rows: &[usize], batch_size: usize) -> Self {
         assert!(batch_size > 0, "batch size must be positive");

@@ -77,3 +77,52 @@ pub fn ensure_dataset(opts: &SimOptions) -> DataResult<DatasetPaths> {
     }
     Ok(paths)
 }
+
+/// An input of a simulated dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimInput {
+    /// DNA around the TSS; read with reverse complement on, as in the use cases.
+    Dna,
+    /// The mature mRNA; reverse complement off.
+    Rna,
+}
+
+/// An output matrix of a simulated dataset (file tags `ex`, `kd`, `kt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimOutput {
+    Expression,
+    Degradation,
+    Transcription,
+}
+
+impl DatasetPaths {
+    /// The [`DataSpec`](super::DataSpec) of a use case on this dataset: the chosen inputs and
+    /// outputs, tab delimiter, the class file, `--add_fileclasses ex,kd,kt` style tags for several
+    /// outputs, and cross-validation fold `fold` of the 10-set file (validation set `fold`, test
+    /// set `fold + 1`).
+    pub fn spec(&self, inputs: &[SimInput], outputs: &[SimOutput], fold: usize) -> super::DataSpec {
+        let inputs = inputs
+            .iter()
+            .map(|i| match i {
+                SimInput::Dna => super::InputSpec::new(&self.dna, true),
+                SimInput::Rna => super::InputSpec::new(&self.rna, false),
+            })
+            .collect();
+        let (files, tags): (Vec<PathBuf>, Vec<String>) = outputs
+            .iter()
+            .map(|o| match o {
+                SimOutput::Expression => (self.expression.clone(), "ex".to_string()),
+                SimOutput::Degradation => (self.degradation.clone(), "kd".to_string()),
+                SimOutput::Transcription => (self.transcription.clone(), "kt".to_string()),
+            })
+            .unzip();
+        let mut spec = super::DataSpec::new(inputs, files);
+        spec.delimiter = '\t';
+        spec.class_file = Some(self.classes.clone());
+        if outputs.len() > 1 {
+            spec.file_tags = Some(tags);
+        }
+        spec.cv = super::CvSpec::File { path: self.crossvalidation.clone(), fold };
+        spec
+    }
+}

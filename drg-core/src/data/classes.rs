@@ -7,6 +7,9 @@ use std::path::Path;
 
 use super::error::{DataError, DataResult};
 
+/// One list of names per output file.
+pub type NamesPerFile = Vec<Vec<String>>;
+
 /// Reads a class file: whitespace-separated `track class` lines (extra columns ignored),
 /// `#` comments. Returns track → class.
 pub fn read_class_file(path: &Path) -> DataResult<HashMap<String, String>> {
@@ -61,7 +64,7 @@ pub fn apply_file_classes(
     tags: &[String],
     classes: &[Vec<String>],
     tracks: &[Vec<String>],
-) -> Result<(Vec<Vec<String>>, Vec<Vec<String>>), String> {
+) -> Result<(NamesPerFile, NamesPerFile), String> {
     if tags.len() != tracks.len() {
         return Err(format!("--add_fileclasses has {} tags for {} output files", tags.len(), tracks.len()));
     }

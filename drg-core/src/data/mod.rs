@@ -107,6 +107,11 @@ impl Dataset {
         self.genes.len()
     }
 
+    /// Sequence length of every input.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.inputs.iter().map(|s| s.length).collect()
+    }
+
     /// Track counts per output file (the heads' widths).
     pub fn n_tracks(&self) -> Vec<usize> {
         self.outputs.iter().map(Matrix::n_tracks).collect()
@@ -178,3 +183,6 @@ pub fn load(spec: &DataSpec) -> DataResult<Dataset> {
     };
     Ok(Dataset { genes, inputs, outputs, track_classes, eval_track_names, split })
 }
+
+#[cfg(test)]
+mod tests;

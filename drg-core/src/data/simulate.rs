@@ -61,7 +61,7 @@ impl Default for SimOptions {
             n_conditions: 7,
             n_tf_motifs: 12,
             n_rbp_motifs: 8,
-            noise: 0.35,
+            noise: 0.6,
             shared: 0.45,
             cv_sets: 10,
             seed: 1,
@@ -92,6 +92,9 @@ pub struct Simulation {
     pub expression_truth: Vec<f32>,
     /// Cross-validation sets of gene indices.
     pub cv_sets: Vec<Vec<usize>>,
+    /// The planted motifs (consensus sequences), for motif analyses of trained models.
+    pub tf_motifs: Vec<Vec<u8>>,
+    pub rbp_motifs: Vec<Vec<u8>>,
 }
 
 /// The files of a dataset written by [`write_dataset`] (and used by the built-in dataset).
@@ -209,10 +212,10 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
     let n_tracks = o.n_cell_types * o.n_conditions;
     let mut tracks = Vec::new();
     let mut track_cell_types = Vec::new();
-    for c in 0..o.n_cell_types {
-        for k in 0..o.n_conditions {
-            tracks.push(format!("{}.{}", CELL_TYPES[c], INTERLEUKINS[k]));
-            track_cell_types.push(CELL_TYPES[c].to_string());
+    for cell in &CELL_TYPES[..o.n_cell_types] {
+        for il in &INTERLEUKINS[..o.n_conditions] {
+            tracks.push(format!("{cell}.{il}"));
+            track_cell_types.push(cell.to_string());
         }
     }
     let tf_motifs: Vec<Vec<u8>> = (0..o.n_tf_motifs).map(|_| random_motif(&mut rng, 8)).collect();
@@ -318,7 +321,20 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
         c
     }).collect();
     cv_sets.truncate(o.cv_sets);
-    Ok(Simulation { genes, tracks, track_cell_types, dna, rna, expression, degradation, transcription, expression_truth, cv_sets })
+    Ok(Simulation {
+        genes,
+        tracks,
+        track_cell_types,
+        dna,
+        rna,
+        expression,
+        degradation,
+        transcription,
+        expression_truth,
+        cv_sets,
+        tf_motifs,
+        rbp_motifs,
+    })
 }
 
 /// Writes a simulation as a complete dataset into `dir` (each file atomically).
@@ -401,8 +417,8 @@ pub mod learnability {
         let t = sim.tracks.len();
         let mut avg = vec![0f32; t];
         for &g in train {
-            for k in 0..t {
-                avg[k] += sim.expression[g * t + k] / train.len() as f32;
+            for (a, &v) in avg.iter_mut().zip(&sim.expression[g * t..(g + 1) * t]) {
+                *a += v / train.len() as f32;
             }
         }
         let baseline = mean_class_correlation(|_| avg.clone(), &sim.expression, t, &sim.track_cell_types, test);

@@ -73,20 +73,16 @@ fn is_counter(key: &str) -> bool {
 
 /// Copies every tensor of `model` from the entry of `sd` with the same (prefixed) name.
 ///
-/// On any mismatch the model may be partly overwritten (the tensors that did fit) and the error
-/// lists every problem.
+/// The model is checked against the file first and only written if everything fits: on error
+/// it is unchanged, and the error lists every problem.
 pub fn load_state_dict<M, D>(model: &mut M, sd: &StateDict, opts: &LoadOptions) -> Result<LoadReport, ImportError>
 where
     M: TensorCollection<f32, D>,
     D: Device<f32>,
 {
-    let mut loader = Loader { sd, opts, used: BTreeSet::new(), problems: Vec::new(), report: LoadReport::default() };
-    let walked = M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut loader });
-    match walked {
-        Ok(_) => {}
-        Err(never) => match never {},
-    }
-    let Loader { used, mut problems, mut report, .. } = loader;
+    let mut check = Loader { sd, opts, write: false, used: BTreeSet::new(), problems: Vec::new(), report: LoadReport::default() };
+    walk_mut(model, &mut check);
+    let Loader { used, mut problems, mut report, .. } = check;
     let mut unused = Vec::new();
     for key in sd.entries.keys().filter(|k| k.starts_with(&opts.prefix) && !used.contains(*k)) {
         if is_counter(key) {
@@ -102,10 +98,18 @@ where
             problems.push(KeyProblem::Unused { keys: unused });
         }
     }
-    if problems.is_empty() {
-        Ok(report)
-    } else {
-        Err(ImportError::Mismatch { path: sd.source.clone(), problems })
+    if !problems.is_empty() {
+        return Err(ImportError::Mismatch { path: sd.source.clone(), problems });
+    }
+    walk_mut(model, &mut Loader { sd, opts, write: true, used: BTreeSet::new(), problems: Vec::new(), report: LoadReport::default() });
+    Ok(report)
+}
+
+/// Runs `loader` over every tensor of `model`, named by dfdx's joined field names.
+fn walk_mut<M: TensorCollection<f32, D>, D: Device<f32>>(model: &mut M, loader: &mut Loader<'_>) {
+    match M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: loader }) {
+        Ok(_) => {}
+        Err(never) => match never {},
     }
 }
 
@@ -166,9 +170,12 @@ fn without_unit_dims(shape: &[usize]) -> Vec<usize> {
     shape.iter().copied().filter(|&d| d != 1).collect()
 }
 
+/// Looks every model tensor up in the state dict: with `write` false it only records problems
+/// and the report, with `write` true (after a clean check) it copies the values.
 struct Loader<'a> {
     sd: &'a StateDict,
     opts: &'a LoadOptions,
+    write: bool,
     used: BTreeSet<String>,
     problems: Vec<KeyProblem>,
     report: LoadReport,
@@ -204,7 +211,9 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for Loader<'_> {
             }
             self.report.reshaped.push(key.clone());
         }
-        tensor.copy_from(&entry.values);
+        if self.write {
+            tensor.copy_from(&entry.values);
+        }
         self.report.loaded.push(key);
         Ok(None)
     }

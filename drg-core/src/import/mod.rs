@@ -3,7 +3,8 @@
 //!
 //! * [`npz`]: numpy archives (fixtures, one-hot inputs, state dicts saved as `.npz`).
 //! * [`pickle`]: a small non-executing reader of Python pickles (torch's container format).
-//! * [`pth`]: PyTorch `torch.save` zip files (the reference's `_parameter.pth`), without Python.
+//! * [`pth`]: PyTorch `torch.save` files (the reference's `_parameter.pth`), without Python;
+//!   `torch_storage` decodes their raw storages and strided views.
 //! * [`state_dict`]: [`StateDict`], named tensors in the reference's key names, read from
 //!   `.npz` or `.pth` and written as `.npz`.
 //! * [`load`]: filling any dfdx `TensorCollection` from a [`StateDict`] by its joined tensor
@@ -27,6 +28,7 @@ pub mod npz;
 pub mod pickle;
 pub mod pth;
 pub mod state_dict;
+mod torch_storage;
 
 pub use error::{ImportError, KeyProblem};
 pub use gradients::export_gradients;

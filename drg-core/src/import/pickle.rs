@@ -23,6 +23,9 @@ pub enum Value {
     None,
     Bool(bool),
     Int(i64),
+    /// An integer wider than 64 bits, as little-endian two's-complement bytes (torch's legacy
+    /// magic number is one).
+    BigInt(Vec<u8>),
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
@@ -53,6 +56,7 @@ impl Value {
             Value::None => "None".into(),
             Value::Bool(b) => format!("bool {b}"),
             Value::Int(i) => format!("int {i}"),
+            Value::BigInt(b) => format!("int of {} bytes", b.len()),
             Value::Float(f) => format!("float {f}"),
             Value::Str(s) => format!("str '{s}'"),
             Value::Bytes(b) => format!("bytes of length {}", b.len()),
@@ -81,8 +85,14 @@ enum Slot {
     Value(Value),
 }
 
-/// Parses a whole pickle and returns the value that `STOP` returns.
+/// Parses a pickle and returns the value that `STOP` returns; bytes after `STOP` are ignored.
 pub fn parse(data: &[u8]) -> Result<Value, PickleError> {
+    parse_prefix(data).map(|(value, _)| value)
+}
+
+/// Parses the pickle at the start of `data` and returns its value and its length in bytes, for
+/// streams of several pickles (torch's legacy format).
+pub fn parse_prefix(data: &[u8]) -> Result<(Value, usize), PickleError> {
     Machine { data, pos: 0, op_pos: 0, stack: Vec::new(), memo: HashMap::new() }.run()
 }
 
@@ -126,7 +136,7 @@ impl<'a> Machine<'a> {
 
     fn line(&mut self) -> Result<String, PickleError> {
         let rest = &self.data[self.pos..];
-        let Some(n) = rest.iter().position(|&b| b == b'\n') else { return self.err("unterminated text argument") };
+        let Some(n) = rest.iter().position(|&b| b == b'\n') else { return self.err("truncated pickle: text argument without its newline") };
         let s = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.pos += n + 1;
         Ok(s)
@@ -186,7 +196,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, pairs: Vec<Value>) -> Result<(), PickleError> {
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return self.err("SETITEMS with an odd number of values");
         }
         let mut it = pairs.into_iter();
@@ -228,7 +238,7 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
-    fn run(mut self) -> Result<Value, PickleError> {
+    fn run(mut self) -> Result<(Value, usize), PickleError> {
         loop {
             self.op_pos = self.pos;
             let op = self.u8()?;
@@ -242,7 +252,7 @@ impl<'a> Machine<'a> {
                 0x95 => {
                     self.u64()?; // FRAME: a length hint only
                 }
-                b'.' => return self.pop(),
+                b'.' => return Ok((self.pop()?, self.pos)),
                 b'(' => self.stack.push(Slot::Mark),
                 b'0' => {
                     self.stack.pop();
@@ -270,15 +280,16 @@ impl<'a> Machine<'a> {
                     let v = self.u16()?;
                     self.push(Value::Int(v as i64));
                 }
-                0x8a => {
-                    let n = self.u8()? as usize;
+                0x8a | 0x8b => {
+                    let n = if op == 0x8a { self.u8()? as usize } else { self.u32()? as usize };
                     let bytes = self.take(n)?;
                     if n > 8 {
-                        return self.err(format!("integer of {n} bytes does not fit in 64 bits"));
+                        self.push(Value::BigInt(bytes.to_vec()));
+                    } else {
+                        let mut buf = if bytes.last().is_some_and(|&b| b & 0x80 != 0) { [0xff; 8] } else { [0; 8] };
+                        buf[..n].copy_from_slice(bytes);
+                        self.push(Value::Int(i64::from_le_bytes(buf)));
                     }
-                    let mut buf = if bytes.last().is_some_and(|&b| b & 0x80 != 0) { [0xff; 8] } else { [0; 8] };
-                    buf[..n].copy_from_slice(bytes);
-                    self.push(Value::Int(i64::from_le_bytes(buf)));
                 }
                 b'G' => {
                     let v = f64::from_be_bytes(self.take(8)?.try_into().unwrap());

@@ -1,4 +1,5 @@
-//! Reading PyTorch's `torch.save` files (the zip format, PyTorch >= 1.6) without Python.
+//! Reading PyTorch's `torch.save` files without Python: the zip format (PyTorch >= 1.6, the
+//! default) and the legacy format that came before it.
 //!
 //! Such a file is a zip archive `<name>/...` holding
 //! * `<name>/data.pkl`: a pickle of the saved object. For a state dict that is an
@@ -11,7 +12,7 @@
 //!
 //! A tensor is a strided view of its storage, so transposed slices and views sharing a storage
 //! come out exactly as `tensor.contiguous()` would give them. float16/bfloat16/float64 values are
-//! converted to `f32`; integer and bool tensors are kept, with their [`StoredDtype`], so
+//! converted to `f32`; integer and bool tensors are kept, with their [`StoredDtype`](super::StoredDtype), so
 //! `num_batches_tracked` can be recognised and skipped.
 //!
 //! The pickle is read by [`super::pickle`], which never executes anything; only the few globals
@@ -23,35 +24,116 @@ use std::path::{Path, PathBuf};
 
 use super::error::ImportError;
 use super::pickle::{self, Value};
-use super::state_dict::{Entry, StateDict, StoredDtype};
+use super::state_dict::{Entry, StateDict};
+use super::torch_storage::{decode, storage_dtype, strided_copy, Storage};
 
-/// Reads the state dict saved in a `.pth` / `.pt` file.
+/// Reads the state dict saved in a `.pth` / `.pt` file (zip format, or the legacy format of
+/// PyTorch < 1.6).
 pub fn read_pth(path: impl AsRef<Path>) -> Result<StateDict, ImportError> {
     let path = path.as_ref().to_path_buf();
     let bytes = std::fs::read(&path).map_err(|source| ImportError::Open { path: path.clone(), source })?;
     let fail = |msg: String| ImportError::format(&path, msg);
-    if !bytes.starts_with(b"PK\x03\x04") {
-        // The legacy format starts with a pickled magic number (protocol 2, LONG1 of 10 bytes).
-        let msg = if bytes.starts_with(b"\x80\x02\x8a\x0a") {
-            "a torch.save file in the legacy format of PyTorch < 1.6, which drg-rs does not read; re-save it in Python with \
-             torch.save(torch.load(path), path) to get the zip format"
-        } else {
-            "not a PyTorch file (expected the zip archive that torch.save writes)"
+    if bytes.starts_with(b"PK\x03\x04") {
+        let mut archive = Archive::open(&path, bytes)?;
+        let root = pickle::parse(&archive.read("data.pkl")?).map_err(|e| fail(format!("data.pkl: {e}")))?;
+        let little_endian = match archive.read_optional("byteorder")? {
+            None => true,
+            Some(b) => match String::from_utf8_lossy(&b).trim() {
+                "little" => true,
+                "big" => false,
+                other => return Err(fail(format!("unknown byte order '{other}'"))),
+            },
         };
-        return Err(fail(msg.into()));
+        let storages = StorageCache { source: StorageSource::Zip(&mut archive), little_endian, loaded: HashMap::new() };
+        build_state_dict(&path, root, storages)
+    } else if bytes.starts_with(LEGACY_MAGIC_PICKLE) {
+        read_legacy(&path, &bytes)
+    } else {
+        Err(fail("not a PyTorch file (expected the zip archive that torch.save writes)".into()))
     }
-    let mut archive = Archive::open(&path, bytes)?;
-    let root = pickle::parse(&archive.read("data.pkl")?).map_err(|e| fail(format!("data.pkl: {e}")))?;
-    let little_endian = match archive.read_optional("byteorder")? {
-        None => true,
-        Some(b) => match String::from_utf8_lossy(&b).trim() {
-            "little" => true,
-            "big" => false,
-            other => return Err(fail(format!("unknown byte order '{other}'"))),
-        },
+}
+
+/// The start of a legacy file: protocol 2, then `LONG1` of 10 bytes, torch's magic number
+/// 0x1950a86a20f9469cfc6c.
+const LEGACY_MAGIC_PICKLE: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
+/// The legacy format (`_use_new_zipfile_serialization=False`): five pickles in a row (magic
+/// number, format version 1001, system info, the object, the sorted storage keys), then every
+/// storage as its element count (8 bytes) followed by its raw bytes, in key order.
+fn read_legacy(path: &Path, bytes: &[u8]) -> Result<StateDict, ImportError> {
+    let fail = |msg: String| ImportError::format(path, msg);
+    let mut pos = 0;
+    let mut next = |what: &str| -> Result<Value, ImportError> {
+        let (value, used) =
+            pickle::parse_prefix(&bytes[pos..]).map_err(|e| fail(format!("legacy format, {what}: {e}")))?;
+        pos += used;
+        Ok(value)
     };
+    next("magic number")?;
+    match next("format version")? {
+        Value::Int(1001) => {}
+        other => return Err(fail(format!("legacy format version {} is not supported (1001 is)", other.describe()))),
+    }
+    let little_endian = match next("system info")? {
+        Value::Dict(items) => !items.contains(&(Value::Str("little_endian".into()), Value::Bool(false))),
+        _ => true,
+    };
+    let root = next("object")?;
+    let Value::List(keys) = next("storage keys")? else { return Err(fail("legacy format: storage keys are not a list".into())) };
+
+    let mut dtypes = HashMap::new();
+    storage_ids(&root, &mut dtypes).map_err(fail)?;
+    let mut data = HashMap::new();
+    for key in keys {
+        let Value::Str(key) = key else { return Err(fail("legacy format: a storage key is not a string".into())) };
+        let size = *dtypes.get(&key).ok_or_else(|| fail(format!("legacy format: storage '{key}' is not used by any tensor")))?;
+        let truncated = || fail(format!("legacy format: storage '{key}' is truncated"));
+        let header: [u8; 8] = bytes.get(pos..pos + 8).ok_or_else(truncated)?.try_into().unwrap();
+        let numel = if little_endian { u64::from_le_bytes(header) } else { u64::from_be_bytes(header) } as usize;
+        let end = numel.checked_mul(size).and_then(|len| len.checked_add(pos + 8)).ok_or_else(truncated)?;
+        let raw = bytes.get(pos + 8..end).ok_or_else(truncated)?;
+        data.insert(key, raw);
+        pos = end;
+    }
+    let storages = StorageCache { source: StorageSource::Legacy(data), little_endian, loaded: HashMap::new() };
+    build_state_dict(path, root, storages)
+}
+
+/// Element sizes of every storage a legacy pickle refers to, by key (the data section can only
+/// be split with them). Storage views (a sixth id field other than `None`) are rejected.
+fn storage_ids(v: &Value, sizes: &mut HashMap<String, usize>) -> Result<(), String> {
+    match v {
+        Value::PersistentId(id) => {
+            if let Value::Tuple(f) = id.as_ref() {
+                if let (Some(Value::Str(kind)), Some(class), Some(Value::Str(key))) = (f.first(), f.get(1), f.get(2)) {
+                    if kind == "storage" {
+                        if f.get(5).is_some_and(|view| *view != Value::None) {
+                            return Err(format!("legacy format: storage '{key}' is a view of another storage, which drg-rs does not read"));
+                        }
+                        let class = class.global_name().unwrap_or_else(|| class.describe());
+                        let dtype = storage_dtype(&class).ok_or_else(|| format!("unsupported storage type '{class}'"))?;
+                        sizes.insert(key.clone(), dtype.element_size());
+                    }
+                }
+            }
+            Ok(())
+        }
+        Value::Tuple(items) | Value::List(items) => items.iter().try_for_each(|i| storage_ids(i, sizes)),
+        Value::Dict(items) => items.iter().try_for_each(|(k, v)| storage_ids(k, sizes).and(storage_ids(v, sizes))),
+        Value::Call { callable, args, items, appended, state } => {
+            storage_ids(callable, sizes)?;
+            args.iter().chain(appended).try_for_each(|i| storage_ids(i, sizes))?;
+            items.iter().try_for_each(|(k, v)| storage_ids(k, sizes).and(storage_ids(v, sizes)))?;
+            state.as_deref().map_or(Ok(()), |s| storage_ids(s, sizes))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The state dict of an unpickled root object, with tensors rebuilt from `storages`.
+fn build_state_dict(path: &Path, root: Value, mut storages: StorageCache<'_>) -> Result<StateDict, ImportError> {
+    let fail = |msg: String| ImportError::format(path, msg);
     let items = dict_items(root).map_err(|what| fail(format!("holds {what}, not a state dict")))?;
-    let mut storages = StorageCache { archive: &mut archive, little_endian, loaded: HashMap::new() };
     let mut entries = BTreeMap::new();
     for (key, value) in items {
         let Value::Str(key) = key else {
@@ -60,7 +142,7 @@ pub fn read_pth(path: impl AsRef<Path>) -> Result<StateDict, ImportError> {
         let entry = rebuild_tensor(value, &mut storages).map_err(|msg| fail(format!("entry '{key}': {msg}")))?;
         entries.insert(key, entry);
     }
-    Ok(StateDict { entries, source: path })
+    Ok(StateDict { entries, source: path.to_path_buf() })
 }
 
 /// The items of a pickled `dict` or `collections.OrderedDict`; otherwise a description of the
@@ -76,7 +158,7 @@ fn dict_items(v: Value) -> Result<Vec<(Value, Value)>, String> {
 /// Turns a pickled tensor into an [`Entry`]; errors are messages for the entry's key.
 fn rebuild_tensor(v: Value, storages: &mut StorageCache<'_>) -> Result<Entry, String> {
     let Value::Call { callable, mut args, .. } = v else {
-        return Err(format!("is a {}, not a tensor", v.describe()));
+        return Err(format!("is {}, not a tensor", v.describe()));
     };
     let name = callable.global_name().unwrap_or_default();
     match name.as_str() {
@@ -95,11 +177,10 @@ fn rebuild_tensor(v: Value, storages: &mut StorageCache<'_>) -> Result<Entry, St
         "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state" if !args.is_empty() => {
             rebuild_tensor(args.swap_remove(0), storages)
         }
-        _ => Err(format!(
-            "is {} (unsupported Python object '{}'); a state dict holds only tensors",
-            callable.describe(),
-            if name.is_empty() { callable.describe() } else { name }
-        )),
+        _ => {
+            let object = if name.is_empty() { callable.describe() } else { name };
+            Err(format!("is a '{object}' object, which drg-rs does not read: a state dict holds only tensors"))
+        }
     }
 }
 
@@ -115,63 +196,6 @@ fn int_tuple(v: &Value, what: &str) -> Result<Vec<usize>, String> {
         Value::Tuple(items) => items.iter().map(|i| int(i, what)).collect(),
         other => Err(format!("{what} is a {}, expected a tuple of ints", other.describe())),
     }
-}
-
-/// One decoded storage: all its elements as f32, and how they were stored.
-struct Storage {
-    values: Vec<f32>,
-    dtype: StoredDtype,
-    key: String,
-}
-
-/// Gathers the elements of a view (`offset`, `size`, `stride` in elements) in C order.
-fn strided_copy(storage: &Storage, offset: usize, size: &[usize], stride: &[usize]) -> Result<Entry, String> {
-    if size.len() != stride.len() {
-        return Err(format!("size {size:?} and stride {stride:?} differ in rank"));
-    }
-    let n: usize = size.iter().product();
-    let shape = size.to_vec();
-    if n == 0 {
-        return Ok(Entry { shape, values: Vec::new(), dtype: storage.dtype });
-    }
-    let last = offset + size.iter().zip(stride).map(|(&s, &st)| (s - 1) * st).sum::<usize>();
-    if last >= storage.values.len() {
-        return Err(format!(
-            "the view (offset {offset}, size {size:?}, stride {stride:?}) reaches element {last} of storage '{}', which has {}",
-            storage.key,
-            storage.values.len()
-        ));
-    }
-    let contiguous = {
-        let mut expect = 1;
-        size.iter().zip(stride).rev().all(|(&s, &st)| {
-            let ok = s == 1 || st == expect;
-            expect *= s;
-            ok
-        })
-    };
-    let values = if contiguous {
-        storage.values[offset..offset + n].to_vec()
-    } else {
-        let mut values = Vec::with_capacity(n);
-        let mut index = vec![0usize; size.len()];
-        let mut at = offset;
-        for _ in 0..n {
-            values.push(storage.values[at]);
-            // Odometer increment over the dimensions, last fastest.
-            for d in (0..size.len()).rev() {
-                index[d] += 1;
-                at += stride[d];
-                if index[d] < size[d] {
-                    break;
-                }
-                at -= stride[d] * size[d];
-                index[d] = 0;
-            }
-        }
-        values
-    };
-    Ok(Entry { shape, values, dtype: storage.dtype })
 }
 
 /// The zip archive and the folder name torch put everything under.
@@ -201,7 +225,8 @@ impl Archive {
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => return Err(ImportError::format(&self.path, format!("entry '{full}': {e}"))),
         };
-        let mut buf = Vec::with_capacity(file.size() as usize);
+        // No capacity from the entry's declared size: a corrupt header could claim any size.
+        let mut buf = Vec::new();
         file.read_to_end(&mut buf).map_err(|e| ImportError::format(&self.path, format!("entry '{full}': {e}")))?;
         Ok(Some(buf))
     }
@@ -212,9 +237,17 @@ impl Archive {
     }
 }
 
+/// Where the raw bytes of storages are.
+enum StorageSource<'a> {
+    /// `<archive>/data/<key>` entries.
+    Zip(&'a mut Archive),
+    /// The data section of a legacy file, split by key.
+    Legacy(HashMap<String, &'a [u8]>),
+}
+
 /// Storages decoded so far, by key: views of one storage decode it once.
 struct StorageCache<'a> {
-    archive: &'a mut Archive,
+    source: StorageSource<'a>,
     little_endian: bool,
     loaded: HashMap<String, Storage>,
 }
@@ -234,107 +267,16 @@ impl StorageCache<'_> {
         let numel = int(&fields[4], "storage size")?;
         if !self.loaded.contains_key(key) {
             let dtype = storage_dtype(&class).ok_or_else(|| format!("unsupported storage type '{class}'"))?;
-            let bytes = self.archive.read(&format!("data/{key}")).map_err(|e| e.to_string())?;
+            let bytes = match &mut self.source {
+                StorageSource::Zip(archive) => archive.read(&format!("data/{key}")).map_err(|e| e.to_string())?,
+                StorageSource::Legacy(data) => {
+                    data.get(key).ok_or_else(|| format!("storage '{key}' is not in the file's data section"))?.to_vec()
+                }
+            };
             let values = decode(&bytes, dtype, numel, self.little_endian)
                 .map_err(|have| format!("storage '{key}' has {have} bytes, expected {numel} {} values", dtype.name()))?;
             self.loaded.insert(key.clone(), Storage { values, dtype, key: key.clone() });
         }
         Ok(&self.loaded[key])
-    }
-}
-
-fn storage_dtype(class: &str) -> Option<StoredDtype> {
-    Some(match class {
-        "torch.FloatStorage" => StoredDtype::F32,
-        "torch.DoubleStorage" => StoredDtype::F64,
-        "torch.HalfStorage" => StoredDtype::F16,
-        "torch.BFloat16Storage" => StoredDtype::BF16,
-        "torch.LongStorage" => StoredDtype::I64,
-        "torch.IntStorage" => StoredDtype::I32,
-        "torch.ShortStorage" => StoredDtype::I16,
-        "torch.CharStorage" => StoredDtype::I8,
-        "torch.ByteStorage" => StoredDtype::U8,
-        "torch.BoolStorage" => StoredDtype::Bool,
-        _ => return None,
-    })
-}
-
-/// Decodes `numel` values of `dtype` to f32; `Err(len)` if the bytes are too few.
-fn decode(bytes: &[u8], dtype: StoredDtype, numel: usize, little_endian: bool) -> Result<Vec<f32>, usize> {
-    fn each<const N: usize>(bytes: &[u8], numel: usize, le: bool, f: impl Fn([u8; N]) -> f32) -> Result<Vec<f32>, usize> {
-        if bytes.len() < numel * N {
-            return Err(bytes.len());
-        }
-        Ok(bytes[..numel * N]
-            .chunks_exact(N)
-            .map(|c| {
-                let mut a: [u8; N] = c.try_into().unwrap();
-                if !le {
-                    a.reverse();
-                }
-                f(a)
-            })
-            .collect())
-    }
-    let le = little_endian;
-    match dtype {
-        StoredDtype::F32 => each(bytes, numel, le, f32::from_le_bytes),
-        StoredDtype::F64 => each(bytes, numel, le, |b| f64::from_le_bytes(b) as f32),
-        StoredDtype::F16 => each(bytes, numel, le, |b| f16_to_f32(u16::from_le_bytes(b))),
-        StoredDtype::BF16 => each(bytes, numel, le, |b| f32::from_bits((u16::from_le_bytes(b) as u32) << 16)),
-        StoredDtype::I64 => each(bytes, numel, le, |b| i64::from_le_bytes(b) as f32),
-        StoredDtype::I32 => each(bytes, numel, le, |b| i32::from_le_bytes(b) as f32),
-        StoredDtype::I16 => each(bytes, numel, le, |b| i16::from_le_bytes(b) as f32),
-        StoredDtype::I8 => each(bytes, numel, le, |b: [u8; 1]| b[0] as i8 as f32),
-        StoredDtype::U8 | StoredDtype::Bool => each(bytes, numel, le, |b: [u8; 1]| b[0] as f32),
-    }
-}
-
-/// IEEE half to single precision, exact (every f16 is an f32), subnormals included.
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let mant = (h & 0x3ff) as u32;
-    let bits = match (exp, mant) {
-        (0, 0) => sign,
-        (0, m) => {
-            // Subnormal: value = m * 2^-24, exact in f32.
-            let v = m as f32 * f32::from_bits(0x3380_0000); // 2^-24
-            return if sign != 0 { -v } else { v };
-        }
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn half_precision_decodes_exactly() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(f16_to_f32(0x0400), 2f32.powi(-14));
-        assert!(f16_to_f32(0x7c00).is_infinite());
-        assert!(f16_to_f32(0x7e00).is_nan());
-        assert!(f16_to_f32(0x8000).is_sign_negative());
-    }
-
-    #[test]
-    fn strided_views_gather_in_c_order() {
-        let storage = Storage { values: (0..12).map(|i| i as f32).collect(), dtype: StoredDtype::F32, key: "0".into() };
-        // The transpose of a 3x4 matrix.
-        let t = strided_copy(&storage, 0, &[4, 3], &[1, 4]).unwrap();
-        assert_eq!(t.values, vec![0., 4., 8., 1., 5., 9., 2., 6., 10., 3., 7., 11.]);
-        // Rows 1..3, columns 2..4 of it as a 3x4 matrix: offset 6.
-        let s = strided_copy(&storage, 6, &[2, 2], &[4, 1]).unwrap();
-        assert_eq!(s.values, vec![6., 7., 10., 11.]);
-        let e = strided_copy(&storage, 6, &[2, 4], &[4, 1]).unwrap_err();
-        assert!(e.contains("reaches element 13") && e.contains("has 12"), "{e}");
-        assert_eq!(strided_copy(&storage, 5, &[], &[]).unwrap().values, vec![5.0]);
     }
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::ImportError;
-use super::npz::{read_npz, NdArray, Values};
+use super::npz::{read_npz, NdArray, Npz, Values};
 
 /// The element type a tensor was stored with. Values are always held as `f32`; the stored type
 /// says whether they are real weights (floats) or counters such as BatchNorm's
@@ -34,6 +34,16 @@ impl StoredDtype {
         matches!(self, StoredDtype::F16 | StoredDtype::BF16 | StoredDtype::F32 | StoredDtype::F64)
     }
 
+    /// Bytes per element.
+    pub fn element_size(self) -> usize {
+        match self {
+            StoredDtype::F64 | StoredDtype::I64 => 8,
+            StoredDtype::F32 | StoredDtype::I32 => 4,
+            StoredDtype::F16 | StoredDtype::BF16 | StoredDtype::I16 => 2,
+            StoredDtype::I8 | StoredDtype::U8 | StoredDtype::Bool => 1,
+        }
+    }
+
     /// The name torch and numpy users know (`float32`, `int64`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -55,7 +65,7 @@ impl StoredDtype {
         Some(match &array.values {
             Values::F32(_) => StoredDtype::F32,
             Values::F64(_) => StoredDtype::F64,
-            Values::Int(_) => match array.dtype.trim_start_matches(['<', '>', '|', '=']) {
+            Values::Int(_) => match array.dtype.trim_matches('\'').trim_start_matches(['<', '>', '|', '=']) {
                 "i1" => StoredDtype::I8,
                 "i2" => StoredDtype::I16,
                 "i4" => StoredDtype::I32,
@@ -100,7 +110,10 @@ impl StateDict {
     /// drg fixtures; `""` takes every entry), keyed by the rest of the name. It is an error if
     /// no entry has the prefix or if one of them holds strings.
     pub fn from_npz(path: impl AsRef<Path>, prefix: &str) -> Result<StateDict, ImportError> {
-        let npz = read_npz(path.as_ref())?;
+        StateDict::from_archive(read_npz(path.as_ref())?, prefix)
+    }
+
+    fn from_archive(npz: Npz, prefix: &str) -> Result<StateDict, ImportError> {
         let mut entries = BTreeMap::new();
         for (name, array) in &npz.arrays {
             let Some(key) = name.strip_prefix(prefix) else { continue };
@@ -133,12 +146,9 @@ impl StateDict {
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("npz") => {
-                let all = StateDict::from_npz(path, "")?;
-                if all.entries.keys().any(|k| k.starts_with("param/")) {
-                    StateDict::from_npz(path, "param/")
-                } else {
-                    Ok(all)
-                }
+                let npz = read_npz(path)?;
+                let prefix = if npz.arrays.keys().any(|k| k.starts_with("param/")) { "param/" } else { "" };
+                StateDict::from_archive(npz, prefix)
             }
             Some("pth") | Some("pt") => StateDict::from_pth(path),
             _ => Err(ImportError::format(path, "unknown state-dict format: expected a .npz, .pth or .pt file")),

@@ -13,11 +13,12 @@ Outputs, all next to this script:
   zip format (`_use_new_zipfile_serialization=True`).
 * `views.pth`: an OrderedDict of tensors that exercise the storage layer: a transposed
   (non-contiguous) tensor, a slice with a storage offset sharing its storage with another entry,
-  float64, float16, int64 and 0-d tensors.
-* `legacy.pth`: `views.pth`'s first entry in the pre-1.6 format, which the reader rejects with a
-  clear message.
+  float64, float16, bfloat16, int64, bool and 0-d tensors.
+* `legacy.pth`: `views.pth`'s first entry (a transposed view) in the pre-1.6 format
+  (`_use_new_zipfile_serialization=False`).
 * `pth_expected.npz`: every entry of `ref_state.pth` and `views.pth` (keys prefixed `ref/` and
-  `views/`) as contiguous numpy arrays in their own dtype: the values the reader must produce.
+  `views/`) as contiguous numpy arrays in their own dtype (float16 and bfloat16 as float32): the values the
+  reader must produce.
 """
 import collections
 import os
@@ -73,7 +74,9 @@ def main():
     views["offset_slice"] = base[1:3, 2:]  # storage offset 7, strides (5, 1), shares `base`'s storage
     views["double"] = torch.linspace(-2.0, 2.0, 6, dtype=torch.float64).reshape(2, 3) / 3.0
     views["half"] = torch.tensor([0.5, -1.25, 65504.0, 6.1e-5, 0.0, -0.0], dtype=torch.float16)
+    views["bfloat16"] = torch.tensor([1.0, -3.5, 1e30, 2.0**-130], dtype=torch.bfloat16)
     views["long"] = torch.tensor([3, -4, 5], dtype=torch.int64)
+    views["flags"] = torch.tensor([True, False, True])
     views["scalar"] = torch.tensor(2.5)
     torch.save(views, os.path.join(HERE, "views.pth"))
     torch.save(
@@ -85,6 +88,10 @@ def main():
     expected = {}
     for prefix, sd in (("ref/", ref), ("views/", views)):
         for key, t in sd.items():
+            # drg-rs's .npz reader does not read float16 (and numpy has no bfloat16); their
+            # values are exact in float32, so the expected values are stored as float32.
+            if t.dtype in (torch.float16, torch.bfloat16):
+                t = t.float()
             expected[prefix + key] = t.contiguous().numpy()
     np.savez(os.path.join(HERE, "pth_expected.npz"), **expected)
 

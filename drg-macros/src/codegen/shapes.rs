@@ -1,41 +1,10 @@
-//! Code generation: [`crate::ir::Model`] → Rust items.
-//!
-//! Stub until the integrator's generator over drg-core layers lands: it emits the model struct,
-//! its per-variant parameter counts and, per size variant, a module of the computed shapes, which
-//! is enough for compile-pass tests to check the inference from the outside.
+//! Per-variant shape constants: `pub mod model_d_full { pub const DNA_LENGTHS: &[usize] = ..; }`,
+//! the lengths, channels, widths and parameter count that `drg_model!` computed, for users and
+//! tests to read (and assert on) without building a model.
 
 use crate::ir::{self, Shape};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-
-pub(crate) fn generate(model: &ir::Model) -> TokenStream {
-    let ir::Model {
-        attrs,
-        vis,
-        name,
-        variants,
-        ..
-    } = model;
-    let counts = variants.iter().map(|v| {
-        let n = v.name.to_string();
-        let c = v.parameter_count;
-        quote!((#n, #c))
-    });
-    let modules = variants.iter().map(|v| variant_module(model, v));
-    quote! {
-        #(#attrs)*
-        ///
-        /// Declared with `drg_model!`; see the per-size-variant shape modules next to it.
-        #vis struct #name;
-
-        impl #name {
-            /// Trainable parameters per size variant (variant name, count).
-            pub const PARAMETER_COUNTS: &'static [(&'static str, usize)] = &[#(#counts),*];
-        }
-
-        #(#modules)*
-    }
-}
 
 /// `snake_case` of a CamelCase identifier.
 fn snake(name: &str) -> String {
@@ -53,7 +22,7 @@ fn snake(name: &str) -> String {
     out
 }
 
-fn variant_module(model: &ir::Model, v: &ir::Variant) -> TokenStream {
+pub(super) fn variant_module(model: &ir::Model, v: &ir::Variant) -> TokenStream {
     let vis = &model.vis;
     let module = format_ident!(
         "{}_{}",
