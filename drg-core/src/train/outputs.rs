@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::atomic_file::write_bytes_atomically;
 use crate::eval::report_files::output_path;
+use crate::import::{import_file, LoadOptions};
 use crate::model::{DrgModel, ModelSpec};
 
 /// The output name of a run; every file is this prefix plus a suffix.
@@ -70,11 +71,15 @@ pub fn save_weights<M: TensorCollection<f32, Cpu>>(model: &M, path: &Path) -> an
     Ok(())
 }
 
-/// Loads weights saved by [`save_weights`] (or converted from the reference) into `model`; a
+/// Loads weights into `model`: a `.safetensors` saved by [`save_weights`], or a reference state
+/// dict (`.pth`/`.pt` as torch saves it, or `.npz` with state-dict keys) through [`crate::import`]. A
 /// missing tensor or a shape mismatch is an error naming the file.
 pub fn load_weights<M: TensorCollection<f32, Cpu>>(model: &mut M, path: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(path.exists(), "{}: no such file", path.display());
-    model.load_safetensors(path).map_err(|e| anyhow::anyhow!("{}: cannot load weights into the model: {e:?}", path.display()))
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("pth" | "pt" | "npz") => import_file(model, path, &LoadOptions::default()).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")),
+        _ => model.load_safetensors(path).map_err(|e| anyhow::anyhow!("{}: cannot load weights into the model: {e:?}", path.display())),
+    }
 }
 
 /// What `<prefix>_model_params.json` holds.

@@ -391,6 +391,11 @@ mod tests {
         let again = predict_new::<Tiny>(&out.weights(), Some(&out.model_description()), &data, &ReportOptions::default(), &out2, 8).unwrap();
         assert_eq!(again.preds, eval.preds);
         assert_eq!(again.summary, eval.summary);
+        // Imported weights: the same model as a reference-style state dict (.npz).
+        let npz_weights = dir.path().join("exported_parameter.npz");
+        crate::import::export_npz(&res.model, &npz_weights).unwrap();
+        let imported = predict_new::<Tiny>(&npz_weights, None, &data, &ReportOptions::default(), &out_in(&dir, "imported"), 8).unwrap();
+        assert_eq!(imported.preds, eval.preds);
         // The model beats the average profile on the linear task.
         let t0 = &eval.summary.rows[0];
         assert!(t0.model > t0.baseline, "{}", eval.summary_text);
