@@ -159,7 +159,189 @@ struct RunState<M> {
     checkpoint_best: String,
 }
 
-/// Trains a model of type `M` on `data` with `cfg`, writing under `out` (see the module docs).
+impl<M> RunState<M> {
+    fn epoch_lines(&self) -> Vec<EpochLine> {
+        self.lines.iter().map(|(e, l)| line_of(*e, l)).collect()
+    }
+}
+
+/// What stays fixed during a run: its inputs, settings and writers.
+struct Run<'a> {
+    data: &'a Dataset,
+    cfg: &'a TrainConfig,
+    out: &'a OutputPaths,
+    progress: Progress,
+    losses: HeadLosses,
+    checkpoint: Checkpoint,
+    fingerprint: serde_json::Value,
+    log: LossLog,
+}
+
+impl Run<'_> {
+    /// Prints a reference stdout line (when verbose).
+    fn say(&self, line: String) {
+        if self.cfg.verbose {
+            self.progress.println(line)
+        }
+    }
+
+    fn batches(&self, rows: &[usize], pass: u64, stream: Stream) -> Vec<Vec<usize>> {
+        shuffled_batches(rows, self.cfg.batch_size, seed_for(self.cfg.seed, pass, stream, 0))
+    }
+
+    /// Train-mode contexts of pass `pass`, one dropout generator per batch.
+    fn train_ctx(&self, pass: u64, stream: Stream) -> impl FnMut(usize) -> Ctx {
+        let seed = self.cfg.seed;
+        move |b| Ctx::train(seed_for(seed, pass, stream, b))
+    }
+
+    /// Appends a `_loss.txt` line and prints it as the reference does (`e v1\tv2\tv3\tv4[\tsecs]`).
+    fn record(&mut self, st: &mut RunState<impl Sized>, epoch: usize, l: EpochLosses, secs: Option<f64>) -> anyhow::Result<()> {
+        let line = line_of(epoch, &l);
+        self.log.push(line)?;
+        st.lines.push((epoch, l));
+        let values = line.text().split_once('\t').map_or(String::new(), |(_, rest)| rest.to_string());
+        self.say(match secs {
+            Some(s) => format!("{epoch} {values}\t{s:.2}"),
+            None => format!("{epoch} {values}"),
+        });
+        Ok(())
+    }
+
+    /// A new run: build, the epoch-0 pass (validation then training set, train mode, no
+    /// gradient), the initial model saved as the best, the first checkpoint.
+    fn start<M: DrgModel<Cpu>>(&mut self) -> anyhow::Result<RunState<M>> {
+        let (data, cfg) = (self.data, self.cfg);
+        let mut model = M::build(&Cpu::seed_from_u64(cfg.seed));
+        let schedule = Schedule::new(cfg.schedule, cfg.lr);
+        if cfg.schedule.warm_up_epochs > 0 {
+            self.say(format!("Warm up from {}", python_repr(schedule.lr())));
+        }
+        self.say("Train_loss(val), Val_loss(val), Train_loss(train), Val_loss(train)".to_string());
+        let val_batches = self.batches(&data.split.val, 0, Stream::ValShuffle);
+        let val_rec = pass_without_gradient(&mut model, data, &val_batches, self.train_ctx(0, Stream::ValDropout), &self.progress, "valid");
+        let train_batches = self.batches(&data.split.train, 0, Stream::TrainShuffle);
+        let train_rec = pass_without_gradient(&mut model, data, &train_batches, self.train_ctx(0, Stream::Dropout), &self.progress, "train");
+        let (orig_val, val) = self.losses.epoch_losses(&val_rec, data.split.val.len())?;
+        let (train, train_val) = self.losses.epoch_losses(&train_rec, data.split.train.len())?;
+        let e0 = EpochLosses { orig_val, val, train, train_val };
+        let opt = Optimizer::new(cfg.optimizer, schedule.lr());
+        let mut st = RunState { best: model.clone(), model, schedule, opt, passes: 1, lines: Vec::new(), checkpoint_best: String::new() };
+        st.schedule.start(&e0);
+        self.record(&mut st, 0, e0, None)?;
+        save_weights(&st.best, &self.out.weights())?;
+        self.write_checkpoint(&mut st, true)?;
+        Ok(st)
+    }
+
+    /// Continues from the checkpoint, after checking that it belongs to this run.
+    fn resume<M: DrgModel<Cpu>>(&mut self) -> anyhow::Result<RunState<M>> {
+        let loaded = self.checkpoint.load()?;
+        ensure!(
+            loaded.state.fingerprint == self.fingerprint,
+            "{}: the checkpoint is of a run with other settings or data ({}); this run has {}",
+            self.checkpoint.dir().display(),
+            loaded.state.fingerprint,
+            self.fingerprint
+        );
+        let mut model = M::build(&Cpu::seed_from_u64(self.cfg.seed));
+        load_weights(&mut model, &loaded.weights)?;
+        // The best model shares the model's tensor ids (a clone), so the optimizer's buffers keep
+        // following the parameters when it is reloaded.
+        let mut best = model.clone();
+        load_weights(&mut best, &loaded.best)?;
+        let mut opt = Optimizer::new(self.cfg.optimizer, loaded.state.lr);
+        opt.load_state(&model, &loaded.optimizer)?;
+        for (e, l) in &loaded.state.lines {
+            self.log.push(line_of(*e, l))?;
+        }
+        save_weights(&best, &self.out.weights())?;
+        self.say(format!("Resuming from {} after epoch {} ({} passes)", self.checkpoint.dir().display(), loaded.state.schedule.epoch(), loaded.state.passes));
+        let state = loaded.state;
+        Ok(RunState { model, best, schedule: state.schedule, opt, passes: state.passes, lines: state.lines, checkpoint_best: state.best_file })
+    }
+
+    /// One epoch: training pass with updates, validation in eval mode, the loss line, the
+    /// schedule's decision carried out, the checkpoint.
+    fn epoch<M: DrgModel<Cpu>>(&mut self, st: &mut RunState<M>, grads: &mut Option<Gradients<f32, Cpu>>) -> anyhow::Result<()> {
+        let (data, started, pass) = (self.data, Instant::now(), st.passes);
+        let (n_train, n_val) = (data.split.train.len(), data.split.val.len());
+        st.opt.set_lr(st.schedule.lr());
+        let batches = self.batches(&data.split.train, pass, Stream::TrainShuffle);
+        let rec = training_pass(&mut st.model, &mut st.opt, grads, data, &batches, self.train_ctx(pass, Stream::Dropout), &self.losses, &self.progress)?;
+        let train = self.losses.train_loss(&rec, n_train);
+        let (_, train_val) = self.losses.epoch_losses(&rec, n_train)?;
+        let val_batches = self.batches(&data.split.val, pass, Stream::ValShuffle);
+        let val_rec = pass_without_gradient(&mut st.model, data, &val_batches, |_| Ctx::eval(), &self.progress, "valid");
+        let (orig_val, val) = self.losses.epoch_losses(&val_rec, n_val)?;
+        let l = EpochLosses { orig_val, val, train, train_val };
+        let epoch = st.schedule.epoch() + 1;
+        let decision = st.schedule.end_epoch(&l);
+        // The reference prints the warm-up lr before the epoch line and everything else after.
+        let weights = self.out.weights();
+        let (warm, other): (Vec<&Event>, Vec<&Event>) = decision.events.iter().partition(|e| matches!(e, Event::WarmUp { .. }));
+        warm.into_iter().for_each(|e| self.say(event_text(e, &weights)));
+        self.record(st, epoch, l, Some(started.elapsed().as_secs_f64()))?;
+        other.into_iter().for_each(|e| self.say(event_text(e, &weights)));
+        if decision.save_best {
+            st.best = st.model.clone();
+            save_weights(&st.best, &weights)?;
+        }
+        if decision.reload_best {
+            st.model = st.best.clone();
+        }
+        st.passes += 1;
+        self.write_checkpoint(st, decision.save_best)?;
+        self.progress.epoch_done(epoch, val);
+        Ok(())
+    }
+
+    fn write_checkpoint<M: DrgModel<Cpu>>(&self, st: &mut RunState<M>, best_changed: bool) -> anyhow::Result<()> {
+        let mut state = CheckpointState {
+            format: 0,
+            generation: st.passes,
+            fingerprint: self.fingerprint.clone(),
+            passes: st.passes,
+            schedule: st.schedule.clone(),
+            lr: st.schedule.lr(),
+            optimizer_steps: st.opt.steps(),
+            lines: st.lines.clone(),
+            weights_file: String::new(),
+            best_file: st.checkpoint_best.clone(),
+            optim_file: String::new(),
+        };
+        let (model, best) = (&st.model, &st.best);
+        self.checkpoint.save(&mut state, &st.opt.state(model), |p| save_weights(model, p), best_changed, |p| save_weights(best, p))?;
+        st.checkpoint_best = state.best_file;
+        Ok(())
+    }
+
+    /// After the last epoch: the final weights, the test-set evaluation and reports, the plots,
+    /// the summary table; the checkpoint is removed unless kept.
+    fn finish<M: DrgModel<Cpu>>(self, mut st: RunState<M>) -> anyhow::Result<TrainResult<M>> {
+        let (data, cfg, out) = (self.data, self.cfg, self.out);
+        // The weights file holds the evaluated model from now on (the reference keeps an older
+        // best on file when the last epoch was not worse; we keep what was evaluated).
+        save_weights(&st.model, &out.weights())?;
+        let evaluation = evaluate_and_report(&mut st.model, data, &data.split.test, Some(&data.split.train), &cfg.reports, out, cfg.batch_size, &self.progress)?;
+        let lines = st.epoch_lines();
+        if cfg.reports.plots {
+            crate::eval::plots::plot_loss_curves(&out.file("_loss.svg"), &lines)?;
+        }
+        self.progress.finish();
+        if cfg.verbose {
+            println!("{}", evaluation.summary_text);
+            println!("{}", out.prefix);
+        }
+        if !cfg.keep_checkpoint {
+            self.checkpoint.remove()?;
+        }
+        Ok(TrainResult { model: st.model, lines, completed: true, evaluation: Some(evaluation) })
+    }
+}
+
+/// Trains a model of type `M` on `data` with `cfg`, writing under `out` (see the module docs):
+/// resumes from `<prefix>_checkpoint/` when `cfg.resume` and it exists, else starts afresh.
 pub fn train<M: DrgModel<Cpu>>(data: &Dataset, cfg: &TrainConfig, out: &OutputPaths) -> anyhow::Result<TrainResult<M>> {
     check_fits(data, &M::SPEC)?;
     ensure!(cfg.batch_size > 0, "the batch size must be positive");
@@ -167,149 +349,27 @@ pub fn train<M: DrgModel<Cpu>>(data: &Dataset, cfg: &TrainConfig, out: &OutputPa
     ensure!(!data.split.val.is_empty(), "the validation set is empty");
     ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
     out.create_dir()?;
-    let progress = Progress::new(cfg.schedule.epochs, cfg.progress && Progress::terminal());
-    let say = |line: String| {
-        if cfg.verbose {
-            progress.println(line)
-        }
-    };
-    let losses = HeadLosses::of::<M>();
-    let checkpoint = Checkpoint::new(out.checkpoint_dir());
-    let fingerprint = cfg.fingerprint::<M>(data);
-    let weights_path = out.weights();
     ModelDescription::of(&M::SPEC, cfg.description()).write(&out.model_description())?;
-    let mut log = LossLog::new(&out.prefix);
-    let (n_train, n_val) = (data.split.train.len(), data.split.val.len());
-    let val_batches = |pass: u64| shuffled_batches(&data.split.val, cfg.batch_size, seed_for(cfg.seed, pass, Stream::ValShuffle, 0));
-    let train_batches = |pass: u64| shuffled_batches(&data.split.train, cfg.batch_size, seed_for(cfg.seed, pass, Stream::TrainShuffle, 0));
-    let dropout = |pass: u64| move |b: usize| Ctx::train(seed_for(cfg.seed, pass, Stream::Dropout, b));
-
-    let mut st = if cfg.resume && checkpoint.exists() {
-        let loaded = checkpoint.load()?;
-        ensure!(
-            loaded.state.fingerprint == fingerprint,
-            "{}: the checkpoint is of a run with other settings or data ({}); this run has {}",
-            checkpoint.dir().display(),
-            loaded.state.fingerprint,
-            fingerprint
-        );
-        let mut model = M::build(&Cpu::seed_from_u64(cfg.seed));
-        load_weights(&mut model, &loaded.weights)?;
-        // The best model shares the model's tensor ids (a clone), so the optimizer's buffers keep
-        // following the parameters when it is reloaded.
-        let mut best = model.clone();
-        load_weights(&mut best, &loaded.best)?;
-        let mut opt = Optimizer::new(cfg.optimizer, loaded.state.lr);
-        opt.load_state(&model, &loaded.optimizer)?;
-        for (e, l) in &loaded.state.lines {
-            log.push(line_of(*e, l))?;
-        }
-        save_weights(&best, &weights_path)?;
-        say(format!("Resuming from {} after epoch {} ({} passes)", checkpoint.dir().display(), loaded.state.schedule.epoch(), loaded.state.passes));
-        RunState { model, best, schedule: loaded.state.schedule, opt, passes: loaded.state.passes, lines: loaded.state.lines, checkpoint_best: loaded.state.best_file }
-    } else {
-        let mut model = M::build(&Cpu::seed_from_u64(cfg.seed));
-        let mut schedule = Schedule::new(cfg.schedule, cfg.lr);
-        let opt = Optimizer::new(cfg.optimizer, schedule.lr());
-        if cfg.schedule.warm_up_epochs > 0 {
-            say(format!("Warm up from {}", python_repr(schedule.lr())));
-        }
-        say("Train_loss(val), Val_loss(val), Train_loss(train), Val_loss(train)".to_string());
-        // Epoch 0: validation, then training set, in train mode without gradient.
-        let val_dropout = |b: usize| Ctx::train(seed_for(cfg.seed, 0, Stream::ValDropout, b));
-        let val_rec = pass_without_gradient(&mut model, data, &val_batches(0), val_dropout, &progress, "valid");
-        let train_rec = pass_without_gradient(&mut model, data, &train_batches(0), dropout(0), &progress, "train");
-        let (orig_val, val) = losses.epoch_losses(&val_rec, n_val)?;
-        let (train, train_val) = losses.epoch_losses(&train_rec, n_train)?;
-        let e0 = EpochLosses { orig_val, val, train, train_val };
-        schedule.start(&e0);
-        let line = line_of(0, &e0);
-        log.push(line)?;
-        say(format!("0 {}", line.text().split_once('\t').map_or("", |(_, rest)| rest)));
-        let best = model.clone();
-        save_weights(&best, &weights_path)?;
-        let mut st = RunState { model, best, schedule, opt, passes: 1, lines: vec![(0, e0)], checkpoint_best: String::new() };
-        write_checkpoint(&checkpoint, &mut st, &fingerprint, true)?;
-        st
+    let mut run = Run {
+        data,
+        cfg,
+        out,
+        progress: Progress::new(cfg.schedule.epochs, cfg.progress && Progress::terminal()),
+        losses: HeadLosses::of::<M>(),
+        checkpoint: Checkpoint::new(out.checkpoint_dir()),
+        fingerprint: cfg.fingerprint::<M>(data),
+        log: LossLog::new(&out.prefix),
     };
-
+    let mut st = if cfg.resume && run.checkpoint.exists() { run.resume::<M>()? } else { run.start::<M>()? };
     let mut grads = None;
     while !st.schedule.is_done() {
         if cfg.stop_after_passes.is_some_and(|k| st.passes >= k) {
-            progress.finish();
-            return Ok(TrainResult { model: st.model, lines: st.lines.iter().map(|(e, l)| line_of(*e, l)).collect(), completed: false, evaluation: None });
+            run.progress.finish();
+            return Ok(TrainResult { lines: st.epoch_lines(), model: st.model, completed: false, evaluation: None });
         }
-        let started = Instant::now();
-        let pass = st.passes;
-        st.opt.set_lr(st.schedule.lr());
-        let rec = training_pass(&mut st.model, &mut st.opt, &mut grads, data, &train_batches(pass), dropout(pass), &losses, &progress)?;
-        let train = losses.train_loss(&rec, n_train);
-        let (_, train_val) = losses.epoch_losses(&rec, n_train)?;
-        let val_rec = pass_without_gradient(&mut st.model, data, &val_batches(pass), |_| Ctx::eval(), &progress, "valid");
-        let (orig_val, val) = losses.epoch_losses(&val_rec, n_val)?;
-        let l = EpochLosses { orig_val, val, train, train_val };
-        let epoch = st.schedule.epoch() + 1;
-        let decision = st.schedule.end_epoch(&l);
-        let (warm, other): (Vec<&Event>, Vec<&Event>) = decision.events.iter().partition(|e| matches!(e, Event::WarmUp { .. }));
-        for e in warm {
-            say(event_text(e, &weights_path));
-        }
-        let line = line_of(epoch, &l);
-        log.push(line)?;
-        st.lines.push((epoch, l));
-        say(format!("{epoch} {}\t{:.2}", line.text().split_once('\t').map_or("", |(_, rest)| rest), started.elapsed().as_secs_f64()));
-        for e in other {
-            say(event_text(e, &weights_path));
-        }
-        if decision.save_best {
-            st.best = st.model.clone();
-            save_weights(&st.best, &weights_path)?;
-        }
-        if decision.reload_best {
-            st.model = st.best.clone();
-        }
-        st.passes += 1;
-        write_checkpoint(&checkpoint, &mut st, &fingerprint, decision.save_best)?;
-        progress.epoch_done(epoch, val);
+        run.epoch(&mut st, &mut grads)?;
     }
-
-    // The evaluated model is what the weights file holds from now on (the reference keeps an older
-    // best on file when the last epoch was not worse; we keep what was evaluated).
-    save_weights(&st.model, &weights_path)?;
-    let evaluation = evaluate_and_report(&mut st.model, data, &data.split.test, Some(&data.split.train), &cfg.reports, out, cfg.batch_size, &progress)?;
-    let lines: Vec<EpochLine> = st.lines.iter().map(|(e, l)| line_of(*e, l)).collect();
-    if cfg.reports.plots {
-        crate::eval::plots::plot_loss_curves(&out.file("_loss.svg"), &lines)?;
-    }
-    progress.finish();
-    if cfg.verbose {
-        println!("{}", evaluation.summary_text);
-        println!("{}", out.prefix);
-    }
-    if !cfg.keep_checkpoint {
-        checkpoint.remove()?;
-    }
-    Ok(TrainResult { model: st.model, lines, completed: true, evaluation: Some(evaluation) })
-}
-
-fn write_checkpoint<M: DrgModel<Cpu>>(checkpoint: &Checkpoint, st: &mut RunState<M>, fingerprint: &serde_json::Value, best_changed: bool) -> anyhow::Result<()> {
-    let mut state = CheckpointState {
-        format: 0,
-        generation: st.passes,
-        fingerprint: fingerprint.clone(),
-        passes: st.passes,
-        schedule: st.schedule.clone(),
-        lr: st.schedule.lr(),
-        optimizer_steps: st.opt.steps(),
-        lines: st.lines.clone(),
-        weights_file: String::new(),
-        best_file: st.checkpoint_best.clone(),
-        optim_file: String::new(),
-    };
-    let (model, best) = (&st.model, &st.best);
-    checkpoint.save(&mut state, &st.opt.state(model), |p| save_weights(model, p), best_changed, |p| save_weights(best, p))?;
-    st.checkpoint_best = state.best_file;
-    Ok(())
+    run.finish(st)
 }
 
 #[cfg(test)]
