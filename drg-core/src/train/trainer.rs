@@ -360,6 +360,9 @@ pub fn train<M: DrgModel<Cpu>>(data: &Dataset, cfg: &TrainConfig, out: &OutputPa
         fingerprint: cfg.fingerprint::<M>(data),
         log: LossLog::new(&out.prefix),
     };
+    for (what, rows) in [("Train", &data.split.train), ("Test", &data.split.test), ("Val", &data.split.val)] {
+        run.say(format!("{what} {}", rows.len()));
+    }
     let mut st = if cfg.resume && run.checkpoint.exists() { run.resume::<M>()? } else { run.start::<M>()? };
     let mut grads = None;
     while !st.schedule.is_done() {
