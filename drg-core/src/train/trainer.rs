@@ -74,11 +74,15 @@ impl TrainConfig {
         }
     }
 
-    /// What must not change between a run and its resumption.
+    /// What must not change between a run and its resumption: model, data (gene names and split,
+    /// hashed) and settings.
     fn fingerprint<M: DrgModel<Cpu>>(&self, data: &Dataset) -> serde_json::Value {
+        let names = data.genes.iter().flat_map(|g| g.bytes().chain([0]));
+        let split = [&data.split.train, &data.split.val, &data.split.test].into_iter().flat_map(|s| s.iter().flat_map(|i| i.to_le_bytes()).chain([0xff; 8]));
         json!({
             "model": M::SPEC.name, "variant": M::SPEC.variant,
             "rows": data.n_genes(), "train": data.split.train.len(), "val": data.split.val.len(), "test": data.split.test.len(),
+            "genes_fnv1a": format!("{:016x}", fnv1a(names)), "split_fnv1a": format!("{:016x}", fnv1a(split)),
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed,
             "optimizer": self.optimizer, "schedule": self.schedule,
         })
@@ -100,6 +104,11 @@ pub struct TrainResult<M> {
     pub completed: bool,
     /// The test-set evaluation of a completed run.
     pub evaluation: Option<Evaluation>,
+}
+
+/// The 64-bit FNV-1a hash of a byte stream (stable across Rust versions, unlike `DefaultHasher`).
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Which random stream a seed is for.
@@ -472,6 +481,14 @@ mod tests {
     }
 
     #[test]
+    fn fnv1a_matches_the_reference_values() {
+        // Test vectors of the FNV specification.
+        assert_eq!(fnv1a("".bytes()), 0xcbf29ce484222325);
+        assert_eq!(fnv1a("a".bytes()), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a("foobar".bytes()), 0x85944171f73967e8);
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_loss_curve() {
         let data = synthetic(60);
         let dir = tempfile::tempdir().unwrap();
@@ -514,6 +531,14 @@ mod tests {
         train::<Tiny>(&data, &TrainConfig { stop_after_passes: Some(2), ..cfg.clone() }, &out).unwrap();
         let err = train::<Tiny>(&data, &TrainConfig { resume: true, seed: 9, ..cfg.clone() }, &out).unwrap_err();
         assert!(format!("{err:#}").contains("the checkpoint is of a run with other settings"), "{err:#}");
+        // ... and so is other data of the same size.
+        let mut renamed = data.clone();
+        renamed.genes[0] = "Other".into();
+        assert!(train::<Tiny>(&renamed, &TrainConfig { resume: true, ..cfg.clone() }, &out).is_err());
+        let mut resplit = data.clone();
+        resplit.split.train.swap(0, 1);
+        assert!(train::<Tiny>(&resplit, &TrainConfig { resume: true, ..cfg.clone() }, &out).is_err());
+        assert!(train::<Tiny>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap().completed);
     }
 
     /// A real kill: this test runs itself again as a child process (selected by an environment
