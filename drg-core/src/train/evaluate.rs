@@ -59,7 +59,7 @@ pub fn evaluate_and_report<M: DrgModel<Cpu>>(
     progress: &Progress,
 ) -> anyhow::Result<Evaluation> {
     ensure!(!rows.is_empty(), "no genes to evaluate (the test set is empty)");
-    let preds = predict(model, data, rows, batch_size, progress);
+    let preds = predict(model, data, rows, batch_size, progress)?;
     let truth: Vec<f64> = targets_side_by_side(data, rows).into_iter().map(f64::from).collect();
     let genes = gene_names(data, rows);
     let (tracks, track_classes) = (track_names(data), track_classes(data));

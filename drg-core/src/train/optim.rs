@@ -123,13 +123,13 @@ impl Optimizer {
     }
 
     /// The buffers by parameter name (empty before the first step).
-    pub fn state<M: TensorCollection<f32, Cpu>>(&self, model: &M) -> OptimizerState {
+    pub fn state<M: TensorCollection<f32, Cpu>>(&self, model: &M) -> anyhow::Result<OptimizerState> {
         let mut state = OptimizerState { steps: self.steps, buffers: BTreeMap::new() };
         if self.has_buffers {
             let mut visitor = ExportVisitor { opt: self, out: &mut state.buffers };
-            M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut visitor }).expect("reading buffers cannot fail");
+            M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut visitor }).map_err(|e| anyhow::anyhow!("reading optimizer buffers: {e:?}"))?;
         }
-        state
+        Ok(state)
     }
 
     /// Restores buffers saved by [`Self::state`] for `model` (matched by name; lengths checked).
@@ -299,7 +299,7 @@ mod tests {
             let want = want1[i] as f64 - 0.01 * buf;
             assert!((m.w.as_vec()[i] as f64 - want).abs() < 1e-7, "{i}: {} vs {want}", m.w.as_vec()[i]);
         }
-        let state = opt.state(&m);
+        let state = opt.state(&m).unwrap();
         assert_eq!(state.steps, 2);
         let buf: Vec<f64> = state.buffers["w"][0].iter().map(|&v| v as f64).collect();
         for i in 0..3 {
@@ -338,12 +338,12 @@ mod tests {
         let mut a = vector::<2>(&[1.0, 2.0]);
         let mut opt = Optimizer::new(OptimizerKind::Adam { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 }, 0.1);
         step(&mut opt, &mut a, &[1.0, -1.0]);
-        let state = opt.state(&a);
+        let state = opt.state(&a).unwrap();
         // A fresh copy of the model has new tensor ids; the buffers follow by name.
         let mut b = vector::<2>(&a.w.as_vec());
         let mut resumed = Optimizer::new(opt.kind, 0.1);
         resumed.load_state(&b, &state).unwrap();
-        assert_eq!(resumed.state(&b), state);
+        assert_eq!(resumed.state(&b).unwrap(), state);
         step(&mut opt, &mut a, &[0.5, 0.5]);
         step(&mut resumed, &mut b, &[0.5, 0.5]);
         assert_eq!(a.w.as_vec(), b.w.as_vec());

@@ -56,6 +56,13 @@ impl HeadLosses {
     }
 }
 
+/// A model returning another number of heads than its spec declares is a bug in the model.
+fn check_heads<M: DrgModel<Cpu>>(got: usize) -> anyhow::Result<()> {
+    let want = M::SPEC.outputs.len();
+    anyhow::ensure!(got == want && want > 0, "model {} returned {got} outputs, its spec declares {want}", M::SPEC.name);
+    Ok(())
+}
+
 /// One input batch as the model takes it: `(batch, channels, length)`.
 type Batch<T> = Tensor<(usize, usize, usize), f32, Cpu, T>;
 
@@ -77,7 +84,7 @@ pub fn pass_without_gradient<M: DrgModel<Cpu>>(
     mut ctx_for: impl FnMut(usize) -> Ctx,
     progress: &Progress,
     label: &str,
-) -> PassRecord {
+) -> anyhow::Result<PassRecord> {
     let dev = Cpu::default();
     let widths = data.n_tracks();
     let mut rec = PassRecord::default();
@@ -85,12 +92,13 @@ pub fn pass_without_gradient<M: DrgModel<Cpu>>(
     for (b, rows) in batches.iter().enumerate() {
         let mut ctx = ctx_for(b);
         let heads = model.forward(input_tensors::<NoneTape>(&dev, data, rows), &mut ctx);
+        check_heads::<M>(heads.len())?;
         let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
         append_side_by_side(&host, &widths, rows.len(), &mut rec.preds);
         rec.targets.extend(targets_side_by_side(data, rows));
         progress.batch_done(rows.len(), None);
     }
-    rec
+    Ok(rec)
 }
 
 /// A training pass: for every batch a forward pass in train mode (`ctx_for(batch index)`), the
@@ -117,7 +125,7 @@ pub fn training_pass<M: DrgModel<Cpu>>(
         let mut inputs = input_tensors::<OwnedTape<f32, Cpu>>(&dev, data, rows);
         inputs[0] = inputs[0].retaped::<NoneTape>().traced(g);
         let heads = model.forward(inputs, &mut ctx);
-        anyhow::ensure!(heads.len() == losses.widths.len(), "model {} returned {} heads, its spec declares {}", M::SPEC.name, heads.len(), losses.widths.len());
+        check_heads::<M>(heads.len())?;
         let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
         let targets = data.gather_targets(rows);
         let mut total: Option<Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>> = None;
@@ -128,7 +136,7 @@ pub fn training_pass<M: DrgModel<Cpu>>(
                 Some(t) => t + l,
             });
         }
-        let total = total.expect("a model has at least one head");
+        let total = total.ok_or_else(|| anyhow::anyhow!("model {} has no outputs", M::SPEC.name))?;
         let value = total.array() as f64;
         let mut g = total.backward();
         opt.update(model, &mut g)?;
@@ -145,7 +153,7 @@ pub fn training_pass<M: DrgModel<Cpu>>(
 
 /// Predictions for `rows` in eval mode, in sequential batches of `batch_size` (the reference's
 /// `batched_predict`), `rows × ΣT` with heads concatenated.
-pub fn predict<M: DrgModel<Cpu>>(model: &mut M, data: &Dataset, rows: &[usize], batch_size: usize, progress: &Progress) -> Vec<f32> {
+pub fn predict<M: DrgModel<Cpu>>(model: &mut M, data: &Dataset, rows: &[usize], batch_size: usize, progress: &Progress) -> anyhow::Result<Vec<f32>> {
     let batches: Vec<Vec<usize>> = rows.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
-    pass_without_gradient(model, data, &batches, |_| Ctx::eval(), progress, "predict").preds
+    Ok(pass_without_gradient(model, data, &batches, |_| Ctx::eval(), progress, "predict")?.preds)
 }

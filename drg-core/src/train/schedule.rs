@@ -239,6 +239,9 @@ impl Schedule {
     /// Records the epoch-0 pass (no updates): its training loss is the `beginning_loss` and the
     /// `ref` of the halving rule, its validation loss the first best. The trainer saves the
     /// initial model as the best.
+    ///
+    /// # Panics
+    /// When called twice (a bug in the caller).
     pub fn start(&mut self, epoch0: &EpochLosses) {
         assert_eq!(self.phase, Phase::NotStarted, "Schedule::start called twice");
         self.beginning_loss = epoch0.train;
@@ -250,6 +253,9 @@ impl Schedule {
     }
 
     /// Records the losses of the epoch just trained (number [`Self::epoch`] + 1) and decides.
+    ///
+    /// # Panics
+    /// Before [`Self::start`] or after training is over (a bug in the caller).
     pub fn end_epoch(&mut self, l: &EpochLosses) -> Decision {
         self.epoch += 1;
         match self.phase {

@@ -228,9 +228,9 @@ impl Run<'_> {
         }
         self.say("Train_loss(val), Val_loss(val), Train_loss(train), Val_loss(train)".to_string());
         let val_batches = self.batches(&data.split.val, 0, Stream::ValShuffle);
-        let val_rec = pass_without_gradient(&mut model, data, &val_batches, self.train_ctx(0, Stream::ValDropout), &self.progress, "valid");
+        let val_rec = pass_without_gradient(&mut model, data, &val_batches, self.train_ctx(0, Stream::ValDropout), &self.progress, "valid")?;
         let train_batches = self.batches(&data.split.train, 0, Stream::TrainShuffle);
-        let train_rec = pass_without_gradient(&mut model, data, &train_batches, self.train_ctx(0, Stream::Dropout), &self.progress, "train");
+        let train_rec = pass_without_gradient(&mut model, data, &train_batches, self.train_ctx(0, Stream::Dropout), &self.progress, "train")?;
         let (orig_val, val) = self.losses.epoch_losses(&val_rec, data.split.val.len())?;
         let (train, train_val) = self.losses.epoch_losses(&train_rec, data.split.train.len())?;
         let e0 = EpochLosses { orig_val, val, train, train_val };
@@ -281,7 +281,7 @@ impl Run<'_> {
         let train = self.losses.train_loss(&rec, n_train);
         let (_, train_val) = self.losses.epoch_losses(&rec, n_train)?;
         let val_batches = self.batches(&data.split.val, pass, Stream::ValShuffle);
-        let val_rec = pass_without_gradient(&mut st.model, data, &val_batches, |_| Ctx::eval(), &self.progress, "valid");
+        let val_rec = pass_without_gradient(&mut st.model, data, &val_batches, |_| Ctx::eval(), &self.progress, "valid")?;
         let (orig_val, val) = self.losses.epoch_losses(&val_rec, n_val)?;
         let l = EpochLosses { orig_val, val, train, train_val };
         let epoch = st.schedule.epoch() + 1;
@@ -320,7 +320,7 @@ impl Run<'_> {
             optim_file: String::new(),
         };
         let (model, best) = (&st.model, &st.best);
-        self.checkpoint.save(&mut state, &st.opt.state(model), |p| save_weights(model, p), best_changed, |p| save_weights(best, p))?;
+        self.checkpoint.save(&mut state, &st.opt.state(model)?, |p| save_weights(model, p), best_changed, |p| save_weights(best, p))?;
         st.checkpoint_best = state.best_file;
         Ok(())
     }
