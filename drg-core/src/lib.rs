@@ -15,6 +15,7 @@
 //! Models themselves are declared with the `drg_model!` macro of the `drg-macros` crate, which
 //! expands into items built from [`layers`] and implementing [`model::DrgModel`].
 
+pub mod cli;
 pub mod data;
 pub mod device;
 pub mod eval;

@@ -1,0 +1,133 @@
+//! The command line of a model binary (`model_d`), in the reference's vocabulary
+//! (`run_cnn_model*.py`): positional input and output files, `--outdir`, `--crossvalidation`,
+//! `--save_correlation_perclass`, ..., and hyper-parameters either as flags or as the
+//! reference's `--cnn key=value+key=value` string.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Trains (or, with `--predictnew`, applies) a drg-rs model. Without input files it trains on
+/// the built-in simulated dataset (generated into a cache folder on first use).
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct RunArgs {
+    /// Input sequence files, comma-separated, in the order of the model's inputs: one-hot `.npz`
+    /// (the reference's format) or FASTA. Default: the built-in dataset.
+    pub inputs: Option<String>,
+
+    /// Output matrices, comma-separated, in the order of the model's outputs (tsv/csv with the
+    /// reference's `#` header, or npz). Required when inputs are given.
+    pub outputs: Option<String>,
+
+    /// Folder (prefix) for every output file; joined to the output name as the reference does.
+    #[arg(long, default_value = "drg-output/")]
+    pub outdir: String,
+
+    /// Field delimiter of the output matrices; `\t` or `tab` mean a tab. Default `,` (the
+    /// built-in dataset uses tabs).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+
+    /// Accepted for compatibility: reverse complement is part of the model declaration
+    /// (`input dna: onehot(4, len), reverse_complement;`). With values (`True,False`), they must
+    /// agree with the declaration.
+    #[arg(long, num_args = 0..=1, default_missing_value = "True")]
+    pub reverse_complement: Option<String>,
+
+    /// Cross-validation: `FILE FOLD CUTOFF` (file mode: validation = set FOLD, test = set
+    /// FOLD+1) or `N FOLD CUTOFF` (N random folds, as the reference's integer mode).
+    #[arg(long, num_args = 3, value_names = ["FILE_OR_N", "FOLD", "CUTOFF"])]
+    pub crossvalidation: Option<Vec<String>>,
+
+    /// Track → class (cell type) file; evaluation is per class.
+    #[arg(long)]
+    pub split_outclasses: Option<PathBuf>,
+
+    /// One tag per output file, e.g. `ex,kd,kt` (default: the model's output names).
+    #[arg(long)]
+    pub add_fileclasses: Option<String>,
+
+    /// Write `<name>_clss_corr_tcl<class>.txt` (1 − Pearson r per track across test genes).
+    #[arg(long)]
+    pub save_correlation_perclass: bool,
+
+    /// Write `<name>_pnt_corr_tcl<class>.txt` (1 − Pearson r per test gene across a class).
+    #[arg(long)]
+    pub save_correlation_perpoint: bool,
+
+    /// Write `<name>_pred.npz` (test predictions with gene and track names).
+    #[arg(long)]
+    pub save_predictions: bool,
+
+    /// Do not write the SVG plots (loss curves, predicted vs. measured).
+    #[arg(long)]
+    pub no_plots: bool,
+
+    /// Appended to the output name (`_<addname>`).
+    #[arg(long)]
+    pub addname: Option<String>,
+
+    /// Replaces the generated output name.
+    #[arg(long)]
+    pub outname: Option<String>,
+
+    /// Hyper-parameters in the reference's form, e.g. `lr=0.0001+batchsize=16+patience=5`.
+    /// Known keys: lr, batchsize, patience, seed, epochs, optimizer, optim_params,
+    /// optim_weight_decay, warm_up_epochs, finetuning_patience, finetuning_rounds,
+    /// finetuning_rate, device. Flags below override it.
+    #[arg(long)]
+    pub cnn: Option<String>,
+
+    /// Learning rate (reference default in the use cases: 1e-5; drg-rs default 1e-3 on the
+    /// built-in dataset, see the README).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub batchsize: Option<usize>,
+    #[arg(long)]
+    pub patience: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Maximum number of epochs (reference: 1000).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// SGD, Adam or AdamW.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// SGD momentum, or Adam's β₁.
+    #[arg(long)]
+    pub optim_params: Option<f64>,
+    #[arg(long)]
+    pub warm_up_epochs: Option<usize>,
+
+    /// `cpu` (default) or `cuda:0` (needs a build with `--features cuda`).
+    #[arg(long)]
+    pub device: Option<String>,
+
+    /// The size variant to use (`full`, `long`, `demo`, ...); by default the one whose input
+    /// lengths and track counts fit the data.
+    #[arg(long)]
+    pub size: Option<String>,
+
+    /// Continue a killed run from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// No training: apply saved weights (`.safetensors` written by drg-rs, or the reference's
+    /// `.pth` / `.npz` state dict) to every gene of the data and evaluate.
+    #[arg(long, value_name = "WEIGHTS")]
+    pub predictnew: Option<PathBuf>,
+
+    /// No progress bars or per-epoch lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  model_d                                        train on the built-in simulated dataset
+  model_d TSS40k.npz,RNA40k.npz exonic.tsv,degrad.tsv,intronic.tsv --delimiter '\\t' \\
+      --crossvalidation Exintron_testsetcv10.txt 1 10 --split_outclasses condition.class.txt \\
+      --add_fileclasses ex,kd,kt --save_correlation_perclass --save_correlation_perpoint
+  model_d ... --predictnew drg-output/<name>_parameter.safetensors";

@@ -1,0 +1,297 @@
+//! The command line of the model binaries: `cargo run --release --bin model_d [files] [options]`.
+//!
+//! A binary is one line, `drg_core::cli::main::<ModelD>()`: the generic code here reads the
+//! reference's vocabulary ([`args::RunArgs`]), loads and checks the data (or the built-in
+//! simulated dataset), picks the compiled size variant that fits it ([`select`]), and hands the
+//! concrete model type to the trainer or, with `--predictnew`, to the evaluation. Any failure is
+//! one `error: ...` line on stderr and exit code 1.
+
+pub mod args;
+pub mod hyper;
+pub mod select;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+use crate::data::builtin::{ensure_default_dataset, SimInput, SimOutput};
+use crate::data::{self, CvSpec, DataSpec, Dataset, InputSpec};
+use crate::eval::outname::{data_outname, CvName, DataNameSettings};
+use crate::eval::report_files::CorrelationReports;
+use crate::model::{DrgModel, ModelFamily, ModelSpec, VariantJob};
+use crate::train::evaluate::{predict_new, ReportOptions};
+use crate::train::optim::OptimizerKind;
+use crate::train::outputs::OutputPaths;
+use crate::train::trainer::{train, TrainConfig};
+use args::RunArgs;
+use hyper::CnnString;
+
+/// The learning rate when none is given. The reference's use cases train with 1e-5 for 1000
+/// epochs at 40 kb; the demo models on the built-in data learn in minutes with a larger one.
+pub const DEFAULT_LR: f64 = 1e-3;
+
+/// Runs a model binary for the family `F` with the process's arguments.
+pub fn main<F: ModelFamily>() -> ExitCode {
+    let args = RunArgs::parse();
+    match run::<F>(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything a run needs once the variant is known.
+struct Job {
+    args: RunArgs,
+    data: Dataset,
+    cfg: TrainConfig,
+    out: OutputPaths,
+}
+
+impl VariantJob for Job {
+    type Output = anyhow::Result<()>;
+
+    fn run<M: DrgModel<crate::dfdx::tensor::Cpu>>(self) -> anyhow::Result<()> {
+        let spec = M::SPEC;
+        if !self.args.quiet {
+            eprintln!(
+                "{} size {}: {} trainable parameters; {} genes (train {}, validation {}, test {}); output prefix {}",
+                spec.name,
+                spec.variant,
+                spec.parameter_count,
+                self.data.n_genes(),
+                self.data.split.train.len(),
+                self.data.split.val.len(),
+                self.data.split.test.len(),
+                self.out.prefix
+            );
+        }
+        if let Some(weights) = &self.args.predictnew {
+            let description = self.out.model_description();
+            let description = description.is_file().then_some(description);
+            let ev = predict_new::<M>(weights, description.as_deref(), &self.data, &self.cfg.reports, &self.out, self.cfg.batch_size)?;
+            println!("{}", ev.summary_text);
+            return Ok(());
+        }
+        let result = train::<M>(&self.data, &self.cfg, &self.out)?;
+        if let Some(ev) = &result.evaluation {
+            println!("{}", ev.summary_text);
+            if !self.args.quiet {
+                for f in &ev.files {
+                    eprintln!("wrote {}", f.display());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
+    let variants = F::variants();
+    let first = variants.first().context("the model declares no size")?;
+    let cnn = match &args.cnn {
+        Some(s) => CnnString::parse(s)?,
+        None => CnnString::default(),
+    };
+    check_device(args.device.as_deref().or(cnn.text("device")))?;
+    check_reverse_complement(first, args.reverse_complement.as_deref())?;
+
+    let (spec, names) = data_spec(first, &args)?;
+    let data = data::load(&spec)?;
+    let lengths: Vec<usize> = data.inputs.iter().map(|s| s.length).collect();
+    let index = select::choose_variant(F::NAME, &variants, &lengths, &data.n_tracks(), args.size.as_deref())?;
+    let chosen = variants[index];
+
+    let cfg = train_config(&args, &cnn)?;
+    let name = match &args.outname {
+        Some(n) => n.clone(),
+        None => output_name(&chosen, &args, &names, &spec, cfg.seed),
+    };
+    let out = OutputPaths::new(&args.outdir, &name);
+    F::with_variant(index, Job { args, data, cfg, out })
+}
+
+fn check_device(device: Option<&str>) -> anyhow::Result<()> {
+    match device {
+        None | Some("cpu") => Ok(()),
+        Some(d) if d.starts_with("cuda") => {
+            bail!("device {d}: training on CUDA is not available yet in drg-rs (the `cuda` feature builds dfdx's CUDA device, but the custom ops run on the CPU); use --device cpu")
+        }
+        Some(d) => bail!("unknown device '{d}': expected cpu or cuda:0"),
+    }
+}
+
+/// `--reverse_complement [True,False]` must agree with the declaration, where it lives in drg-rs.
+fn check_reverse_complement(spec: &ModelSpec, flag: Option<&str>) -> anyhow::Result<()> {
+    let Some(flag) = flag else { return Ok(()) };
+    let declared: Vec<bool> = spec.inputs.iter().map(|i| i.reverse_complement).collect();
+    let given: Vec<bool> = flag
+        .split(',')
+        .map(|v| match v.trim() {
+            "True" | "true" | "1" => Ok(true),
+            "False" | "false" | "0" => Ok(false),
+            other => bail!("--reverse_complement: '{other}' is not True or False"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let agrees = if given.len() == 1 { declared.iter().any(|&d| d == given[0]) } else { given == declared };
+    if !agrees {
+        bail!(
+            "--reverse_complement {flag} disagrees with {}'s declaration ({}); reverse complement is part of the model declaration in drg-rs",
+            spec.name,
+            spec.inputs.iter().map(|i| format!("{}: {}", i.name, if i.reverse_complement { "on" } else { "off" })).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The data to load, and the input/output file names for the output name.
+fn data_spec(spec: &ModelSpec, args: &RunArgs) -> anyhow::Result<(DataSpec, (Vec<String>, Vec<String>))> {
+    let (mut ds, inputs, outputs) = match (&args.inputs, &args.outputs) {
+        (None, _) => {
+            let paths = ensure_default_dataset()?;
+            let inputs = spec
+                .inputs
+                .iter()
+                .map(|i| match i.name {
+                    "dna" => Ok(SimInput::Dna),
+                    "rna" => Ok(SimInput::Rna),
+                    other => bail!("the built-in dataset has inputs 'dna' and 'rna', not '{other}': pass input files"),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let outputs = spec
+                .outputs
+                .iter()
+                .map(|o| match o.name {
+                    "ex" => Ok(SimOutput::Expression),
+                    "kd" => Ok(SimOutput::Degradation),
+                    "kt" => Ok(SimOutput::Transcription),
+                    other => bail!("the built-in dataset has outputs 'ex', 'kd' and 'kt', not '{other}': pass output files"),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            // Fold 1 of the 10-set file: validation set 1, test set 2, as in the use cases.
+            let ds = paths.spec(&inputs, &outputs, 1);
+            let inputs = ds.inputs.iter().map(|i| i.path.display().to_string()).collect();
+            let outputs = ds.outputs.iter().map(|p| p.display().to_string()).collect();
+            (ds, inputs, outputs)
+        }
+        (Some(_), None) => bail!("output files are missing: give them after the input files (comma-separated)"),
+        (Some(i), Some(o)) => {
+            let inputs: Vec<String> = i.split(',').map(str::to_string).collect();
+            let outputs: Vec<String> = o.split(',').map(str::to_string).collect();
+            if inputs.len() != spec.inputs.len() {
+                bail!("{} takes {} input file(s) ({}), {} given", spec.name, spec.inputs.len(), spec.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "), inputs.len());
+            }
+            if outputs.len() != spec.outputs.len() {
+                bail!("{} predicts {} output file(s) ({}), {} given", spec.name, spec.outputs.len(), spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", "), outputs.len());
+            }
+            let ins = inputs.iter().zip(spec.inputs).map(|(p, i)| InputSpec::new(PathBuf::from(p), i.reverse_complement)).collect();
+            let mut ds = DataSpec::new(ins, outputs.iter().map(PathBuf::from).collect());
+            if outputs.len() > 1 {
+                ds.file_tags = Some(spec.outputs.iter().map(|o| o.name.to_string()).collect());
+            }
+            (ds, inputs, outputs)
+        }
+    };
+    if let Some(d) = &args.delimiter {
+        ds.delimiter = data::matrix::parse_delimiter(d).map_err(|e| anyhow::anyhow!("--delimiter: {e}"))?;
+    }
+    if let Some(c) = &args.split_outclasses {
+        ds.class_file = Some(c.clone());
+    }
+    if let Some(tags) = &args.add_fileclasses {
+        let tags: Vec<String> = tags.split(',').map(str::to_string).collect();
+        if tags.len() != ds.outputs.len() {
+            bail!("--add_fileclasses: {} tags for {} output files", tags.len(), ds.outputs.len());
+        }
+        ds.file_tags = Some(tags);
+    }
+    if let Some(cv) = &args.crossvalidation {
+        let fold: usize = cv[1].parse().with_context(|| format!("--crossvalidation: fold '{}' is not a number", cv[1]))?;
+        ds.cv = match cv[0].parse::<usize>() {
+            Ok(folds) => {
+                let cutoff = cv[2].parse::<f32>().with_context(|| format!("--crossvalidation: cutoff '{}' is not a number", cv[2]))?;
+                CvSpec::Integer { folds, fold, cutoff: Some(cutoff) }
+            }
+            Err(_) => CvSpec::File { path: PathBuf::from(&cv[0]), fold },
+        };
+    }
+    Ok((ds, (inputs, outputs)))
+}
+
+fn train_config(args: &RunArgs, cnn: &CnnString) -> anyhow::Result<TrainConfig> {
+    let lr = args.lr.or(cnn.get("lr")?).unwrap_or(DEFAULT_LR);
+    if !(lr > 0.0 && lr.is_finite()) {
+        bail!("the learning rate must be a positive number, not {lr}");
+    }
+    let mut cfg = TrainConfig::reference(lr);
+    if let Some(b) = args.batchsize.or(cnn.get("batchsize")?) {
+        cfg.batch_size = b;
+    }
+    if let Some(s) = args.seed.or(cnn.get("seed")?) {
+        cfg.seed = s;
+    }
+    if let Some(p) = args.patience.or(cnn.get("patience")?) {
+        cfg.schedule.patience = p;
+    }
+    if let Some(e) = args.epochs.or(cnn.get("epochs")?) {
+        cfg.schedule.epochs = e;
+    }
+    if let Some(w) = args.warm_up_epochs.or(cnn.get("warm_up_epochs")?) {
+        cfg.schedule.warm_up_epochs = w;
+    }
+    if let Some(p) = cnn.get("finetuning_patience")? {
+        cfg.schedule.finetuning_patience = p;
+    }
+    if let Some(r) = cnn.get("finetuning_rounds")? {
+        cfg.schedule.finetuning_rounds = r;
+    }
+    if let Some(r) = cnn.get("finetuning_rate")? {
+        cfg.schedule.finetuning_rate = r;
+    }
+    let optimizer = args.optimizer.clone().or(cnn.text("optimizer").map(str::to_string));
+    let optim_params = args.optim_params.or(cnn.get("optim_params")?);
+    cfg.optimizer = match optimizer {
+        Some(name) => OptimizerKind::from_reference(&name, optim_params.or(Some(0.9)), cnn.get("optim_weight_decay")?)?,
+        None => match optim_params {
+            Some(m) => OptimizerKind::from_reference("SGD", Some(m), cnn.get("optim_weight_decay")?)?,
+            None => OptimizerKind::reference_sgd(),
+        },
+    };
+    cfg.reports = ReportOptions {
+        correlations: CorrelationReports { per_class: args.save_correlation_perclass, per_point: args.save_correlation_perpoint },
+        save_predictions: args.save_predictions,
+        plots: !args.no_plots,
+    };
+    cfg.resume = args.resume;
+    cfg.progress = !args.quiet;
+    cfg.verbose = !args.quiet;
+    Ok(cfg)
+}
+
+/// The reference's data part of the output name (inputs, outputs, `rcomp`, `--addname`,
+/// `-cv…`), then the model, its size and the seed, so that every model (F1 and F2 included) and
+/// every size gets its own files.
+fn output_name(spec: &ModelSpec, args: &RunArgs, (inputs, outputs): &(Vec<String>, Vec<String>), ds: &DataSpec, seed: u64) -> String {
+    let crossvalidation = match &ds.cv {
+        CvSpec::File { fold, .. } => {
+            let cutoff = args.crossvalidation.as_ref().and_then(|c| c[2].parse::<f64>().ok()).unwrap_or(10.0);
+            Some(CvName::File { cutoff, fold: *fold })
+        }
+        CvSpec::Integer { folds, fold, .. } => Some(CvName::Folds { folds: *folds, fold: *fold }),
+    };
+    let settings = DataNameSettings {
+        inputs: inputs.clone(),
+        outputs: outputs.clone(),
+        reverse_complement: spec.inputs.iter().any(|i| i.reverse_complement),
+        outdir: String::new(),
+        addname: args.addname.clone(),
+        crossvalidation,
+    };
+    let data = data_outname(&settings);
+    let size = if spec.variant.is_empty() { String::new() } else { format!("-{}", spec.variant) };
+    format!("{data}_{}{size}_sd{seed}", spec.name)
+}
