@@ -6,7 +6,8 @@
 //! momentum 0.9. Prints seconds per step (median) and GFLOP/s of the convolutions, for
 //! L = 2,000 and L = 10,000, after per-op timings of the 300→300 k11 convolution.
 //!
-//! Run: `cargo bench --bench trunk_step` (optionally `-- 2000` to pick lengths).
+//! Run: `cargo bench --bench trunk_step` (optionally `-- 2000` to pick lengths, `conv-only` to
+//! skip the trunk steps).
 
 use std::time::Instant;
 
@@ -234,6 +235,9 @@ fn main() {
     let dev = Dev::default();
     for &l in &lens {
         bench_conv(&dev, l / POOL, 3);
+    }
+    if std::env::args().any(|a| a == "conv-only") {
+        return;
     }
     for &l in &lens {
         bench_trunk(&dev, l, if l > 5000 { 3 } else { 5 });

@@ -2,7 +2,8 @@
 //!
 //! dfdx 0.13 has no convolution on stable Rust, so this is our own op: per sample, an im2col
 //! buffer `[CI·K × LO]` turns the convolution into one GEMM with the `[CO × CI·K]` weight
-//! (`gemm` crate, the one dfdx uses). Samples run in parallel (one GEMM per sample and thread);
+//! ([`sgemm`]: an AVX-512 kernel of our own, or the `gemm` crate dfdx uses). Samples run in
+//! parallel (one GEMM per sample and thread);
 //! with fewer samples than threads the GEMM itself is parallel instead. The backward pass reuses
 //! the same im2col buffer per sample: first `dW += dY·colᵀ`, then `col ← Wᵀ·dY` scattered back
 //! into `dx` (col2im), so gradients cost two GEMMs and no extra memory.
@@ -13,6 +14,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::host::{add_assign, dims, expect_dims, host_vec};
+use super::sgemm::sgemm;
 use crate::device::DrgDevice;
 
 /// Geometry of a 1-d convolution along the length axis.
@@ -162,52 +164,6 @@ impl ConvProblem {
     }
 }
 
-/// `dst[m×n] = (read_dst ? dst : 0) + lhs[m×k]·rhs[k×n]`, all given by (column, row) strides.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_rs: usize,
-    read_dst: bool,
-    lhs: &[f32],
-    (lhs_cs, lhs_rs): (usize, usize),
-    rhs: &[f32],
-    (rhs_cs, rhs_rs): (usize, usize),
-    par: Parallelism,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    debug_assert!(dst.len() >= (m - 1) * dst_rs + n);
-    debug_assert!(k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    debug_assert!(k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the slices cover every element addressed by the given sizes and strides (checked
-    // above in debug builds; callers derive strides from the same sizes they allocate).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            read_dst,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
-}
-
 /// Forward pass on host data: `y[b] = W·im2col(x[b]) + bias`.
 pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
@@ -220,7 +176,7 @@ pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&
                 row.fill(bo);
             }
         }
-        matmul((co, lo, cols), ys, lo, bias.is_some(), w, (1, cols), col, (1, lo), par);
+        sgemm((co, lo, cols), ys, lo, bias.is_some(), w, (1, cols), col, (1, lo), par);
     };
     let sample_in = (p.cin * p.len).max(1);
     let sample_out = (co * lo).max(1);
@@ -243,11 +199,11 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
     // per sample: dW += dY·colᵀ, db += Σ_t dY, then col ← Wᵀ·dY and dx += col2im(col)
     let one = |(dw, db, col): &mut (Vec<f32>, Vec<f32>, Vec<f32>), ((xs, gs), dxs): ((&[f32], &[f32]), &mut [f32])| {
         p.im2col(xs, col);
-        matmul((co, cols, lo), dw, cols, true, gs, (1, lo), col, (lo, 1), par);
+        sgemm((co, cols, lo), dw, cols, true, gs, (1, lo), col, (lo, 1), par);
         for (d, row) in db.iter_mut().zip(gs.chunks(lo)) {
             *d += row.iter().sum::<f32>();
         }
-        matmul((cols, lo, co), col, lo, false, w, (cols, 1), gs, (1, lo), par);
+        sgemm((cols, lo, co), col, lo, false, w, (cols, 1), gs, (1, lo), par);
         p.col2im_add(col, dxs);
     };
     let sample_in = (p.cin * p.len).max(1);

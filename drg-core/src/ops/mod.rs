@@ -11,6 +11,7 @@
 //! accumulates (`+=`) into the input gradient and writes parameter gradients by tensor id.
 
 mod host;
+mod sgemm;
 
 pub mod add;
 pub mod batchnorm_gelu;
