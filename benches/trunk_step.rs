@@ -6,7 +6,7 @@
 //! momentum 0.9. Prints seconds per step (median) and GFLOP/s of the convolutions, for
 //! L = 2,000 and L = 10,000, after per-op timings of the 300→300 k11 convolution.
 //!
-//! Run: `cargo bench --bench trunk_step` (optionally `-- 2000` to pick lengths, `conv-only` to
+//! Run: `cargo bench --bench trunk_step` (optionally `-- 2000` to pick lengths, `ops-only` to
 //! skip the trunk steps).
 
 use std::time::Instant;
@@ -220,6 +220,42 @@ fn bench_conv(dev: &Dev, len: usize, reps: usize) {
     );
 }
 
+/// Forward and backward time of one op on a taped input (median of `reps`).
+fn time_op<F>(name: &str, x: &T3, reps: usize, op: F)
+where
+    F: Fn(Tensor<(usize, usize, usize), f32, Dev, OwnedTape<f32, Dev>>) -> Tensor<(usize, usize, usize), f32, Dev, OwnedTape<f32, Dev>>,
+{
+    let (mut fwd, mut bwd) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        let y = op(x.leaky_trace());
+        let t1 = Instant::now();
+        let grads = y.sum::<(), _>().backward();
+        let t2 = Instant::now();
+        drop(grads);
+        fwd.push((t1 - t0).as_secs_f64());
+        bwd.push((t2 - t1).as_secs_f64());
+    }
+    println!("{name}: forward {:.3} s, backward (incl. sum) {:.3} s", median(fwd), median(bwd));
+}
+
+/// The non-GEMM ops at the stem's size, [8, 300, len].
+fn bench_elementwise(dev: &Dev, len: usize) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let x: T3 = dev.tensor_from_vec(randn(&mut rng, B * C * len, 1.0), (B, C, len));
+    let bn = std::cell::RefCell::new(Bn::new(dev));
+    let mode = BnMode::Train { momentum: 0.1 };
+    time_op(&format!("batchnorm_gelu [8,300,{len}]"), &x, 3, |x| {
+        let mut bn = bn.borrow_mut();
+        let bn = &mut *bn;
+        batchnorm_gelu(x, &bn.gamma, &bn.beta, &mut bn.mean, &mut bn.var, mode, true)
+    });
+    time_op(&format!("weighted_pool(4) [8,300,{len}]"), &x, 3, |x| weighted_pool(x, POOL, (B, C, len / POOL)));
+    let w: T3 = dev.tensor_from_vec(randn(&mut rng, C * 4 * K_STEM, 0.1), (C, 4, K_STEM));
+    let x4: T3 = dev.tensor_from_vec(one_hot(&mut rng, len), (B, 4, len));
+    time_op(&format!("rc_conv1d 4->300 k15 [8,4,{len}]"), &x4, 3, |x| rc_conv1d(x, &w, None::<&T1>, ConvGeom::same(K_STEM, 1), (B, C, len)));
+}
+
 fn main() {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -236,7 +272,10 @@ fn main() {
     for &l in &lens {
         bench_conv(&dev, l / POOL, 3);
     }
-    if std::env::args().any(|a| a == "conv-only") {
+    for &l in &lens {
+        bench_elementwise(&dev, l);
+    }
+    if std::env::args().any(|a| a == "ops-only") {
         return;
     }
     for &l in &lens {

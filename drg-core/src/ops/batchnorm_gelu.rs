@@ -9,7 +9,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::gelu::{gelu_derivative, gelu_value};
-use super::host::{add_assign, dims, expect_dims, host_vec};
+use super::host::{add_assign, alloc_zeroed, copied, dims, expect_dims, host_vec};
 use crate::device::DrgDevice;
 
 /// PyTorch's BatchNorm epsilon.
@@ -94,7 +94,7 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
     // z = x·scale + shift per channel
     let scale: Vec<f32> = g.iter().zip(&invstd).map(|(g, i)| g * i).collect();
     let shift: Vec<f32> = bt.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
-    let mut y = vec![0.0f32; xh.len()];
+    let mut y = alloc_zeroed(xh.len());
     let row = l.max(1);
     y.par_chunks_mut(row).zip(xh.par_chunks(row)).enumerate().for_each(|(r, (y, x))| {
         let (s, h) = (scale[r % c], shift[r % c]);
@@ -109,7 +109,7 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
             // dz = dL/dz (through GELU), and per row Σdz, Σdz·x̂ with x̂ = (x − mean)·invstd
-            let mut dz = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let mut dz = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let sums: Vec<(f64, f64)> = dz
                 .par_chunks_mut(row)
                 .zip(xh.par_chunks(row))

@@ -13,7 +13,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::host::{add_assign, dims, expect_dims, host_vec};
+use super::host::{add_assign, alloc_zeroed, copied, dims, expect_dims, host_vec};
 use super::sgemm::sgemm;
 use crate::device::DrgDevice;
 
@@ -167,7 +167,7 @@ impl ConvProblem {
 /// Forward pass on host data: `y[b] = W·im2col(x[b]) + bias`.
 pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
-    let mut y = vec![0.0f32; p.batch * co * lo];
+    let mut y = alloc_zeroed(p.batch * co * lo);
     let par = p.gemm_parallelism();
     let one = |col: &mut Vec<f32>, (ys, xs): (&mut [f32], &[f32])| {
         p.im2col(xs, col);
@@ -183,9 +183,9 @@ pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&
     if p.per_sample_parallel() {
         y.par_chunks_mut(sample_out)
             .zip(x.par_chunks(sample_in))
-            .for_each_init(|| vec![0.0f32; cols * lo], one);
+            .for_each_init(|| alloc_zeroed(cols * lo), one);
     } else {
-        let mut col = vec![0.0f32; cols * lo];
+        let mut col = alloc_zeroed(cols * lo);
         y.chunks_mut(sample_out).zip(x.chunks(sample_in)).for_each(|pair| one(&mut col, pair));
     }
     y
@@ -195,7 +195,7 @@ pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&
 pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32], dx: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
     let par = p.gemm_parallelism();
-    let zeros = || (vec![0.0f32; co * cols], vec![0.0f32; co]);
+    let zeros = || (alloc_zeroed(co * cols), vec![0.0f32; co]);
     // per sample: dW += dY·colᵀ, db += Σ_t dY, then col ← Wᵀ·dY and dx += col2im(col)
     let one = |(dw, db, col): &mut (Vec<f32>, Vec<f32>, Vec<f32>), ((xs, gs), dxs): ((&[f32], &[f32]), &mut [f32])| {
         p.im2col(xs, col);
@@ -215,7 +215,7 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
             .fold(
                 || {
                     let (dw, db) = zeros();
-                    (dw, db, vec![0.0f32; cols * lo])
+                    (dw, db, alloc_zeroed(cols * lo))
                 },
                 |mut acc, item| {
                     one(&mut acc, item);
@@ -230,7 +230,7 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
             })
     } else {
         let (dw, db) = zeros();
-        let mut acc = (dw, db, vec![0.0f32; cols * lo]);
+        let mut acc = (dw, db, alloc_zeroed(cols * lo));
         for item in x.chunks(sample_in).zip(gout.chunks(sample_out)).zip(dx.chunks_mut(sample_in)) {
             one(&mut acc, item);
         }
@@ -260,7 +260,7 @@ pub fn conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Tape<
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());
         tape.add_backward_op(move |grads| {
-            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let (dw, db) = backward_host(&p, &xh, &wh, &gout, D::host_mut(grads.get_or_alloc_mut(&xg)?));
             add_assign(D::host_mut(grads.get_or_alloc_mut(&wg)?), &dw);
             if let Some(bg) = &bg {

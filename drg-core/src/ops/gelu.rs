@@ -5,7 +5,7 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
-use super::host::{host_vec, PAR_CHUNK};
+use super::host::{alloc_zeroed, copied, host_vec, PAR_CHUNK};
 use crate::device::DrgDevice;
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -28,7 +28,7 @@ pub(crate) fn gelu_derivative(x: f32) -> f32 {
 pub fn gelu<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
     let (x, mut tape) = x.split_tape();
     let xh = host_vec(&x);
-    let mut y = vec![0.0f32; xh.len()];
+    let mut y = alloc_zeroed(xh.len());
     y.par_chunks_mut(PAR_CHUNK)
         .zip(xh.par_chunks(PAR_CHUNK))
         .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x)));
@@ -36,7 +36,7 @@ pub fn gelu<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) ->
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
-            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let dx = D::host_mut(grads.get_or_alloc_mut(&xg)?);
             dx.par_chunks_mut(PAR_CHUNK)
                 .zip(xh.par_chunks(PAR_CHUNK).zip(gout.par_chunks(PAR_CHUNK)))

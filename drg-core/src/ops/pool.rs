@@ -15,7 +15,7 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
-use super::host::{dims, expect_dims, host_vec};
+use super::host::{alloc_zeroed, copied, dims, expect_dims, host_vec};
 use crate::device::DrgDevice;
 
 /// Output length of any of the pools: ⌈len/p⌉.
@@ -136,7 +136,7 @@ fn pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
         }
     };
     let plan = PoolPlan { p, len, q, pad };
-    let mut y = vec![0.0f32; b * c * len_out];
+    let mut y = alloc_zeroed(b * c * len_out);
     if len_out > 0 {
         y.par_chunks_mut(len_out).zip(xh.par_chunks(len)).for_each_init(
             || vec![0.0f32; p],
@@ -153,7 +153,7 @@ fn pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
         let (xg, og) = (x.ghost(), out.ghost());
         let yh = host_vec(&out);
         tape.add_backward_op(move |grads| {
-            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let dx = D::host_mut(grads.get_or_alloc_mut(&xg)?);
             dx.par_chunks_mut(len)
                 .zip(xh.par_chunks(len))
