@@ -4,8 +4,8 @@
 //! The `gemm` crate (the one dfdx uses) only has AVX2 kernels on stable Rust (its AVX-512 path
 //! needs the `nightly` feature). AVX-512 intrinsics are stable since Rust 1.89, so on CPUs that
 //! have it the single-threaded case runs our own Goto-style blocked GEMM with a 12×32 AVX-512
-//! microkernel (24 zmm accumulators): packed panels of lhs (12 rows) and rhs (32 columns), kc =
-//! 256. Everything else (no AVX-512, or a parallel GEMM requested) goes to the `gemm` crate.
+//! microkernel (24 zmm accumulators): packed panels of lhs (12 rows) and rhs (32 columns), k blocks
+//! of at most 320. Everything else (no AVX-512, or a parallel GEMM requested) goes to the `gemm` crate.
 
 use gemm::Parallelism;
 
@@ -76,7 +76,8 @@ mod avx512 {
 
     const MR: usize = 12;
     const NR: usize = 32;
-    const KC: usize = 256;
+    /// Largest k block; k is split into equal blocks no larger than this.
+    const KC: usize = 320;
     const MC: usize = 120;
     const NC: usize = 2048;
 
@@ -95,21 +96,32 @@ mod avx512 {
         pub cs: usize,
     }
 
-    impl Mat<'_> {
-        #[inline(always)]
-        fn at(&self, r: usize, c: usize) -> f32 {
-            self.data[r * self.rs + c * self.cs]
-        }
-    }
-
     /// Packs rows [r0, r0+mc) × cols [p0, p0+kc) of `a` into MR-row panels, p-major, zero padded.
     fn pack_a(a: Mat, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
         for (ip, panel) in out.chunks_mut(kc * MR).take(mc.div_ceil(MR)).enumerate() {
             let rows = (mc - ip * MR).min(MR);
-            for p in 0..kc {
-                let dst = &mut panel[p * MR..(p + 1) * MR];
-                for (i, d) in dst.iter_mut().enumerate() {
-                    *d = if i < rows { a.at(r0 + ip * MR + i, p0 + p) } else { 0.0 };
+            if rows < MR {
+                panel[..kc * MR].fill(0.0);
+            }
+            if a.rs == 1 {
+                // the columns of a are the fast axis: each k step is one contiguous copy
+                for p in 0..kc {
+                    let s = (p0 + p) * a.cs + r0 + ip * MR;
+                    panel[p * MR..p * MR + rows].copy_from_slice(&a.data[s..s + rows]);
+                }
+                continue;
+            }
+            for i in 0..rows {
+                let row = (r0 + ip * MR + i) * a.rs + p0 * a.cs;
+                if a.cs == 1 {
+                    for (p, &v) in a.data[row..row + kc].iter().enumerate() {
+                        panel[p * MR + i] = v;
+                    }
+                } else {
+                    let src = &a.data[row..=row + (kc - 1) * a.cs];
+                    for (p, &v) in src.iter().step_by(a.cs).enumerate() {
+                        panel[p * MR + i] = v;
+                    }
                 }
             }
         }
@@ -119,14 +131,21 @@ mod avx512 {
     fn pack_b(b: Mat, p0: usize, kc: usize, c0: usize, nc: usize, out: &mut [f32]) {
         for (jp, panel) in out.chunks_mut(kc * NR).take(nc.div_ceil(NR)).enumerate() {
             let cols = (nc - jp * NR).min(NR);
-            for p in 0..kc {
-                let dst = &mut panel[p * NR..(p + 1) * NR];
-                if b.cs == 1 && cols == NR {
+            if cols < NR {
+                panel[..kc * NR].fill(0.0);
+            }
+            if b.cs == 1 {
+                for p in 0..kc {
                     let s = (p0 + p) * b.rs + c0 + jp * NR;
-                    dst.copy_from_slice(&b.data[s..s + NR]);
-                } else {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d = if j < cols { b.at(p0 + p, c0 + jp * NR + j) } else { 0.0 };
+                    panel[p * NR..p * NR + cols].copy_from_slice(&b.data[s..s + cols]);
+                }
+            } else {
+                // column by column: contiguous reads when the rows of b are the fast axis
+                for j in 0..cols {
+                    let col = (c0 + jp * NR + j) * b.cs + p0 * b.rs;
+                    let src = &b.data[col..=col + (kc - 1) * b.rs];
+                    for (p, &v) in src.iter().step_by(b.rs).enumerate() {
+                        panel[p * NR + j] = v;
                     }
                 }
             }
@@ -184,10 +203,12 @@ mod avx512 {
         let mut bpack = vec![0.0f32; KC * NC.min(n.div_ceil(NR) * NR)];
         let mut apack = vec![0.0f32; KC * MC.min(m.div_ceil(MR) * MR)];
         let c = dst.as_mut_ptr();
+        // equal k blocks (k = 300 → one block of 300, not 256 + 44): fewer passes over C
+        let kc_even = k.div_ceil(k.div_ceil(KC));
         for jc in (0..n).step_by(NC) {
             let nc = (n - jc).min(NC);
-            for pc in (0..k).step_by(KC) {
-                let kc = (k - pc).min(KC);
+            for pc in (0..k).step_by(kc_even) {
+                let kc = (k - pc).min(kc_even);
                 pack_b(b, pc, kc, jc, nc, &mut bpack);
                 let load = accumulate || pc > 0;
                 for ic in (0..m).step_by(MC) {
