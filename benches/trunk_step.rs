@@ -286,6 +286,11 @@ fn main() {
     let lens: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let lens = if lens.is_empty() { vec![2000, 10000] } else { lens };
     let dev = Dev::default();
+    // dfdx's allocation cache recycles freed tensor buffers (ours included) into new gradient
+    // buffers, instead of fresh pages from the OS each time.
+    if std::env::var_os("DRG_BENCH_NO_CACHE").is_none() {
+        dev.enable_cache();
+    }
     for &l in &lens {
         bench_conv(&dev, l / POOL, 3);
     }

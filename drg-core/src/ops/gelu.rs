@@ -1,10 +1,11 @@
-//! Exact GELU, 0.5·x·(1 + erf(x/√2)) (the reference's activation, not the tanh form), as a
-//! parallel element-wise op (dfdx's own `AccurateGeLU` is single-threaded, 3–4× slower here).
+//! Exact GELU, 0.5·x·(1 + erf(x/√2)) (the reference's activation, not the tanh form; erf as in
+//! PyTorch's vectorised CPU kernel, see [`super::fast_math`]), as a parallel element-wise op (dfdx's own `AccurateGeLU` is single-threaded, 3–4× slower here).
 
 use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
+use super::fast_math::{erf, exp};
 use super::host::{alloc_zeroed, copied, host_vec, PAR_CHUNK};
 use crate::device::DrgDevice;
 
@@ -15,13 +16,13 @@ const FRAC_1_SQRT_2PI: f32 = 0.398_942_28;
 /// GELU of one value.
 #[inline]
 pub(crate) fn gelu_value(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2))
+    0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
 }
 
 /// d GELU / dx = Φ(x) + x·φ(x).
 #[inline]
 pub(crate) fn gelu_derivative(x: f32) -> f32 {
-    0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp()
+    0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
 }
 
 /// Exact GELU, element-wise, any shape.

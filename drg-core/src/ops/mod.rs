@@ -10,6 +10,7 @@
 //! result with `tensor_from_vec`, and (when the tape is owned) register a backward closure that
 //! accumulates (`+=`) into the input gradient and writes parameter gradients by tensor id.
 
+mod fast_math;
 mod host;
 mod sgemm;
 

@@ -15,6 +15,7 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
+use super::fast_math::exp;
 use super::host::{alloc_zeroed, copied, dims, expect_dims, host_vec};
 use crate::device::DrgDevice;
 
@@ -57,7 +58,7 @@ impl PoolKind {
                 let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let (mut z, mut s) = (0.0f32, 0.0f32);
                 for &x in v {
-                    let e = (x - m).exp();
+                    let e = exp(x - m);
                     z += e;
                     s += x * e;
                 }
@@ -74,9 +75,9 @@ impl PoolKind {
             PoolKind::Weighted => {
                 // out = Σ vᵢ sᵢ with s = softmax(v): ∂out/∂vᵢ = sᵢ (1 + vᵢ − out)
                 let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let z: f32 = v.iter().map(|&x| (x - m).exp()).sum();
+                let z: f32 = v.iter().map(|&x| exp(x - m)).sum();
                 for (d, &x) in d.iter_mut().zip(v) {
-                    *d = (x - m).exp() / z * (1.0 + x - out);
+                    *d = exp(x - m) / z * (1.0 + x - out);
                 }
             }
             PoolKind::Max => {
