@@ -35,6 +35,24 @@ fn bcl<S: Shape>(s: &S, op: &str) -> (usize, usize, usize) {
     }
 }
 
+/// Lanes of independent accumulators in the reductions below: breaks the add-latency chain and
+/// lets the compiler vectorise, while every partial sum stays in f64.
+const LANES: usize = 8;
+
+/// Σ f(v) over `row` in f64, with [`LANES`] independent partial sums.
+#[inline]
+fn sum_f64(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
 /// Per channel: batch mean and biased variance over (B, L), in f64.
 fn batch_stats(x: &[f32], b: usize, c: usize, l: usize) -> (Vec<f64>, Vec<f64>) {
     let n = (b * l) as f64;
@@ -42,8 +60,8 @@ fn batch_stats(x: &[f32], b: usize, c: usize, l: usize) -> (Vec<f64>, Vec<f64>) 
         .into_par_iter()
         .map(|ch| {
             let rows = || (0..b).map(move |bi| &x[(bi * c + ch) * l..(bi * c + ch + 1) * l]);
-            let mean = rows().map(|r| r.iter().map(|&v| v as f64).sum::<f64>()).sum::<f64>() / n;
-            let var = rows().map(|r| r.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum::<f64>() / n;
+            let mean = rows().map(|r| sum_f64(r, |v| v as f64)).sum::<f64>() / n;
+            let var = rows().map(|r| sum_f64(r, |v| (v as f64 - mean).powi(2))).sum::<f64>() / n;
             (mean, var)
         })
         .unzip()
@@ -117,14 +135,23 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
                 .map(|(r, (dz, x))| {
                     let ch = r % c;
                     let (s, h, m, i) = (scale[ch], shift[ch], mean[ch], invstd[ch]);
-                    let (mut sd, mut sdx) = (0.0f64, 0.0f64);
-                    for (d, &x) in dz.iter_mut().zip(x) {
-                        if gelu {
+                    if gelu {
+                        for (d, &x) in dz.iter_mut().zip(x) {
                             *d *= gelu_derivative(x * s + h);
                         }
-                        sd += *d as f64;
-                        sdx += (*d * (x - m) * i) as f64;
                     }
+                    let sd = sum_f64(dz, |d| d as f64);
+                    let sdx: f64 = {
+                        let mut acc = [0.0f64; LANES];
+                        let (dc, xc) = (dz.chunks_exact(LANES), x.chunks_exact(LANES));
+                        let tail: f64 = dc.remainder().iter().zip(xc.remainder()).map(|(&d, &x)| (d * (x - m) * i) as f64).sum();
+                        for (dc, xc) in dc.zip(xc) {
+                            for ((a, &d), &x) in acc.iter_mut().zip(dc).zip(xc) {
+                                *a += (d * (x - m) * i) as f64;
+                            }
+                        }
+                        acc.iter().sum::<f64>() + tail
+                    };
                     (sd, sdx)
                 })
                 .collect();
