@@ -75,9 +75,13 @@ impl PoolKind {
             PoolKind::Weighted => {
                 // out = Σ vᵢ sᵢ with s = softmax(v): ∂out/∂vᵢ = sᵢ (1 + vᵢ − out)
                 let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let z: f32 = v.iter().map(|&x| exp(x - m)).sum();
+                let mut z = 0.0f32;
                 for (d, &x) in d.iter_mut().zip(v) {
-                    *d = exp(x - m) / z * (1.0 + x - out);
+                    *d = exp(x - m);
+                    z += *d;
+                }
+                for (d, &x) in d.iter_mut().zip(v) {
+                    *d = *d / z * (1.0 + x - out);
                 }
             }
             PoolKind::Max => {
@@ -100,17 +104,21 @@ struct PoolPlan {
 }
 
 impl PoolPlan {
-    /// The padded window `w` of `row` copied into `buf`; returns the input positions it covers
-    /// as (first window slot that is real data, first real input position, count).
-    fn window(&self, row: &[f32], w: usize, buf: &mut [f32]) -> (usize, usize, usize) {
+    /// The padded window `w` of `row`: a slice of `row` itself when the window lies inside it,
+    /// else a copy in `buf` with pad values. Also returns the input positions it covers as
+    /// (first window slot that is real data, first real input position, count).
+    fn window<'a>(&self, row: &'a [f32], w: usize, buf: &'a mut [f32]) -> (&'a [f32], usize, usize, usize) {
         let start = (w * self.p) as isize - self.q as isize;
         let lo = start.max(0) as usize;
         let hi = ((start + self.p as isize) as usize).min(self.len);
         let slot0 = (lo as isize - start) as usize;
-        buf.fill(self.pad);
         let n = hi.saturating_sub(lo);
+        if slot0 == 0 && n == self.p {
+            return (&row[lo..hi], 0, lo, n);
+        }
+        buf.fill(self.pad);
         buf[slot0..slot0 + n].copy_from_slice(&row[lo..lo + n]);
-        (slot0, lo, n)
+        (buf, slot0, lo, n)
     }
 }
 
@@ -143,8 +151,8 @@ fn pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
             || vec![0.0f32; p],
             |buf, (yr, xr)| {
                 for (w, yw) in yr.iter_mut().enumerate() {
-                    plan.window(xr, w, buf);
-                    *yw = kind.reduce(buf);
+                    let (v, ..) = plan.window(xr, w, buf);
+                    *yw = kind.reduce(v);
                 }
             },
         );
@@ -163,8 +171,8 @@ fn pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
                     || (vec![0.0f32; p], vec![0.0f32; p]),
                     |(buf, d), ((dxr, xr), (gr, yr))| {
                         for w in 0..len_out {
-                            let (slot0, pos0, n) = plan.window(xr, w, buf);
-                            kind.local_grad(buf, yr[w], d);
+                            let (v, slot0, pos0, n) = plan.window(xr, w, buf);
+                            kind.local_grad(v, yr[w], d);
                             for (dx, dl) in dxr[pos0..pos0 + n].iter_mut().zip(&d[slot0..slot0 + n]) {
                                 *dx += gr[w] * dl;
                             }
