@@ -103,20 +103,28 @@ impl Trunk {
     }
 
     /// SGD with momentum 0.9 (PyTorch's form: v = μv + g; p −= lr·v) over every parameter.
-    fn sgd(&mut self, grads: &Gradients<f32, Dev>, lr: f32) {
-        fn step<S: Shape>(p: &mut Tensor<S, f32, Dev>, g: &Gradients<f32, Dev>, v: &mut Vec<f32>, lr: f32) {
+    fn sgd(&mut self, grads: &mut Gradients<f32, Dev>, lr: f32) {
+        fn step<S: Shape>(p: &mut Tensor<S, f32, Dev>, g: &mut Gradients<f32, Dev>, v: &mut Vec<f32>, lr: f32) {
             let n = p.shape().num_elements();
-            let mut gv = vec![0.0f32; n];
-            g.get(p).copy_into(&mut gv);
+            // read the gradient in place (no copy), update a host copy of the parameter on both
+            // cores, write it back
+            let gv: &[f32] = g.get_or_alloc_mut(p).unwrap();
             if v.is_empty() {
                 v.resize(n, 0.0);
             }
             let mut pv = vec![0.0f32; n];
             p.copy_into(&mut pv);
-            for ((p, v), g) in pv.iter_mut().zip(v.iter_mut()).zip(&gv) {
-                *v = 0.9 * *v + g;
-                *p -= lr * *v;
-            }
+            let half = n.div_ceil(2).max(1);
+            std::thread::scope(|s| {
+                for ((p, v), g) in pv.chunks_mut(half).zip(v.chunks_mut(half)).zip(gv.chunks(half)) {
+                    s.spawn(move || {
+                        for ((p, v), g) in p.iter_mut().zip(v.iter_mut()).zip(g) {
+                            *v = 0.9 * *v + g;
+                            *p -= lr * *v;
+                        }
+                    });
+                }
+            });
             p.copy_from(&pv);
         }
         let n = 4 + 2 * 3 + 3 + 2;
@@ -172,27 +180,42 @@ fn bench_trunk(dev: &Dev, len: usize, steps: usize) {
     let x: T3 = dev.tensor_from_vec(one_hot(&mut rng, len), (B, 4, len));
     let target: T2 = dev.tensor_from_vec(randn(&mut rng, B * TRACKS, 1.0), (B, TRACKS));
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
+    let mut parts = Vec::new();
     let mut first_loss = f32::NAN;
     let mut last_loss = f32::NAN;
     for i in 0..=steps {
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), cpu_seconds());
         let loss = trunk.loss(&x, &target);
         last_loss = loss.array();
         if i == 0 {
             first_loss = last_loss;
         }
-        let grads = loss.backward();
-        trunk.sgd(&grads, 1e-3);
-        let dt = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let mut grads = loss.backward();
+        let t2 = Instant::now();
+        if i == 0 {
+            // every trainable tensor must have received a gradient
+            let norm = |g: &mut Gradients<f32, Dev>, t: &T3| g.get_or_alloc_mut(t).unwrap().iter().map(|v| v.abs() as f64).sum::<f64>();
+            let norms: Vec<f64> = std::iter::once(&trunk.stem_w).chain(&trunk.convs).map(|w| norm(&mut grads, w)).collect();
+            assert!(norms.iter().all(|&n| n > 0.0), "missing conv weight gradients: {norms:?}");
+        }
+        trunk.sgd(&mut grads, 1e-3);
+        drop(grads);
+        let t3 = Instant::now();
         if i > 0 {
-            times.push(dt); // step 0 is warm-up
+            // step 0 is warm-up
+            times.push((t3 - t0).as_secs_f64());
+            cpu.push(cpu_seconds() - c0);
+            parts.push(format!("{:.2}+{:.2}+{:.2}", (t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64(), (t3 - t2).as_secs_f64()));
         }
     }
     let med = median(times.clone());
     println!(
-        "trunk step  L={len:>6}: {med:.3} s/step (median of {steps}; all {:?}), {:.1} GFLOP/s; loss {first_loss:.4} -> {last_loss:.4}",
-        times.iter().map(|t| (t * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
-        step_flops(len) / med / 1e9
+        "trunk step  L={len:>6}: {med:.3} s/step (median of {steps}; forward+backward+update: {}), {:.1} GFLOP/s, {:.2} CPU-s/step; loss {first_loss:.4} -> {last_loss:.4}",
+        parts.join(", "),
+        step_flops(len) / med / 1e9,
+        median(cpu)
     );
 }
 

@@ -20,7 +20,7 @@ enum Kind {
 /// The reference pooling in f64, written from behaviour P2 directly: pad q copies of `pad` on
 /// both sides, cut windows of p, drop the incomplete tail.
 fn pool_ref(kind: Kind, x: &[f64], rows: usize, l: usize, p: usize, pad: f64) -> Vec<f64> {
-    let q = if l % p == 0 { 0 } else { (p - l % p).div_ceil(2) };
+    let q = if l.is_multiple_of(p) { 0 } else { (p - l % p).div_ceil(2) };
     let lp = l + 2 * q;
     let mut out = Vec::new();
     for r in 0..rows {

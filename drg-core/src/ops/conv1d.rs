@@ -32,7 +32,7 @@ impl ConvGeom {
     /// right = ⌊e/2⌋, stride 1 (so the length is preserved).
     pub const fn same(kernel: usize, dilation: usize) -> Self {
         let e = dilation * (kernel - 1) + 1;
-        let even = if e % 2 == 0 { 1 } else { 0 };
+        let even = if e.is_multiple_of(2) { 1 } else { 0 };
         Self { kernel, dilation, stride: 1, pad_left: e / 2 - even, pad_right: e / 2 }
     }
 

@@ -11,7 +11,7 @@ use crate::device::DrgDevice;
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π)
-const FRAC_1_SQRT_2PI: f32 = 0.398_942_28;
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// GELU of one value.
 #[inline]

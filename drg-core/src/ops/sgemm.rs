@@ -154,6 +154,7 @@ mod avx512 {
 
     /// C[rows×cols] (+)= Apanel·Bpanel over kc, through a full 12×32 register tile.
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rs: usize, rows: usize, cols: usize, load: bool) {
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         for p in 0..kc {
