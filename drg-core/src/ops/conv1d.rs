@@ -155,6 +155,11 @@ impl ConvProblem {
         self.batch >= rayon::current_num_threads()
     }
 
+    /// Samples per rayon task: one task per thread, so each thread allocates one im2col buffer.
+    fn samples_per_task(&self) -> usize {
+        self.batch.div_ceil(rayon::current_num_threads()).max(1)
+    }
+
     fn gemm_parallelism(&self) -> Parallelism {
         if self.per_sample_parallel() {
             Parallelism::None
@@ -183,6 +188,7 @@ pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&
     if p.per_sample_parallel() {
         y.par_chunks_mut(sample_out)
             .zip(x.par_chunks(sample_in))
+            .with_min_len(p.samples_per_task())
             .for_each_init(|| alloc_zeroed(cols * lo), one);
     } else {
         let mut col = alloc_zeroed(cols * lo);
@@ -212,6 +218,7 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
         x.par_chunks(sample_in)
             .zip(gout.par_chunks(sample_out))
             .zip(dx.par_chunks_mut(sample_in))
+            .with_min_len(p.samples_per_task())
             .fold(
                 || {
                     let (dw, db) = zeros();
