@@ -19,8 +19,8 @@ use super::fast_math::exp;
 use super::host::{alloc_zeroed, copied, dims, expect_dims, host_vec};
 use crate::device::DrgDevice;
 
-/// Output length of any of the pools: ⌈len/p⌉.
-pub fn pooled_len(len: usize, p: usize) -> usize {
+/// Output length of any of the pools: ⌈len/p⌉ (`const`, for compile-time length checks).
+pub const fn pooled_len(len: usize, p: usize) -> usize {
     len.div_ceil(p)
 }
 
