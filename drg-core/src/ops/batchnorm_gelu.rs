@@ -8,6 +8,7 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
+use super::fast_math::wide;
 use super::gelu::{gelu_derivative, gelu_value};
 use super::host::{add_assign, alloc_zeroed, copied, dims, expect_dims, host_vec};
 use crate::device::DrgDevice;
@@ -117,7 +118,7 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
     y.par_chunks_mut(row).zip(xh.par_chunks(row)).enumerate().for_each(|(r, (y, x))| {
         let (s, h) = (scale[r % c], shift[r % c]);
         if gelu {
-            y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x * s + h));
+            wide(|| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x * s + h)));
         } else {
             y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * s + h);
         }
@@ -136,9 +137,11 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
                     let ch = r % c;
                     let (s, h, m, i) = (scale[ch], shift[ch], mean[ch], invstd[ch]);
                     if gelu {
-                        for (d, &x) in dz.iter_mut().zip(x) {
-                            *d *= gelu_derivative(x * s + h);
-                        }
+                        wide(|| {
+                            for (d, &x) in dz.iter_mut().zip(x) {
+                                *d *= gelu_derivative(x * s + h);
+                            }
+                        });
                     }
                     let sd = sum_f64(dz, |d| d as f64);
                     let sdx: f64 = {

@@ -5,7 +5,7 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
-use super::fast_math::{erf, exp};
+use super::fast_math::{erf, exp, wide};
 use super::host::{alloc_zeroed, copied, host_vec, PAR_CHUNK};
 use crate::device::DrgDevice;
 
@@ -14,13 +14,13 @@ const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// GELU of one value.
-#[inline]
+#[inline(always)]
 pub(crate) fn gelu_value(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
 }
 
 /// d GELU / dx = Φ(x) + x·φ(x).
-#[inline]
+#[inline(always)]
 pub(crate) fn gelu_derivative(x: f32) -> f32 {
     0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
 }
@@ -32,7 +32,7 @@ pub fn gelu<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) ->
     let mut y = alloc_zeroed(xh.len());
     y.par_chunks_mut(PAR_CHUNK)
         .zip(xh.par_chunks(PAR_CHUNK))
-        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x)));
+        .for_each(|(y, x)| wide(|| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x))));
     let out = x.device().tensor_from_vec(y, *x.shape());
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
@@ -42,9 +42,11 @@ pub fn gelu<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) ->
             dx.par_chunks_mut(PAR_CHUNK)
                 .zip(xh.par_chunks(PAR_CHUNK).zip(gout.par_chunks(PAR_CHUNK)))
                 .for_each(|(d, (x, g))| {
-                    for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
-                        *d += g * gelu_derivative(x);
-                    }
+                    wide(|| {
+                        for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
+                            *d += g * gelu_derivative(x);
+                        }
+                    })
                 });
             Ok(())
         });

@@ -82,10 +82,7 @@ mod avx512 {
     const NC: usize = 2048;
 
     pub fn available() -> bool {
-        static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVAILABLE.get_or_init(|| {
-            is_x86_feature_detected!("avx512f") && std::env::var_os("DRG_NO_AVX512").is_none()
-        })
+        super::super::fast_math::has_avx512()
     }
 
     /// A strided read-only matrix.
