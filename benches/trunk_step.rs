@@ -7,7 +7,7 @@
 //! L = 2,000 and L = 10,000, after per-op timings of the 300→300 k11 convolution.
 //!
 //! Run: `cargo bench --bench trunk_step` (optionally `-- 2000` to pick lengths, `ops-only` to
-//! skip the trunk steps).
+//! skip the trunk steps, `trunk-only` to skip the per-op timings).
 
 use std::time::Instant;
 
@@ -314,10 +314,11 @@ fn main() {
     if std::env::var_os("DRG_BENCH_NO_CACHE").is_none() {
         dev.enable_cache();
     }
-    for &l in &lens {
+    let trunk_only = std::env::args().any(|a| a == "trunk-only");
+    for &l in lens.iter().filter(|_| !trunk_only) {
         bench_conv(&dev, l / POOL, 3);
     }
-    for &l in &lens {
+    for &l in lens.iter().filter(|_| !trunk_only) {
         bench_elementwise(&dev, l);
     }
     if std::env::args().any(|a| a == "ops-only") {
