@@ -22,7 +22,7 @@ pub fn add<S: Shape, D: DrgDevice, T: Tape<f32, D> + Merge<R>, R: Tape<f32, D>>(
     let bh = host_vec(&b);
     add_assign(&mut y, &bh);
     drop(bh);
-    let out = a.device().tensor_from_vec(y, *a.shape());
+    let out = a.device().tensor_from_vec(y.into_vec(), *a.shape());
     if T::OWNS_TAPE {
         let (ag, bg, og) = (a.ghost(), b.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {

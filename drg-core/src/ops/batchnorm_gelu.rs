@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::fast_math::wide;
 use super::gelu::{gelu_derivative, gelu_value};
-use super::host::{add_assign, alloc_zeroed, copied, dims, expect_dims, host_vec};
+use super::host::{add_assign, copied, dims, expect_dims, host_vec, Scratch};
 use crate::device::DrgDevice;
 
 /// PyTorch's BatchNorm epsilon.
@@ -107,13 +107,13 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
         }
         BnMode::Eval => {
             let inv = host_vec(running_var).iter().map(|&v| 1.0 / (v + BN_EPS).sqrt()).collect();
-            (host_vec(running_mean), inv)
+            (host_vec(running_mean).into_vec(), inv)
         }
     };
     // z = x·scale + shift per channel
     let scale: Vec<f32> = g.iter().zip(&invstd).map(|(g, i)| g * i).collect();
     let shift: Vec<f32> = bt.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
-    let mut y = alloc_zeroed(xh.len());
+    let mut y = Scratch::for_overwrite(xh.len());
     let row = l.max(1);
     y.par_chunks_mut(row).zip(xh.par_chunks(row)).enumerate().for_each(|(r, (y, x))| {
         let (s, h) = (scale[r % c], shift[r % c]);
@@ -123,7 +123,7 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
             y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * s + h);
         }
     });
-    let out = x.device().tensor_from_vec(y, *x.shape());
+    let out = x.device().tensor_from_vec(y.into_vec(), *x.shape());
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {

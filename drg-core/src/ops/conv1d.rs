@@ -13,7 +13,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::host::{add_assign, alloc_zeroed, copied, dims, expect_dims, host_vec};
+use super::host::{add_assign, copied, dims, expect_dims, host_vec, Scratch};
 use super::sgemm::sgemm;
 use crate::device::DrgDevice;
 
@@ -170,11 +170,12 @@ impl ConvProblem {
 }
 
 /// Forward pass on host data: `y[b] = W·im2col(x[b]) + bias`.
-pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Scratch {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
-    let mut y = alloc_zeroed(p.batch * co * lo);
+    // every element is written: bias fill + accumulate, or a non-accumulating GEMM
+    let mut y = Scratch::for_overwrite(p.batch * co * lo);
     let par = p.gemm_parallelism();
-    let one = |col: &mut Vec<f32>, (ys, xs): (&mut [f32], &[f32])| {
+    let one = |col: &mut Scratch, (ys, xs): (&mut [f32], &[f32])| {
         p.im2col(xs, col);
         if let Some(b) = bias {
             for (row, &bo) in ys.chunks_mut(lo).zip(b) {
@@ -189,21 +190,21 @@ pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&
         y.par_chunks_mut(sample_out)
             .zip(x.par_chunks(sample_in))
             .with_min_len(p.samples_per_task())
-            .for_each_init(|| alloc_zeroed(cols * lo), one);
+            .for_each_init(|| Scratch::for_overwrite(cols * lo), one);
     } else {
-        let mut col = alloc_zeroed(cols * lo);
+        let mut col = Scratch::for_overwrite(cols * lo);
         y.chunks_mut(sample_out).zip(x.chunks(sample_in)).for_each(|pair| one(&mut col, pair));
     }
     y
 }
 
 /// Backward pass on host data: `dx += ∂L/∂x`; returns (`∂L/∂W`, `∂L/∂bias`).
-pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32], dx: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32], dx: &mut [f32]) -> (Scratch, Vec<f32>) {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
     let par = p.gemm_parallelism();
-    let zeros = || (alloc_zeroed(co * cols), vec![0.0f32; co]);
+    let zeros = || (Scratch::zeroed(co * cols), vec![0.0f32; co]);
     // per sample: dW += dY·colᵀ, db += Σ_t dY, then col ← Wᵀ·dY and dx += col2im(col)
-    let one = |(dw, db, col): &mut (Vec<f32>, Vec<f32>, Vec<f32>), ((xs, gs), dxs): ((&[f32], &[f32]), &mut [f32])| {
+    let one = |(dw, db, col): &mut (Scratch, Vec<f32>, Scratch), ((xs, gs), dxs): ((&[f32], &[f32]), &mut [f32])| {
         p.im2col(xs, col);
         sgemm((co, cols, lo), dw, cols, true, gs, (1, lo), col, (lo, 1), par);
         for (d, row) in db.iter_mut().zip(gs.chunks(lo)) {
@@ -222,7 +223,7 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
             .fold(
                 || {
                     let (dw, db) = zeros();
-                    (dw, db, alloc_zeroed(cols * lo))
+                    (dw, db, Scratch::for_overwrite(cols * lo))
                 },
                 |mut acc, item| {
                     one(&mut acc, item);
@@ -237,7 +238,7 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
             })
     } else {
         let (dw, db) = zeros();
-        let mut acc = (dw, db, alloc_zeroed(cols * lo));
+        let mut acc = (dw, db, Scratch::for_overwrite(cols * lo));
         for item in x.chunks(sample_in).zip(gout.chunks(sample_out)).zip(dx.chunks_mut(sample_in)) {
             one(&mut acc, item);
         }
@@ -262,7 +263,7 @@ pub fn conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Tape<
     let wh = host_vec(weight);
     let bh = bias.map(host_vec);
     let y = forward_host(&p, &xh, &wh, bh.as_deref());
-    let out = x.device().tensor_from_vec(y, out_shape);
+    let out = x.device().tensor_from_vec(y.into_vec(), out_shape);
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());
