@@ -5,7 +5,7 @@
 use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{Merge, PutTape, SplitTape, Tape, Tensor};
 
-use super::host::{add_assign, host_vec};
+use super::host::{add_assign, copied, host_vec};
 use crate::device::DrgDevice;
 
 /// `a + b`; both shapes must be equal (checked at runtime).
@@ -22,11 +22,11 @@ pub fn add<S: Shape, D: DrgDevice, T: Tape<f32, D> + Merge<R>, R: Tape<f32, D>>(
     let bh = host_vec(&b);
     add_assign(&mut y, &bh);
     drop(bh);
-    let out = a.device().tensor_from_vec(y, *a.shape());
+    let out = a.device().tensor_from_vec(y.into_vec(), *a.shape());
     if T::OWNS_TAPE {
         let (ag, bg, og) = (a.ghost(), b.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
-            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             add_assign(D::host_mut(grads.get_or_alloc_mut(&ag)?), &gout);
             add_assign(D::host_mut(grads.get_or_alloc_mut(&bg)?), &gout);
             Ok(())

@@ -8,8 +8,9 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
+use super::fast_math::wide;
 use super::gelu::{gelu_derivative, gelu_value};
-use super::host::{add_assign, dims, expect_dims, host_vec};
+use super::host::{add_assign, copied, dims, expect_dims, host_vec, Scratch};
 use crate::device::DrgDevice;
 
 /// PyTorch's BatchNorm epsilon.
@@ -35,6 +36,24 @@ fn bcl<S: Shape>(s: &S, op: &str) -> (usize, usize, usize) {
     }
 }
 
+/// Lanes of independent accumulators in the reductions below: breaks the add-latency chain and
+/// lets the compiler vectorise, while every partial sum stays in f64.
+const LANES: usize = 8;
+
+/// Σ f(v) over `row` in f64, with [`LANES`] independent partial sums.
+#[inline]
+fn sum_f64(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
 /// Per channel: batch mean and biased variance over (B, L), in f64.
 fn batch_stats(x: &[f32], b: usize, c: usize, l: usize) -> (Vec<f64>, Vec<f64>) {
     let n = (b * l) as f64;
@@ -42,8 +61,8 @@ fn batch_stats(x: &[f32], b: usize, c: usize, l: usize) -> (Vec<f64>, Vec<f64>) 
         .into_par_iter()
         .map(|ch| {
             let rows = || (0..b).map(move |bi| &x[(bi * c + ch) * l..(bi * c + ch + 1) * l]);
-            let mean = rows().map(|r| r.iter().map(|&v| v as f64).sum::<f64>()).sum::<f64>() / n;
-            let var = rows().map(|r| r.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum::<f64>() / n;
+            let mean = rows().map(|r| sum_f64(r, |v| v as f64)).sum::<f64>() / n;
+            let var = rows().map(|r| sum_f64(r, |v| (v as f64 - mean).powi(2))).sum::<f64>() / n;
             (mean, var)
         })
         .unzip()
@@ -88,28 +107,28 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
         }
         BnMode::Eval => {
             let inv = host_vec(running_var).iter().map(|&v| 1.0 / (v + BN_EPS).sqrt()).collect();
-            (host_vec(running_mean), inv)
+            (host_vec(running_mean).into_vec(), inv)
         }
     };
     // z = x·scale + shift per channel
     let scale: Vec<f32> = g.iter().zip(&invstd).map(|(g, i)| g * i).collect();
     let shift: Vec<f32> = bt.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
-    let mut y = vec![0.0f32; xh.len()];
+    let mut y = Scratch::for_overwrite(xh.len());
     let row = l.max(1);
     y.par_chunks_mut(row).zip(xh.par_chunks(row)).enumerate().for_each(|(r, (y, x))| {
         let (s, h) = (scale[r % c], shift[r % c]);
         if gelu {
-            y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x * s + h));
+            wide(|| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x * s + h)));
         } else {
             y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * s + h);
         }
     });
-    let out = x.device().tensor_from_vec(y, *x.shape());
+    let out = x.device().tensor_from_vec(y.into_vec(), *x.shape());
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
             // dz = dL/dz (through GELU), and per row Σdz, Σdz·x̂ with x̂ = (x − mean)·invstd
-            let mut dz = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let mut dz = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let sums: Vec<(f64, f64)> = dz
                 .par_chunks_mut(row)
                 .zip(xh.par_chunks(row))
@@ -117,14 +136,25 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
                 .map(|(r, (dz, x))| {
                     let ch = r % c;
                     let (s, h, m, i) = (scale[ch], shift[ch], mean[ch], invstd[ch]);
-                    let (mut sd, mut sdx) = (0.0f64, 0.0f64);
-                    for (d, &x) in dz.iter_mut().zip(x) {
-                        if gelu {
-                            *d *= gelu_derivative(x * s + h);
-                        }
-                        sd += *d as f64;
-                        sdx += (*d * (x - m) * i) as f64;
+                    if gelu {
+                        wide(|| {
+                            for (d, &x) in dz.iter_mut().zip(x) {
+                                *d *= gelu_derivative(x * s + h);
+                            }
+                        });
                     }
+                    let sd = sum_f64(dz, |d| d as f64);
+                    let sdx: f64 = {
+                        let mut acc = [0.0f64; LANES];
+                        let (dc, xc) = (dz.chunks_exact(LANES), x.chunks_exact(LANES));
+                        let tail: f64 = dc.remainder().iter().zip(xc.remainder()).map(|(&d, &x)| (d * (x - m) * i) as f64).sum();
+                        for (dc, xc) in dc.zip(xc) {
+                            for ((a, &d), &x) in acc.iter_mut().zip(dc).zip(xc) {
+                                *a += (d * (x - m) * i) as f64;
+                            }
+                        }
+                        acc.iter().sum::<f64>() + tail
+                    };
                     (sd, sdx)
                 })
                 .collect();

@@ -2,7 +2,8 @@
 //!
 //! dfdx 0.13 has no convolution on stable Rust, so this is our own op: per sample, an im2col
 //! buffer `[CI·K × LO]` turns the convolution into one GEMM with the `[CO × CI·K]` weight
-//! (`gemm` crate, the one dfdx uses). Samples run in parallel (one GEMM per sample and thread);
+//! ([`sgemm`]: an AVX-512 kernel of our own, or the `gemm` crate dfdx uses). Samples run in
+//! parallel (one GEMM per sample and thread);
 //! with fewer samples than threads the GEMM itself is parallel instead. The backward pass reuses
 //! the same im2col buffer per sample: first `dW += dY·colᵀ`, then `col ← Wᵀ·dY` scattered back
 //! into `dx` (col2im), so gradients cost two GEMMs and no extra memory.
@@ -12,7 +13,8 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::host::{add_assign, dims, expect_dims, host_vec};
+use super::host::{add_assign, copied, dims, expect_dims, host_vec, Scratch};
+use super::sgemm::sgemm;
 use crate::device::DrgDevice;
 
 /// Geometry of a 1-d convolution along the length axis.
@@ -30,7 +32,7 @@ impl ConvGeom {
     /// right = ⌊e/2⌋, stride 1 (so the length is preserved).
     pub const fn same(kernel: usize, dilation: usize) -> Self {
         let e = dilation * (kernel - 1) + 1;
-        let even = if e % 2 == 0 { 1 } else { 0 };
+        let even = if e.is_multiple_of(2) { 1 } else { 0 };
         Self { kernel, dilation, stride: 1, pad_left: e / 2 - even, pad_right: e / 2 }
     }
 
@@ -153,6 +155,11 @@ impl ConvProblem {
         self.batch >= rayon::current_num_threads()
     }
 
+    /// Samples per rayon task: one task per thread, so each thread allocates one im2col buffer.
+    fn samples_per_task(&self) -> usize {
+        self.batch.div_ceil(rayon::current_num_threads()).max(1)
+    }
+
     fn gemm_parallelism(&self) -> Parallelism {
         if self.per_sample_parallel() {
             Parallelism::None
@@ -162,92 +169,48 @@ impl ConvProblem {
     }
 }
 
-/// `dst[m×n] = (read_dst ? dst : 0) + lhs[m×k]·rhs[k×n]`, all given by (column, row) strides.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_rs: usize,
-    read_dst: bool,
-    lhs: &[f32],
-    (lhs_cs, lhs_rs): (usize, usize),
-    rhs: &[f32],
-    (rhs_cs, rhs_rs): (usize, usize),
-    par: Parallelism,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    debug_assert!(dst.len() >= (m - 1) * dst_rs + n);
-    debug_assert!(k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    debug_assert!(k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the slices cover every element addressed by the given sizes and strides (checked
-    // above in debug builds; callers derive strides from the same sizes they allocate).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            read_dst,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
-}
-
 /// Forward pass on host data: `y[b] = W·im2col(x[b]) + bias`.
-pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Scratch {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
-    let mut y = vec![0.0f32; p.batch * co * lo];
+    // every element is written: bias fill + accumulate, or a non-accumulating GEMM
+    let mut y = Scratch::for_overwrite(p.batch * co * lo);
     let par = p.gemm_parallelism();
-    let one = |col: &mut Vec<f32>, (ys, xs): (&mut [f32], &[f32])| {
+    let one = |col: &mut Scratch, (ys, xs): (&mut [f32], &[f32])| {
         p.im2col(xs, col);
         if let Some(b) = bias {
             for (row, &bo) in ys.chunks_mut(lo).zip(b) {
                 row.fill(bo);
             }
         }
-        matmul((co, lo, cols), ys, lo, bias.is_some(), w, (1, cols), col, (1, lo), par);
+        sgemm((co, lo, cols), ys, lo, bias.is_some(), w, (1, cols), col, (1, lo), par);
     };
     let sample_in = (p.cin * p.len).max(1);
     let sample_out = (co * lo).max(1);
     if p.per_sample_parallel() {
         y.par_chunks_mut(sample_out)
             .zip(x.par_chunks(sample_in))
-            .for_each_init(|| vec![0.0f32; cols * lo], one);
+            .with_min_len(p.samples_per_task())
+            .for_each_init(|| Scratch::for_overwrite(cols * lo), one);
     } else {
-        let mut col = vec![0.0f32; cols * lo];
+        let mut col = Scratch::for_overwrite(cols * lo);
         y.chunks_mut(sample_out).zip(x.chunks(sample_in)).for_each(|pair| one(&mut col, pair));
     }
     y
 }
 
 /// Backward pass on host data: `dx += ∂L/∂x`; returns (`∂L/∂W`, `∂L/∂bias`).
-pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32], dx: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32], dx: &mut [f32]) -> (Scratch, Vec<f32>) {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
     let par = p.gemm_parallelism();
-    let zeros = || (vec![0.0f32; co * cols], vec![0.0f32; co]);
+    let zeros = || (Scratch::zeroed(co * cols), vec![0.0f32; co]);
     // per sample: dW += dY·colᵀ, db += Σ_t dY, then col ← Wᵀ·dY and dx += col2im(col)
-    let one = |(dw, db, col): &mut (Vec<f32>, Vec<f32>, Vec<f32>), ((xs, gs), dxs): ((&[f32], &[f32]), &mut [f32])| {
+    let one = |(dw, db, col): &mut (Scratch, Vec<f32>, Scratch), ((xs, gs), dxs): ((&[f32], &[f32]), &mut [f32])| {
         p.im2col(xs, col);
-        matmul((co, cols, lo), dw, cols, true, gs, (1, lo), col, (lo, 1), par);
+        sgemm((co, cols, lo), dw, cols, true, gs, (1, lo), col, (lo, 1), par);
         for (d, row) in db.iter_mut().zip(gs.chunks(lo)) {
             *d += row.iter().sum::<f32>();
         }
-        matmul((cols, lo, co), col, lo, false, w, (cols, 1), gs, (1, lo), par);
+        sgemm((cols, lo, co), col, lo, false, w, (cols, 1), gs, (1, lo), par);
         p.col2im_add(col, dxs);
     };
     let sample_in = (p.cin * p.len).max(1);
@@ -256,10 +219,11 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
         x.par_chunks(sample_in)
             .zip(gout.par_chunks(sample_out))
             .zip(dx.par_chunks_mut(sample_in))
+            .with_min_len(p.samples_per_task())
             .fold(
                 || {
                     let (dw, db) = zeros();
-                    (dw, db, vec![0.0f32; cols * lo])
+                    (dw, db, Scratch::for_overwrite(cols * lo))
                 },
                 |mut acc, item| {
                     one(&mut acc, item);
@@ -274,7 +238,7 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
             })
     } else {
         let (dw, db) = zeros();
-        let mut acc = (dw, db, vec![0.0f32; cols * lo]);
+        let mut acc = (dw, db, Scratch::for_overwrite(cols * lo));
         for item in x.chunks(sample_in).zip(gout.chunks(sample_out)).zip(dx.chunks_mut(sample_in)) {
             one(&mut acc, item);
         }
@@ -299,12 +263,12 @@ pub fn conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Tape<
     let wh = host_vec(weight);
     let bh = bias.map(host_vec);
     let y = forward_host(&p, &xh, &wh, bh.as_deref());
-    let out = x.device().tensor_from_vec(y, out_shape);
+    let out = x.device().tensor_from_vec(y.into_vec(), out_shape);
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());
         tape.add_backward_op(move |grads| {
-            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let (dw, db) = backward_host(&p, &xh, &wh, &gout, D::host_mut(grads.get_or_alloc_mut(&xg)?));
             add_assign(D::host_mut(grads.get_or_alloc_mut(&wg)?), &dw);
             if let Some(bg) = &bg {

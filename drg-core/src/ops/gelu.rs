@@ -1,49 +1,52 @@
-//! Exact GELU, 0.5·x·(1 + erf(x/√2)) (the reference's activation, not the tanh form), as a
-//! parallel element-wise op (dfdx's own `AccurateGeLU` is single-threaded, 3–4× slower here).
+//! Exact GELU, 0.5·x·(1 + erf(x/√2)) (the reference's activation, not the tanh form; erf as in
+//! PyTorch's vectorised CPU kernel, see [`super::fast_math`]), as a parallel element-wise op (dfdx's own `AccurateGeLU` is single-threaded, 3–4× slower here).
 
 use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
-use super::host::{host_vec, PAR_CHUNK};
+use super::fast_math::{erf, exp, wide};
+use super::host::{copied, host_vec, Scratch, PAR_CHUNK};
 use crate::device::DrgDevice;
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π)
-const FRAC_1_SQRT_2PI: f32 = 0.398_942_28;
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// GELU of one value.
-#[inline]
+#[inline(always)]
 pub(crate) fn gelu_value(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2))
+    0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
 }
 
 /// d GELU / dx = Φ(x) + x·φ(x).
-#[inline]
+#[inline(always)]
 pub(crate) fn gelu_derivative(x: f32) -> f32 {
-    0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp()
+    0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
 }
 
 /// Exact GELU, element-wise, any shape.
 pub fn gelu<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
     let (x, mut tape) = x.split_tape();
     let xh = host_vec(&x);
-    let mut y = vec![0.0f32; xh.len()];
+    let mut y = Scratch::for_overwrite(xh.len());
     y.par_chunks_mut(PAR_CHUNK)
         .zip(xh.par_chunks(PAR_CHUNK))
-        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x)));
-    let out = x.device().tensor_from_vec(y, *x.shape());
+        .for_each(|(y, x)| wide(|| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x))));
+    let out = x.device().tensor_from_vec(y.into_vec(), *x.shape());
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
-            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let dx = D::host_mut(grads.get_or_alloc_mut(&xg)?);
             dx.par_chunks_mut(PAR_CHUNK)
                 .zip(xh.par_chunks(PAR_CHUNK).zip(gout.par_chunks(PAR_CHUNK)))
                 .for_each(|(d, (x, g))| {
-                    for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
-                        *d += g * gelu_derivative(x);
-                    }
+                    wide(|| {
+                        for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
+                            *d += g * gelu_derivative(x);
+                        }
+                    })
                 });
             Ok(())
         });

@@ -9,8 +9,16 @@
 //! All ops follow the custom-op pattern of dfdx: split the tape, compute on host data, wrap the
 //! result with `tensor_from_vec`, and (when the tape is owned) register a backward closure that
 //! accumulates (`+=`) into the input gradient and writes parameter gradients by tensor id.
+//!
+//! Inputs are read with `copy_into` (a `memcpy`), so they must be contiguous row-major tensors:
+//! outputs of these ops, of `tensor_from_vec`, or reshapes of those (not `permute`d views).
+//! On CPU the convolutions use an AVX-512 GEMM of our own where the CPU has it (see `sgemm`),
+//! and large buffers are backed by transparent huge pages (see `host`). A trainer should also
+//! call `dev.enable_cache()` so dfdx recycles freed buffers into new gradient buffers.
 
+mod fast_math;
 mod host;
+mod sgemm;
 
 pub mod add;
 pub mod batchnorm_gelu;

@@ -15,11 +15,12 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
-use super::host::{dims, expect_dims, host_vec};
+use super::fast_math::exp;
+use super::host::{copied, dims, expect_dims, host_vec, Scratch};
 use crate::device::DrgDevice;
 
-/// Output length of any of the pools: ⌈len/p⌉.
-pub fn pooled_len(len: usize, p: usize) -> usize {
+/// Output length of any of the pools: ⌈len/p⌉ (`const`, for compile-time length checks).
+pub const fn pooled_len(len: usize, p: usize) -> usize {
     len.div_ceil(p)
 }
 
@@ -57,7 +58,7 @@ impl PoolKind {
                 let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let (mut z, mut s) = (0.0f32, 0.0f32);
                 for &x in v {
-                    let e = (x - m).exp();
+                    let e = exp(x - m);
                     z += e;
                     s += x * e;
                 }
@@ -74,9 +75,13 @@ impl PoolKind {
             PoolKind::Weighted => {
                 // out = Σ vᵢ sᵢ with s = softmax(v): ∂out/∂vᵢ = sᵢ (1 + vᵢ − out)
                 let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let z: f32 = v.iter().map(|&x| (x - m).exp()).sum();
+                let mut z = 0.0f32;
                 for (d, &x) in d.iter_mut().zip(v) {
-                    *d = (x - m).exp() / z * (1.0 + x - out);
+                    *d = exp(x - m);
+                    z += *d;
+                }
+                for (d, &x) in d.iter_mut().zip(v) {
+                    *d = *d / z * (1.0 + x - out);
                 }
             }
             PoolKind::Max => {
@@ -99,17 +104,21 @@ struct PoolPlan {
 }
 
 impl PoolPlan {
-    /// The padded window `w` of `row` copied into `buf`; returns the input positions it covers
-    /// as (first window slot that is real data, first real input position, count).
-    fn window(&self, row: &[f32], w: usize, buf: &mut [f32]) -> (usize, usize, usize) {
+    /// The padded window `w` of `row`: a slice of `row` itself when the window lies inside it,
+    /// else a copy in `buf` with pad values. Also returns the input positions it covers as
+    /// (first window slot that is real data, first real input position, count).
+    fn window<'a>(&self, row: &'a [f32], w: usize, buf: &'a mut [f32]) -> (&'a [f32], usize, usize, usize) {
         let start = (w * self.p) as isize - self.q as isize;
         let lo = start.max(0) as usize;
         let hi = ((start + self.p as isize) as usize).min(self.len);
         let slot0 = (lo as isize - start) as usize;
-        buf.fill(self.pad);
         let n = hi.saturating_sub(lo);
+        if slot0 == 0 && n == self.p {
+            return (&row[lo..hi], 0, lo, n);
+        }
+        buf.fill(self.pad);
         buf[slot0..slot0 + n].copy_from_slice(&row[lo..lo + n]);
-        (slot0, lo, n)
+        (buf, slot0, lo, n)
     }
 }
 
@@ -136,24 +145,24 @@ fn pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
         }
     };
     let plan = PoolPlan { p, len, q, pad };
-    let mut y = vec![0.0f32; b * c * len_out];
+    let mut y = Scratch::for_overwrite(b * c * len_out);
     if len_out > 0 {
         y.par_chunks_mut(len_out).zip(xh.par_chunks(len)).for_each_init(
             || vec![0.0f32; p],
             |buf, (yr, xr)| {
                 for (w, yw) in yr.iter_mut().enumerate() {
-                    plan.window(xr, w, buf);
-                    *yw = kind.reduce(buf);
+                    let (v, ..) = plan.window(xr, w, buf);
+                    *yw = kind.reduce(v);
                 }
             },
         );
     }
-    let out = x.device().tensor_from_vec(y, out_shape);
+    let out = x.device().tensor_from_vec(y.into_vec(), out_shape);
     if T::OWNS_TAPE && len_out > 0 {
         let (xg, og) = (x.ghost(), out.ghost());
         let yh = host_vec(&out);
         tape.add_backward_op(move |grads| {
-            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let dx = D::host_mut(grads.get_or_alloc_mut(&xg)?);
             dx.par_chunks_mut(len)
                 .zip(xh.par_chunks(len))
@@ -162,8 +171,8 @@ fn pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
                     || (vec![0.0f32; p], vec![0.0f32; p]),
                     |(buf, d), ((dxr, xr), (gr, yr))| {
                         for w in 0..len_out {
-                            let (slot0, pos0, n) = plan.window(xr, w, buf);
-                            kind.local_grad(buf, yr[w], d);
+                            let (v, slot0, pos0, n) = plan.window(xr, w, buf);
+                            kind.local_grad(v, yr[w], d);
                             for (dx, dl) in dxr[pos0..pos0 + n].iter_mut().zip(&d[slot0..slot0 + n]) {
                                 *dx += gr[w] * dl;
                             }

@@ -14,7 +14,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::conv1d::{backward_host, forward_host, ConvGeom, ConvProblem};
-use super::host::{add_assign, host_vec};
+use super::host::{add_assign, copied, host_vec, Scratch};
 use crate::device::DrgDevice;
 
 /// Which strand won the max at one output element.
@@ -49,7 +49,7 @@ pub fn rc_conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Ta
     let both = ConvProblem { batch: 2 * b, ..p };
     let (x, mut tape) = x.split_tape();
     // samples 0..B: forward strand; B..2B: reverse complements
-    let mut x2 = vec![0.0f32; 2 * b * ci * l];
+    let mut x2 = Scratch::for_overwrite(2 * b * ci * l);
     {
         let (fwd, rev) = x2.split_at_mut(b * ci * l);
         x.copy_into(fwd);
@@ -60,7 +60,7 @@ pub fn rc_conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Ta
     let bh = bias.map(host_vec);
     let y2 = forward_host(&both, &x2, &wh, bh.as_deref());
     let (yf, yr) = y2.split_at(b * co * lo);
-    let mut y = vec![0.0f32; b * co * lo];
+    let mut y = Scratch::for_overwrite(b * co * lo);
     let mut winner = vec![Winner::Tie; b * co * lo];
     let row = lo.max(1);
     y.par_chunks_mut(row)
@@ -80,14 +80,14 @@ pub fn rc_conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Ta
             }
         });
     drop(y2);
-    let out = x.device().tensor_from_vec(y, out_shape);
+    let out = x.device().tensor_from_vec(y.into_vec(), out_shape);
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());
         tape.add_backward_op(move |grads| {
-            let gout = D::host_mut(grads.get_or_alloc_mut(&og)?).to_vec();
+            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             // route dL/dy to the strands (reverse strand flipped back along positions)
-            let mut g2 = vec![0.0f32; 2 * b * co * lo];
+            let mut g2 = Scratch::for_overwrite(2 * b * co * lo);
             {
                 let (gf, gr) = g2.split_at_mut(b * co * lo);
                 gf.par_chunks_mut(row)
@@ -105,7 +105,7 @@ pub fn rc_conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Ta
                         }
                     });
             }
-            let mut dx2 = vec![0.0f32; 2 * b * ci * l];
+            let mut dx2 = Scratch::zeroed(2 * b * ci * l);
             let (dw, db) = backward_host(&both, &x2, &wh, &g2, &mut dx2);
             // dx = dx_forward + rc(dx_reverse): the reverse complement is its own inverse
             let (dxf, dxr) = dx2.split_at_mut(b * ci * l);
