@@ -121,6 +121,14 @@ enum Stream {
     ValDropout = 4,
 }
 
+/// The CPU device of a run: seeded for the initial weights, with dfdx's buffer cache on so that
+/// each step reuses the previous step's allocations.
+fn device(seed: u64) -> Cpu {
+    let dev = Cpu::seed_from_u64(seed);
+    dev.enable_cache();
+    dev
+}
+
 /// A seed for `(seed, pass, stream, batch)` (splitmix64 of a mix of the four).
 fn seed_for(seed: u64, pass: u64, stream: Stream, batch: usize) -> u64 {
     let mut z = seed ^ pass.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (batch as u64).wrapping_mul(0x8CB9_2BA7_2F3D_8DD7);
@@ -221,7 +229,7 @@ impl Run<'_> {
     /// gradient), the initial model saved as the best, the first checkpoint.
     fn start<M: DrgModel<Cpu>>(&mut self) -> anyhow::Result<RunState<M>> {
         let (data, cfg) = (self.data, self.cfg);
-        let mut model = M::build(&Cpu::seed_from_u64(cfg.seed));
+        let mut model = M::build(&device(cfg.seed));
         let schedule = Schedule::new(cfg.schedule, cfg.lr);
         if cfg.schedule.warm_up_epochs > 0 {
             self.say(format!("Warm up from {}", python_repr(schedule.lr())));
@@ -253,7 +261,7 @@ impl Run<'_> {
             loaded.state.fingerprint,
             self.fingerprint
         );
-        let mut model = M::build(&Cpu::seed_from_u64(self.cfg.seed));
+        let mut model = M::build(&device(self.cfg.seed));
         load_weights(&mut model, &loaded.weights)?;
         // The best model shares the model's tensor ids (a clone), so the optimizer's buffers keep
         // following the parameters when it is reloaded.
