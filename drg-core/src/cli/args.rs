@@ -32,7 +32,7 @@ pub struct RunArgs {
     /// Accepted for compatibility: reverse complement is part of the model declaration
     /// (`input dna: onehot(4, len), reverse_complement;`). With values (`True,False`), they must
     /// agree with the declaration.
-    #[arg(long, num_args = 0..=1, default_missing_value = "True")]
+    #[arg(long = "reverse_complement", alias = "reverse-complement", num_args = 0..=1, default_missing_value = "True")]
     pub reverse_complement: Option<String>,
 
     /// Cross-validation: `FILE FOLD CUTOFF` (file mode: validation = set FOLD, test = set
@@ -41,27 +41,27 @@ pub struct RunArgs {
     pub crossvalidation: Option<Vec<String>>,
 
     /// Track → class (cell type) file; evaluation is per class.
-    #[arg(long)]
+    #[arg(long = "split_outclasses", alias = "split-outclasses")]
     pub split_outclasses: Option<PathBuf>,
 
     /// One tag per output file, e.g. `ex,kd,kt` (default: the model's output names).
-    #[arg(long)]
+    #[arg(long = "add_fileclasses", alias = "add-fileclasses")]
     pub add_fileclasses: Option<String>,
 
     /// Write `<name>_clss_corr_tcl<class>.txt` (1 − Pearson r per track across test genes).
-    #[arg(long)]
+    #[arg(long = "save_correlation_perclass", alias = "save-correlation-perclass")]
     pub save_correlation_perclass: bool,
 
     /// Write `<name>_pnt_corr_tcl<class>.txt` (1 − Pearson r per test gene across a class).
-    #[arg(long)]
+    #[arg(long = "save_correlation_perpoint", alias = "save-correlation-perpoint")]
     pub save_correlation_perpoint: bool,
 
     /// Write `<name>_pred.npz` (test predictions with gene and track names).
-    #[arg(long)]
+    #[arg(long = "save_predictions", alias = "save-predictions")]
     pub save_predictions: bool,
 
     /// Do not write the SVG plots (loss curves, predicted vs. measured).
-    #[arg(long)]
+    #[arg(long = "no_plots", alias = "no-plots")]
     pub no_plots: bool,
 
     /// Appended to the output name (`_<addname>`).
@@ -96,9 +96,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub optimizer: Option<String>,
     /// SGD momentum, or Adam's β₁.
-    #[arg(long)]
+    #[arg(long = "optim_params", alias = "optim-params")]
     pub optim_params: Option<f64>,
-    #[arg(long)]
+    #[arg(long = "warm_up_epochs", alias = "warm-up-epochs")]
     pub warm_up_epochs: Option<usize>,
 
     /// `cpu` (default) or `cuda:0` (needs a build with `--features cuda`).
@@ -131,3 +131,48 @@ Examples:
       --crossvalidation Exintron_testsetcv10.txt 1 10 --split_outclasses condition.class.txt \\
       --add_fileclasses ex,kd,kt --save_correlation_perclass --save_correlation_perpoint
   model_d ... --predictnew drg-output/<name>_parameter.safetensors";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_reference_command_line() {
+        let a = RunArgs::try_parse_from([
+            "model_d",
+            "TSS40k.npz,RNA40k.npz",
+            "exonic.tsv,degrad.tsv,intronic.tsv",
+            "--outdir",
+            "Models/",
+            "--delimiter",
+            "\\t",
+            "--reverse_complement",
+            "True,False",
+            "--crossvalidation",
+            "Exintron_testsetcv10.txt",
+            "1",
+            "10",
+            "--split_outclasses",
+            "condition.class.txt",
+            "--add_fileclasses",
+            "ex,kd,kt",
+            "--save_correlation_perclass",
+            "--save_correlation_perpoint",
+            "--addname",
+            "sd1",
+            "--cnn",
+            "lr=0.00001+batchsize=8",
+            "--warm_up_epochs",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(a.inputs.as_deref(), Some("TSS40k.npz,RNA40k.npz"));
+        assert_eq!(a.crossvalidation.as_deref(), Some(&["Exintron_testsetcv10.txt".to_string(), "1".into(), "10".into()][..]));
+        assert_eq!(a.reverse_complement.as_deref(), Some("True,False"));
+        assert!(a.save_correlation_perclass && a.save_correlation_perpoint && !a.save_predictions);
+        assert_eq!(a.warm_up_epochs, Some(4));
+        // Hyphenated spellings work too; unknown flags are errors.
+        assert!(RunArgs::try_parse_from(["model_d", "--warm-up-epochs", "1"]).is_ok());
+        assert!(RunArgs::try_parse_from(["model_d", "--cross_validation", "x", "1", "10"]).is_err());
+    }
+}
