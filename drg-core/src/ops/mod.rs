@@ -12,6 +12,8 @@
 
 mod host;
 
+pub mod composite;
+
 pub mod add;
 pub mod batchnorm_gelu;
 pub mod conv1d;
