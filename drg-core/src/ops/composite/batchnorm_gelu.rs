@@ -9,6 +9,7 @@
 
 use dfdx::prelude::*;
 
+use super::gelu::exact_gelu;
 use super::T3;
 use crate::ops::batchnorm_gelu::{BnMode, BN_EPS};
 use crate::ops::host::{dims, expect_dims};
@@ -71,6 +72,6 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: Device<f32>, T: Tape<f32, D>>(
         }
     };
     let z = z * per_channel(gamma.retaped::<T>().reshape_like(&(c,)), shape) + per_channel(beta.retaped::<T>().reshape_like(&(c,)), shape);
-    let y = if gelu { z.accurate_gelu() } else { z };
+    let y = if gelu { exact_gelu(z) } else { z };
     y.reshape_like(&in_shape)
 }

@@ -6,7 +6,7 @@
 //! `Cpu` (its CUDA buffers are crate-private). These composites instead express each op as a
 //! small graph of dfdx ops whose kernels dfdx provides on both devices (`gather`, `concat_along`,
 //! `permute`, `reshape_like`, `matmul` — cuBLAS on CUDA —, `softmax`, `maximum`, `choose`,
-//! `normalize`, `accurate_gelu`, ...), and dfdx's own tape does the backward pass.
+//! `normalize`, `accurate_gelu` (with a gradient fix, see [`gelu`]), ...), and dfdx's own tape does the backward pass.
 //!
 //! The signatures are exactly those of the host ops (only the device bound differs), and the
 //! semantics are identical, including the reverse-complement tie rule (dfdx's `maximum` passes
