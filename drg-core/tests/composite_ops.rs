@@ -431,7 +431,7 @@ mod on_cuda {
         use drg_core::device::DrgKernels;
         let gpu = gpu();
         let c = conv_cases(4)[3];
-        let via_dispatch = conv_run!(gpu, c, 990, <Cuda as DrgKernels>::conv1d);
+        let via_dispatch = conv_run!(gpu, c, 990, Cuda::conv1d);
         let direct = conv_run!(gpu, c, 990, composite::conv1d);
         compare("cuda dispatch conv1d", param_names(&c), &via_dispatch, &direct);
     }
