@@ -11,10 +11,17 @@
 # * libcuda / libcublas / libcublasLt / libcurand: link stubs with the real SONAMEs, defining
 #   every function cudarc's bindings declare; at run time the loader binds the real libraries.
 #
-# Usage: scripts/cuda-build.sh [WORKDIR]   (default /tmp/drg-cuda-toolchain)
-# Prints the path of the test binary `composite_ops` on its last line.
+# dfdx compiles some kernels (reshape, concat, ...) at run time with NVRTC, and the include paths it
+# gives NVRTC are baked in at build time: $CUDA_ROOT/include and dfdx's build OUT_DIR (its .cuh
+# files). The bundle therefore carries both, as a tarball with absolute paths, and its run script
+# unpacks them at the same paths on the GPU machine before running the tests.
+#
+# Usage: scripts/cuda-build.sh BUNDLE_DIR [WORKDIR]   (WORKDIR default /tmp/drg-cuda-toolchain)
+# BUNDLE_DIR receives: composite_ops (the test binary), nvrtc-includes.tar.gz, layers.npz and
+# run-on-gpu.sh (run it there from BUNDLE_DIR's parent: `bash BUNDLE/run-on-gpu.sh`).
 set -euo pipefail
-WORK=${1:-/tmp/drg-cuda-toolchain}
+BUNDLE=$(mkdir -p "$1" && cd "$1" && pwd)
+WORK=${2:-/tmp/drg-cuda-toolchain}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$WORK/wheels" "$WORK/bin"
 
@@ -49,9 +56,34 @@ chmod +x "$WORK/bin/nvidia-smi"
 
 cd "$REPO"
 export CUDA_ROOT="$ROOT" PATH="$WORK/bin:$ROOT/bin:$PATH"
-cargo test -p drg-core --features cuda --test composite_ops --no-run --message-format=json 2>/dev/null \
+BIN=$(cargo test -p drg-core --features cuda --test composite_ops --no-run --message-format=json \
   | python3 -c 'import sys, json
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "composite_ops":
-        print(m["executable"])'
+        print(m["executable"])')
+# dfdx's build OUT_DIR (absolute; the one whose path is baked into the binary)
+OUT_DIR="$REPO/target/debug/$(strings "$BIN" | grep -oE 'build/dfdx-[0-9a-f]+/out' | head -1)"
+test -f "$OUT_DIR/cuda_utils.cuh"
+cp "$BIN" "$BUNDLE/composite_ops"
+tar -czPf "$BUNDLE/nvrtc-includes.tar.gz" "$ROOT/include" "$OUT_DIR"/*.cuh
+# the fixture path is compiled in (CARGO_MANIFEST_DIR/../../shared/fixtures)
+FIX="$(cd "$REPO/drg-core" && pwd)/../../shared/fixtures"
+cp "$FIX/layers.npz" "$BUNDLE/"
+cat > "$BUNDLE/run-on-gpu.sh" <<RUN
+#!/usr/bin/env bash
+# Runs the composite-op tests (CPU and CUDA) on a GPU machine with the driver and the cuBLAS and
+# NVRTC libraries (PyPI nvidia-cublas / nvidia-cuda-nvrtc or a toolkit) but no Rust.
+set -euo pipefail
+B=\$(cd "\$(dirname "\$0")" && pwd)
+tar -xzPf "\$B/nvrtc-includes.tar.gz"
+mkdir -p "$REPO/drg-core" "$FIX" && cp "\$B/layers.npz" "$FIX/"
+for lib in libcublas.so.13 libnvrtc.so.13; do
+  d=\$(dirname "\$(find /opt /usr -name \$lib 2>/dev/null | head -1)")
+  export LD_LIBRARY_PATH=\$d:\${LD_LIBRARY_PATH:-}
+done
+nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv
+chmod +x "\$B/composite_ops"
+"\$B/composite_ops" --test-threads=1 "\$@"
+RUN
+echo "$BUNDLE"
