@@ -347,6 +347,41 @@ fn loss_matches_the_host_loss() {
     }
 }
 
+/// The composite loss against the reference's `losses.npz`: summed value, finite gradients, and
+/// the gradient of every row except the two eps-clamp rows (1 and 3, whose ~1e16 gradients the
+/// fixtures README says not to compare), per row with max|a − b| ≤ 2e-5·max(max|b|, 1) (row 0's
+/// exact gradient is 0: its f32 value is rounding noise).
+#[test]
+fn loss_composite_matches_the_losses_fixture() {
+    let npz = drg_core::import::npz::read_npz(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/losses.npz")).expect("read losses.npz");
+    let (shape, pred) = fx(&npz, "pred");
+    let (_, target) = fx(&npz, "target");
+    let (rows, cols) = (shape[0], shape[1]);
+    let split = fx(&npz, "twohead/split").1[0] as usize;
+    let dev = Cpu::default();
+    let cases = [
+        ("Correlationdata", LossKind::Correlationdata, vec![cols], "loss/Correlationdata/sum", "grad/Correlationdata"),
+        ("Correlationmse", LossKind::Correlationmse, vec![cols], "loss/Correlationmse/sum", "grad/Correlationmse"),
+        ("MSE", LossKind::Mse, vec![cols], "loss/MSE/sum", "grad/MSE"),
+        ("two heads", LossKind::Correlationmse, vec![split, cols - split], "twohead/Correlationmse/sum", "twohead/grad"),
+    ];
+    for (name, kind, widths, sum_key, grad_key) in cases {
+        let x = dev.tensor_from_vec(pred.clone(), (rows, cols));
+        let l = composite::loss_sum_grouped(kind, x.leaky_trace(), &target, &widths).expect("shapes");
+        assert_close(&format!("{name}: sum"), &l.as_vec(), &to_f64(&fx(&npz, sum_key).1), 1e-5);
+        let grad = l.backward().get(&x).as_vec();
+        assert!(grad.iter().all(|g| g.is_finite()), "{name}: non-finite gradient");
+        let want = fx(&npz, grad_key).1;
+        for row in (0..rows).filter(|&r| kind == LossKind::Mse || (r != 1 && r != 3)) {
+            let s = row * cols..(row + 1) * cols;
+            let (got, want) = (&grad[s.clone()], &want[s]);
+            let allowed = 2e-5 * want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let worst = got.iter().zip(want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(worst <= allowed, "{name}: gradient row {row}: max|a−b| = {worst:e} > {allowed:e} ({got:?} vs {want:?})");
+        }
+    }
+}
+
 #[test]
 fn loss_composite_reports_bad_shapes_as_the_host_loss() {
     let dev = Cpu::default();
