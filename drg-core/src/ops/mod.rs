@@ -20,6 +20,8 @@ mod fast_math;
 mod host;
 mod sgemm;
 
+pub mod composite;
+
 pub mod add;
 pub mod batchnorm_gelu;
 pub mod conv1d;
