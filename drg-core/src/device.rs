@@ -31,12 +31,12 @@ use crate::train::loss::{LossKind, LossShapeError};
 
 /// A dfdx device whose gradient buffers are host memory, on which the host kernels of
 /// [`crate::ops`] run (today: `Cpu`).
-pub trait DrgDevice: Device<f32> + TensorFromVec<f32> + Clone + Send + Sync + 'static {
+pub trait HostDevice: Device<f32> + TensorFromVec<f32> + Clone + Send + Sync + 'static {
     /// Mutable host view of a gradient buffer, for backward passes computed on the host.
     fn host_mut(buf: &mut <Self as dfdx::tensor::Storage<f32>>::Vec) -> &mut [f32];
 }
 
-impl DrgDevice for Cpu {
+impl HostDevice for Cpu {
     fn host_mut(buf: &mut <Self as dfdx::tensor::Storage<f32>>::Vec) -> &mut [f32] {
         buf
     }
@@ -46,7 +46,7 @@ impl DrgDevice for Cpu {
 /// raw CUDA stream and is neither.) The contracts (shapes, semantics, gradients) are
 /// those documented on the functions of [`crate::ops`] and [`crate::train::loss`]; the methods
 /// here only choose the implementation.
-pub trait DrgKernels: Device<f32> + Clone + 'static {
+pub trait DrgDevice: Device<f32> + TensorFromVec<f32> + Clone + 'static {
     /// See [`crate::ops::conv1d()`].
     fn conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, T: Tape<f32, Self>>(
         x: Tensor<Si, f32, Self, T>,
@@ -105,7 +105,7 @@ pub trait DrgKernels: Device<f32> + Clone + 'static {
 /// module `$ops` (and the loss to `$loss`).
 macro_rules! forward_kernels {
     ($dev:ty, $ops:path, $loss:path) => {
-        impl DrgKernels for $dev {
+        impl DrgDevice for $dev {
             fn conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, T: Tape<f32, Self>>(
                 x: Tensor<Si, f32, Self, T>,
                 weight: &Tensor<Sw, f32, Self>,
@@ -179,6 +179,6 @@ macro_rules! forward_kernels {
     };
 }
 
-forward_kernels!(Cpu, crate::ops, crate::train::loss);
+forward_kernels!(Cpu, crate::ops::host_kernels, crate::train::loss::host);
 #[cfg(feature = "cuda")]
 forward_kernels!(dfdx::tensor::Cuda, crate::ops::composite, crate::ops::composite::loss);

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::fast_math::{erf, exp, wide};
 use super::host::{copied, host_vec, Scratch, PAR_CHUNK};
-use crate::device::DrgDevice;
+use crate::device::{DrgDevice, HostDevice};
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π)
@@ -27,6 +27,11 @@ pub(crate) fn gelu_derivative(x: f32) -> f32 {
 
 /// Exact GELU, element-wise, any shape.
 pub fn gelu<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
+    D::gelu(x)
+}
+
+/// The host (CPU) kernel of [`gelu`].
+pub(crate) fn gelu_host<S: Shape, D: HostDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
     let (x, mut tape) = x.split_tape();
     let xh = host_vec(&x);
     let mut y = Scratch::for_overwrite(xh.len());

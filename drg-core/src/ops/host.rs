@@ -6,7 +6,7 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::device::DrgDevice;
+use crate::device::HostDevice;
 
 /// Elements per rayon task for element-wise loops (large enough to amortise scheduling).
 pub(crate) const PAR_CHUNK: usize = 1 << 15;
@@ -142,7 +142,7 @@ pub(crate) fn copied(src: &[f32]) -> Scratch {
 
 /// A host copy of a contiguous tensor's data in a scratch buffer (a plain `memcpy`, unlike
 /// `as_vec`, which walks strided indices element by element).
-pub(crate) fn host_vec<S: Shape, T, D: DrgDevice>(t: &Tensor<S, f32, D, T>) -> Scratch {
+pub(crate) fn host_vec<S: Shape, T, D: HostDevice>(t: &Tensor<S, f32, D, T>) -> Scratch {
     let mut v = Scratch::for_overwrite(t.shape().num_elements());
     t.copy_into(&mut v);
     v

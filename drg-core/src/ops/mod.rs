@@ -35,3 +35,14 @@ pub use conv1d::{conv1d, ConvGeom};
 pub use gelu::gelu;
 pub use pool::{max_pool, mean_pool, pooled_len, weighted_pool};
 pub use rc_conv::rc_conv1d;
+
+/// The host (CPU) kernels under the ops' own names, for the `Cpu` implementation of
+/// [`crate::device::DrgDevice`].
+pub(crate) mod host_kernels {
+    pub(crate) use super::add::add_host as add;
+    pub(crate) use super::batchnorm_gelu::batchnorm_gelu_host as batchnorm_gelu;
+    pub(crate) use super::conv1d::conv1d_host as conv1d;
+    pub(crate) use super::gelu::gelu_host as gelu;
+    pub(crate) use super::pool::{max_pool_host as max_pool, mean_pool_host as mean_pool, weighted_pool_host as weighted_pool};
+    pub(crate) use super::rc_conv::rc_conv1d_host as rc_conv1d;
+}

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::fast_math::exp;
 use super::host::{copied, dims, expect_dims, host_vec, Scratch};
-use crate::device::DrgDevice;
+use crate::device::{DrgDevice, HostDevice};
 
 /// Output length of any of the pools: ⌈len/p⌉ (`const`, for compile-time length checks).
 pub const fn pooled_len(len: usize, p: usize) -> usize {
@@ -122,7 +122,7 @@ impl PoolPlan {
     }
 }
 
-fn pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
+fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     kind: PoolKind,
     x: Tensor<Si, f32, D, T>,
     p: usize,
@@ -192,6 +192,15 @@ pub fn weighted_pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
     p: usize,
     out_shape: So,
 ) -> Tensor<So, f32, D, T> {
+    D::weighted_pool(x, p, out_shape)
+}
+
+/// The host (CPU) kernel of [`weighted_pool`].
+pub(crate) fn weighted_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
+    x: Tensor<Si, f32, D, T>,
+    p: usize,
+    out_shape: So,
+) -> Tensor<So, f32, D, T> {
     pool(PoolKind::Weighted, x, p, out_shape)
 }
 
@@ -201,11 +210,29 @@ pub fn max_pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
     p: usize,
     out_shape: So,
 ) -> Tensor<So, f32, D, T> {
+    D::max_pool(x, p, out_shape)
+}
+
+/// The host (CPU) kernel of [`max_pool`].
+pub(crate) fn max_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
+    x: Tensor<Si, f32, D, T>,
+    p: usize,
+    out_shape: So,
+) -> Tensor<So, f32, D, T> {
     pool(PoolKind::Max, x, p, out_shape)
 }
 
 /// Mean pooling with the same windows, zero-padded, dividing by p (`count_include_pad`).
 pub fn mean_pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
+    x: Tensor<Si, f32, D, T>,
+    p: usize,
+    out_shape: So,
+) -> Tensor<So, f32, D, T> {
+    D::mean_pool(x, p, out_shape)
+}
+
+/// The host (CPU) kernel of [`mean_pool`].
+pub(crate) fn mean_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     x: Tensor<Si, f32, D, T>,
     p: usize,
     out_shape: So,

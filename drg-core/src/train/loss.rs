@@ -18,7 +18,7 @@ use std::str::FromStr;
 use dfdx::shapes::{HasShape, Rank0, Shape};
 use dfdx::tensor::{HasErr, PutTape, SplitTape, Tape, Tensor};
 
-use crate::device::DrgDevice;
+use crate::device::{DrgDevice, HostDevice};
 
 /// The clamp of torch's `CosineSimilarity`: each centred row is divided by `max(‖v‖, EPS)`.
 pub const COSINE_EPS: f64 = 1e-16;
@@ -272,6 +272,21 @@ pub fn loss_sum_grouped<S, D, T>(
 where
     S: Shape<Concrete = [usize; 2]>,
     D: DrgDevice,
+    T: Tape<f32, D>,
+{
+    D::loss_sum_grouped(kind, pred, target, widths)
+}
+
+/// The host (CPU) kernel of [`loss_sum_grouped`].
+pub(crate) fn loss_sum_grouped_host<S, D, T>(
+    kind: LossKind,
+    pred: Tensor<S, f32, D, T>,
+    target: &[f32],
+    widths: &[usize],
+) -> Result<Tensor<Rank0, f32, D, T>, LossShapeError>
+where
+    S: Shape<Concrete = [usize; 2]>,
+    D: HostDevice,
     T: Tape<f32, D>,
 {
     let cols = pred.shape().concrete()[1];
@@ -582,4 +597,10 @@ mod tests {
         }
         assert!(epoch_loss(0.0, 8, EpochTracks::new(&[3], &[LossKind::None]).valid).is_nan());
     }
+}
+
+/// The host kernel of the loss under its own name, for the `Cpu` implementation of
+/// [`crate::device::DrgDevice`].
+pub(crate) mod host {
+    pub(crate) use super::loss_sum_grouped_host as loss_sum_grouped;
 }
