@@ -1,0 +1,131 @@
+//! Every model binary, run as a user runs it, on a tiny simulated dataset in the reference's file
+//! formats (demo size: 2 kb inputs, 21 tracks): it trains for a few epochs, the training loss
+//! falls, and every output file is written and parses back. Bad input gives one error line and
+//! exit code 1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use drg_core::data::matrix::read_matrix;
+use drg_core::data::simulate::{simulate, write_dataset, DatasetPaths, SimOptions};
+use drg_core::import::npz::read_npz;
+
+/// A small dataset with the built-in dataset's shapes (3 cell types × 7 conditions, 2 kb).
+fn tiny_dataset(dir: &Path) -> DatasetPaths {
+    let o = SimOptions { n_genes: 60, seed: 5, ..SimOptions::default() };
+    let sim = simulate(&o).unwrap();
+    write_dataset(&sim, &o, dir).unwrap()
+}
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin).args(args).env("CI", "1").output().expect("run model binary")
+}
+
+/// `(epoch, train loss)` of every line of a `_loss.txt`.
+fn train_losses(path: &Path) -> Vec<(usize, f64)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 5, "{}: {l}", path.display());
+            (f[0].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect()
+}
+
+fn files_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect();
+    v.sort();
+    v
+}
+
+fn check_binary(bin: &str, inputs: &[&Path], outputs: &[&Path], data: &DatasetPaths) {
+    let out = tempfile::tempdir().unwrap();
+    let outdir = format!("{}/", out.path().display());
+    let join = |ps: &[&Path]| ps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
+    let (ins, outs) = (join(inputs), join(outputs));
+    let classes = data.classes.display().to_string();
+    let cv = data.crossvalidation.display().to_string();
+    let res = run(
+        bin,
+        &[
+            &ins, &outs, "--outdir", &outdir, "--delimiter", "\\t", "--split_outclasses", &classes, "--crossvalidation", &cv, "1", "10",
+            "--save_correlation_perclass", "--save_correlation_perpoint", "--save_predictions", "--epochs", "4", "--warm_up_epochs", "0",
+            "--optimizer", "Adam", "--lr", "0.001", "--quiet",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{bin} failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert!(stdout.contains("baseline r"), "{bin}: no summary table in {stdout}");
+
+    let loss = files_with(out.path(), "_loss.txt");
+    assert_eq!(loss.len(), 1, "{bin}: {loss:?}");
+    let lines = train_losses(&loss[0]);
+    assert!(lines.len() >= 5, "{bin}: {lines:?}");
+    let first = lines[0].1;
+    let best = lines[1..].iter().map(|l| l.1).fold(f64::INFINITY, f64::min);
+    assert!(best < first, "{bin}: training loss did not fall: {lines:?}");
+
+    // Per-class and per-gene correlation files: `name value` lines with finite or nan values.
+    let perclass = files_with(out.path(), ".txt").into_iter().filter(|p| p.to_string_lossy().contains("_clss_corr_tcl")).collect::<Vec<_>>();
+    let perpoint = files_with(out.path(), ".txt").into_iter().filter(|p| p.to_string_lossy().contains("_pnt_corr_tcl")).collect::<Vec<_>>();
+    assert!(!perclass.is_empty() && perclass.len() == perpoint.len(), "{bin}: {perclass:?} {perpoint:?}");
+    for f in perclass.iter().chain(&perpoint) {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            let (name, value) = line.split_once(' ').unwrap_or_else(|| panic!("{}: {line}", f.display()));
+            assert!(!name.is_empty());
+            let v: f64 = value.parse().unwrap_or_else(|_| panic!("{}: {line}", f.display()));
+            assert!(v.is_nan() || (-1e-9..=2.0 + 1e-9).contains(&v), "{}: {line}", f.display());
+        }
+    }
+    // Predictions: names × tracks of every output.
+    let pred = files_with(out.path(), "_pred.npz");
+    assert_eq!(pred.len(), 1, "{bin}");
+    let npz = read_npz(&pred[0]).unwrap();
+    let names = npz.get("names").unwrap().strings().unwrap().len();
+    let (shape, values) = npz.f32("values").unwrap();
+    let tracks: usize = outputs.iter().map(|p| read_matrix(p, '\t').unwrap().n_tracks()).sum();
+    assert_eq!(shape, vec![names, tracks], "{bin}");
+    assert!(values.iter().all(|v| v.is_finite()), "{bin}");
+    assert_eq!(npz.get("columns").unwrap().strings().unwrap().len(), tracks);
+    // Weights, model description and plots.
+    for suffix in ["_parameter.safetensors", "_model_params.json", "_loss.svg"] {
+        assert_eq!(files_with(out.path(), suffix).len(), 1, "{bin}: no {suffix}");
+    }
+}
+
+#[test]
+fn every_model_binary_trains_and_writes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = tiny_dataset(dir.path());
+    let (dna, rna) = (d.dna.as_path(), d.rna.as_path());
+    let (ex, kd, kt) = (d.expression.as_path(), d.degradation.as_path(), d.transcription.as_path());
+    check_binary(env!("CARGO_BIN_EXE_model_a"), &[rna], &[ex], &d);
+    check_binary(env!("CARGO_BIN_EXE_model_a_attention"), &[rna], &[ex], &d);
+    check_binary(env!("CARGO_BIN_EXE_model_b"), &[dna], &[ex, kd, kt], &d);
+    check_binary(env!("CARGO_BIN_EXE_model_c"), &[dna, rna], &[ex], &d);
+    for bin in [env!("CARGO_BIN_EXE_model_d"), env!("CARGO_BIN_EXE_model_e"), env!("CARGO_BIN_EXE_model_f1"), env!("CARGO_BIN_EXE_model_f2")] {
+        check_binary(bin, &[dna, rna], &[ex, kd, kt], &d);
+    }
+}
+
+#[test]
+fn data_of_a_length_the_model_was_not_compiled_for_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = SimOptions { n_genes: 40, dna_length: 1_500, rna_length: 1_500, seed: 2, ..SimOptions::default() };
+    let d = write_dataset(&simulate(&o).unwrap(), &o, dir.path()).unwrap();
+    let (ins, outs) = (format!("{},{}", d.dna.display(), d.rna.display()), format!("{},{},{}", d.expression.display(), d.degradation.display(), d.transcription.display()));
+    let res = run(env!("CARGO_BIN_EXE_model_d"), &[&ins, &outs, "--delimiter", "\\t", "--quiet"]);
+    assert_eq!(res.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("1500") && stderr.contains("dna=2000") && stderr.contains("dna=40000"), "{stderr}");
+
+    // A missing file: one line naming it.
+    let res = run(env!("CARGO_BIN_EXE_model_d"), &["/nonexistent/dna.npz,/nonexistent/rna.npz", &outs, "--quiet"]);
+    assert_eq!(res.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(stderr.starts_with("error: ") && stderr.contains("/nonexistent/dna.npz") && stderr.trim_end().lines().count() == 1, "{stderr}");
+}
