@@ -28,6 +28,12 @@ use crate::train::trainer::{train, TrainConfig};
 use args::RunArgs;
 use hyper::CnnString;
 
+/// Protocol settings for the built-in dataset when none are given: a demo that ends in minutes
+/// (the reference's 1000 epochs, patience 10 and 4 warm-up epochs suit the 40 kb data).
+pub const BUILTIN_EPOCHS: usize = 30;
+pub const BUILTIN_PATIENCE: usize = 5;
+pub const BUILTIN_WARM_UP: usize = 1;
+
 /// The learning rate when none is given. The reference's use cases train with 1e-5 for 1000
 /// epochs at 40 kb; the demo models on the built-in data learn in minutes with a larger one.
 pub const DEFAULT_LR: f64 = 1e-3;
@@ -106,7 +112,18 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     let index = select::choose_variant(F::NAME, &variants, &lengths, &data.n_tracks(), args.size.as_deref())?;
     let chosen = variants[index];
 
-    let cfg = train_config(&args, &cnn)?;
+    let mut cfg = train_config(&args, &cnn)?;
+    if args.inputs.is_none() {
+        if args.epochs.is_none() && cnn.text("epochs").is_none() {
+            cfg.schedule.epochs = BUILTIN_EPOCHS;
+        }
+        if args.patience.is_none() && cnn.text("patience").is_none() {
+            cfg.schedule.patience = BUILTIN_PATIENCE;
+        }
+        if args.warm_up_epochs.is_none() && cnn.text("warm_up_epochs").is_none() {
+            cfg.schedule.warm_up_epochs = BUILTIN_WARM_UP;
+        }
+    }
     let name = match &args.outname {
         Some(n) => n.clone(),
         None => output_name(&chosen, &args, &names, &spec, cfg.seed),

@@ -8,10 +8,7 @@ use super::Seq;
 use crate::device::DrgDevice;
 use crate::ops;
 
-/// The output length of every pooling with window `p` over `len` positions: ⌈len/p⌉.
-pub const fn pooled_len(len: usize, p: usize) -> usize {
-    len.div_ceil(p)
-}
+pub use crate::ops::pooled_len;
 
 macro_rules! pooling_layer {
     ($(#[$doc:meta])* $name:ident, $op:path) => {

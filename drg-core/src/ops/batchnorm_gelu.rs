@@ -27,7 +27,7 @@ pub enum BnMode {
 }
 
 /// x `[B, C, L]` (or `[B, C]`) as (B, C, L).
-fn bcl<S: Shape>(s: &S, op: &str) -> (usize, usize, usize) {
+pub(crate) fn bcl<S: Shape>(s: &S, op: &str) -> (usize, usize, usize) {
     let c = s.concrete();
     match c.as_ref() {
         &[b, c, l] => (b, c, l),

@@ -25,7 +25,7 @@ pub const fn pooled_len(len: usize, p: usize) -> usize {
 }
 
 /// Pad positions on each side: q = ⌈(p − L mod p)/2⌉ if p does not divide L, else 0.
-fn pad_each_side(len: usize, p: usize) -> usize {
+pub(crate) fn pad_each_side(len: usize, p: usize) -> usize {
     let r = len % p;
     if r == 0 {
         0

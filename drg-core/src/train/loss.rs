@@ -74,7 +74,8 @@ impl LossKind {
     }
 
     /// Weight of the row's `1 − r` on each element, and weight of `(ŷ − y)²`.
-    fn weights(self) -> (f64, f64) {
+    /// `(weight of the row's 1 − r, weight of (ŷ − y)²)` per element.
+    pub(crate) fn weights(self) -> (f64, f64) {
         match self {
             Self::Correlationdata => (1.0, 0.0),
             Self::Correlationmse => (CORR_WEIGHT, 1.0 - CORR_WEIGHT),
@@ -97,7 +98,7 @@ pub enum LossShapeError {
     Kinds { kinds: usize, heads: usize },
 }
 
-fn check_shapes(pred: usize, target: usize, widths: &[usize]) -> Result<usize, LossShapeError> {
+pub(crate) fn check_shapes(pred: usize, target: usize, widths: &[usize]) -> Result<usize, LossShapeError> {
     if pred != target {
         return Err(LossShapeError::Length { pred, target });
     }

@@ -12,17 +12,8 @@ use dfdx::prelude::*;
 use super::gelu::exact_gelu;
 use super::T3;
 use crate::ops::batchnorm_gelu::{BnMode, BN_EPS};
+use crate::ops::batchnorm_gelu::bcl;
 use crate::ops::host::{dims, expect_dims};
-
-/// x `[B, C, L]` (or `[B, C]`) as (B, C, L).
-fn bcl<S: Shape>(s: &S, op: &str) -> (usize, usize, usize) {
-    let c = s.concrete();
-    match *c.as_ref() {
-        [b, c, l] => (b, c, l),
-        [b, c] => (b, c, 1),
-        ref other => panic!("{op}: input must be [B, C, L] or [B, C], got shape {other:?}"),
-    }
-}
 
 /// A per-channel vector `[C]` broadcast to `[B, C, L]`.
 fn per_channel<D: Device<f32>, T: Tape<f32, D>>(v: Tensor<(usize,), f32, D, T>, shape: (usize, usize, usize)) -> T3<D, T> {

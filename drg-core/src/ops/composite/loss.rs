@@ -16,15 +16,10 @@ use dfdx::prelude::*;
 
 use crate::train::loss::{LossKind, LossShapeError, COSINE_EPS};
 
-/// `(weight of the row's 1 − r, weight of (ŷ − y)²)` per element; mirrors the private
-/// `LossKind::weights` of the host loss.
+/// The host loss's per-element weights, in f32.
 fn weights(kind: LossKind) -> (f32, f32) {
-    match kind {
-        LossKind::Correlationdata => (1.0, 0.0),
-        LossKind::Correlationmse => (0.95, 0.05),
-        LossKind::Mse => (0.0, 1.0),
-        LossKind::None => (0.0, 0.0),
-    }
+    let (wc, ws) = kind.weights();
+    (wc as f32, ws as f32)
 }
 
 type Mat<D, T> = Tensor<(usize, usize), f32, D, T>;
@@ -110,19 +105,9 @@ where
     Ok(total.expect("at least two heads"))
 }
 
-/// The host loss's shape checks, in its order (`Length`, `Widths`, `Ragged`, then the widths
-/// against the matrix), with its errors.
+/// The host loss's shape checks, then the widths against the matrix, with the host's errors.
 fn check_shapes(pred: usize, target: usize, widths: &[usize], cols: usize) -> Result<(), LossShapeError> {
-    if pred != target {
-        return Err(LossShapeError::Length { pred, target });
-    }
-    let sum: usize = widths.iter().sum();
-    if widths.contains(&0) || (sum == 0 && pred > 0) {
-        return Err(LossShapeError::Widths { widths: widths.to_vec(), sum, cols: 0 });
-    }
-    if sum > 0 && !pred.is_multiple_of(sum) {
-        return Err(LossShapeError::Ragged { len: pred, cols: sum });
-    }
+    let sum = crate::train::loss::check_shapes(pred, target, widths)?;
     if sum != cols {
         return Err(LossShapeError::Widths { widths: widths.to_vec(), sum, cols });
     }

@@ -27,8 +27,7 @@ enum Reduce {
 /// of window w, or `len` where the window covers padding.
 fn window_index(len: usize, p: usize) -> Vec<usize> {
     let lo = pooled_len(len, p);
-    let r = len % p;
-    let q = if r == 0 { 0 } else { (p - r).div_ceil(2) };
+    let q = crate::ops::pool::pad_each_side(len, p);
     (0..p)
         .flat_map(|j| (0..lo).map(move |w| (w * p + j).checked_sub(q).filter(|&i| i < len).unwrap_or(len)))
         .collect()
