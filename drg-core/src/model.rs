@@ -65,7 +65,7 @@ pub trait DrgModel<D: DrgDevice>: TensorCollection<f32, D, To<f32, D> = Self> + 
 
     /// Builds the model with the reference's initialisation (PyTorch defaults), drawing from the
     /// device's generator: seed the device (`Cpu::seed_from_u64`) for reproducible weights.
-    fn build(dev: &D) -> Self {
+    fn new(dev: &D) -> Self {
         <Self as BuildModule<D, f32>>::build(dev)
     }
 

@@ -8,7 +8,7 @@ use drg_models::*;
 
 fn count<M: DrgModel<Cpu>>() -> usize {
     let dev = Cpu::default();
-    let model = M::build(&dev);
+    let model = M::new(&dev);
     let built = model.num_trainable_params();
     assert_eq!(built, M::SPEC.parameter_count, "{} {}: built modules vs. the macro's count", M::SPEC.name, M::SPEC.variant);
     built

@@ -37,7 +37,7 @@ fn check<M: DrgModel<Cpu>>(config: &str) {
     let path = fixture_path(config);
     let npz = read_npz(&path).unwrap();
     let dev = Cpu::default();
-    let mut model = M::build(&dev);
+    let mut model = M::new(&dev);
     let sd = StateDict::from_npz(&path, "param/").unwrap();
     let report = load_state_dict(&mut model, &sd, &LoadOptions::default()).unwrap_or_else(|e| panic!("{config}: {e}"));
     assert!(report.loaded.len() > 20, "{config}: only {} tensors loaded", report.loaded.len());

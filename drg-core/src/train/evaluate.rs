@@ -103,7 +103,7 @@ pub fn predict_new<M: DrgModel<Cpu>>(weights: &Path, description: Option<&Path>,
     if let Some(desc) = description {
         ModelDescription::read(desc)?.check_fits::<M>(desc)?;
     }
-    let mut model = M::build(&Cpu::default());
+    let mut model = M::new(&Cpu::default());
     load_weights(&mut model, weights)?;
     out.create_dir()?;
     let progress = Progress::auto(0);

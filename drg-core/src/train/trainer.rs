@@ -229,7 +229,7 @@ impl Run<'_> {
     /// gradient), the initial model saved as the best, the first checkpoint.
     fn start<M: DrgModel<Cpu>>(&mut self) -> anyhow::Result<RunState<M>> {
         let (data, cfg) = (self.data, self.cfg);
-        let mut model = M::build(&device(cfg.seed));
+        let mut model = M::new(&device(cfg.seed));
         let schedule = Schedule::new(cfg.schedule, cfg.lr);
         if cfg.schedule.warm_up_epochs > 0 {
             self.say(format!("Warm up from {}", python_repr(schedule.lr())));
@@ -261,7 +261,7 @@ impl Run<'_> {
             loaded.state.fingerprint,
             self.fingerprint
         );
-        let mut model = M::build(&device(self.cfg.seed));
+        let mut model = M::new(&device(self.cfg.seed));
         load_weights(&mut model, &loaded.weights)?;
         // The best model shares the model's tensor ids (a clone), so the optimizer's buffers keep
         // following the parameters when it is reloaded.
@@ -464,7 +464,7 @@ mod tests {
         assert_eq!(npz.get("names").unwrap().strings().unwrap(), eval.genes.as_slice());
         assert_eq!(npz.f32("values").unwrap(), (vec![test.len(), 5], eval.preds.clone()));
         // The weights file reloads into a fresh model that predicts the same, also via --predictnew.
-        let mut fresh = <Tiny as DrgModel<Cpu>>::build(&Cpu::default());
+        let mut fresh = <Tiny as DrgModel<Cpu>>::new(&Cpu::default());
         crate::train::outputs::load_weights(&mut fresh, &out.weights()).unwrap();
         assert_eq!(weights_of(&fresh), weights_of(&res.model));
         let out2 = out_in(&dir, "again");
