@@ -34,6 +34,9 @@ enum Command {
         conditions: usize,
         #[arg(long, default_value_t = simulate::SimOptions::default().noise)]
         noise: f32,
+        /// Motif copies per binding site (1 gives sparse single sites, much harder for CNNs).
+        #[arg(long = "site-copies", default_value_t = simulate::SimOptions::default().site_copies)]
+        site_copies: usize,
         #[arg(long, default_value_t = simulate::SimOptions::default().seed)]
         seed: u64,
     },
@@ -66,7 +69,7 @@ enum Command {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Simulate { outdir, genes, length, rna_length, cell_types, conditions, noise, seed } => {
+        Command::Simulate { outdir, genes, length, rna_length, cell_types, conditions, noise, site_copies, seed } => {
             let o = simulate::SimOptions {
                 n_genes: genes,
                 dna_length: length,
@@ -74,6 +77,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 n_cell_types: cell_types,
                 n_conditions: conditions,
                 noise,
+                site_copies,
                 seed,
                 ..Default::default()
             };

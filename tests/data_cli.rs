@@ -197,3 +197,14 @@ fn builtin_dataset_is_generated_once_into_the_cache() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1600 genes; inputs [2000, 2000]; tracks [21, 21, 21]"), "{out}");
 }
+
+#[test]
+fn simulate_rejects_sites_without_copies() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("sim");
+    let (code, _, err) = drg(&["simulate", "--outdir", s(&out), "--genes", "80", "--length", "700", "--site-copies", "0"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("one copy per site"), "{err}");
+    assert!(!out.exists(), "no dataset folder may be left behind");
+}

@@ -471,3 +471,43 @@ mod on_cuda {
         compare("cuda dispatch conv1d", param_names(&c), &via_dispatch, &direct);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// demo-model shapes: the host kernels switch to blocked SGEMM and parallel paths on large
+// tensors, which the small cases above do not reach
+
+#[test]
+fn host_ops_match_the_composites_at_demo_model_shapes() {
+    let dev = Cpu::default();
+    let cases = [
+        ConvCase { b: 8, ci: 4, l: 2000, co: 64, geom: ConvGeom::same(15, 1), bias: true },
+        ConvCase { b: 8, ci: 64, l: 500, co: 64, geom: ConvGeom::same(11, 4), bias: false },
+        ConvCase { b: 8, ci: 64, l: 166, co: 64, geom: ConvGeom::same(11, 1), bias: true },
+    ];
+    for (i, c) in cases.into_iter().enumerate() {
+        let seed = 900 + 10 * i as u64;
+        if i == 0 {
+            let want = conv_run!(dev, c, seed, drg_core::ops::rc_conv1d);
+            let got = conv_run!(dev, c, seed, composite::rc_conv1d);
+            compare(&format!("rc_conv1d {c:?}"), param_names(&c), &got, &want);
+        }
+        let want = conv_run!(dev, c, seed, drg_core::ops::conv1d);
+        let got = conv_run!(dev, c, seed, composite::conv1d);
+        compare(&format!("conv1d {c:?}"), param_names(&c), &got, &want);
+    }
+    for (i, &(b, c, l, p)) in [(8, 64, 2000, 4), (8, 64, 500, 3), (8, 64, 166, 3)].iter().enumerate() {
+        let x = pool_input(b * c * l, 950 + i as u64, false);
+        let case = format!("(B, C, L, p) = {:?}", (b, c, l, p));
+        let want = pool_run!(dev, (b, c, l, p), &x, drg_core::ops::weighted_pool);
+        compare(&format!("weighted_pool {case}"), &[], &pool_run!(dev, (b, c, l, p), &x, composite::weighted_pool), &want);
+    }
+    for mode in [BnMode::Train { momentum: 0.1 }, BnMode::Eval] {
+        let want = bn_run!(dev, [8, 64, 500], mode, true, 970, drg_core::ops::batchnorm_gelu);
+        let got = bn_run!(dev, [8, 64, 500], mode, true, 970, composite::batchnorm_gelu);
+        compare(&format!("batchnorm_gelu [8, 64, 500] {mode:?}"), &BN_PARAMS, &got, &want);
+    }
+    let d = [8, 64, 2000];
+    let x = randn(8 * 64 * 2000, 980);
+    let want = run(&dev, &x, d, drg_core::ops::gelu, |_| vec![]);
+    compare("gelu [8, 64, 2000]", &[], &run(&dev, &x, d, composite::gelu, |_| vec![]), &want);
+}

@@ -58,7 +58,7 @@ fn check_binary(bin: &str, inputs: &[&Path], outputs: &[&Path], data: &DatasetPa
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{bin} failed: {stderr}");
     let stdout = String::from_utf8_lossy(&res.stdout);
-    assert!(stdout.contains("baseline r"), "{bin}: no summary table in {stdout}");
+    assert_eq!(stdout.matches("baseline r").count(), 1, "{bin}: not exactly one summary table in {stdout}");
 
     let loss = files_with(out.path(), "_loss.txt");
     assert_eq!(loss.len(), 1, "{bin}: {loss:?}");

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// Trains (or, with `--predictnew`, applies) a drg-rs model. Without input files it trains on
-/// the built-in simulated dataset (generated into a cache folder on first use), by default for at
-/// most 30 epochs with patience 5 and 1 warm-up epoch (the reference's 1000 / 10 / 4 otherwise).
+/// the built-in simulated dataset (generated into a cache folder on first use), by default with
+/// Adam at lr 1e-4 for at most 15 epochs, patience 5 and 1 warm-up epoch (with data files: the
+/// reference's SGD with momentum 0.9, 1000 epochs, patience 10 and 4 warm-up epochs).
 #[derive(Debug, Clone, Parser)]
 #[command(version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct RunArgs {
@@ -80,8 +81,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub cnn: Option<String>,
 
-    /// Learning rate (reference default in the use cases: 1e-5; drg-rs default 1e-3 on the
-    /// built-in dataset, see the README).
+    /// Learning rate (the use cases: 1e-5; drg-rs default 1e-3 with SGD, and 1e-4 with Adam on
+    /// the built-in dataset, see the README).
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long)]

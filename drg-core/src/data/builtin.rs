@@ -3,7 +3,7 @@
 //!
 //! Cache folder: `$DRG_CACHE_DIR` if set, else `$XDG_CACHE_HOME/drg-rs`, else
 //! `$HOME/.cache/drg-rs`, else `target/drg-data`. The dataset goes to
-//! `<cache>/builtin-v1-seed<seed>/`; it is generated into a temporary sibling folder and renamed
+//! `<cache>/builtin-v<BUILTIN_VERSION>-seed<seed>/`; it is generated into a temporary sibling folder and renamed
 //! into place, so a crash or a concurrent run never leaves a half-written dataset behind.
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use super::error::{DataError, DataResult};
 use super::simulate::{simulate, write_dataset, DatasetPaths, SimOptions};
 
 /// Bump when the simulator's output changes, so stale caches are not reused.
-pub const BUILTIN_VERSION: u32 = 1;
+pub const BUILTIN_VERSION: u32 = 2;
 
 /// The cache root (see the module docs).
 pub fn cache_dir() -> PathBuf {
@@ -37,14 +37,7 @@ pub fn ensure_default_dataset() -> DataResult<DatasetPaths> {
 /// The dataset for `opts` in the cache, generated atomically if absent.
 pub fn ensure_dataset(opts: &SimOptions) -> DataResult<DatasetPaths> {
     let root = cache_dir();
-    let name = if *opts == SimOptions::default() {
-        format!("builtin-v{BUILTIN_VERSION}-seed{}", opts.seed)
-    } else {
-        format!(
-            "sim-v{BUILTIN_VERSION}-g{}-l{}-r{}-c{}x{}-seed{}",
-            opts.n_genes, opts.dna_length, opts.rna_length, opts.n_cell_types, opts.n_conditions, opts.seed
-        )
-    };
+    let name = folder_name(opts);
     let dir = root.join(&name);
     let paths = DatasetPaths::in_dir(&dir);
     if paths.all().iter().all(|p| p.is_file()) {
@@ -76,6 +69,31 @@ pub fn ensure_dataset(opts: &SimOptions) -> DataResult<DatasetPaths> {
         }
     }
     Ok(paths)
+}
+
+/// The cache folder of a dataset: `builtin-v<version>-seed<seed>` for the defaults, otherwise
+/// the main sizes and a fingerprint of every option.
+fn folder_name(opts: &SimOptions) -> String {
+    if *opts == SimOptions::default() {
+        format!("builtin-v{BUILTIN_VERSION}-seed{}", opts.seed)
+    } else {
+        format!(
+            "sim-v{BUILTIN_VERSION}-g{}-l{}-r{}-c{}x{}-seed{}-{:016x}",
+            opts.n_genes,
+            opts.dna_length,
+            opts.rna_length,
+            opts.n_cell_types,
+            opts.n_conditions,
+            opts.seed,
+            options_fingerprint(opts)
+        )
+    }
+}
+
+/// FNV-1a of every option (noise, motif settings, ...), so that datasets differing in any knob
+/// get their own cache folders.
+fn options_fingerprint(opts: &SimOptions) -> u64 {
+    format!("{opts:?}").bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// An input of a simulated dataset.
@@ -124,5 +142,22 @@ impl DatasetPaths {
         }
         spec.cv = super::CvSpec::File { path: self.crossvalidation.clone(), fold };
         spec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_gets_its_own_cache_folder() {
+        let d = SimOptions::default();
+        assert_eq!(folder_name(&d), format!("builtin-v{BUILTIN_VERSION}-seed1"));
+        let noisy = SimOptions { noise: 0.9, ..d.clone() };
+        let copies = SimOptions { site_copies: 1, ..d.clone() };
+        let names = [folder_name(&noisy), folder_name(&copies), folder_name(&SimOptions { seed: 2, ..d.clone() })];
+        assert!(names.iter().all(|n| n.starts_with(&format!("sim-v{BUILTIN_VERSION}-g1600-l2000-r2000-c3x7-seed"))), "{names:?}");
+        assert_ne!(names[0], names[1]);
+        assert_eq!(folder_name(&noisy), folder_name(&noisy.clone()));
     }
 }

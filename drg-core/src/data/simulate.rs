@@ -11,6 +11,13 @@
 //!   the 3′UTR, each with a degradation activity vector `d_r`: `kd = base'_g + Σ_occ d_r + s'·shared'`;
 //! * expression `ex = kt − kd`; each observed matrix adds independent Gaussian noise.
 //!
+//! Every binding *site* is a homotypic cluster of [`SimOptions::site_copies`] copies of its motif
+//! (contributing its activity once), and the motifs are 10 bp (TF) and 8 bp (RBP) long. With
+//! single 7–8 bp occurrences and 20 motifs the signal is learnable by a ridge regression on known
+//! motif counts but too sparse for the demo CNNs to discover from 1,280 training genes: they
+//! memorise the training genes and stay at the baseline on held-out ones (measured with model D,
+//! 2026-11-25); with clusters of longer motifs model D gains +0.1–0.27 in r in six epochs.
+//!
 //! The shared components (`shared`, a general response to each condition) are kept small, so the
 //! per-gene correlation across conditions of a predictor that gives every gene the training
 //! set's average profile stays low, while the noiseless generative profile scores high
@@ -42,6 +49,12 @@ pub struct SimOptions {
     pub n_conditions: usize,
     pub n_tf_motifs: usize,
     pub n_rbp_motifs: usize,
+    /// Motif lengths (bp).
+    pub tf_motif_length: usize,
+    pub rbp_motif_length: usize,
+    /// Copies of the motif planted per binding site (a homotypic cluster; the site's activity
+    /// counts once).
+    pub site_copies: usize,
     /// Standard deviation of the measurement noise relative to the gene-specific signal.
     pub noise: f32,
     /// Weight of the shared (every gene alike) condition response relative to the gene-specific one.
@@ -59,8 +72,11 @@ impl Default for SimOptions {
             rna_length: 2000,
             n_cell_types: 3,
             n_conditions: 7,
-            n_tf_motifs: 12,
-            n_rbp_motifs: 8,
+            n_tf_motifs: 8,
+            n_rbp_motifs: 6,
+            tf_motif_length: 10,
+            rbp_motif_length: 8,
+            site_copies: 3,
             noise: 0.6,
             shared: 0.45,
             cv_sets: 10,
@@ -218,8 +234,14 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
             track_cell_types.push(cell.to_string());
         }
     }
-    let tf_motifs: Vec<Vec<u8>> = (0..o.n_tf_motifs).map(|_| random_motif(&mut rng, 8)).collect();
-    let rbp_motifs: Vec<Vec<u8>> = (0..o.n_rbp_motifs).map(|_| random_motif(&mut rng, 7)).collect();
+    if o.n_tf_motifs == 0 || o.n_rbp_motifs == 0 || o.site_copies == 0 {
+        return Err("need at least one TF motif, one RBP motif and one copy per site".into());
+    }
+    if !(4..=20).contains(&o.tf_motif_length) || !(4..=20).contains(&o.rbp_motif_length) {
+        return Err("motif lengths must be 4..=20 bp".into());
+    }
+    let tf_motifs: Vec<Vec<u8>> = (0..o.n_tf_motifs).map(|_| random_motif(&mut rng, o.tf_motif_length)).collect();
+    let rbp_motifs: Vec<Vec<u8>> = (0..o.n_rbp_motifs).map(|_| random_motif(&mut rng, o.rbp_motif_length)).collect();
     let tf_act = activities(&mut rng, o.n_tf_motifs, n_tracks);
     let rbp_act = activities(&mut rng, o.n_rbp_motifs, n_tracks);
     let shared_kt: Vec<f32> = (0..n_tracks).map(|_| normal.sample(&mut rng)).collect();
@@ -267,8 +289,10 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
             if utr3_end < utr3_start + len {
                 break;
             }
-            let pos = rng.gen_range(utr3_start..=utr3_end - len);
-            plant(&mut mrna, pos, &rbp_motifs[m]);
+            for _ in 0..o.site_copies {
+                let pos = rng.gen_range(utr3_start..=utr3_end - len);
+                plant(&mut mrna, pos, &rbp_motifs[m]);
+            }
             for t in 0..n_tracks {
                 kd[t] += 0.6 * rbp_act[m][t];
             }
@@ -283,9 +307,11 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
         let prom_lo = tss.saturating_sub(250);
         for _ in 0..k_prom {
             let m = rng.gen_range(0..o.n_tf_motifs);
-            let pos = rng.gen_range(prom_lo..tss - 10);
-            let motif = if rng.gen_bool(0.5) { tf_motifs[m].clone() } else { revcomp(&tf_motifs[m]) };
-            plant(&mut seq, pos, &motif);
+            for _ in 0..o.site_copies {
+                let pos = rng.gen_range(prom_lo..tss - 10 - o.tf_motif_length.saturating_sub(8));
+                let motif = if rng.gen_bool(0.5) { tf_motifs[m].clone() } else { revcomp(&tf_motifs[m]) };
+                plant(&mut seq, pos, &motif);
+            }
             for t in 0..n_tracks {
                 kt[t] += tf_act[m][t];
             }
@@ -297,9 +323,13 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
                 break;
             }
             let m = rng.gen_range(0..o.n_tf_motifs);
-            let pos = rng.gen_range(10..enh_hi);
-            let motif = if rng.gen_bool(0.5) { tf_motifs[m].clone() } else { revcomp(&tf_motifs[m]) };
-            plant(&mut seq, pos, &motif);
+            // an enhancer: the cluster within 100 bp
+            let lo = rng.gen_range(10..enh_hi.saturating_sub(100).max(11));
+            for _ in 0..o.site_copies {
+                let pos = rng.gen_range(lo..lo + 100 - o.tf_motif_length).min(prom_lo - o.tf_motif_length);
+                let motif = if rng.gen_bool(0.5) { tf_motifs[m].clone() } else { revcomp(&tf_motifs[m]) };
+                plant(&mut seq, pos, &motif);
+            }
             for t in 0..n_tracks {
                 kt[t] += 0.5 * tf_act[m][t];
             }

@@ -1,13 +1,19 @@
 //! The reference's output name (§6.1 of drg-behaviour.md): the prefix of every file a run writes.
 //!
-//! Researchers find their runs by these names (`Models/exoniconRNA40krcomp_sd1-cv10-1_Cormse...`),
-//! so drg-rs builds them the same way: a **data part** from the input and output file names
-//! ([`data_outname`]) followed by **model tokens** from the settings ([`model_outname`]).
+//! Researchers find their runs by these names (`Models/exoniconRNA40krcomp_sd1-cv10-1_Cormse...`).
+//! The reference builds them from a **data part** (input and output file names,
+//! [`data_outname`]) followed by **model tokens** from the settings ([`model_outname`]).
 //!
-//! One deliberate difference: the reference gives the use cases F1 and F2 the same name (the
-//! `input_to_combinefunc` routing is not part of it), so their files overwrite each other. drg-rs
-//! adds an optional [`ModelNameSettings::model_tag`], appended as `_<tag>` at the very end; with no
-//! tag the name is exactly the reference's. A full `--outname` override bypasses all of this.
+//! The model binaries use the data part followed by `_<Model>-<size>_sd<seed>`: a drg-rs model
+//! is a named, typed item, so its name (with the size variant) identifies the architecture, and
+//! every hyper-parameter is written next to the weights in `_model_params.json`. The reference's
+//! token string is still available through [`model_outname`] (checked against the names of the
+//! use cases) for scripts that must match files named by the reference.
+//!
+//! One deliberate difference there: the reference gives the use cases F1 and F2 the same name
+//! (the `input_to_combinefunc` routing is not part of it), so their files overwrite each other.
+//! [`ModelNameSettings::model_tag`] is appended as `_<tag>` at the very end; with no tag the name
+//! is exactly the reference's. A full `--outname` override bypasses all of this.
 
 use super::float_text::python_repr;
 
