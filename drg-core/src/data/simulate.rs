@@ -16,7 +16,8 @@
 //! single 7–8 bp occurrences and 20 motifs the signal is learnable by a ridge regression on known
 //! motif counts but too sparse for the demo CNNs to discover from 1,280 training genes: they
 //! memorise the training genes and stay at the baseline on held-out ones (measured with model D,
-//! 2026-11-25); with clusters of longer motifs model D gains +0.1–0.27 in r in six epochs.
+//! 2026-11-25); with clusters of longer motifs model D beats the baseline by about +0.1 in r
+//! (`BENCHMARKS.md`).
 //!
 //! The shared components (`shared`, a general response to each condition) are kept small, so the
 //! per-gene correlation across conditions of a predictor that gives every gene the training
