@@ -81,8 +81,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub cnn: Option<String>,
 
-    /// Learning rate (the use cases: 1e-5; drg-rs default 1e-3 with SGD, and 1e-4 with Adam on
-    /// the built-in dataset, see the README).
+    /// Learning rate (the use cases: 1e-5; drg-rs default 1e-3, or 1e-4 on the built-in dataset,
+    /// see the README).
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long)]
@@ -94,7 +94,7 @@ pub struct RunArgs {
     /// Maximum number of epochs (reference: 1000).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// SGD, Adam or AdamW.
+    /// SGD, Adam or AdamW (default SGD, or Adam on the built-in dataset).
     #[arg(long)]
     pub optimizer: Option<String>,
     /// SGD momentum, or Adam's β₁.
