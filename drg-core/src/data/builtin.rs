@@ -3,8 +3,9 @@
 //!
 //! Cache folder: `$DRG_CACHE_DIR` if set, else `$XDG_CACHE_HOME/drg-rs`, else
 //! `$HOME/.cache/drg-rs`, else `target/drg-data`. The dataset goes to
-//! `<cache>/builtin-v<BUILTIN_VERSION>-seed<seed>/`; it is generated into a temporary sibling folder and renamed
-//! into place, so a crash or a concurrent run never leaves a half-written dataset behind.
+//! `<cache>/builtin-v<BUILTIN_VERSION>-seed<seed>/`; it is generated into a temporary sibling
+//! folder and renamed into place, so a crash or a concurrent run never leaves a half-written
+//! dataset behind.
 
 use std::path::PathBuf;
 

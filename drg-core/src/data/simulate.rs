@@ -198,6 +198,25 @@ fn plant(seq: &mut [u8], pos: usize, motif: &[u8]) {
     seq[pos..pos + motif.len()].copy_from_slice(motif);
 }
 
+/// Plants one binding site: `copies` copies of `motif` at positions drawn by `pick`, each on a
+/// random strand when `either_strand` (DNA) and on the forward strand otherwise (mRNA).
+fn plant_site(rng: &mut StdRng, seq: &mut [u8], motif: &[u8], copies: usize, either_strand: bool, mut pick: impl FnMut(&mut StdRng) -> usize) {
+    let rc = either_strand.then(|| revcomp(motif));
+    for _ in 0..copies {
+        let pos = pick(rng);
+        let m = match &rc {
+            Some(rc) if !rng.gen_bool(0.5) => rc.as_slice(),
+            _ => motif,
+        };
+        plant(seq, pos, m);
+    }
+}
+
+/// `profile += w · activity`, track by track.
+fn add_activity(profile: &mut [f32], activity: &[f32], w: f32) {
+    profile.iter_mut().zip(activity).for_each(|(p, a)| *p += w * a);
+}
+
 /// One-hot `(L, 4)` of `seq`, left-aligned, zero-padded/cut to `l`, appended to `out`.
 fn push_onehot(out: &mut Vec<i8>, seq: &[u8], l: usize) {
     let start = out.len();
@@ -290,13 +309,8 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
             if utr3_end < utr3_start + len {
                 break;
             }
-            for _ in 0..o.site_copies {
-                let pos = rng.gen_range(utr3_start..=utr3_end - len);
-                plant(&mut mrna, pos, &rbp_motifs[m]);
-            }
-            for t in 0..n_tracks {
-                kd[t] += 0.6 * rbp_act[m][t];
-            }
+            plant_site(&mut rng, &mut mrna, &rbp_motifs[m], o.site_copies, false, |r| r.gen_range(utr3_start..=utr3_end - len));
+            add_activity(kd, &rbp_act[m], 0.6);
         }
         push_onehot(&mut rna, &mrna, o.rna_length);
 
@@ -308,14 +322,9 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
         let prom_lo = tss.saturating_sub(250);
         for _ in 0..k_prom {
             let m = rng.gen_range(0..o.n_tf_motifs);
-            for _ in 0..o.site_copies {
-                let pos = rng.gen_range(prom_lo..tss - 10 - o.tf_motif_length.saturating_sub(8));
-                let motif = if rng.gen_bool(0.5) { tf_motifs[m].clone() } else { revcomp(&tf_motifs[m]) };
-                plant(&mut seq, pos, &motif);
-            }
-            for t in 0..n_tracks {
-                kt[t] += tf_act[m][t];
-            }
+            let hi = tss - 10 - o.tf_motif_length.saturating_sub(8);
+            plant_site(&mut rng, &mut seq, &tf_motifs[m], o.site_copies, true, |r| r.gen_range(prom_lo..hi));
+            add_activity(kt, &tf_act[m], 1.0);
         }
         let k_enh = n_enh.sample(&mut rng) as usize;
         let enh_hi = prom_lo.saturating_sub(60);
@@ -326,14 +335,9 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
             let m = rng.gen_range(0..o.n_tf_motifs);
             // an enhancer: the cluster within 100 bp
             let lo = rng.gen_range(10..enh_hi.saturating_sub(100).max(11));
-            for _ in 0..o.site_copies {
-                let pos = rng.gen_range(lo..lo + 100 - o.tf_motif_length).min(prom_lo - o.tf_motif_length);
-                let motif = if rng.gen_bool(0.5) { tf_motifs[m].clone() } else { revcomp(&tf_motifs[m]) };
-                plant(&mut seq, pos, &motif);
-            }
-            for t in 0..n_tracks {
-                kt[t] += 0.5 * tf_act[m][t];
-            }
+            let last = prom_lo - o.tf_motif_length;
+            plant_site(&mut rng, &mut seq, &tf_motifs[m], o.site_copies, true, |r| r.gen_range(lo..lo + 100 - o.tf_motif_length).min(last));
+            add_activity(kt, &tf_act[m], 0.5);
         }
         push_onehot(&mut dna, &seq, o.dna_length);
     }
