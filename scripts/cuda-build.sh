@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds drg-core's CUDA test binary (feature `cuda`) on a machine WITHOUT a GPU or CUDA toolkit,
-# to be carried to a GPU machine (which has the NVIDIA driver and cuBLAS/NVRTC but no Rust).
+# Builds the CUDA binaries (feature `cuda`) on a machine WITHOUT a GPU or CUDA toolkit, to be
+# carried to a GPU machine (which has the NVIDIA driver and cuBLAS/NVRTC but no Rust): drg-core's
+# composite-op test, the models' GPU training test (models/tests/cuda_train.rs) and `model_d`.
 #
 # dfdx 0.13 (`cuda`) needs: `nvcc` (its build script compiles its .cu kernels to PTX),
 # `include/cuda.h` under CUDA_ROOT, `nvidia-smi` (asked for the compute capability), and, through
@@ -17,8 +18,9 @@
 # unpacks them at the same paths on the GPU machine before running the tests.
 #
 # Usage: scripts/cuda-build.sh BUNDLE_DIR [WORKDIR]   (WORKDIR default /tmp/drg-cuda-toolchain)
-# BUNDLE_DIR receives: composite_ops (the test binary), nvrtc-includes.tar.gz, layers.npz and
-# run-on-gpu.sh (run it there from BUNDLE_DIR's parent: `bash BUNDLE/run-on-gpu.sh`).
+# BUNDLE_DIR receives: composite_ops and cuda_train (test binaries), model_d (release),
+# nvrtc-includes.tar.gz, layers.npz and run-on-gpu.sh (run it there from BUNDLE_DIR's parent:
+# `bash BUNDLE/run-on-gpu.sh --epochs 2`).
 set -euo pipefail
 BUNDLE=$(mkdir -p "$1" && cd "$1" && pwd)
 WORK=${2:-/tmp/drg-cuda-toolchain}
@@ -55,25 +57,41 @@ printf '#!/bin/sh\necho compute_cap\necho 9.0\n' > "$WORK/bin/nvidia-smi"
 chmod +x "$WORK/bin/nvidia-smi"
 
 cd "$REPO"
-export CUDA_ROOT="$ROOT" PATH="$WORK/bin:$ROOT/bin:$PATH"
-BIN=$(cargo test -p drg-core --features cuda --test composite_ops --no-run --message-format=json \
-  | python3 -c 'import sys, json
+# A target folder of its own: the CUDA build must not replace the CPU binaries in target/.
+TARGET="$REPO/target/cuda"
+export CUDA_ROOT="$ROOT" PATH="$WORK/bin:$ROOT/bin:$PATH" CARGO_TARGET_DIR="$TARGET"
+# artifact PROFILE_ARGS... : builds with cargo and prints the path of the named executable
+artifact() {
+  local name=$1; shift
+  cargo "$@" --message-format=json | python3 -c 'import sys, json
+name = sys.argv[1]
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "composite_ops":
-        print(m["executable"])')
-# dfdx's build OUT_DIR (absolute; the one whose path is baked into the binary)
-OUT_DIR="$REPO/target/debug/$(strings "$BIN" | grep -oE 'build/dfdx-[0-9a-f]+/out' | head -1)"
-test -f "$OUT_DIR/cuda_utils.cuh"
-cp "$BIN" "$BUNDLE/composite_ops"
-tar -czPf "$BUNDLE/nvrtc-includes.tar.gz" "$ROOT/include" "$OUT_DIR"/*.cuh
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == name:
+        print(m["executable"])' "$name"
+}
+OPS=$(artifact composite_ops test -p drg-core --features cuda --test composite_ops --no-run)
+TRAIN=$(artifact cuda_train test -p drg-models --features cuda --test cuda_train --no-run)
+MODEL_D=$(artifact model_d build --release -p drg-models --features cuda --bin model_d)
+for b in "$OPS" "$TRAIN" "$MODEL_D"; do
+  strip -o "$BUNDLE/$(basename "$b" | sed -E 's/-[0-9a-f]{16}$//')" "$b"
+done
+# dfdx's build OUT_DIRs (absolute; the paths baked into the binaries, one per profile)
+OUT_DIRS=$(for b in "$OPS" "$TRAIN" "$MODEL_D"; do
+  profile=${b#"$TARGET"/}; profile=${profile%%/*}
+  echo "$TARGET/$profile/$(strings "$b" | grep -oE 'build/dfdx-[0-9a-f]+/out' | head -1)"
+done | sort -u)
+for d in $OUT_DIRS; do test -f "$d/cuda_utils.cuh"; done
+tar -czPf "$BUNDLE/nvrtc-includes.tar.gz" "$ROOT/include" $(for d in $OUT_DIRS; do echo "$d"/*.cuh; done)
 # the fixture path is compiled in (CARGO_MANIFEST_DIR/../../shared/fixtures)
 FIX="$(cd "$REPO/drg-core" && pwd)/../../shared/fixtures"
 cp "$FIX/layers.npz" "$BUNDLE/"
 cat > "$BUNDLE/run-on-gpu.sh" <<RUN
 #!/usr/bin/env bash
-# Runs the composite-op tests (CPU and CUDA) on a GPU machine with the driver and the cuBLAS and
-# NVRTC libraries (PyPI nvidia-cublas / nvidia-cuda-nvrtc or a toolkit) but no Rust.
+# On a GPU machine with the driver and the cuBLAS and NVRTC libraries (PyPI nvidia-cublas /
+# nvidia-cuda-nvrtc or a toolkit) but no Rust: the composite-op tests (CPU and CUDA), the GPU
+# training tests (a CPU run resumed on the GPU matches the CPU's), then model D trained on the
+# built-in dataset with --device cuda:0 (extra arguments go to model_d, e.g. --epochs 2).
 set -euo pipefail
 B=\$(cd "\$(dirname "\$0")" && pwd)
 tar -xzPf "\$B/nvrtc-includes.tar.gz"
@@ -83,7 +101,9 @@ for lib in libcublas.so.13 libnvrtc.so.13; do
   export LD_LIBRARY_PATH=\$d:\${LD_LIBRARY_PATH:-}
 done
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv
-chmod +x "\$B/composite_ops"
-"\$B/composite_ops" --test-threads=1 "\$@"
+chmod +x "\$B/composite_ops" "\$B/cuda_train" "\$B/model_d"
+"\$B/composite_ops" --test-threads=1
+"\$B/cuda_train" --test-threads=1
+"\$B/model_d" --device cuda:0 "\$@"
 RUN
-echo "$BUNDLE"
+ls -l "$BUNDLE"

@@ -63,8 +63,12 @@ pub trait DrgModel<D: DrgDevice>: TensorCollection<f32, D, To<f32, D> = Self> + 
     /// Inputs, outputs and settings of this variant.
     const SPEC: ModelSpec;
 
+    /// The same variant on another device (`ModelDDemo<f32, Cuda>` for `ModelDDemo<f32, Cpu>`):
+    /// how a binary, handed the CPU type by [`ModelFamily::with_variant`], trains on a GPU.
+    type On<D2: DrgDevice>: DrgModel<D2>;
+
     /// Builds the model with the reference's initialisation (PyTorch defaults), drawing from the
-    /// device's generator: seed the device (`Cpu::seed_from_u64`) for reproducible weights.
+    /// device's generator: open the device seeded (`DrgDevice::open`) for reproducible weights.
     fn new(dev: &D) -> Self {
         <Self as BuildModule<D, f32>>::build(dev)
     }
@@ -95,7 +99,8 @@ pub trait ModelFamily {
     fn with_variant<J: VariantJob>(index: usize, job: J) -> J::Output;
 }
 
-/// Work generic over a model type, for [`ModelFamily::with_variant`].
+/// Work generic over a model type, for [`ModelFamily::with_variant`]. The job receives the
+/// variant on the CPU; `M::On<Cuda>` is the same variant on a GPU.
 pub trait VariantJob {
     type Output;
     fn run<M: DrgModel<dfdx::tensor::Cpu>>(self) -> Self::Output;

@@ -463,7 +463,7 @@ mod on_cuda {
     #[test]
     fn cuda_dispatch_runs_the_composites() {
         // DrgKernels on Cuda = the composites: a conv through the dispatch equals the direct call
-        use drg_core::device::DrgKernels;
+        use drg_core::device::DrgDevice;
         let gpu = gpu();
         let c = conv_cases(4)[3];
         let via_dispatch = conv_run!(gpu, c, 990, Cuda::conv1d);

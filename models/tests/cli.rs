@@ -123,6 +123,18 @@ fn data_of_a_length_the_model_was_not_compiled_for_is_one_clear_error() {
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: ") && stderr.contains("1500") && stderr.contains("dna=2000") && stderr.contains("dna=40000"), "{stderr}");
 
+    // CUDA in a build without it: one line saying how to get it, before any data is read.
+    if !cfg!(feature = "cuda") {
+        let out = tempfile::tempdir().unwrap();
+        let outdir = format!("{}/", out.path().display());
+        let res = run(env!("CARGO_BIN_EXE_model_d"), &[&ins, &outs, "--device", "cuda:0", "--outdir", &outdir, "--quiet"]);
+        assert_eq!(res.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert!(stderr.starts_with("error: device cuda:0: this binary was built without CUDA") && stderr.contains("--features cuda"), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
+
     // A missing file: one line naming it.
     let res = run(env!("CARGO_BIN_EXE_model_d"), &["/nonexistent/dna.npz,/nonexistent/rna.npz", &outs, "--quiet"]);
     assert_eq!(res.status.code(), Some(1));

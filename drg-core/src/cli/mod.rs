@@ -18,6 +18,8 @@ use clap::Parser;
 
 use crate::data::builtin::{ensure_default_dataset, SimInput, SimOutput};
 use crate::data::{self, CvSpec, DataSpec, Dataset, InputSpec};
+use crate::device::{DeviceChoice, DrgDevice};
+use crate::dfdx::tensor::Cpu;
 use crate::eval::outname::{data_outname, CvName, DataNameSettings};
 use crate::eval::report_files::CorrelationReports;
 use crate::model::{DrgModel, ModelFamily, ModelSpec, VariantJob};
@@ -58,6 +60,7 @@ pub fn main<F: ModelFamily>() -> ExitCode {
 /// Everything a run needs once the variant is known.
 struct Job {
     args: RunArgs,
+    device: DeviceChoice,
     data: Dataset,
     cfg: TrainConfig,
     out: OutputPaths,
@@ -66,13 +69,27 @@ struct Job {
 impl VariantJob for Job {
     type Output = anyhow::Result<()>;
 
-    fn run<M: DrgModel<crate::dfdx::tensor::Cpu>>(self) -> anyhow::Result<()> {
+    fn run<M: DrgModel<Cpu>>(self) -> anyhow::Result<()> {
+        match self.device {
+            DeviceChoice::Cpu => self.run_on::<M, Cpu>(),
+            #[cfg(feature = "cuda")]
+            DeviceChoice::Cuda(_) => self.run_on::<M::On<crate::device::Cuda>, crate::device::Cuda>(),
+            #[cfg(not(feature = "cuda"))]
+            DeviceChoice::Cuda(_) => unreachable!("check_device refuses CUDA in a build without it"),
+        }
+    }
+}
+
+impl Job {
+    /// The run with the chosen variant `M` on its device kind `D`.
+    fn run_on<M: DrgModel<D>, D: DrgDevice>(self) -> anyhow::Result<()> {
         let spec = M::SPEC;
         if !self.args.quiet {
             eprintln!(
-                "{} size {}: {} trainable parameters; {} genes (train {}, validation {}, test {}); output prefix {}",
+                "{} size {} on {}: {} trainable parameters; {} genes (train {}, validation {}, test {}); output prefix {}",
                 spec.name,
                 spec.variant,
+                self.device,
                 spec.parameter_count,
                 self.data.n_genes(),
                 self.data.split.train.len(),
@@ -84,11 +101,11 @@ impl VariantJob for Job {
         if let Some(weights) = &self.args.predictnew {
             let description = self.out.model_description();
             let description = description.is_file().then_some(description);
-            let ev = predict_new::<M>(weights, description.as_deref(), &self.data, &self.cfg.reports, &self.out, self.cfg.batch_size)?;
+            let ev = predict_new::<M, D>(weights, description.as_deref(), &self.data, &self.cfg.reports, &self.out, self.cfg.batch_size, self.device.ordinal())?;
             println!("{}", ev.summary_text);
             return Ok(());
         }
-        let result = train::<M>(&self.data, &self.cfg, &self.out)?;
+        let result = train::<M, D>(&self.data, &self.cfg, &self.out)?;
         if let Some(ev) = &result.evaluation {
             // The trainer prints the table itself unless it runs quietly.
             if self.args.quiet {
@@ -110,7 +127,7 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
         Some(s) => CnnString::parse(s)?,
         None => CnnString::default(),
     };
-    check_device(args.device.as_deref().or(cnn.text("device")))?;
+    let device = check_device(args.device.as_deref().or(cnn.text("device")))?;
     check_reverse_complement(first, args.reverse_complement.as_deref())?;
 
     let (spec, names) = data_spec(first, &args)?;
@@ -120,6 +137,7 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     let chosen = variants[index];
 
     let mut cfg = train_config(&args, &cnn)?;
+    cfg.device_ordinal = device.ordinal();
     if args.inputs.is_none() {
         apply_builtin_defaults(&mut cfg, &args, &cnn)?;
     }
@@ -128,7 +146,7 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
         None => output_name(&chosen, &args, &names, &spec, cfg.seed),
     };
     let out = OutputPaths::new(&args.outdir, &name);
-    F::with_variant(index, Job { args, data, cfg, out })
+    F::with_variant(index, Job { args, device, data, cfg, out })
 }
 
 /// The built-in dataset's protocol for every setting the user left out (see [`BUILTIN_EPOCHS`],
@@ -153,14 +171,14 @@ fn apply_builtin_defaults(cfg: &mut TrainConfig, args: &RunArgs, cnn: &CnnString
     Ok(())
 }
 
-fn check_device(device: Option<&str>) -> anyhow::Result<()> {
-    match device {
-        None | Some("cpu") => Ok(()),
-        Some(d) if d.starts_with("cuda") => {
-            bail!("device {d}: training on CUDA is not available yet in drg-rs (the `cuda` feature builds dfdx's CUDA device, but the custom ops run on the CPU); use --device cpu")
-        }
-        Some(d) => bail!("unknown device '{d}': expected cpu or cuda:0"),
+/// The device named by `--device` (or `device=` in `--cnn`); CUDA only in a build with the
+/// `cuda` feature. Checked before any data is read.
+fn check_device(device: Option<&str>) -> anyhow::Result<DeviceChoice> {
+    let choice = device.map_or(Ok(DeviceChoice::Cpu), str::parse)?;
+    if matches!(choice, DeviceChoice::Cuda(_)) && !cfg!(feature = "cuda") {
+        bail!("device {choice}: this binary was built without CUDA; build it with the `cuda` feature (`cargo run --release --features cuda --bin model_d -- --device {choice}`, which needs the CUDA toolkit) or use --device cpu");
     }
+    Ok(choice)
 }
 
 /// `--reverse_complement [True,False]` must agree with the declaration, where it lives in drg-rs.
@@ -346,6 +364,19 @@ mod tests {
         let mut cfg = train_config(&args, &cnn).unwrap();
         apply_builtin_defaults(&mut cfg, &args, &cnn).unwrap();
         cfg
+    }
+
+    #[test]
+    fn devices_are_checked_before_any_data_is_read() {
+        assert_eq!(check_device(None).unwrap(), DeviceChoice::Cpu);
+        assert_eq!(check_device(Some("cpu")).unwrap(), DeviceChoice::Cpu);
+        assert!(check_device(Some("tpu")).unwrap_err().to_string().starts_with("unknown device 'tpu'"));
+        let cuda = check_device(Some("cuda:1"));
+        if cfg!(feature = "cuda") {
+            assert_eq!(cuda.unwrap(), DeviceChoice::Cuda(1));
+        } else {
+            assert!(cuda.unwrap_err().to_string().starts_with("device cuda:1: this binary was built without CUDA"));
+        }
     }
 
     #[test]

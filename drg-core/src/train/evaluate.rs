@@ -7,13 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::ensure;
-use dfdx::prelude::*;
 
 use super::outputs::{load_weights, ModelDescription, OutputPaths};
 use super::passes::predict;
 use super::progress::Progress;
 use super::data_fit::{check_fits, gene_names, targets_side_by_side, track_classes, track_names};
 use crate::data::Dataset;
+use crate::device::DrgDevice;
 use crate::eval::metrics::{class_correlations, ClassCorrelations, TestSet};
 use crate::eval::plots::plot_scatter;
 use crate::eval::report_files::{write_correlation_reports, write_predictions_npz, CorrelationReports};
@@ -48,8 +48,9 @@ pub struct Evaluation {
 /// Predicts `rows`, compares with the measured values, writes the requested reports under `out`
 /// and builds the summary table (with the average profile of `baseline_rows` as the baseline).
 #[allow(clippy::too_many_arguments)]
-pub fn evaluate_and_report<M: DrgModel<Cpu>>(
+pub fn evaluate_and_report<M: DrgModel<D>, D: DrgDevice>(
     model: &mut M,
+    dev: &D,
     data: &Dataset,
     rows: &[usize],
     baseline_rows: Option<&[usize]>,
@@ -59,7 +60,7 @@ pub fn evaluate_and_report<M: DrgModel<Cpu>>(
     progress: &Progress,
 ) -> anyhow::Result<Evaluation> {
     ensure!(!rows.is_empty(), "no genes to evaluate (the test set is empty)");
-    let preds = predict(model, data, rows, batch_size, progress)?;
+    let preds = predict(model, dev, data, rows, batch_size, progress)?;
     let truth: Vec<f64> = targets_side_by_side(data, rows).into_iter().map(f64::from).collect();
     let genes = gene_names(data, rows);
     let (tracks, track_classes) = (track_names(data), track_classes(data));
@@ -93,21 +94,31 @@ pub fn evaluate_and_report<M: DrgModel<Cpu>>(
     Ok(Evaluation { genes, preds, classes, summary, summary_text, files })
 }
 
-/// `--predictnew`: builds `M`, loads `weights` (after checking `<weights>`' model description,
-/// when one sits next to it), and evaluates every row of `data.split.test` without training. Reports go
-/// under `out`; the summary's baseline is the mean profile of `data.split.train` (of the evaluated genes
-/// when it is empty).
-pub fn predict_new<M: DrgModel<Cpu>>(weights: &Path, description: Option<&Path>, data: &Dataset, opts: &ReportOptions, out: &OutputPaths, batch_size: usize) -> anyhow::Result<Evaluation> {
+/// `--predictnew`: builds `M` on device `ordinal` of its kind, loads `weights` (after checking
+/// `<weights>`' model description, when one sits next to it), and evaluates every row of
+/// `data.split.test` without training. Reports go under `out`; the summary's baseline is the mean
+/// profile of `data.split.train` (of the evaluated genes when it is empty).
+#[allow(clippy::too_many_arguments)]
+pub fn predict_new<M: DrgModel<D>, D: DrgDevice>(
+    weights: &Path,
+    description: Option<&Path>,
+    data: &Dataset,
+    opts: &ReportOptions,
+    out: &OutputPaths,
+    batch_size: usize,
+    ordinal: usize,
+) -> anyhow::Result<Evaluation> {
     check_fits(data, &M::SPEC)?;
     ensure!(batch_size > 0, "the batch size must be positive");
     if let Some(desc) = description {
-        ModelDescription::read(desc)?.check_fits::<M>(desc)?;
+        ModelDescription::read(desc)?.check_fits(&M::SPEC, desc)?;
     }
-    let mut model = M::new(&Cpu::default());
+    let dev = D::open(ordinal, 0)?;
+    let mut model = M::new(&dev);
     load_weights(&mut model, weights)?;
     out.create_dir()?;
     let progress = Progress::auto(0);
-    let eval = evaluate_and_report(&mut model, data, &data.split.test, Some(&data.split.train), opts, out, batch_size, &progress)?;
+    let eval = evaluate_and_report(&mut model, &dev, data, &data.split.test, Some(&data.split.train), opts, out, batch_size, &progress)?;
     progress.finish();
     Ok(eval)
 }

@@ -25,6 +25,8 @@ use dfdx::prelude::*;
 use dfdx::tensor_ops::{AdamConfig, SgdConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::device::DrgDevice;
+
 /// Which optimizer, with its settings other than the learning rate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum OptimizerKind {
@@ -81,18 +83,18 @@ pub struct OptimizerState {
     pub buffers: BTreeMap<String, Vec<Vec<f32>>>,
 }
 
-/// An optimizer over any dfdx `TensorCollection` on the CPU. See the module documentation.
+/// An optimizer over any dfdx `TensorCollection` on device `D`. See the module documentation.
 #[derive(Debug)]
-pub struct Optimizer {
+pub struct Optimizer<D: DrgDevice> {
     pub kind: OptimizerKind,
     lr: f64,
     steps: usize,
     /// Moment buffers keyed by parameter tensor id; empty until the first step or a state load.
-    moments: Vec<Gradients<f32, Cpu>>,
+    moments: Vec<Gradients<f32, D>>,
     has_buffers: bool,
 }
 
-impl Optimizer {
+impl<D: DrgDevice> Optimizer<D> {
     pub fn new(kind: OptimizerKind, lr: f64) -> Self {
         Self { kind, lr, steps: 0, moments: (0..kind.buffers()).map(|_| Gradients::leaky()).collect(), has_buffers: false }
     }
@@ -114,7 +116,7 @@ impl Optimizer {
     /// One update of every trainable parameter of `model` from `grads` (which must hold a
     /// gradient for each, as `alloc_grads` + `backward` give). BatchNorm running statistics and
     /// other detached buffers are skipped.
-    pub fn update<M: TensorCollection<f32, Cpu>>(&mut self, model: &mut M, grads: &mut Gradients<f32, Cpu>) -> anyhow::Result<()> {
+    pub fn update<M: TensorCollection<f32, D>>(&mut self, model: &mut M, grads: &mut Gradients<f32, D>) -> anyhow::Result<()> {
         self.steps += 1;
         let mut visitor = UpdateVisitor { opt: self, grads };
         M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut visitor }).map_err(|e| anyhow::anyhow!("optimizer update: {e:?}"))?;
@@ -123,7 +125,7 @@ impl Optimizer {
     }
 
     /// The buffers by parameter name (empty before the first step).
-    pub fn state<M: TensorCollection<f32, Cpu>>(&self, model: &M) -> anyhow::Result<OptimizerState> {
+    pub fn state<M: TensorCollection<f32, D>>(&self, model: &M) -> anyhow::Result<OptimizerState> {
         let mut state = OptimizerState { steps: self.steps, buffers: BTreeMap::new() };
         if self.has_buffers {
             let mut visitor = ExportVisitor { opt: self, out: &mut state.buffers };
@@ -133,7 +135,7 @@ impl Optimizer {
     }
 
     /// Restores buffers saved by [`Self::state`] for `model` (matched by name; lengths checked).
-    pub fn load_state<M: TensorCollection<f32, Cpu>>(&mut self, model: &M, state: &OptimizerState) -> anyhow::Result<()> {
+    pub fn load_state<M: TensorCollection<f32, D>>(&mut self, model: &M, state: &OptimizerState) -> anyhow::Result<()> {
         self.steps = state.steps;
         self.moments = (0..self.kind.buffers()).map(|_| Gradients::leaky()).collect();
         self.has_buffers = !state.buffers.is_empty();
@@ -148,18 +150,18 @@ impl Optimizer {
     }
 }
 
-struct UpdateVisitor<'a> {
-    opt: &'a mut Optimizer,
-    grads: &'a mut Gradients<f32, Cpu>,
+struct UpdateVisitor<'a, D: DrgDevice> {
+    opt: &'a mut Optimizer<D>,
+    grads: &'a mut Gradients<f32, D>,
 }
 
-impl TensorVisitor<f32, Cpu> for UpdateVisitor<'_> {
+impl<D: DrgDevice> TensorVisitor<f32, D> for UpdateVisitor<'_, D> {
     type Viewer = ViewTensorMut;
-    type Err = <Cpu as HasErr>::Err;
+    type Err = D::Err;
     type E2 = f32;
-    type D2 = Cpu;
+    type D2 = D;
 
-    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, Cpu>, p: &mut Tensor<S, f32, Cpu>) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, D>, p: &mut Tensor<S, f32, D>) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if !opts.do_gradient_update {
             return Ok(None);
         }
@@ -188,18 +190,18 @@ impl TensorVisitor<f32, Cpu> for UpdateVisitor<'_> {
     }
 }
 
-struct ExportVisitor<'a> {
-    opt: &'a Optimizer,
+struct ExportVisitor<'a, D: DrgDevice> {
+    opt: &'a Optimizer<D>,
     out: &'a mut BTreeMap<String, Vec<Vec<f32>>>,
 }
 
-impl TensorVisitor<f32, Cpu> for ExportVisitor<'_> {
+impl<D: DrgDevice> TensorVisitor<f32, D> for ExportVisitor<'_, D> {
     type Viewer = (ViewTensorRef, ViewTensorName);
-    type Err = <Cpu as HasErr>::Err;
+    type Err = D::Err;
     type E2 = f32;
-    type D2 = Cpu;
+    type D2 = D;
 
-    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, Cpu>, (p, name): (&Tensor<S, f32, Cpu>, String)) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, D>, (p, name): (&Tensor<S, f32, D>, String)) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if opts.do_gradient_update {
             let bufs = self.opt.moments.iter().map(|m| m.get(p).as_vec()).collect();
             self.out.insert(name, bufs);
@@ -208,19 +210,19 @@ impl TensorVisitor<f32, Cpu> for ExportVisitor<'_> {
     }
 }
 
-struct ImportVisitor<'a> {
-    opt: &'a mut Optimizer,
+struct ImportVisitor<'a, D: DrgDevice> {
+    opt: &'a mut Optimizer<D>,
     state: &'a OptimizerState,
     error: Option<anyhow::Error>,
 }
 
-impl TensorVisitor<f32, Cpu> for ImportVisitor<'_> {
+impl<D: DrgDevice> TensorVisitor<f32, D> for ImportVisitor<'_, D> {
     type Viewer = (ViewTensorRef, ViewTensorName);
-    type Err = <Cpu as HasErr>::Err;
+    type Err = D::Err;
     type E2 = f32;
-    type D2 = Cpu;
+    type D2 = D;
 
-    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, Cpu>, (p, name): (&Tensor<S, f32, Cpu>, String)) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, D>, (p, name): (&Tensor<S, f32, D>, String)) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if !opts.do_gradient_update || self.error.is_some() {
             return Ok(None);
         }
@@ -228,9 +230,10 @@ impl TensorVisitor<f32, Cpu> for ImportVisitor<'_> {
             let bufs = self.state.buffers.get(&name).with_context(|| format!("optimizer state: no buffers for parameter '{name}'"))?;
             anyhow::ensure!(bufs.len() == self.opt.moments.len(), "optimizer state: '{name}' has {} buffers, expected {}", bufs.len(), self.opt.moments.len());
             for (store, buf) in self.opt.moments.iter_mut().zip(bufs) {
+                let n = p.shape().num_elements();
+                anyhow::ensure!(n == buf.len(), "optimizer state: '{name}' has {} values, the parameter {n}", buf.len());
                 let dst = store.get_or_alloc_mut(p).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                anyhow::ensure!(dst.len() == buf.len(), "optimizer state: '{name}' has {} values, the parameter {}", buf.len(), dst.len());
-                dst.copy_from_slice(buf);
+                D::write_host(dst, buf).with_context(|| format!("optimizer state: '{name}'"))?;
             }
             Ok(())
         })();
@@ -270,7 +273,7 @@ mod tests {
     }
 
     /// Updates `m` with gradient `g`.
-    fn step<const N: usize>(opt: &mut Optimizer, m: &mut Vector<N>, g: &[f32]) {
+    fn step<const N: usize>(opt: &mut Optimizer<Cpu>, m: &mut Vector<N>, g: &[f32]) {
         let mut grads = grads_of(m, g);
         opt.update(m, &mut grads).unwrap();
     }

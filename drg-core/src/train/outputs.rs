@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::eval::atomic_file::write_bytes_atomically;
 use crate::eval::report_files::output_path;
 use crate::import::{import_file, LoadOptions};
-use crate::model::{DrgModel, ModelSpec};
+use crate::device::DrgDevice;
+use crate::model::ModelSpec;
 
 /// The output name of a run; every file is this prefix plus a suffix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl OutputPaths {
 }
 
 /// Saves `model` to `path` in safetensors format, atomically (temporary file + rename).
-pub fn save_weights<M: TensorCollection<f32, Cpu>>(model: &M, path: &Path) -> anyhow::Result<()> {
+pub fn save_weights<M: TensorCollection<f32, D>, D: DrgDevice>(model: &M, path: &Path) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -74,7 +75,7 @@ pub fn save_weights<M: TensorCollection<f32, Cpu>>(model: &M, path: &Path) -> an
 /// Loads weights into `model`: a `.safetensors` saved by [`save_weights`], or a reference state
 /// dict (`.pth`/`.pt` as torch saves it, or `.npz` with state-dict keys) through [`crate::import`]. A
 /// missing tensor or a shape mismatch is an error naming the file.
-pub fn load_weights<M: TensorCollection<f32, Cpu>>(model: &mut M, path: &Path) -> anyhow::Result<()> {
+pub fn load_weights<M: TensorCollection<f32, D>, D: DrgDevice>(model: &mut M, path: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(path.exists(), "{}: no such file", path.display());
     match path.extension().and_then(|e| e.to_str()) {
         Some("pth" | "pt" | "npz") => import_file(model, path, &LoadOptions::default()).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")),
@@ -120,9 +121,10 @@ impl ModelDescription {
         serde_json::from_str(&text).with_context(|| format!("{}: not a model description", path.display()))
     }
 
-    /// Checks that a saved description is for the model `M` (same item, variant and shapes).
-    pub fn check_fits<M: DrgModel<Cpu>>(&self, path: &Path) -> anyhow::Result<()> {
-        let want = Self::of(&M::SPEC, serde_json::Value::Null);
+    /// Checks that a saved description is for the model of `spec` (same item, variant and
+    /// shapes).
+    pub fn check_fits(&self, spec: &ModelSpec, path: &Path) -> anyhow::Result<()> {
+        let want = Self::of(spec, serde_json::Value::Null);
         anyhow::ensure!(
             self.model == want.model && self.variant == want.variant,
             "{}: weights of model {} ({}), not of {} ({})",

@@ -13,6 +13,7 @@ use super::optim::Optimizer;
 use super::progress::Progress;
 use super::data_fit::{append_side_by_side, targets_side_by_side};
 use crate::data::Dataset;
+use crate::device::DrgDevice;
 use crate::layers::Ctx;
 use crate::model::DrgModel;
 
@@ -35,7 +36,7 @@ pub struct HeadLosses {
 }
 
 impl HeadLosses {
-    pub fn of<M: DrgModel<Cpu>>() -> Self {
+    pub fn of<M: DrgModel<D>, D: DrgDevice>() -> Self {
         let spec = M::SPEC;
         let widths: Vec<usize> = spec.outputs.iter().map(|o| o.width).collect();
         let validation: Vec<LossKind> = spec.outputs.iter().map(|o| o.validation).collect();
@@ -57,17 +58,17 @@ impl HeadLosses {
 }
 
 /// A model returning another number of heads than its spec declares is a bug in the model.
-fn check_heads<M: DrgModel<Cpu>>(got: usize) -> anyhow::Result<()> {
+fn check_heads<M: DrgModel<D>, D: DrgDevice>(got: usize) -> anyhow::Result<()> {
     let want = M::SPEC.outputs.len();
     anyhow::ensure!(got == want && want > 0, "model {} returned {got} outputs, its spec declares {want}", M::SPEC.name);
     Ok(())
 }
 
 /// One input batch as the model takes it: `(batch, channels, length)`.
-type Batch<T> = Tensor<(usize, usize, usize), f32, Cpu, T>;
+type Batch<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
 
-/// The inputs of `rows` as tensors with tape `T` (`NoneTape`, or empty `OwnedTape`s).
-fn input_tensors<T: Tape<f32, Cpu> + Default>(dev: &Cpu, data: &Dataset, rows: &[usize]) -> Vec<Batch<T>> {
+/// The inputs of `rows` as tensors on `dev` with tape `T` (`NoneTape`, or empty `OwnedTape`s).
+fn input_tensors<D: DrgDevice, T: Tape<f32, D> + Default>(dev: &D, data: &Dataset, rows: &[usize]) -> Vec<Batch<D, T>> {
     data.inputs
         .iter()
         .enumerate()
@@ -76,23 +77,25 @@ fn input_tensors<T: Tape<f32, Cpu> + Default>(dev: &Cpu, data: &Dataset, rows: &
 }
 
 /// A pass without gradient over `batches` in the mode of `ctx_for(batch index)` (eval for
-/// validation and prediction; train for the reference's epoch-0 pass).
-pub fn pass_without_gradient<M: DrgModel<Cpu>>(
+/// validation and prediction; train for the reference's epoch-0 pass). `dev` is the model's
+/// device.
+#[allow(clippy::too_many_arguments)]
+pub fn pass_without_gradient<M: DrgModel<D>, D: DrgDevice>(
     model: &mut M,
+    dev: &D,
     data: &Dataset,
     batches: &[Vec<usize>],
     mut ctx_for: impl FnMut(usize) -> Ctx,
     progress: &Progress,
     label: &str,
 ) -> anyhow::Result<PassRecord> {
-    let dev = Cpu::default();
     let widths = data.n_tracks();
     let mut rec = PassRecord::default();
     progress.start_pass(label, batches.iter().map(Vec::len).sum());
     for (b, rows) in batches.iter().enumerate() {
         let mut ctx = ctx_for(b);
-        let heads = model.forward(input_tensors::<NoneTape>(&dev, data, rows), &mut ctx);
-        check_heads::<M>(heads.len())?;
+        let heads = model.forward(input_tensors::<D, NoneTape>(dev, data, rows), &mut ctx);
+        check_heads::<M, D>(heads.len())?;
         let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
         append_side_by_side(&host, &widths, rows.len(), &mut rec.preds);
         rec.targets.extend(targets_side_by_side(data, rows));
@@ -104,17 +107,17 @@ pub fn pass_without_gradient<M: DrgModel<Cpu>>(
 /// A training pass: for every batch a forward pass in train mode (`ctx_for(batch index)`), the
 /// summed loss, backward, and one optimizer step. `grads` is reused between batches.
 #[allow(clippy::too_many_arguments)]
-pub fn training_pass<M: DrgModel<Cpu>>(
+pub fn training_pass<M: DrgModel<D>, D: DrgDevice>(
     model: &mut M,
-    opt: &mut Optimizer,
-    grads: &mut Option<Gradients<f32, Cpu>>,
+    dev: &D,
+    opt: &mut Optimizer<D>,
+    grads: &mut Option<Gradients<f32, D>>,
     data: &Dataset,
     batches: &[Vec<usize>],
     mut ctx_for: impl FnMut(usize) -> Ctx,
     losses: &HeadLosses,
     progress: &Progress,
 ) -> anyhow::Result<PassRecord> {
-    let dev = Cpu::default();
     let mut rec = PassRecord::default();
     let per_value = (losses.tracks.all.max(1)) as f64;
     let mut seen = 0usize;
@@ -122,13 +125,13 @@ pub fn training_pass<M: DrgModel<Cpu>>(
     for (b, rows) in batches.iter().enumerate() {
         let mut ctx = ctx_for(b);
         let g = grads.take().unwrap_or_else(|| model.alloc_grads());
-        let mut inputs = input_tensors::<OwnedTape<f32, Cpu>>(&dev, data, rows);
+        let mut inputs = input_tensors::<D, OwnedTape<f32, D>>(dev, data, rows);
         inputs[0] = inputs[0].retaped::<NoneTape>().traced(g);
         let heads = model.forward(inputs, &mut ctx);
-        check_heads::<M>(heads.len())?;
+        check_heads::<M, D>(heads.len())?;
         let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
         let targets = data.gather_targets(rows);
-        let mut total: Option<Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>> = None;
+        let mut total: Option<Tensor<Rank0, f32, D, OwnedTape<f32, D>>> = None;
         for (h, head) in heads.into_iter().enumerate() {
             let l = loss::loss_sum(losses.train[h], head, &targets[h])?;
             total = Some(match total {
@@ -137,7 +140,7 @@ pub fn training_pass<M: DrgModel<Cpu>>(
             });
         }
         let total = total.ok_or_else(|| anyhow::anyhow!("model {} has no outputs", M::SPEC.name))?;
-        let value = total.array() as f64;
+        let value = total.as_vec()[0] as f64;
         let mut g = total.backward();
         opt.update(model, &mut g)?;
         model.zero_grads(&mut g);
@@ -153,7 +156,7 @@ pub fn training_pass<M: DrgModel<Cpu>>(
 
 /// Predictions for `rows` in eval mode, in sequential batches of `batch_size` (the reference's
 /// `batched_predict`), `rows × ΣT` with heads concatenated.
-pub fn predict<M: DrgModel<Cpu>>(model: &mut M, data: &Dataset, rows: &[usize], batch_size: usize, progress: &Progress) -> anyhow::Result<Vec<f32>> {
+pub fn predict<M: DrgModel<D>, D: DrgDevice>(model: &mut M, dev: &D, data: &Dataset, rows: &[usize], batch_size: usize, progress: &Progress) -> anyhow::Result<Vec<f32>> {
     let batches: Vec<Vec<usize>> = rows.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
-    Ok(pass_without_gradient(model, data, &batches, |_| Ctx::eval(), progress, "predict")?.preds)
+    Ok(pass_without_gradient(model, dev, data, &batches, |_| Ctx::eval(), progress, "predict")?.preds)
 }

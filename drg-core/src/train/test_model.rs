@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::uniform::SampleUniform;
 
 use super::loss::LossKind;
+use crate::device::DrgDevice;
 use crate::data::{Dataset, Matrix, SeqSet, Split};
 use crate::layers::Ctx;
 use crate::model::{DrgModel, InputSpec, ModelSpec, OutputSpec};
@@ -52,7 +53,7 @@ impl<E: Dtype + SampleUniform, D: Device<E>> TensorCollection<E, D> for Tiny<E, 
     }
 }
 
-impl DrgModel<Cpu> for Tiny {
+impl<D: DrgDevice> DrgModel<D> for Tiny<f32, D> {
     const SPEC: ModelSpec = ModelSpec {
         name: "Tiny",
         variant: "",
@@ -66,7 +67,9 @@ impl DrgModel<Cpu> for Tiny {
         parameter_count: F_DNA * 3 + 3 + F_RNA * 3 + F_RNA * 2 + 2,
     };
 
-    fn forward<T: Tape<f32, Cpu>>(&mut self, inputs: Vec<Tensor<(usize, usize, usize), f32, Cpu, T>>, ctx: &mut Ctx) -> Vec<Tensor<(usize, usize), f32, Cpu, T>> {
+    type On<D2: DrgDevice> = Tiny<f32, D2>;
+
+    fn forward<T: Tape<f32, D>>(&mut self, inputs: Vec<Tensor<(usize, usize, usize), f32, D, T>>, ctx: &mut Ctx) -> Vec<Tensor<(usize, usize), f32, D, T>> {
         let mut it = inputs.into_iter();
         let (dna, rna) = (it.next().unwrap(), it.next().unwrap());
         let b = dna.shape().0;
@@ -82,7 +85,7 @@ impl DrgModel<Cpu> for Tiny {
         } else {
             self.running_mean.as_vec()
         };
-        let shift: Tensor<(usize, Const<F_DNA>), f32, Cpu> = dev.tensor_from_vec((0..b).flat_map(|_| centre.iter().copied()).collect(), (b, Const));
+        let shift: Tensor<(usize, Const<F_DNA>), f32, D> = dev.tensor_from_vec((0..b).flat_map(|_| centre.iter().copied()).collect(), (b, Const));
         let mut dna = dna - shift;
         if ctx.train {
             let mask: Vec<f32> = (0..b * F_DNA).map(|_| if ctx.rng.gen::<f32>() < DROPOUT { 0.0 } else { 1.0 / (1.0 - DROPOUT) }).collect();

@@ -28,10 +28,11 @@ use super::progress::Progress;
 use super::schedule::{EpochLosses, Event, Schedule, ScheduleConfig};
 use super::data_fit::check_fits;
 use crate::data::{Batcher, Dataset};
+use crate::device::DrgDevice;
 use crate::eval::float_text::python_repr;
 use crate::eval::report_files::{EpochLine, LossLog};
 use crate::layers::Ctx;
-use crate::model::DrgModel;
+use crate::model::{DrgModel, ModelSpec};
 
 /// Settings of a training run (the reference's defaults: [`TrainConfig::reference`]).
 #[derive(Debug, Clone)]
@@ -40,6 +41,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     pub seed: u64,
     pub optimizer: OptimizerKind,
+    /// Which device of the model's kind the run uses: the GPU index on CUDA (`cuda:1` → 1); 0
+    /// on the CPU. The kind itself is the model type's (`ModelDDemo<f32, Cuda>`).
+    pub device_ordinal: usize,
     pub schedule: ScheduleConfig,
     pub reports: ReportOptions,
     /// Continue from `<prefix>_checkpoint/` when it exists (a fresh run otherwise).
@@ -64,6 +68,7 @@ impl TrainConfig {
             batch_size: 8,
             seed: 1,
             optimizer: OptimizerKind::reference_sgd(),
+            device_ordinal: 0,
             schedule: ScheduleConfig::default(),
             reports: ReportOptions::default(),
             resume: false,
@@ -75,12 +80,12 @@ impl TrainConfig {
     }
 
     /// What must not change between a run and its resumption: model, data (gene names and split,
-    /// hashed) and settings.
-    fn fingerprint<M: DrgModel<Cpu>>(&self, data: &Dataset) -> serde_json::Value {
+    /// hashed) and settings (not the device: a run may continue on another one).
+    fn fingerprint(&self, spec: &ModelSpec, data: &Dataset) -> serde_json::Value {
         let names = data.genes.iter().flat_map(|g| g.bytes().chain([0]));
         let split = [&data.split.train, &data.split.val, &data.split.test].into_iter().flat_map(|s| s.iter().flat_map(|i| i.to_le_bytes()).chain([0xff; 8]));
         json!({
-            "model": M::SPEC.name, "variant": M::SPEC.variant,
+            "model": spec.name, "variant": spec.variant,
             "rows": data.n_genes(), "train": data.split.train.len(), "val": data.split.val.len(), "test": data.split.test.len(),
             "genes_fnv1a": format!("{:016x}", fnv1a(names)), "split_fnv1a": format!("{:016x}", fnv1a(split)),
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed,
@@ -88,8 +93,8 @@ impl TrainConfig {
         })
     }
 
-    fn description(&self) -> serde_json::Value {
-        json!({"lr": self.lr, "batch_size": self.batch_size, "seed": self.seed, "optimizer": self.optimizer, "schedule": self.schedule})
+    fn description(&self, device: &str) -> serde_json::Value {
+        json!({"lr": self.lr, "batch_size": self.batch_size, "seed": self.seed, "optimizer": self.optimizer, "schedule": self.schedule, "device": device})
     }
 }
 
@@ -119,14 +124,6 @@ enum Stream {
     Dropout = 3,
     /// Dropout during the epoch-0 validation pass (the only validation pass in train mode).
     ValDropout = 4,
-}
-
-/// The CPU device of a run: seeded for the initial weights, with dfdx's buffer cache on so that
-/// each step reuses the previous step's allocations.
-fn device(seed: u64) -> Cpu {
-    let dev = Cpu::seed_from_u64(seed);
-    dev.enable_cache();
-    dev
 }
 
 /// A seed for `(seed, pass, stream, batch)` (splitmix64 of a mix of the four).
@@ -165,25 +162,27 @@ fn event_text(e: &Event, weights: &std::path::Path) -> String {
 }
 
 /// Everything that changes during a run and goes into a checkpoint.
-struct RunState<M> {
+struct RunState<M, D: DrgDevice> {
     model: M,
     best: M,
     schedule: Schedule,
-    opt: Optimizer,
+    opt: Optimizer<D>,
     passes: u64,
     lines: Vec<(usize, EpochLosses)>,
     /// The checkpoint's current best-weights file (rewritten only when the best changes).
     checkpoint_best: String,
 }
 
-impl<M> RunState<M> {
+impl<M, D: DrgDevice> RunState<M, D> {
     fn epoch_lines(&self) -> Vec<EpochLine> {
         self.lines.iter().map(|(e, l)| line_of(*e, l)).collect()
     }
 }
 
-/// What stays fixed during a run: its inputs, settings and writers.
-struct Run<'a> {
+/// What stays fixed during a run: its device, inputs, settings and writers.
+struct Run<'a, D: DrgDevice> {
+    /// Opened once per run, seeded with the run's seed, before the model is built from it.
+    dev: D,
     data: &'a Dataset,
     cfg: &'a TrainConfig,
     out: &'a OutputPaths,
@@ -194,7 +193,7 @@ struct Run<'a> {
     log: LossLog,
 }
 
-impl Run<'_> {
+impl<D: DrgDevice> Run<'_, D> {
     /// Prints a reference stdout line (when verbose).
     fn say(&self, line: String) {
         if self.cfg.verbose {
@@ -213,7 +212,7 @@ impl Run<'_> {
     }
 
     /// Appends a `_loss.txt` line and prints it as the reference does (`e v1\tv2\tv3\tv4[\tsecs]`).
-    fn record(&mut self, st: &mut RunState<impl Sized>, epoch: usize, l: EpochLosses, secs: Option<f64>) -> anyhow::Result<()> {
+    fn record<M>(&mut self, st: &mut RunState<M, D>, epoch: usize, l: EpochLosses, secs: Option<f64>) -> anyhow::Result<()> {
         let line = line_of(epoch, &l);
         self.log.push(line)?;
         st.lines.push((epoch, l));
@@ -227,18 +226,18 @@ impl Run<'_> {
 
     /// A new run: build, the epoch-0 pass (validation then training set, train mode, no
     /// gradient), the initial model saved as the best, the first checkpoint.
-    fn start<M: DrgModel<Cpu>>(&mut self) -> anyhow::Result<RunState<M>> {
+    fn start<M: DrgModel<D>>(&mut self) -> anyhow::Result<RunState<M, D>> {
         let (data, cfg) = (self.data, self.cfg);
-        let mut model = M::new(&device(cfg.seed));
+        let mut model = M::new(&self.dev);
         let schedule = Schedule::new(cfg.schedule, cfg.lr);
         if cfg.schedule.warm_up_epochs > 0 {
             self.say(format!("Warm up from {}", python_repr(schedule.lr())));
         }
         self.say("Train_loss(val), Val_loss(val), Train_loss(train), Val_loss(train)".to_string());
         let val_batches = self.batches(&data.split.val, 0, Stream::ValShuffle);
-        let val_rec = pass_without_gradient(&mut model, data, &val_batches, self.train_ctx(0, Stream::ValDropout), &self.progress, "valid")?;
+        let val_rec = pass_without_gradient(&mut model, &self.dev, data, &val_batches, self.train_ctx(0, Stream::ValDropout), &self.progress, "valid")?;
         let train_batches = self.batches(&data.split.train, 0, Stream::TrainShuffle);
-        let train_rec = pass_without_gradient(&mut model, data, &train_batches, self.train_ctx(0, Stream::Dropout), &self.progress, "train")?;
+        let train_rec = pass_without_gradient(&mut model, &self.dev, data, &train_batches, self.train_ctx(0, Stream::Dropout), &self.progress, "train")?;
         let (orig_val, val) = self.losses.epoch_losses(&val_rec, data.split.val.len())?;
         let (train, train_val) = self.losses.epoch_losses(&train_rec, data.split.train.len())?;
         let e0 = EpochLosses { orig_val, val, train, train_val };
@@ -252,7 +251,7 @@ impl Run<'_> {
     }
 
     /// Continues from the checkpoint, after checking that it belongs to this run.
-    fn resume<M: DrgModel<Cpu>>(&mut self) -> anyhow::Result<RunState<M>> {
+    fn resume<M: DrgModel<D>>(&mut self) -> anyhow::Result<RunState<M, D>> {
         let loaded = self.checkpoint.load()?;
         ensure!(
             loaded.state.fingerprint == self.fingerprint,
@@ -261,7 +260,7 @@ impl Run<'_> {
             loaded.state.fingerprint,
             self.fingerprint
         );
-        let mut model = M::new(&device(self.cfg.seed));
+        let mut model = M::new(&self.dev);
         load_weights(&mut model, &loaded.weights)?;
         // The best model shares the model's tensor ids (a clone), so the optimizer's buffers keep
         // following the parameters when it is reloaded.
@@ -280,16 +279,16 @@ impl Run<'_> {
 
     /// One epoch: training pass with updates, validation in eval mode, the loss line, the
     /// schedule's decision carried out, the checkpoint.
-    fn epoch<M: DrgModel<Cpu>>(&mut self, st: &mut RunState<M>, grads: &mut Option<Gradients<f32, Cpu>>) -> anyhow::Result<()> {
+    fn epoch<M: DrgModel<D>>(&mut self, st: &mut RunState<M, D>, grads: &mut Option<Gradients<f32, D>>) -> anyhow::Result<()> {
         let (data, started, pass) = (self.data, Instant::now(), st.passes);
         let (n_train, n_val) = (data.split.train.len(), data.split.val.len());
         st.opt.set_lr(st.schedule.lr());
         let batches = self.batches(&data.split.train, pass, Stream::TrainShuffle);
-        let rec = training_pass(&mut st.model, &mut st.opt, grads, data, &batches, self.train_ctx(pass, Stream::Dropout), &self.losses, &self.progress)?;
+        let rec = training_pass(&mut st.model, &self.dev, &mut st.opt, grads, data, &batches, self.train_ctx(pass, Stream::Dropout), &self.losses, &self.progress)?;
         let train = self.losses.train_loss(&rec, n_train);
         let (_, train_val) = self.losses.epoch_losses(&rec, n_train)?;
         let val_batches = self.batches(&data.split.val, pass, Stream::ValShuffle);
-        let val_rec = pass_without_gradient(&mut st.model, data, &val_batches, |_| Ctx::eval(), &self.progress, "valid")?;
+        let val_rec = pass_without_gradient(&mut st.model, &self.dev, data, &val_batches, |_| Ctx::eval(), &self.progress, "valid")?;
         let (orig_val, val) = self.losses.epoch_losses(&val_rec, n_val)?;
         let l = EpochLosses { orig_val, val, train, train_val };
         let epoch = st.schedule.epoch() + 1;
@@ -313,7 +312,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn write_checkpoint<M: DrgModel<Cpu>>(&self, st: &mut RunState<M>, best_changed: bool) -> anyhow::Result<()> {
+    fn write_checkpoint<M: DrgModel<D>>(&self, st: &mut RunState<M, D>, best_changed: bool) -> anyhow::Result<()> {
         let mut state = CheckpointState {
             format: 0,
             generation: st.passes,
@@ -335,12 +334,12 @@ impl Run<'_> {
 
     /// After the last epoch: the final weights, the test-set evaluation and reports, the plots,
     /// the summary table; the checkpoint is removed unless kept.
-    fn finish<M: DrgModel<Cpu>>(self, mut st: RunState<M>) -> anyhow::Result<TrainResult<M>> {
+    fn finish<M: DrgModel<D>>(self, mut st: RunState<M, D>) -> anyhow::Result<TrainResult<M>> {
         let (data, cfg, out) = (self.data, self.cfg, self.out);
         // The weights file holds the evaluated model from now on (the reference keeps an older
         // best on file when the last epoch was not worse; we keep what was evaluated).
         save_weights(&st.model, &out.weights())?;
-        let evaluation = evaluate_and_report(&mut st.model, data, &data.split.test, Some(&data.split.train), &cfg.reports, out, cfg.batch_size, &self.progress)?;
+        let evaluation = evaluate_and_report(&mut st.model, &self.dev, data, &data.split.test, Some(&data.split.train), &cfg.reports, out, cfg.batch_size, &self.progress)?;
         let lines = st.epoch_lines();
         if cfg.reports.plots {
             crate::eval::plots::plot_loss_curves(&out.file("_loss.svg"), &lines)?;
@@ -358,23 +357,27 @@ impl Run<'_> {
 }
 
 /// Trains a model of type `M` on `data` with `cfg`, writing under `out` (see the module docs):
-/// resumes from `<prefix>_checkpoint/` when `cfg.resume` and it exists, else starts afresh.
-pub fn train<M: DrgModel<Cpu>>(data: &Dataset, cfg: &TrainConfig, out: &OutputPaths) -> anyhow::Result<TrainResult<M>> {
+/// resumes from `<prefix>_checkpoint/` when `cfg.resume` and it exists, else starts afresh. The
+/// model type fixes the kind of device (`ModelDDemo` is `ModelDDemo<f32, Cpu>`; `M::On<Cuda>`
+/// trains on a GPU), `cfg.device_ordinal` which one.
+pub fn train<M: DrgModel<D>, D: DrgDevice>(data: &Dataset, cfg: &TrainConfig, out: &OutputPaths) -> anyhow::Result<TrainResult<M>> {
     check_fits(data, &M::SPEC)?;
     ensure!(cfg.batch_size > 0, "the batch size must be positive");
     ensure!(!data.split.train.is_empty(), "the training set is empty");
     ensure!(!data.split.val.is_empty(), "the validation set is empty");
     ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
+    let dev = D::open(cfg.device_ordinal, cfg.seed)?;
     out.create_dir()?;
-    ModelDescription::of(&M::SPEC, cfg.description()).write(&out.model_description())?;
+    ModelDescription::of(&M::SPEC, cfg.description(&format!("{}:{}", D::KIND, cfg.device_ordinal))).write(&out.model_description())?;
     let mut run = Run {
+        dev,
         data,
         cfg,
         out,
         progress: Progress::new(cfg.schedule.epochs, cfg.progress && Progress::terminal()),
-        losses: HeadLosses::of::<M>(),
+        losses: HeadLosses::of::<M, D>(),
         checkpoint: Checkpoint::new(out.checkpoint_dir()),
-        fingerprint: cfg.fingerprint::<M>(data),
+        fingerprint: cfg.fingerprint(&M::SPEC, data),
         log: LossLog::new(&out.prefix),
     };
     for (what, rows) in [("Train", &data.split.train), ("Test", &data.split.test), ("Val", &data.split.val)] {
@@ -428,7 +431,7 @@ mod tests {
         let data = synthetic(60);
         let dir = tempfile::tempdir().unwrap();
         let out = out_in(&dir, "tiny");
-        let res = train::<Tiny>(&data, &config(), &out).unwrap();
+        let res = train::<Tiny, _>(&data, &config(), &out).unwrap();
         assert!(res.completed);
         // The loss fell: the best validation loss is well below epoch 0's.
         let best = res.lines.iter().map(|l| l.val).fold(f64::INFINITY, f64::min);
@@ -468,13 +471,13 @@ mod tests {
         crate::train::outputs::load_weights(&mut fresh, &out.weights()).unwrap();
         assert_eq!(weights_of(&fresh), weights_of(&res.model));
         let out2 = out_in(&dir, "again");
-        let again = predict_new::<Tiny>(&out.weights(), Some(&out.model_description()), &data, &ReportOptions::default(), &out2, 8).unwrap();
+        let again = predict_new::<Tiny, _>(&out.weights(), Some(&out.model_description()), &data, &ReportOptions::default(), &out2, 8, 0).unwrap();
         assert_eq!(again.preds, eval.preds);
         assert_eq!(again.summary, eval.summary);
         // Imported weights: the same model as a reference-style state dict (.npz).
         let npz_weights = dir.path().join("exported_parameter.npz");
         crate::import::export_npz(&res.model, &npz_weights).unwrap();
-        let imported = predict_new::<Tiny>(&npz_weights, None, &data, &ReportOptions::default(), &out_in(&dir, "imported"), 8).unwrap();
+        let imported = predict_new::<Tiny, _>(&npz_weights, None, &data, &ReportOptions::default(), &out_in(&dir, "imported"), 8, 0).unwrap();
         assert_eq!(imported.preds, eval.preds);
         // The model beats the average profile on the linear task.
         let t0 = &eval.summary.rows[0];
@@ -501,11 +504,11 @@ mod tests {
         let data = synthetic(60);
         let dir = tempfile::tempdir().unwrap();
         let cfg = TrainConfig { reports: ReportOptions::default(), ..config() };
-        let a = train::<Tiny>(&data, &cfg, &out_in(&dir, "a")).unwrap();
-        let b = train::<Tiny>(&data, &cfg, &out_in(&dir, "b")).unwrap();
+        let a = train::<Tiny, _>(&data, &cfg, &out_in(&dir, "a")).unwrap();
+        let b = train::<Tiny, _>(&data, &cfg, &out_in(&dir, "b")).unwrap();
         assert_eq!(bits(&a.lines), bits(&b.lines));
         assert_eq!(weights_of(&a.model), weights_of(&b.model));
-        let c = train::<Tiny>(&data, &TrainConfig { seed: 2, ..cfg }, &out_in(&dir, "c")).unwrap();
+        let c = train::<Tiny, _>(&data, &TrainConfig { seed: 2, ..cfg }, &out_in(&dir, "c")).unwrap();
         assert_ne!(bits(&a.lines), bits(&c.lines));
     }
 
@@ -517,17 +520,17 @@ mod tests {
         let data = synthetic(60);
         let dir = tempfile::tempdir().unwrap();
         let cfg = TrainConfig { optimizer: OptimizerKind::Adam { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 }, lr: 1e-2, ..config() };
-        let whole = train::<Tiny>(&data, &cfg, &out_in(&dir, "whole")).unwrap();
+        let whole = train::<Tiny, _>(&data, &cfg, &out_in(&dir, "whole")).unwrap();
         let whole_loss = std::fs::read(out_in(&dir, "whole").file("_loss.txt")).unwrap();
         let passes = whole.lines.len() as u64;
         assert!(whole.lines.iter().zip(&whole.lines[1..]).any(|(a, b)| b.epoch <= a.epoch), "no fine-tuning in {:?}", whole.lines);
         for k in [1, 2, 5, passes - 2] {
             let out = out_in(&dir, &format!("k{k}"));
-            let cut = train::<Tiny>(&data, &TrainConfig { stop_after_passes: Some(k), ..cfg.clone() }, &out).unwrap();
+            let cut = train::<Tiny, _>(&data, &TrainConfig { stop_after_passes: Some(k), ..cfg.clone() }, &out).unwrap();
             assert!(!cut.completed && cut.lines.len() as u64 == k);
             assert!(out.checkpoint_dir().join("state.json").exists());
             drop(cut);
-            let resumed = train::<Tiny>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
+            let resumed = train::<Tiny, _>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
             assert!(resumed.completed);
             assert_eq!(bits(&resumed.lines), bits(&whole.lines), "k = {k}");
             assert_eq!(weights_of(&resumed.model), weights_of(&whole.model), "k = {k}");
@@ -536,17 +539,17 @@ mod tests {
         }
         // Resuming with other settings is refused with a clear message.
         let out = out_in(&dir, "other");
-        train::<Tiny>(&data, &TrainConfig { stop_after_passes: Some(2), ..cfg.clone() }, &out).unwrap();
-        let err = train::<Tiny>(&data, &TrainConfig { resume: true, seed: 9, ..cfg.clone() }, &out).unwrap_err();
+        train::<Tiny, _>(&data, &TrainConfig { stop_after_passes: Some(2), ..cfg.clone() }, &out).unwrap();
+        let err = train::<Tiny, _>(&data, &TrainConfig { resume: true, seed: 9, ..cfg.clone() }, &out).unwrap_err();
         assert!(format!("{err:#}").contains("the checkpoint is of a run with other settings"), "{err:#}");
         // ... and so is other data of the same size.
         let mut renamed = data.clone();
         renamed.genes[0] = "Other".into();
-        assert!(train::<Tiny>(&renamed, &TrainConfig { resume: true, ..cfg.clone() }, &out).is_err());
+        assert!(train::<Tiny, _>(&renamed, &TrainConfig { resume: true, ..cfg.clone() }, &out).is_err());
         let mut resplit = data.clone();
         resplit.split.train.swap(0, 1);
-        assert!(train::<Tiny>(&resplit, &TrainConfig { resume: true, ..cfg.clone() }, &out).is_err());
-        assert!(train::<Tiny>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap().completed);
+        assert!(train::<Tiny, _>(&resplit, &TrainConfig { resume: true, ..cfg.clone() }, &out).is_err());
+        assert!(train::<Tiny, _>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap().completed);
     }
 
     /// A real kill: this test runs itself again as a child process (selected by an environment
@@ -564,7 +567,7 @@ mod tests {
         };
         if let Some(dir) = std::env::var_os(CHILD) {
             let out = OutputPaths::new(&format!("{}/", dir.to_string_lossy()), "killed");
-            train::<Tiny>(&data, &cfg, &out).unwrap();
+            train::<Tiny, _>(&data, &cfg, &out).unwrap();
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -590,8 +593,8 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         let killed_at = serde_json::from_str::<CheckpointState>(&std::fs::read_to_string(&state).unwrap()).unwrap().passes;
-        let resumed = train::<Tiny>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
-        let whole = train::<Tiny>(&data, &cfg, &out_in(&dir, "whole")).unwrap();
+        let resumed = train::<Tiny, _>(&data, &TrainConfig { resume: true, ..cfg.clone() }, &out).unwrap();
+        let whole = train::<Tiny, _>(&data, &cfg, &out_in(&dir, "whole")).unwrap();
         assert!(killed_at < whole.lines.len() as u64, "killed after the end ({killed_at} passes)");
         assert_eq!(bits(&resumed.lines), bits(&whole.lines));
         assert_eq!(weights_of(&resumed.model), weights_of(&whole.model));
@@ -607,12 +610,12 @@ mod tests {
         let mut view = data.clone();
         view.inputs[1].length = 7;
         view.inputs[1].data.truncate(30 * 4 * 7);
-        let err = train::<Tiny>(&view, &config(), &out_in(&dir, "x")).unwrap_err();
+        let err = train::<Tiny, _>(&view, &config(), &out_in(&dir, "x")).unwrap_err();
         assert_eq!(format!("{err:#}"), "rna.npz: sequences are 4 x 7 (channels x length), model Tiny input 'rna' needs 4 x 6");
         let mut view = data.clone();
         view.split.val.clear();
-        assert_eq!(format!("{:#}", train::<Tiny>(&view, &config(), &out_in(&dir, "x")).unwrap_err()), "the validation set is empty");
-        let err = predict_new::<Tiny>(&dir.path().join("missing.safetensors"), None, &data, &ReportOptions::default(), &out_in(&dir, "x"), 8).unwrap_err();
+        assert_eq!(format!("{:#}", train::<Tiny, _>(&view, &config(), &out_in(&dir, "x")).unwrap_err()), "the validation set is empty");
+        let err = predict_new::<Tiny, _>(&dir.path().join("missing.safetensors"), None, &data, &ReportOptions::default(), &out_in(&dir, "x"), 8, 0).unwrap_err();
         assert!(format!("{err:#}").contains("missing.safetensors: no such file"), "{err:#}");
     }
 }

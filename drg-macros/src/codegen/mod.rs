@@ -465,6 +465,8 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
                 parameter_count: #params,
             };
 
+            type On<D2: #c::device::DrgDevice> = #ty<f32, D2>;
+
             #[allow(unused_mut, clippy::let_and_return)]
             fn forward<T: #c::dfdx::tensor::Tape<f32, D>>(
                 &mut self,

@@ -1,0 +1,43 @@
+//! What several integration tests of the models share.
+
+use drg_core::data::{Dataset, Matrix, SeqSet, Split};
+use drg_core::device::DrgDevice;
+use drg_core::model::DrgModel;
+use rand::{Rng, SeedableRng};
+
+/// Random one-hot inputs and random targets of the shapes `M` declares.
+pub fn random_data<M: DrgModel<D>, D: DrgDevice>(n: usize) -> Dataset {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let genes: Vec<String> = (0..n).map(|i| format!("g{i:03}")).collect();
+    let inputs = M::SPEC
+        .inputs
+        .iter()
+        .map(|s| {
+            let mut data = vec![0f32; n * 4 * s.length];
+            for i in 0..n {
+                for p in 0..s.length {
+                    data[(i * 4 + rng.gen_range(0..4)) * s.length + p] = 1.0;
+                }
+            }
+            SeqSet { source: format!("{}.npz", s.name).into(), names: genes.clone(), length: s.length, data, reverse_complement: s.reverse_complement }
+        })
+        .collect();
+    let outputs: Vec<Matrix> = M::SPEC
+        .outputs
+        .iter()
+        .map(|o| Matrix {
+            file: format!("{}.csv", o.name).into(),
+            genes: genes.clone(),
+            track_names: (0..o.width).map(|t| format!("C{t}")).collect(),
+            values: (0..n * o.width).map(|_| rng.gen_range(0.0f32..3.0)).collect(),
+        })
+        .collect();
+    Dataset {
+        track_classes: outputs.iter().map(|m| vec!["0".to_string(); m.n_tracks()]).collect(),
+        eval_track_names: M::SPEC.outputs.iter().zip(&outputs).map(|(o, m)| m.track_names.iter().map(|t| format!("{t}_{}", o.name)).collect()).collect(),
+        split: Split { train: (0..16).collect(), val: (16..24).collect(), test: (24..n).collect() },
+        genes,
+        inputs,
+        outputs,
+    }
+}
