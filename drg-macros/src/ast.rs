@@ -7,6 +7,21 @@
 use proc_macro2::Span;
 use syn::{Attribute, Ident, LitBool, LitFloat, LitInt, Visibility};
 
+/// One `drg_model!` invocation: trunk pipelines shared by its models (`let NAME = ..;`), and
+/// one or more models.
+pub struct Declarations {
+    pub pipelines: Vec<PipelineDef>,
+    pub models: Vec<ModelDef>,
+}
+
+/// `let NAME = layer >> layer ..;`: a chain of layers that trunks of every model of the
+/// invocation can name (`trunk dna: NAME;`, or inside a longer chain). Size parameters in it are
+/// looked up in the sizes of the model that uses it. Doc comments are accepted and ignored.
+pub struct PipelineDef {
+    pub name: Ident,
+    pub layers: Vec<Call>,
+}
+
 /// `[attrs] [vis] struct Name { items }`.
 pub struct ModelDef {
     pub attrs: Vec<Attribute>,
@@ -81,12 +96,14 @@ pub struct OutputDecl {
 }
 
 /// `name` or `name(args)`: a layer, an input kind or an output combinator.
+#[derive(Clone)]
 pub struct Call {
     pub name: Ident,
     pub args: Vec<Arg>,
 }
 
 /// One argument of a [`Call`]: positional (`15`) or named (`k = 15`).
+#[derive(Clone)]
 pub struct Arg {
     pub name: Option<Ident>,
     pub value: Value,

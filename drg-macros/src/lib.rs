@@ -1,6 +1,7 @@
 //! The `drg_model!` macro of drg-rs: declare a sequence-to-expression network as typed Rust.
 //!
-//! Pipeline (one file per step): `parse` turns tokens into a syntax tree (`ast`); `resolve`
+//! Pipeline (one file per step): `parse` turns tokens into a syntax tree (`ast`); `pipelines`
+//! substitutes the named trunk pipelines an invocation shares between its models; `resolve`
 //! checks names, arguments and references; `infer` (with `heads` and `params`) computes every
 //! shape and parameter count per size variant into the IR (`ir`); `codegen` turns the IR into
 //! items. All errors are collected and reported together, each at the user's token. The language is documented on [`drg_model!`] and in `docs/dsl.md`.
@@ -15,6 +16,7 @@ mod infer;
 mod ir;
 mod params;
 mod parse;
+mod pipelines;
 mod resolve;
 #[cfg(test)]
 mod tests;

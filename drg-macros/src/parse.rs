@@ -12,57 +12,97 @@ use syn::{braced, bracketed, parenthesized, Attribute, Ident, Lit, Token};
 
 const ITEM_KEYWORDS: &str = "`sizes`, `input`, `trunk`, `output`, `loss` or `validation`";
 
+impl Parse for Declarations {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut decls = Declarations {
+            pipelines: Vec::new(),
+            models: Vec::new(),
+        };
+        while !input.is_empty() {
+            let attrs = input.call(Attribute::parse_outer)?;
+            if input.peek(Token![let]) {
+                input.parse::<Token![let]>()?;
+                let name: Ident = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let layers = parse_layers(input)?;
+                if !input.peek(Token![;]) {
+                    return Err(
+                        input.error("expected `>>` (next layer) or `;` (end of the pipeline)")
+                    );
+                }
+                input.parse::<Token![;]>()?;
+                decls.pipelines.push(PipelineDef { name, layers });
+            } else {
+                decls.models.push(parse_model(attrs, input)?);
+            }
+        }
+        if decls.models.is_empty() {
+            return Err(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "expected a model: `pub struct Name { .. }`",
+            ));
+        }
+        Ok(decls)
+    }
+}
+
 impl Parse for ModelDef {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
-        let vis = input.parse()?;
-        input.parse::<Token![struct]>()?;
-        let name: Ident = input.parse()?;
-        let body;
-        braced!(body in input);
-        let mut def = ModelDef {
-            attrs,
-            vis,
-            name,
-            sizes: Vec::new(),
-            inputs: Vec::new(),
-            trunks: Vec::new(),
-            outputs: Vec::new(),
-            losses: Vec::new(),
-            validations: Vec::new(),
-        };
-        while !body.is_empty() {
-            let item_attrs = body.call(Attribute::parse_outer)?;
-            if !body.peek(Ident::peek_any) {
-                return Err(body.error(format!("expected an item: {ITEM_KEYWORDS}")));
-            }
-            let keyword = body.call(Ident::parse_any)?;
-            match keyword.to_string().as_str() {
-                "sizes" => def.sizes.push(parse_sizes(keyword, &body)?),
-                "input" => def.inputs.push(parse_input(item_attrs, &body)?),
-                "trunk" => def.trunks.push(parse_trunk(&body)?),
-                "output" => def.outputs.push(parse_output(item_attrs, &body)?),
-                "loss" => {
-                    def.losses.push(body.parse()?);
-                    body.parse::<Token![;]>()?;
-                }
-                "validation" => {
-                    def.validations.push(body.parse()?);
-                    body.parse::<Token![;]>()?;
-                }
-                other => {
-                    return Err(syn::Error::new(
-                        keyword.span(),
-                        format!("unknown item `{other}`: expected {ITEM_KEYWORDS}"),
-                    ))
-                }
-            }
-        }
+        let def = parse_model(attrs, input)?;
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the model's `struct { .. }`"));
         }
         Ok(def)
     }
+}
+
+/// `vis struct Name { items }` after its attributes.
+fn parse_model(attrs: Vec<Attribute>, input: ParseStream) -> syn::Result<ModelDef> {
+    let vis = input.parse()?;
+    input.parse::<Token![struct]>()?;
+    let name: Ident = input.parse()?;
+    let body;
+    braced!(body in input);
+    let mut def = ModelDef {
+        attrs,
+        vis,
+        name,
+        sizes: Vec::new(),
+        inputs: Vec::new(),
+        trunks: Vec::new(),
+        outputs: Vec::new(),
+        losses: Vec::new(),
+        validations: Vec::new(),
+    };
+    while !body.is_empty() {
+        let item_attrs = body.call(Attribute::parse_outer)?;
+        if !body.peek(Ident::peek_any) {
+            return Err(body.error(format!("expected an item: {ITEM_KEYWORDS}")));
+        }
+        let keyword = body.call(Ident::parse_any)?;
+        match keyword.to_string().as_str() {
+            "sizes" => def.sizes.push(parse_sizes(keyword, &body)?),
+            "input" => def.inputs.push(parse_input(item_attrs, &body)?),
+            "trunk" => def.trunks.push(parse_trunk(&body)?),
+            "output" => def.outputs.push(parse_output(item_attrs, &body)?),
+            "loss" => {
+                def.losses.push(body.parse()?);
+                body.parse::<Token![;]>()?;
+            }
+            "validation" => {
+                def.validations.push(body.parse()?);
+                body.parse::<Token![;]>()?;
+            }
+            other => {
+                return Err(syn::Error::new(
+                    keyword.span(),
+                    format!("unknown item `{other}`: expected {ITEM_KEYWORDS}"),
+                ))
+            }
+        }
+    }
+    Ok(def)
 }
 
 fn parse_sizes(keyword: Ident, input: ParseStream) -> syn::Result<SizesBlock> {
@@ -133,18 +173,23 @@ fn parse_trunk(input: ParseStream) -> syn::Result<TrunkDecl> {
                 other: input.parse()?,
             }
         } else {
-            let mut layers = vec![input.parse::<Call>()?];
-            while input.peek(Token![>>]) {
-                input.parse::<Token![>>]>()?;
-                layers.push(input.parse()?);
-            }
-            TrunkBody::Layers(layers)
+            TrunkBody::Layers(parse_layers(input)?)
         };
     if !input.peek(Token![;]) {
         return Err(input.error("expected `>>` (next layer) or `;` (end of the trunk)"));
     }
     input.parse::<Token![;]>()?;
     Ok(TrunkDecl { name, body })
+}
+
+/// `layer (>> layer)*`.
+fn parse_layers(input: ParseStream) -> syn::Result<Vec<Call>> {
+    let mut layers = vec![input.parse::<Call>()?];
+    while input.peek(Token![>>]) {
+        input.parse::<Token![>>]>()?;
+        layers.push(input.parse()?);
+    }
+    Ok(layers)
 }
 
 fn parse_output(attrs: Vec<Attribute>, input: ParseStream) -> syn::Result<OutputDecl> {

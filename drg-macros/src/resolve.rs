@@ -12,7 +12,7 @@ use crate::ir::{CombinationKind, Loss, PoolKind, Relation, StackRole};
 use proc_macro2::Span;
 use syn::Ident;
 
-const LAYER_NAMES: &str =
+pub(crate) const LAYER_NAMES: &str =
     "conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout";
 
 pub(crate) struct VariantSpec {

@@ -901,3 +901,121 @@ fn errors_in_a_same_as_copy_name_the_copy_when_they_differ() {
         ["wpool(20) needs length ≥ 20, but the input here has length 10; use a pooling size ≤ 10 (in trunk `b`, declared `same as a`)"]
     );
 }
+
+/// Every model of an invocation with shared pipelines, after substitution and inference.
+fn declared(ts: TokenStream) -> Vec<Model> {
+    let mut decls: crate::ast::Declarations = syn::parse2(ts).expect("parses");
+    crate::pipelines::substitute(&decls.pipelines, &mut decls.models).expect("substitutes");
+    decls
+        .models
+        .iter()
+        .map(|d| infer(d).unwrap_or_else(|e| panic!("unexpected errors: {e}")))
+        .collect()
+}
+
+/// The errors of a whole invocation, as the macro reports them.
+fn expansion_errors(ts: TokenStream) -> Vec<String> {
+    match crate::expand::expand(ts) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_pipeline_is_its_layers_written_out_with_each_models_sizes() {
+    let models = declared(quote! {
+        /// The stem, then the basemodel's stacks.
+        let stem = conv(nk, 15) >> gelu >> wpool(4);
+        let base = stem >> dilated(k = 11, dilations = [1, 2, 4]) >> convblocks(4, k = 11, wpool = tp);
+        pub struct A {
+            sizes { fixture: len = 997, nk = 16, tp = 3, fc = 64, n = 6; }
+            input dna: onehot(4, len), reverse_complement;
+            trunk dna: base >> flatten >> linear(fc) >> fc(3);
+            output ex[n] = head(dna);
+        }
+        pub struct B {
+            sizes { small: len = 600, nk = 8, tp = 3, fc = 32, n = 4; }
+            input dna: onehot(4, len), reverse_complement;
+            input rna: onehot(4, len);
+            trunk dna: base >> flatten >> linear(fc) >> fc(3);
+            trunk rna: same as dna;
+            output ex[n] = difference(dna, rna);
+        }
+    });
+    let inline = model(base_model());
+    let (a, written) = (variant(&models[0], "fixture"), variant(&inline, "fixture"));
+    assert_eq!(models[0].name, "A");
+    assert_eq!(lengths(&a.trunks[0]), lengths(&written.trunks[0]));
+    assert_eq!(keys(a), keys(written));
+    assert_eq!(a.parameter_count, written.parameter_count);
+    let b = variant(&models[1], "small");
+    assert_eq!(models[1].name, "B");
+    assert_eq!(lengths(&b.trunks[0])[..3], [600, 600, 150]);
+    assert_eq!(lengths(&b.trunks[1]), lengths(&b.trunks[0]));
+    assert_eq!(b.trunks[0].layers.len(), a.trunks[0].layers.len());
+}
+
+#[test]
+fn pipeline_definition_errors() {
+    let body = quote! {
+        pub struct M {
+            input dna: onehot(4, 100);
+            trunk dna: base >> flatten;
+            output ex[2] = head(dna);
+        }
+    };
+    let errs = expansion_errors(quote! { let conv = conv(4, 3); let base = gelu; #body });
+    assert_eq!(errs, ["`conv` is a layer; give the pipeline another name"]);
+    let errs = expansion_errors(quote! { let base = gelu; let base = conv(4, 3); #body });
+    assert_eq!(errs, ["pipeline `base` is defined twice"]);
+    let errs = expansion_errors(quote! { let base = stem >> gelu; let stem = conv(4, 3); #body });
+    assert_eq!(
+        errs,
+        ["pipeline `stem` is used before its definition (in `base`); a pipeline may use only the pipelines defined before it"]
+    );
+    let errs = expansion_errors(quote! { let base = conv(4, 3) >> base; #body });
+    assert!(
+        errs[0].starts_with("pipeline `base` is used inside its own definition"),
+        "{errs:?}"
+    );
+    let errs = expansion_errors(quote! {
+        let base = conv(4, 3);
+        pub struct M {
+            input dna: onehot(4, 100);
+            trunk dna: base(8) >> flatten;
+            output ex[2] = head(dna);
+        }
+    });
+    assert_eq!(
+        errs,
+        ["pipeline `base` takes no arguments: its numbers are size parameters of the model that uses it"]
+    );
+    let errs = expansion_errors(quote! { let base = gelu; });
+    assert_eq!(errs, ["expected a model: `pub struct Name { .. }`"]);
+}
+
+#[test]
+fn an_error_in_a_shared_pipeline_is_reported_once_naming_the_models() {
+    let errs = expansion_errors(quote! {
+        let base = conv(4, 3) >> wpool(p) >> flatten;
+        pub struct X {
+            sizes { a: len = 8, p = 16; }
+            input dna: onehot(4, len);
+            trunk dna: base;
+            output ex[2] = head(dna);
+        }
+        pub struct Y {
+            sizes { a: len = 8, p = 16; }
+            input dna: onehot(4, len);
+            trunk dna: base;
+            output ex[2] = head(dna), validation = none;
+        }
+    });
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].starts_with("in size variant `a`: wpool(16) needs length ≥ 16")
+            && errs[0].ends_with("(in models `X`, `Y`)"),
+        "{errs:?}"
+    );
+    assert!(errs[1].ends_with("(in model `Y`)"), "{errs:?}");
+}

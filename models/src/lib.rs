@@ -11,13 +11,20 @@
 //!   (`shared/fixtures/*.npz`: 16 kernels, 64-wide layers, 6 tracks), so that the very items the
 //!   binaries train are checked against the reference implementation (`tests/parity.rs`).
 //!
-//! The architecture shared by every trunk is the reference's `basemodel`:
+//! The architecture shared by every trunk but the attention variant's is the reference's
+//! `basemodel`, declared once as a pipeline (`let basemodel = ..;`, see `docs/dsl.md`):
 //! `conv(300, 15) → GELU → weighted pool 4 → 3 dilated residual convs (k 11, dilations 1, 2, 4)
 //! → 4 residual conv blocks (k 11) with weighted pooling → flatten → linear(1024) → 3 FC layers`.
 
 use drg_core::drg_model;
 
 drg_model! {
+    /// The reference's `basemodel` trunk, shared by every use case but the attention variant.
+    let basemodel = conv(nk, 15) >> gelu >> wpool(4)
+        >> dilated(k = 11, dilations = [1, 2, 4])
+        >> convblocks(4, k = 11, wpool = tp)
+        >> flatten >> linear(fc) >> fc(3);
+
     /// Model A: expression from the mature RNA alone (reverse complement on).
     pub struct ModelA {
         sizes {
@@ -27,15 +34,10 @@ drg_model! {
             fixture: len = 997, nk = 16, fc = 64, tp = 3, tracks = 6;
         }
         input rna: onehot(4, len), reverse_complement;
-        trunk rna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+        trunk rna: basemodel;
         output ex[tracks] = head(rna);
     }
-}
 
-drg_model! {
     /// Model B: one DNA trunk shared by three heads (expression, degradation, transcription);
     /// only expression counts for validation.
     pub struct ModelB {
@@ -46,17 +48,12 @@ drg_model! {
             fixture: len = 1_024, nk = 16, fc = 64, tp = 3, tracks = 6;
         }
         input dna: onehot(4, len), reverse_complement;
-        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+        trunk dna: basemodel;
         output ex[tracks] = head(dna);
         output kd[tracks] = head(dna), validation = none;
         output kt[tracks] = head(dna), validation = none;
     }
-}
 
-drg_model! {
     /// Model C: DNA and RNA trunks, their 512-wide embeddings concatenated into a 3-layer
     /// fully connected combiner that predicts expression.
     pub struct ModelC {
@@ -68,16 +65,11 @@ drg_model! {
         }
         input dna: onehot(4, len), reverse_complement;
         input rna: onehot(4, len);
-        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+        trunk dna: basemodel;
         trunk rna: same as dna;
         output ex[tracks] = mlp(dna, rna, layers = 3, embed = emb);
     }
-}
 
-drg_model! {
     /// Model D: expression = DNA head − RNA head (transcription − degradation in log space),
     /// degradation from the RNA trunk, transcription from the DNA trunk; every trunk has its own
     /// linear head per output.
@@ -90,18 +82,13 @@ drg_model! {
         }
         input dna: onehot(4, len), reverse_complement;
         input rna: onehot(4, len);
-        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+        trunk dna: basemodel;
         trunk rna: same as dna;
         output ex[tracks] = difference(dna, rna);
         output kd[tracks] = direct(rna), validation = none;
         output kt[tracks] = direct(dna), validation = none;
     }
-}
 
-drg_model! {
     /// Model E: as D, but each trunk has one head shared by all outputs, so predicted expression
     /// is exactly predicted transcription − predicted degradation.
     pub struct ModelE {
@@ -113,18 +100,13 @@ drg_model! {
         }
         input dna: onehot(4, len), reverse_complement;
         input rna: onehot(4, len);
-        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+        trunk dna: basemodel;
         trunk rna: same as dna;
         output ex[tracks] = difference(dna, rna, shared);
         output kd[tracks] = direct(rna, shared), validation = none;
         output kt[tracks] = direct(dna, shared), validation = none;
     }
-}
 
-drg_model! {
     /// Model F1: every output sees both trunk embeddings through its own 2-layer combiner.
     pub struct ModelF1 {
         sizes {
@@ -135,18 +117,13 @@ drg_model! {
         }
         input dna: onehot(4, len), reverse_complement;
         input rna: onehot(4, len);
-        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+        trunk dna: basemodel;
         trunk rna: same as dna;
         output ex[tracks] = mlp(dna, rna, layers = 2, embed = emb);
         output kd[tracks] = mlp(dna, rna, layers = 2, embed = emb), validation = none;
         output kt[tracks] = mlp(dna, rna, layers = 2, embed = emb), validation = none;
     }
-}
 
-drg_model! {
     /// Model F2: only expression sees both embeddings; degradation reads the RNA embedding and
     /// transcription the DNA embedding, each through its own 2-layer combiner.
     pub struct ModelF2 {
@@ -158,18 +135,13 @@ drg_model! {
         }
         input dna: onehot(4, len), reverse_complement;
         input rna: onehot(4, len);
-        trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+        trunk dna: basemodel;
         trunk rna: same as dna;
         output ex[tracks] = mlp(dna, rna, layers = 2, embed = emb);
         output kd[tracks] = mlp(rna, layers = 2, embed = emb), validation = none;
         output kt[tracks] = mlp(dna, layers = 2, embed = emb), validation = none;
     }
-}
 
-drg_model! {
     /// The attention variant of model A (the reference's `transmodel`): the dilated stack pools
     /// by 10 after its third layer, then one 4-head attention layer (E = 1.8 · channels) precedes
     /// the conv blocks.
