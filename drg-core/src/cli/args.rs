@@ -103,7 +103,8 @@ pub struct RunArgs {
     #[arg(long = "warm_up_epochs", alias = "warm-up-epochs")]
     pub warm_up_epochs: Option<usize>,
 
-    /// `cpu` (default) or `cuda:0` (needs a build with `--features cuda`).
+    /// `cpu` (default) or `cuda:N`, the N-th GPU (`cuda` = `cuda:0`; needs a build with
+    /// `--features cuda`).
     #[arg(long)]
     pub device: Option<String>,
 
