@@ -11,6 +11,12 @@ use crate::device::DrgDevice;
 use crate::layers::Ctx;
 use crate::train::loss::LossKind;
 
+/// One input of a model for one batch, as the trainer hands it over: `(batch, channels, length)`.
+pub type InputBatch<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
+
+/// One output of a model for one batch: `(batch, width)`.
+pub type OutputBatch<D, T> = Tensor<(usize, usize), f32, D, T>;
+
 /// One sequence input of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputSpec {
@@ -82,9 +88,9 @@ pub trait DrgModel<D: DrgDevice>: TensorCollection<f32, D, To<f32, D> = Self> + 
     /// against `SPEC` first and reports a clear error).
     fn forward<T: Tape<f32, D>>(
         &mut self,
-        inputs: Vec<Tensor<(usize, usize, usize), f32, D, T>>,
+        inputs: Vec<InputBatch<D, T>>,
         ctx: &mut Ctx,
-    ) -> Vec<Tensor<(usize, usize), f32, D, T>>;
+    ) -> Vec<OutputBatch<D, T>>;
 }
 
 /// A declared model with all its size variants: what a `model_*` binary runs. `drg_model!`

@@ -204,8 +204,11 @@ fn check_reverse_complement(spec: &ModelSpec, flag: Option<&str>) -> anyhow::Res
     Ok(())
 }
 
+/// The input and the output file names of a run, as given (for the output name).
+type FileNames = (Vec<String>, Vec<String>);
+
 /// The data to load, and the input/output file names for the output name.
-fn data_spec(spec: &ModelSpec, args: &RunArgs) -> anyhow::Result<(DataSpec, (Vec<String>, Vec<String>))> {
+fn data_spec(spec: &ModelSpec, args: &RunArgs) -> anyhow::Result<(DataSpec, FileNames)> {
     let (mut ds, inputs, outputs) = match (&args.inputs, &args.outputs) {
         (None, _) => {
             let paths = ensure_default_dataset()?;
@@ -331,7 +334,7 @@ fn train_config(args: &RunArgs, cnn: &CnnString) -> anyhow::Result<TrainConfig> 
 /// The reference's data part of the output name (inputs, outputs, `rcomp`, `--addname`,
 /// `-cv…`), then the model, its size and the seed, so that every model (F1 and F2 included) and
 /// every size gets its own files.
-fn output_name(spec: &ModelSpec, args: &RunArgs, (inputs, outputs): &(Vec<String>, Vec<String>), ds: &DataSpec, seed: u64) -> String {
+fn output_name(spec: &ModelSpec, args: &RunArgs, (inputs, outputs): &FileNames, ds: &DataSpec, seed: u64) -> String {
     let crossvalidation = match &ds.cv {
         CvSpec::File { fold, .. } => {
             let cutoff = args.crossvalidation.as_ref().and_then(|c| c[2].parse::<f64>().ok()).unwrap_or(10.0);

@@ -15,7 +15,7 @@ use super::data_fit::{append_side_by_side, targets_side_by_side};
 use crate::data::Dataset;
 use crate::device::DrgDevice;
 use crate::layers::Ctx;
-use crate::model::DrgModel;
+use crate::model::{DrgModel, InputBatch};
 
 /// What a pass collected: predictions and targets of every row it saw (dropped rows excluded),
 /// each `rows × ΣT` with heads concatenated, and the summed training loss of the updates.
@@ -64,11 +64,8 @@ fn check_heads<M: DrgModel<D>, D: DrgDevice>(got: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One input batch as the model takes it: `(batch, channels, length)`.
-type Batch<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
-
 /// The inputs of `rows` as tensors on `dev` with tape `T` (`NoneTape`, or empty `OwnedTape`s).
-fn input_tensors<D: DrgDevice, T: Tape<f32, D> + Default>(dev: &D, data: &Dataset, rows: &[usize]) -> Vec<Batch<D, T>> {
+fn input_tensors<D: DrgDevice, T: Tape<f32, D> + Default>(dev: &D, data: &Dataset, rows: &[usize]) -> Vec<InputBatch<D, T>> {
     data.inputs
         .iter()
         .enumerate()
