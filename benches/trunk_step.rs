@@ -309,8 +309,9 @@ fn main() {
     let lens: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let lens = if lens.is_empty() { vec![2000, 10000] } else { lens };
     let dev = Dev::default();
-    // dfdx's allocation cache recycles freed tensor buffers (ours included) into new gradient
-    // buffers, instead of fresh pages from the OS each time.
+    // As in training (`DrgDevice::open`): dfdx's buffer cache on; our ops take their output
+    // buffers from it (`DrgDevice::host_buffer`), so it recycles each step's buffers into the
+    // next. `DRG_BENCH_NO_CACHE=1` turns it off for comparison.
     if std::env::var_os("DRG_BENCH_NO_CACHE").is_none() {
         dev.enable_cache();
     }

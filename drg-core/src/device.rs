@@ -29,7 +29,7 @@ use crate::train::loss::{LossKind, LossShapeError};
 
 /// A dfdx device whose gradient buffers are host memory, on which the host kernels of
 /// [`crate::ops`] run (today: `Cpu`).
-pub trait HostDevice: Device<f32> + TensorFromVec<f32> + Clone + Send + Sync + 'static {
+pub trait HostDevice: DrgDevice + Send + Sync {
     /// Mutable host view of a gradient buffer, for backward passes computed on the host.
     fn host_mut(buf: &mut <Self as dfdx::tensor::Storage<f32>>::Vec) -> &mut [f32];
 }
@@ -50,8 +50,25 @@ pub trait DrgDevice: Device<f32> + TensorFromVec<f32> + Clone + 'static {
 
     /// Opens device `ordinal` of this kind (the GPU index; only 0 exists on the CPU), its
     /// generator seeded with `seed` (the initial weights are drawn from it), with dfdx's buffer
-    /// cache on so that each training step reuses the previous step's allocations.
+    /// cache on, so that freed buffers are reused instead of fresh memory (zeroed pages on the
+    /// CPU, `cudaMalloc` on a GPU).
     fn open(ordinal: usize, seed: u64) -> anyhow::Result<Self>;
+
+    /// A zeroed host buffer of `n` values that is about to become a tensor on this device
+    /// (`tensor_from_vec`): an op's output, an input batch, a dropout mask.
+    ///
+    /// On the CPU it comes out of dfdx's buffer cache, because that is where the tensor's buffer
+    /// goes when the tensor is dropped: a plain `Vec` would be taken in and never handed out
+    /// again, and the cache would grow by every activation of every step
+    /// (`models/tests/memory.rs`). Balanced this way, the cache recycles each step's buffers
+    /// into the next (no fresh zeroed pages). On CUDA it is a plain staging `Vec` (the device
+    /// buffer comes from the cache inside `tensor_from_vec`).
+    fn host_buffer(&self, n: usize) -> Vec<f32>;
+
+    /// Called by the trainer after every pass over a set. On the CPU it empties dfdx's buffer
+    /// cache, which [`DrgDevice::host_buffer`] leaves one empty placeholder per call in (and
+    /// which holds whatever else was dropped into it); on CUDA nothing is needed.
+    fn end_pass(&self);
 
     /// Overwrites a buffer of a gradient store (as `Gradients::get_or_alloc_mut` hands it out)
     /// with host values of the same length: optimizer moments restored from a checkpoint.
@@ -205,6 +222,21 @@ forward_kernels!(
         Ok(dev)
     }
 
+    fn host_buffer(&self, n: usize) -> Vec<f32> {
+        // `try_alloc_len` pops a zeroed buffer from the cache (or allocates one); taking the
+        // `Vec` out leaves an empty placeholder in dfdx's wrapper, which goes into the cache
+        // when dropped (emptied by `end_pass`).
+        let mut cached = self.try_alloc_len(n).unwrap_or_else(|e| panic!("cannot allocate {n} floats: {e}"));
+        let v = std::mem::take(&mut *cached);
+        drop(cached);
+        crate::ops::host::advise_huge_pages_for(&v);
+        v
+    }
+
+    fn end_pass(&self) {
+        self.empty_cache();
+    }
+
     fn write_host(buf: &mut <Self as Storage<f32>>::Vec, values: &[f32]) -> anyhow::Result<()> {
         let buf: &mut [f32] = buf;
         anyhow::ensure!(buf.len() == values.len(), "{} values for a buffer of {}", values.len(), buf.len());
@@ -225,6 +257,12 @@ forward_kernels!(
         dev.enable_cache();
         Ok(dev)
     }
+
+    fn host_buffer(&self, n: usize) -> Vec<f32> {
+        vec![0.0; n]
+    }
+
+    fn end_pass(&self) {}
 
     fn write_host(buf: &mut <Self as Storage<f32>>::Vec, values: &[f32]) -> anyhow::Result<()> {
         // dfdx's CUDA buffers deref to cudarc's `CudaSlice`, which knows its device and stream.

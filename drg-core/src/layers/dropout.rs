@@ -14,7 +14,8 @@ pub fn dropout<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>,
     }
     let scale = 1.0 / (1.0 - p);
     let n = x.shape().num_elements();
-    let mask: Vec<f32> = (0..n).map(|_| if ctx.rng.gen::<f32>() < p { 0.0 } else { scale }).collect();
+    let mut mask = x.device().host_buffer(n);
+    mask.iter_mut().for_each(|m| *m = if ctx.rng.gen::<f32>() < p { 0.0 } else { scale });
     let mask = x.device().tensor_from_vec(mask, *x.shape());
     x * mask
 }

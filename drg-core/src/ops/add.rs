@@ -26,11 +26,12 @@ pub(crate) fn add_host<S: Shape, D: HostDevice, T: Tape<f32, D> + Merge<R>, R: T
     let (a, ta) = a.split_tape();
     let (b, tb) = b.split_tape();
     let mut tape = ta.merge(tb);
-    let mut y = host_vec(&a);
+    let mut y = a.device().host_buffer(a.shape().num_elements());
+    a.copy_into(&mut y);
     let bh = host_vec(&b);
     add_assign(&mut y, &bh);
     drop(bh);
-    let out = a.device().tensor_from_vec(y.into_vec(), *a.shape());
+    let out = a.device().tensor_from_vec(y, *a.shape());
     if T::OWNS_TAPE {
         let (ag, bg, og) = (a.ghost(), b.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {

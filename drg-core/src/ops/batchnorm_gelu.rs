@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::fast_math::wide;
 use super::gelu::{gelu_derivative, gelu_value};
-use super::host::{add_assign, copied, dims, expect_dims, host_vec, Scratch};
+use super::host::{add_assign, copied, dims, expect_dims, host_vec};
 use crate::device::{DrgDevice, HostDevice};
 
 /// PyTorch's BatchNorm epsilon.
@@ -126,7 +126,7 @@ pub(crate) fn batchnorm_gelu_host<S: Shape, Sc: Shape, D: HostDevice, T: Tape<f3
     // z = x·scale + shift per channel
     let scale: Vec<f32> = g.iter().zip(&invstd).map(|(g, i)| g * i).collect();
     let shift: Vec<f32> = bt.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
-    let mut y = Scratch::for_overwrite(xh.len());
+    let mut y = x.device().host_buffer(xh.len());
     let row = l.max(1);
     y.par_chunks_mut(row).zip(xh.par_chunks(row)).enumerate().for_each(|(r, (y, x))| {
         let (s, h) = (scale[r % c], shift[r % c]);
@@ -136,7 +136,7 @@ pub(crate) fn batchnorm_gelu_host<S: Shape, Sc: Shape, D: HostDevice, T: Tape<f3
             y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * s + h);
         }
     });
-    let out = x.device().tensor_from_vec(y.into_vec(), *x.shape());
+    let out = x.device().tensor_from_vec(y, *x.shape());
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {

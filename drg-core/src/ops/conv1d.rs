@@ -171,9 +171,16 @@ impl ConvProblem {
 
 /// Forward pass on host data: `y[b] = W·im2col(x[b]) + bias`.
 pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Scratch {
+    let mut y = Scratch::for_overwrite(p.batch * p.cout * p.len_out);
+    forward_host_into(p, x, w, bias, &mut y);
+    y
+}
+
+/// [`forward_host`] into `y` (`batch · cout · len_out` values; every element is written).
+pub(crate) fn forward_host_into(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
     // every element is written: bias fill + accumulate, or a non-accumulating GEMM
-    let mut y = Scratch::for_overwrite(p.batch * co * lo);
+    assert_eq!(y.len(), p.batch * co * lo, "conv1d: output buffer of the wrong length");
     let par = p.gemm_parallelism();
     let one = |col: &mut Scratch, (ys, xs): (&mut [f32], &[f32])| {
         p.im2col(xs, col);
@@ -195,7 +202,6 @@ pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&
         let mut col = Scratch::for_overwrite(cols * lo);
         y.chunks_mut(sample_out).zip(x.chunks(sample_in)).for_each(|pair| one(&mut col, pair));
     }
-    y
 }
 
 /// Backward pass on host data: `dx += ∂L/∂x`; returns (`∂L/∂W`, `∂L/∂bias`).
@@ -273,8 +279,9 @@ pub(crate) fn conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: HostDev
     let xh = host_vec(&x);
     let wh = host_vec(weight);
     let bh = bias.map(host_vec);
-    let y = forward_host(&p, &xh, &wh, bh.as_deref());
-    let out = x.device().tensor_from_vec(y.into_vec(), out_shape);
+    let mut y = x.device().host_buffer(p.batch * p.cout * p.len_out);
+    forward_host_into(&p, &xh, &wh, bh.as_deref(), &mut y);
+    let out = x.device().tensor_from_vec(y, out_shape);
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());

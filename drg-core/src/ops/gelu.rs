@@ -6,7 +6,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::fast_math::{erf, exp, wide};
-use super::host::{copied, host_vec, Scratch, PAR_CHUNK};
+use super::host::{copied, host_vec, PAR_CHUNK};
 use crate::device::{DrgDevice, HostDevice};
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -34,11 +34,11 @@ pub fn gelu<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) ->
 pub(crate) fn gelu_host<S: Shape, D: HostDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
     let (x, mut tape) = x.split_tape();
     let xh = host_vec(&x);
-    let mut y = Scratch::for_overwrite(xh.len());
+    let mut y = x.device().host_buffer(xh.len());
     y.par_chunks_mut(PAR_CHUNK)
         .zip(xh.par_chunks(PAR_CHUNK))
         .for_each(|(y, x)| wide(|| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x))));
-    let out = x.device().tensor_from_vec(y.into_vec(), *x.shape());
+    let out = x.device().tensor_from_vec(y, *x.shape());
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {

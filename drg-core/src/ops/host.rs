@@ -43,6 +43,14 @@ pub(crate) fn alloc_zeroed(n: usize) -> Vec<f32> {
     v
 }
 
+/// Transparent huge pages for a large buffer (see [`alloc_zeroed`]); advice only, and harmless
+/// for a buffer whose pages are already in place.
+pub(crate) fn advise_huge_pages_for(v: &[f32]) {
+    if v.len() * 4 >= HUGE_PAGE_MIN_BYTES {
+        advise_huge_pages(v.as_ptr() as usize, v.len() * 4);
+    }
+}
+
 /// `madvise(MADV_HUGEPAGE)` on the 2 MiB-aligned interior of [addr, addr + len).
 #[cfg(target_os = "linux")]
 fn advise_huge_pages(addr: usize, len: usize) {

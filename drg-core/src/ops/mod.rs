@@ -13,11 +13,12 @@
 //! Inputs are read with `copy_into` (a `memcpy`), so they must be contiguous row-major tensors:
 //! outputs of these ops, of `tensor_from_vec`, or reshapes of those (not `permute`d views).
 //! On CPU the convolutions use an AVX-512 GEMM of our own where the CPU has it (see `sgemm`),
-//! and large buffers are backed by transparent huge pages (see `host`). A trainer should also
-//! call `dev.enable_cache()` so dfdx recycles freed buffers into new gradient buffers.
+//! and large buffers are backed by transparent huge pages (see `host`). Their outputs are plain
+//! `Vec`s, which dfdx's CPU buffer cache takes on drop but never hands out again: a device with
+//! the cache on must empty it after every step (`DrgDevice::end_batch`, as the trainer does).
 
 mod fast_math;
-mod host;
+pub(crate) mod host;
 mod sgemm;
 
 pub mod composite;

@@ -16,7 +16,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::fast_math::exp;
-use super::host::{copied, dims, expect_dims, host_vec, Scratch};
+use super::host::{copied, dims, expect_dims, host_vec};
 use crate::device::{DrgDevice, HostDevice};
 
 /// Output length of any of the pools: ⌈len/p⌉ (`const`, for compile-time length checks).
@@ -145,7 +145,7 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
         }
     };
     let plan = PoolPlan { p, len, q, pad };
-    let mut y = Scratch::for_overwrite(b * c * len_out);
+    let mut y = x.device().host_buffer(b * c * len_out);
     if len_out > 0 {
         y.par_chunks_mut(len_out).zip(xh.par_chunks(len)).for_each_init(
             || vec![0.0f32; p],
@@ -157,7 +157,7 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
             },
         );
     }
-    let out = x.device().tensor_from_vec(y.into_vec(), out_shape);
+    let out = x.device().tensor_from_vec(y, out_shape);
     if T::OWNS_TAPE && len_out > 0 {
         let (xg, og) = (x.ghost(), out.ghost());
         let yh = host_vec(&out);

@@ -71,7 +71,7 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
     let bh = bias.map(host_vec);
     let y2 = forward_host(&both, &x2, &wh, bh.as_deref());
     let (yf, yr) = y2.split_at(b * co * lo);
-    let mut y = Scratch::for_overwrite(b * co * lo);
+    let mut y = x.device().host_buffer(b * co * lo);
     let mut winner = vec![Winner::Tie; b * co * lo];
     let row = lo.max(1);
     y.par_chunks_mut(row)
@@ -91,7 +91,7 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
             }
         });
     drop(y2);
-    let out = x.device().tensor_from_vec(y.into_vec(), out_shape);
+    let out = x.device().tensor_from_vec(y, out_shape);
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());

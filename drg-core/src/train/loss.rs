@@ -299,7 +299,9 @@ where
     let (pred, mut tape) = pred.split_tape();
     let host = pred.as_vec();
     let value = sum_and_grad(kind, &host, target, widths, None);
-    let out = pred.device().tensor_from_vec(vec![value as f32], ());
+    let mut buf = pred.device().host_buffer(1);
+    buf[0] = value as f32;
+    let out = pred.device().tensor_from_vec(buf, ());
     if T::OWNS_TAPE {
         let pred_ghost = pred.ghost();
         let out_ghost = out.ghost();

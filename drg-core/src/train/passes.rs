@@ -69,7 +69,11 @@ fn input_tensors<D: DrgDevice, T: Tape<f32, D> + Default>(dev: &D, data: &Datase
     data.inputs
         .iter()
         .enumerate()
-        .map(|(k, x)| dev.tensor_from_vec(data.gather_input(k, rows), (rows.len(), 4, x.length)).retaped::<T>())
+        .map(|(k, x)| {
+            let mut buf = dev.host_buffer(rows.len() * 4 * x.length);
+            buf.copy_from_slice(&data.gather_input(k, rows));
+            dev.tensor_from_vec(buf, (rows.len(), 4, x.length)).retaped::<T>()
+        })
         .collect()
 }
 
@@ -98,6 +102,7 @@ pub fn pass_without_gradient<M: DrgModel<D>, D: DrgDevice>(
         rec.targets.extend(targets_side_by_side(data, rows));
         progress.batch_done(rows.len(), None);
     }
+    dev.end_pass();
     Ok(rec)
 }
 
@@ -148,6 +153,7 @@ pub fn training_pass<M: DrgModel<D>, D: DrgDevice>(
         seen += rows.len();
         progress.batch_done(rows.len(), Some(rec.summed_train_loss / (seen as f64 * per_value)));
     }
+    dev.end_pass();
     Ok(rec)
 }
 
