@@ -79,13 +79,20 @@ impl Batcher {
 impl Dataset {
     /// Input `k` for `rows`, as `(B, 4, L)` row-major f32.
     pub fn gather_input(&self, k: usize, rows: &[usize]) -> Vec<f32> {
+        let mut out = vec![0.0; rows.len() * 4 * self.inputs[k].length];
+        self.gather_input_into(k, rows, &mut out);
+        out
+    }
+
+    /// [`Self::gather_input`] into `out` (`rows.len() · 4 · L` values), e.g. a buffer that
+    /// becomes a tensor without another copy. Panics if `out` has another length.
+    pub fn gather_input_into(&self, k: usize, rows: &[usize], out: &mut [f32]) {
         let s = &self.inputs[k];
         let w = 4 * s.length;
-        let mut out = Vec::with_capacity(rows.len() * w);
-        for &i in rows {
-            out.extend_from_slice(s.row(i));
+        assert_eq!(out.len(), rows.len() * w, "gather_input_into: buffer of the wrong length");
+        for (&i, dst) in rows.iter().zip(out.chunks_exact_mut(w.max(1))) {
+            dst.copy_from_slice(s.row(i));
         }
-        out
     }
 
     /// Every input for `rows`.

@@ -71,7 +71,7 @@ fn input_tensors<D: DrgDevice, T: Tape<f32, D> + Default>(dev: &D, data: &Datase
         .enumerate()
         .map(|(k, x)| {
             let mut buf = dev.host_buffer(rows.len() * 4 * x.length);
-            buf.copy_from_slice(&data.gather_input(k, rows));
+            data.gather_input_into(k, rows, &mut buf);
             dev.tensor_from_vec(buf, (rows.len(), 4, x.length)).retaped::<T>()
         })
         .collect()
