@@ -223,9 +223,11 @@ forward_kernels!(
     }
 
     fn host_buffer(&self, n: usize) -> Vec<f32> {
-        // `try_alloc_len` pops a zeroed buffer from the cache (or allocates one); taking the
-        // `Vec` out leaves an empty placeholder in dfdx's wrapper, which goes into the cache
-        // when dropped (emptied by `end_pass`).
+        // `try_alloc_len` pops a buffer from the cache (or allocates one); taking the `Vec` out
+        // leaves an empty placeholder in dfdx's wrapper, which goes into the cache when dropped
+        // (emptied by `end_pass`). dfdx zero-fills a recycled buffer on one thread, work the
+        // ops then overwrite; dfdx offers no unfilled pop, and the recycling still saves more
+        // than it costs (BENCHMARKS.md, trunk step).
         let mut cached = self.try_alloc_len(n).unwrap_or_else(|e| panic!("cannot allocate {n} floats: {e}"));
         let v = std::mem::take(&mut *cached);
         drop(cached);

@@ -36,10 +36,8 @@ const HUGE_PAGE_MIN_BYTES: usize = 8 << 20;
 /// in 96 MB, 5 ms to refill it). Advising the kernel to use transparent huge pages for the
 /// buffer (before it is touched) cuts that to about 10 ms. Advice only: no effect on contents.
 pub(crate) fn alloc_zeroed(n: usize) -> Vec<f32> {
-    let mut v = vec![0.0f32; n];
-    if n * 4 >= HUGE_PAGE_MIN_BYTES {
-        advise_huge_pages(v.as_mut_ptr() as usize, n * 4);
-    }
+    let v = vec![0.0f32; n];
+    advise_huge_pages_for(&v);
     v
 }
 
