@@ -99,6 +99,9 @@ pub trait DrgModel<D: DrgDevice>: TensorCollection<f32, D, To<f32, D> = Self> + 
 pub trait ModelFamily {
     /// The name of the declaration (`ModelD`).
     const NAME: &'static str;
+    /// The text of the `drg_model!` invocation that declared it (all its models and shared
+    /// pipelines), for re-running the inference at other input lengths (`drg_dsl`).
+    const DECLARATION: &'static str;
     /// The specs of the variants in declaration order.
     fn variants() -> Vec<ModelSpec>;
     /// Runs `job` with the concrete type of variant `index` (panics if out of range).

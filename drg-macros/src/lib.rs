@@ -1,30 +1,15 @@
 //! The `drg_model!` macro of drg-rs: declare a sequence-to-expression network as typed Rust.
 //!
-//! Pipeline (one file per step): `parse` turns tokens into a syntax tree (`ast`); `pipelines`
-//! substitutes the named trunk pipelines an invocation shares between its models; `resolve`
-//! checks names, arguments and references; `infer` (with `heads` and `params`) computes every
-//! shape and parameter count per size variant into the IR (`ir`); `codegen` turns the IR into
-//! items. All errors are collected and reported together, each at the user's token. The language is documented on [`drg_model!`] and in `docs/dsl.md`.
-
-mod args;
-mod ast;
-mod codegen;
-mod error;
-mod expand;
-mod heads;
-mod infer;
-mod ir;
-mod params;
-mod parse;
-mod pipelines;
-mod resolve;
-#[cfg(test)]
-mod tests;
+//! This crate is only the proc-macro entry point (as serde_derive and sqlx-macros are): the
+//! language itself (parse → shared pipelines → resolve → infer → IR → codegen) lives in the
+//! ordinary library `drg-dsl`, where it is unit-tested on token streams and where drg-core can
+//! run the same inference at run time. The language is documented on [`drg_model!`] and in
+//! `docs/dsl.md`.
 
 #[doc = include_str!("../../docs/dsl.md")]
 #[proc_macro]
 pub fn drg_model(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    expand::expand(input.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
+    drg_dsl::expand(input.into())
+        .unwrap_or_else(drg_dsl::syn::Error::into_compile_error)
         .into()
 }

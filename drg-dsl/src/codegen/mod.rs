@@ -487,14 +487,14 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
     })
 }
 
-pub(crate) fn generate(model: &Model) -> TokenStream {
-    match generate_checked(model) {
+pub(crate) fn generate(model: &Model, source: &str) -> TokenStream {
+    match generate_checked(model, source) {
         Ok(ts) => ts,
         Err(e) => e.into_compile_error(),
     }
 }
 
-fn generate_checked(model: &Model) -> Result<TokenStream, syn::Error> {
+fn generate_checked(model: &Model, source: &str) -> Result<TokenStream, syn::Error> {
     let c = core();
     let attrs = &model.attrs;
     let vis = &model.vis;
@@ -534,6 +534,7 @@ fn generate_checked(model: &Model) -> Result<TokenStream, syn::Error> {
 
         impl #c::model::ModelFamily for #name {
             const NAME: &'static str = #name_str;
+            const DECLARATION: &'static str = #source;
             fn variants() -> ::std::vec::Vec<#c::model::ModelSpec> {
                 vec![#(<#variant_tys<f32, #c::dfdx::tensor::Cpu> as #c::model::DrgModel<#c::dfdx::tensor::Cpu>>::SPEC),*]
             }

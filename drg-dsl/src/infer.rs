@@ -29,7 +29,7 @@ pub(crate) const MAX_FLAT_FEATURES: usize = 1 << 31;
 pub(crate) const MAX_PARAMETERS: usize = 1 << 40;
 
 /// Infers the complete IR of a declaration, or returns every error found, combined.
-pub(crate) fn infer(def: &ModelDef) -> syn::Result<Model> {
+pub fn infer(def: &ModelDef) -> syn::Result<Model> {
     let mut errs = Errors::new();
     let variants = resolve_sizes(def, &mut errs);
     let all_size_names: BTreeSet<String> = variants

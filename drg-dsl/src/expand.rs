@@ -3,14 +3,18 @@
 
 use proc_macro2::TokenStream;
 
-pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+/// Expands one `drg_model!` invocation into its items, or every error found, combined.
+pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    // The invocation's text goes into every family (`ModelFamily::DECLARATION`), so that a
+    // binary can re-run the inference for input lengths it was not compiled for.
+    let source = input.to_string();
     let mut decls: crate::ast::Declarations = syn::parse2(input)?;
     crate::pipelines::substitute(&decls.pipelines, &mut decls.models)?;
     let mut out = TokenStream::new();
     let mut failures = ModelErrors::default();
     for def in &decls.models {
         match crate::infer::infer(def) {
-            Ok(model) => out.extend(crate::codegen::generate(&model)),
+            Ok(model) => out.extend(crate::codegen::generate(&model, &source)),
             Err(e) => failures.add(&def.name.to_string(), e),
         }
     }
