@@ -30,13 +30,14 @@ pub struct InputSpec {
     pub reverse_complement: bool,
 }
 
-/// One output (head) of a model: a matrix of `width` tracks, e.g. expression in 88 conditions.
+/// One output (head) of a model: a matrix of tracks, e.g. expression in 88 conditions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OutputSpec {
     /// The name in the declaration (`ex`, `kd`, `kt`); used as the file class tag.
     pub name: &'static str,
-    /// Number of tracks.
-    pub width: usize,
+    /// Number of tracks when the declaration fixes it (`ex[88]`); `None` for `ex[_]`, where the
+    /// data's output file decides (one compiled model serves any number of conditions).
+    pub width: Option<usize>,
     /// The validation loss of this output; `LossKind::None` excludes it from validation and
     /// early stopping (the reference's `'None'`).
     pub validation: LossKind,
@@ -53,12 +54,83 @@ pub struct ModelSpec {
     pub outputs: &'static [OutputSpec],
     /// The training loss of every output (the reference's `loss_function`).
     pub loss: LossKind,
-    /// Hyper-parameters as `key=value` pairs in the reference's vocabulary (`num_kernels=300`,
-    /// ...), for output names, the saved model description and the reference's params file.
-    pub hyper: &'static [(&'static str, &'static str)],
+    /// The reference's `--cnn` keys that describe this variant (`num_kernels=300`,
+    /// `dilations=[1,2,4]`, ...), each with the declaration's text that sets it: a binary
+    /// compares the architecture keys of `--cnn` with them, and the saved model description
+    /// lists them.
+    pub hyper: &'static [ReferenceKey],
     /// Number of trainable parameters (BatchNorm running statistics excluded), as the reference
-    /// counts them.
-    pub parameter_count: usize,
+    /// counts them, given the output widths.
+    pub parameters: ParameterCount,
+    /// Outputs that must have the same number of tracks because one head per trunk serves all of
+    /// them (`shared`); empty when the widths are independent.
+    pub equal_widths: &'static [usize],
+}
+
+impl ModelSpec {
+    /// The trainable parameters of this variant with `widths` tracks per output.
+    pub fn parameter_count(&self, widths: &[usize]) -> usize {
+        self.parameters.at(widths)
+    }
+
+    /// The output widths when the declaration fixes all of them (`None` if any is `_`).
+    pub fn declared_widths(&self) -> Option<Vec<usize>> {
+        self.outputs.iter().map(|o| o.width).collect()
+    }
+
+    /// Checks run-time output widths against the declaration: one per output, fixed widths
+    /// equal, `equal_widths` equal. The message names outputs by their declared names; the data
+    /// layer ([`crate::train::data_fit`]) names the files.
+    pub fn check_widths(&self, widths: &[usize]) -> Result<(), String> {
+        if widths.len() != self.outputs.len() {
+            return Err(format!("model {} has {} output(s), {} widths given", self.name, self.outputs.len(), widths.len()));
+        }
+        for (o, &w) in self.outputs.iter().zip(widths) {
+            if w == 0 {
+                return Err(format!("output '{}' has no tracks", o.name));
+            }
+            if let Some(fixed) = o.width {
+                if fixed != w {
+                    return Err(format!("output '{}' has {w} tracks, model {} declares {}[{fixed}]", o.name, self.name, o.name));
+                }
+            }
+        }
+        if let Some((&first, rest)) = self.equal_widths.split_first() {
+            if let Some(&k) = rest.iter().find(|&&k| widths[k] != widths[first]) {
+                return Err(format!(
+                    "outputs '{}' ({} tracks) and '{}' ({} tracks) must have equal widths: model {} serves them with one shared head per trunk",
+                    self.outputs[first].name, widths[first], self.outputs[k].name, widths[k], self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One of the reference's `--cnn` keys as the declaration sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferenceKey {
+    /// The reference's key (`num_kernels`).
+    pub key: &'static str,
+    /// Its value, written as the reference's strings write it (`300`, `True`, `[1,2,4]`).
+    pub value: &'static str,
+    /// Where `drg_model!` sets it, e.g. "the filters of the trunk's first `conv(300, 15)`".
+    pub dsl: &'static str,
+}
+
+/// Trainable parameters as a function of the output widths: `fixed + Σ per_track[i] · widths[i]`
+/// (`per_track[i]` is 0 for an output of fixed width, whose heads are counted in `fixed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParameterCount {
+    pub fixed: usize,
+    pub per_track: &'static [usize],
+}
+
+impl ParameterCount {
+    /// The count with `widths` tracks per output.
+    pub fn at(&self, widths: &[usize]) -> usize {
+        self.fixed + self.per_track.iter().zip(widths).map(|(p, w)| p * w).sum::<usize>()
+    }
 }
 
 /// A model the generic trainer can build, run, train, save and load.
@@ -74,10 +146,14 @@ pub trait DrgModel<D: DrgDevice>: TensorCollection<f32, D, To<f32, D> = Self> + 
     type On<D2: DrgDevice>: DrgModel<D2>;
 
     /// Builds the model with the reference's initialisation (PyTorch defaults), drawing from the
-    /// device's generator: open the device seeded (`DrgDevice::open`) for reproducible weights.
-    fn new(dev: &D) -> Self {
-        <Self as BuildModule<D, f32>>::build(dev)
-    }
+    /// device's generator (open the device seeded, `DrgDevice::open`, for reproducible weights),
+    /// with `widths[i]` tracks for output `i`: the data's track counts, which must fit the spec
+    /// (check them with [`ModelSpec::check_widths`] first; this panics otherwise).
+    fn new(dev: &D, widths: &[usize]) -> Self;
+
+    /// The number of tracks of every output, in declaration order (what the model was built
+    /// with).
+    fn output_widths(&self) -> Vec<usize>;
 
     /// Runs the model on one batch: one `(batch, channels, length)` tensor per input, in
     /// declaration order, each carrying a tape `T` (the trainer gives the first input the model's

@@ -85,7 +85,7 @@ pub enum TrunkBody {
     SameAs { other: Ident },
 }
 
-/// `output NAME[WIDTH] = combinator(args), options;`.
+/// `output NAME[WIDTH] = combinator(args), options;` (`NAME[_]`: the width comes from the data).
 pub struct OutputDecl {
     pub attrs: Vec<Attribute>,
     pub name: Ident,
@@ -119,6 +119,9 @@ pub enum Value {
     Ident(Ident),
     /// `[1, 2, 4]`.
     List(Span, Vec<Value>),
+    /// `_`: decided at run time; only an output width accepts it (`ex[_]`: as many tracks as
+    /// the data's output file has).
+    Infer(Span),
 }
 
 impl Value {
@@ -129,6 +132,7 @@ impl Value {
             Value::Bool(l) => l.span,
             Value::Ident(i) => i.span(),
             Value::List(s, _) => *s,
+            Value::Infer(s) => *s,
         }
     }
 
@@ -143,6 +147,7 @@ impl Value {
                 let items: Vec<String> = v.iter().map(Value::describe).collect();
                 format!("[{}]", items.join(", "))
             }
+            Value::Infer(_) => "_".to_string(),
         }
     }
 }

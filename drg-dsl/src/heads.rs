@@ -6,6 +6,14 @@ use crate::infer::{fc_stack, positive};
 use crate::ir::*;
 use crate::resolve::OutputSpec;
 
+/// A width as written: `88` or `_`.
+fn describe_width(w: Width) -> String {
+    match w {
+        Width::Fixed(n) => n.to_string(),
+        Width::Data { .. } => "_".to_string(),
+    }
+}
+
 /// An output of a linear-head model reading head `head` of the trunks it names; `None` for an
 /// `mlp` relation (excluded by `resolve::combination_kind` before heads are inferred).
 fn linear_output(relation: &Relation, head: usize) -> Option<LinearOutput> {
@@ -27,7 +35,7 @@ pub(crate) fn infer_heads(
     kind: CombinationKind,
     outputs: &[OutputSpec],
     trunks: &[Trunk],
-    widths: &[usize],
+    widths: &[Width],
     env: &SizeEnv,
     errs: &mut Errors,
 ) -> Option<Heads> {
@@ -56,7 +64,7 @@ pub(crate) fn infer_heads(
                         .map(|(i, o)| TrunkHead {
                             head: Head {
                                 in_features: trunk.features,
-                                out_features: widths[i],
+                                out: widths[i],
                                 key: format!("{}{}", trunk.key_prefix, classifier(i)),
                             },
                             used: uses(o, t),
@@ -78,9 +86,16 @@ pub(crate) fn infer_heads(
             let w0 = widths[0];
             let mut ok = true;
             for (i, o) in outputs.iter().enumerate().skip(1) {
-                if widths[i] != w0 {
-                    errs.at(o.width.span(), format!("{}`shared` heads need equal widths: output `{}` has {} but `{}` has {w0} (one head per trunk serves every output); drop `shared` or use width {w0}", env.prefix(), o.name, widths[i], outputs[0].name));
-                    ok = false;
+                match (w0, widths[i]) {
+                    (Width::Fixed(a), Width::Fixed(b)) if a != b => {
+                        errs.at(o.width.span(), format!("{}`shared` heads need equal widths: output `{}` has {b} but `{}` has {a} (one head per trunk serves every output); drop `shared` or use width {a}", env.prefix(), o.name, outputs[0].name));
+                        ok = false;
+                    }
+                    (Width::Fixed(_), Width::Data { .. }) | (Width::Data { .. }, Width::Fixed(_)) => {
+                        errs.at(o.width.span(), format!("{}`shared` heads need one width for every output: write `_` (the data's track count, checked equal when the data is read) for all of them or the same number for all, not `{}` here and `{}` for `{}`", env.prefix(), describe_width(widths[i]), describe_width(w0), outputs[0].name));
+                        ok = false;
+                    }
+                    _ => {}
                 }
             }
             if !ok {
@@ -93,7 +108,7 @@ pub(crate) fn infer_heads(
                     vec![TrunkHead {
                         head: Head {
                             in_features: trunk.features,
-                            out_features: w0,
+                            out: w0,
                             key: format!("{}classifier.classifier.Linear", trunk.key_prefix),
                         },
                         used: outputs.iter().any(|o| uses(o, t)),
@@ -129,7 +144,7 @@ pub(crate) fn infer_heads(
                 .iter()
                 .map(|t| Head {
                     in_features: t.features,
-                    out_features: embed,
+                    out: Width::Fixed(embed),
                     key: format!("{}classifier.classifier.Linear", t.key_prefix),
                 })
                 .collect();
@@ -165,7 +180,7 @@ pub(crate) fn infer_heads(
                     fc,
                     head: Head {
                         in_features: head_in,
-                        out_features: widths[i],
+                        out: widths[i],
                         key: classifier(i),
                     },
                 });

@@ -85,14 +85,23 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
                 built_trunks.push(t);
             }
         }
-        let widths: Vec<Option<usize>> = outputs
+        let widths: Vec<Option<Width>> = outputs
             .iter()
-            .map(|o| positive(&env, &o.width, "an output width", &mut errs))
+            .enumerate()
+            .map(|(i, o)| match &o.width {
+                WidthSpec::Fixed(p) => {
+                    positive(&env, p, "an output width", &mut errs).map(Width::Fixed)
+                }
+                WidthSpec::Data(_) => Some(Width::Data { output: i }),
+            })
             .collect();
         if !structural_ok || errs.count() != before || built_trunks.len() != inputs.len() {
             continue;
         }
-        let widths: Vec<usize> = widths.into_iter().map(|w| w.unwrap_or(0)).collect();
+        let widths: Vec<Width> = widths
+            .into_iter()
+            .map(|w| w.unwrap_or(Width::Fixed(0)))
+            .collect();
         let Some(heads) = infer_heads(
             combination,
             &outputs,
@@ -111,8 +120,10 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
             heads,
             parameter_count: 0,
             parameter_breakdown: Vec::new(),
+            parameters_per_track: Vec::new(),
         };
         v.parameter_breakdown = params::breakdown(&v);
+        v.parameters_per_track = params::per_track(&v);
         v.parameter_count = v
             .parameter_breakdown
             .iter()

@@ -109,13 +109,39 @@ pub struct Variant {
     /// One trunk per input, same order.
     pub trunks: Vec<Trunk>,
     /// Output widths (tracks), same order as `Model::outputs`.
-    pub output_widths: Vec<usize>,
+    pub output_widths: Vec<Width>,
     pub heads: Heads,
     /// Trainable parameters (BatchNorm running statistics and the attention's positional
-    /// embedding excluded), the sum of `parameter_breakdown`.
+    /// embedding excluded) that do not depend on a track count from the data: the sum of
+    /// `parameter_breakdown`. The whole count is this plus `parameters_per_track[i]` times the
+    /// data's track count of every output `i` whose width is [`Width::Data`].
     pub parameter_count: usize,
-    /// Trainable parameters per state-dict key prefix, in model order.
+    /// Trainable parameters per state-dict key prefix, in model order (heads whose width comes
+    /// from the data are not listed).
     pub parameter_breakdown: Vec<(String, usize)>,
+    /// Per output: trainable parameters per track of the data, for outputs written `NAME[_]`
+    /// (the weights and bias of every head that produces that output's tracks); 0 for outputs
+    /// of a fixed width.
+    pub parameters_per_track: Vec<usize>,
+}
+
+/// The width of an output, or of a head that produces one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// Fixed in the declaration (`ex[88]`, or a size parameter).
+    Fixed(usize),
+    /// `ex[_]`: the number of tracks of the data's file for output `output`, known at run time.
+    Data { output: usize },
+}
+
+impl Width {
+    /// The width when it is fixed.
+    pub fn fixed(self) -> Option<usize> {
+        match self {
+            Width::Fixed(n) => Some(n),
+            Width::Data { .. } => None,
+        }
+    }
 }
 
 /// Activation shape at a layer boundary (per sample; the batch dimension is implicit).
@@ -280,7 +306,8 @@ pub struct FcStack {
 /// A plain linear head. Keys `{key}.weight` `(out, in)`, `{key}.bias`.
 pub struct Head {
     pub in_features: usize,
-    pub out_features: usize,
+    /// Output features: fixed for embedding heads, an output's width for prediction heads.
+    pub out: Width,
     pub key: String,
 }
 

@@ -73,8 +73,28 @@ fn layer(l: &Layer, out: &mut Vec<(String, usize)>) {
     }
 }
 
+/// A head of fixed width; heads whose width comes from the data are counted per track
+/// ([`per_track`]).
 fn head(h: &Head, out: &mut Vec<(String, usize)>) {
-    out.push((h.key.clone(), linear(h.in_features, h.out_features)));
+    if let Width::Fixed(n) = h.out {
+        out.push((h.key.clone(), linear(h.in_features, n)));
+    }
+}
+
+/// Per output, the trainable parameters per track of every head whose width is that output's
+/// track count from the data (`ex[_]`): weights and bias, `in_features + 1` per track.
+pub(crate) fn per_track(v: &Variant) -> Vec<usize> {
+    let mut per = vec![0usize; v.output_widths.len()];
+    let mut add = |h: &Head| {
+        if let Width::Data { output } = h.out {
+            per[output] = per[output].saturating_add(h.in_features.saturating_add(1));
+        }
+    };
+    match &v.heads {
+        Heads::Linear { per_trunk, .. } => per_trunk.iter().flatten().for_each(|h| add(&h.head)),
+        Heads::Mlp { combiners, .. } => combiners.iter().for_each(|c| add(&c.head)),
+    }
+    per
 }
 
 /// Trainable parameters per state-dict key prefix, in the reference's module order (trunks,

@@ -198,7 +198,7 @@ fn parse_output(attrs: Vec<Attribute>, input: ParseStream) -> syn::Result<Output
     bracketed!(width_tokens in input);
     let width: Value = width_tokens.parse()?;
     if !width_tokens.is_empty() {
-        return Err(width_tokens.error("expected a single width, e.g. `ex[88]`"));
+        return Err(width_tokens.error("expected a single width, e.g. `ex[88]`, or `ex[_]` for the data's track count"));
     }
     input.parse::<Token![=]>()?;
     let combinator: Call = input.parse()?;
@@ -287,6 +287,9 @@ impl Parse for Value {
         }
         if input.peek(Ident) {
             return Ok(Value::Ident(input.parse()?));
+        }
+        if input.peek(Token![_]) {
+            return Ok(Value::Infer(input.parse::<Token![_]>()?.span));
         }
         Err(input.error("expected a number, `true`/`false`, a size parameter or a list `[..]`"))
     }

@@ -471,10 +471,27 @@ fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
     })
 }
 
+/// The width of an output as declared.
+pub(crate) enum WidthSpec {
+    /// `ex[88]` or `ex[n]` (a size parameter).
+    Fixed(Param<usize>),
+    /// `ex[_]`: the data's track count.
+    Data(Span),
+}
+
+impl WidthSpec {
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            WidthSpec::Fixed(p) => p.span(),
+            WidthSpec::Data(s) => *s,
+        }
+    }
+}
+
 pub(crate) struct OutputSpec {
     pub(crate) attrs: Vec<syn::Attribute>,
     pub(crate) name: Ident,
-    pub(crate) width: Param<usize>,
+    pub(crate) width: WidthSpec,
     pub(crate) validated: bool,
     pub(crate) relation: Relation,
     pub(crate) combinator: Ident,
@@ -510,15 +527,16 @@ pub(crate) fn resolve_outputs(
         let width = match &o.width {
             Value::Int(l) => l
                 .base10_parse::<usize>()
-                .map(|n| Param::Lit(n, l.span()))
+                .map(|n| WidthSpec::Fixed(Param::Lit(n, l.span())))
                 .map_err(|e| errs.push(e))
                 .ok(),
-            Value::Ident(i) => Some(Param::Size(i.clone())),
+            Value::Ident(i) => Some(WidthSpec::Fixed(Param::Size(i.clone()))),
+            Value::Infer(s) => Some(WidthSpec::Data(*s)),
             v => {
                 errs.at(
                     v.span(),
                     format!(
-                        "an output width must be a whole number or a size parameter, found `{}`",
+                        "an output width must be a whole number, a size parameter or `_` (the data's track count), found `{}`",
                         v.describe()
                     ),
                 );

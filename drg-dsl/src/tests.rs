@@ -356,8 +356,8 @@ fn model_c_counts_and_keys() {
     assert_eq!(*activation, Activation::Gelu);
     assert_eq!(embeddings[1].key, "cnns.CNN1.classifier.classifier.Linear");
     assert_eq!(
-        (embeddings[1].in_features, embeddings[1].out_features),
-        (64, 32)
+        (embeddings[1].in_features, embeddings[1].out),
+        (64, Width::Fixed(32))
     );
     assert_eq!(combiners[0].fc.widths, [(64, 70), (70, 70), (70, 64)]);
     assert_eq!(combiners[0].fc.keys[2], "nclayers.nfcs.Fullyconnected2");
@@ -500,9 +500,9 @@ fn model_f1_and_f2_combiners() {
     assert_eq!(
         (
             combiners[1].head.in_features,
-            combiners[1].head.out_features
+            combiners[1].head.out
         ),
-        (32, 6)
+        (32, Width::Fixed(6))
     );
 }
 
@@ -877,9 +877,9 @@ fn mlp_layers_zero_goes_straight_to_the_head_and_act_can_be_linear() {
     assert_eq!(
         (
             combiners[0].head.in_features,
-            combiners[0].head.out_features
+            combiners[0].head.out
         ),
-        (7, 5)
+        (7, Width::Fixed(5))
     );
     // conv 4·4·3+4, embedding 40·7+7, head 7·5+5.
     assert_eq!(v.parameter_count, 52 + 287 + 40);
@@ -1018,4 +1018,75 @@ fn an_error_in_a_shared_pipeline_is_reported_once_naming_the_models() {
         "{errs:?}"
     );
     assert!(errs[1].ends_with("(in model `Y`)"), "{errs:?}");
+}
+
+#[test]
+fn data_widths_are_counted_per_track_and_match_fixed_ones() {
+    // Model D's structure with `_` widths: the fixed part is what D has without heads, and each
+    // output's heads (one per trunk, every trunk) add features + 1 per track; at 88 tracks the
+    // total is the reference's 26,520,248.
+    let decl = |w: TokenStream| {
+        quote! {
+            pub struct D {
+                input dna: onehot(4, 40_000), reverse_complement;
+                input rna: onehot(4, 40_000);
+                trunk dna: conv(300, 15) >> gelu >> wpool(4)
+                         >> dilated(k = 11, dilations = [1, 2, 4])
+                         >> convblocks(4, k = 11, wpool = 6)
+                         >> flatten >> linear(1024) >> fc(3);
+                trunk rna: same as dna;
+                output ex[#w] = difference(dna, rna);
+                output kd[#w] = direct(rna), validation = none;
+                output kt[#w] = direct(dna), validation = none;
+            }
+        }
+    };
+    let fixed = model(decl(quote!(88)));
+    let data = model(decl(quote!(_)));
+    let (f, d) = (&fixed.variants[0], &data.variants[0]);
+    assert_eq!(f.parameters_per_track, [0, 0, 0]);
+    assert_eq!(d.parameters_per_track, [2 * 1025, 2 * 1025, 2 * 1025]);
+    assert_eq!(d.output_widths, [Width::Data { output: 0 }, Width::Data { output: 1 }, Width::Data { output: 2 }]);
+    let per_track: usize = d.parameters_per_track.iter().sum();
+    assert_eq!(d.parameter_count + 88 * per_track, f.parameter_count);
+    assert_eq!(f.parameter_count, 26_520_248);
+    // every head reads its output's width
+    let Heads::Linear { per_trunk, .. } = &d.heads else { panic!("linear heads") };
+    assert_eq!(per_trunk[1][2].head.out, Width::Data { output: 2 });
+}
+
+#[test]
+fn shared_heads_take_one_kind_of_width() {
+    let m = model(quote! {
+        pub struct E {
+            input dna: onehot(4, 64);
+            input rna: onehot(4, 64);
+            trunk dna: conv(4, 3) >> flatten >> linear(8);
+            trunk rna: same as dna;
+            output ex[_] = difference(dna, rna, shared);
+            output kd[_] = direct(rna, shared), validation = none;
+        }
+    });
+    // one shared head per trunk, sized by output 0's tracks: 2 trunks × (8 + 1) per track
+    assert_eq!(m.variants[0].parameters_per_track, [18, 0]);
+    let errs = errors(quote! {
+        pub struct E {
+            input dna: onehot(4, 64);
+            input rna: onehot(4, 64);
+            trunk dna: conv(4, 3) >> flatten >> linear(8);
+            trunk rna: same as dna;
+            output ex[_] = difference(dna, rna, shared);
+            output kd[5] = direct(rna, shared), validation = none;
+        }
+    });
+    assert_eq!(errs, ["`shared` heads need one width for every output: write `_` (the data's track count, checked equal when the data is read) for all of them or the same number for all, not `5` here and `_` for `ex`"]);
+    // `_` is only a width
+    let errs = errors(quote! {
+        pub struct M {
+            input seq: onehot(4, 64);
+            trunk seq: conv(_, 3) >> flatten;
+            output ex[_] = head(seq);
+        }
+    });
+    has(&errs, "found `_`");
 }

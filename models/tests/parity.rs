@@ -37,7 +37,9 @@ fn check<M: DrgModel<Cpu>>(config: &str) {
     let path = fixture_path(config);
     let npz = read_npz(&path).unwrap();
     let dev = Cpu::default();
-    let mut model = M::new(&dev);
+    // The fixtures' track counts, from their targets.
+    let widths: Vec<usize> = (0..M::SPEC.outputs.len()).map(|h| npz.f32(&format!("train/target/{h}")).unwrap().0[1]).collect();
+    let mut model = M::new(&dev, &widths);
     let sd = StateDict::from_npz(&path, "param/").unwrap();
     let report = load_state_dict(&mut model, &sd, &LoadOptions::default()).unwrap_or_else(|e| panic!("{config}: {e}"));
     assert!(report.loaded.len() > 20, "{config}: only {} tensors loaded", report.loaded.len());

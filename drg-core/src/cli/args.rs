@@ -74,10 +74,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub outname: Option<String>,
 
-    /// Hyper-parameters in the reference's form, e.g. `lr=0.0001+batchsize=16+patience=5`.
-    /// Known keys: lr, batchsize, patience, seed, epochs, optimizer, optim_params,
-    /// optim_weight_decay, warm_up_epochs, finetuning_patience, finetuning_rounds,
-    /// finetuning_rate, device. Flags below override it.
+    /// Hyper-parameters in the reference's form, e.g. `lr=0.0001+batchsize=16+patience=5`, as
+    /// the reference's command lines write them. Training keys (lr, batchsize, patience, seed,
+    /// epochs, optimizer, optim_params, optim_weight_decay, warm_up_epochs, finetuning_patience,
+    /// finetuning_rounds, finetuning_rate, device, keepmodel, init_adjust, loss_function,
+    /// validation_loss) apply to the run; flags below override them. Architecture keys
+    /// (num_kernels, dilations, ...) must agree with the compiled model, else an error names the
+    /// declaration's text to change.
     #[arg(long)]
     pub cnn: Option<String>,
 

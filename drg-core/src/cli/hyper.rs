@@ -1,18 +1,29 @@
 //! Hyper-parameters from the reference's `--cnn key=value+...` string and the flags that
 //! override it.
+//!
+//! A `--cnn` string of the reference mixes training settings with the architecture. drg-rs takes
+//! the training settings from it at run time (`lr`, `batchsize`, `loss_function`, `keepmodel`,
+//! ...: [`TRAINING_KEYS`]) and compares every architecture key (`num_kernels=300`,
+//! `dilations=[1,2,4]`, ...) with the compiled model ([`CnnString::check_architecture`]): one
+//! that agrees is accepted, one that disagrees is an error naming the declaration's text to
+//! change, and a key that is neither is an error too. Nothing is silently ignored.
 
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
+
+use crate::model::{ModelSpec, ReferenceKey};
+use crate::train::loss::LossKind;
 
 /// `key=value` pairs of a `--cnn` string (split on `+`, each on its first `=` or `:`), as the
 /// reference parses them (drg-behaviour.md §1.7); values stay text until a key asks for a type.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CnnString(pub BTreeMap<String, String>);
 
-/// Keys the model binaries understand; anything else is an error rather than silently ignored
-/// (architecture keys belong in the model declaration).
-const KNOWN: &[&str] = &[
+/// The training settings a model binary takes from `--cnn` (flags of the same name override
+/// them). `init_adjust` is accepted as `False`, the reference's default and the use cases'
+/// setting; `True` (restart with a quarter of the learning rate when the loss rises) is refused.
+pub const TRAINING_KEYS: &[&str] = &[
     "lr",
     "batchsize",
     "patience",
@@ -27,18 +38,22 @@ const KNOWN: &[&str] = &[
     "finetuning_rate",
     "device",
     "keepmodel",
+    "init_adjust",
+    "loss_function",
+    "validation_loss",
 ];
 
 impl CnnString {
+    /// Splits the string; keys are checked later, against the chosen model
+    /// ([`Self::check_architecture`]).
     pub fn parse(s: &str) -> anyhow::Result<Self> {
         let mut map = BTreeMap::new();
-        for item in s.split('+').filter(|i| !i.is_empty()) {
+        for item in s.split('+').filter(|i| !i.trim().is_empty()) {
             let (k, v) = item.split_once('=').or_else(|| item.split_once(':')).with_context(|| format!("--cnn: '{item}' is not key=value"))?;
             let k = k.trim();
-            if !KNOWN.contains(&k) {
-                bail!("--cnn: unknown or architecture key '{k}' (architecture is part of the model declaration; known keys: {})", KNOWN.join(", "));
+            if map.insert(k.to_string(), v.trim().to_string()).is_some() {
+                bail!("--cnn: key '{k}' is given twice");
             }
-            map.insert(k.to_string(), v.trim().to_string());
         }
         Ok(Self(map))
     }
@@ -54,22 +69,220 @@ impl CnnString {
     pub fn text(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
     }
+
+    /// A Python-style boolean (`True`, `False`, any case, or 1/0), if present.
+    pub fn flag(&self, key: &str) -> anyhow::Result<Option<bool>> {
+        self.text(key)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => bail!("--cnn: {key}={v} is not True or False"),
+            })
+            .transpose()
+    }
+
+    /// Checks every key that is not a training setting against the model `spec` was compiled
+    /// as: equal values pass, anything else is one error naming the key, both values and the
+    /// `drg_model!` text that sets it.
+    pub fn check_architecture(&self, spec: &ModelSpec) -> anyhow::Result<()> {
+        for (key, given) in &self.0 {
+            if TRAINING_KEYS.contains(&key.as_str()) {
+                continue;
+            }
+            let size = if spec.variant.is_empty() { String::new() } else { format!(" size {}", spec.variant) };
+            let Some(declared) = spec.hyper.iter().find(|k| k.key == key) else {
+                let arch: Vec<&str> = spec.hyper.iter().map(|k| k.key).collect();
+                bail!(
+                    "--cnn: '{key}' is neither a training setting ({}) nor one of the reference's keys that {}{size} is declared with ({}); drg_model! does not have it yet (docs/dsl.md lists the keys it maps)",
+                    TRAINING_KEYS.join(", "),
+                    spec.name,
+                    arch.join(", ")
+                );
+            };
+            if !agrees(key, given, declared, spec) {
+                bail!(
+                    "--cnn: {key}={given} disagrees with {}{size}, which has {key}={}: that is {} in its drg_model! declaration; change it there (or the `sizes` line that sets it) and rebuild, or pick a size whose value agrees (--size)",
+                    spec.name,
+                    declared.value,
+                    declared.dsl
+                );
+            }
+        }
+        if let Some(false) = self.flag("init_adjust")? {
+        } else if self.text("init_adjust").is_some() {
+            bail!("--cnn: init_adjust=True (restart from the initial weights with a quarter of the learning rate when the training loss rises) is not implemented in drg-rs; the reference's default and the use cases' setting is init_adjust=False");
+        }
+        Ok(())
+    }
+
+    /// `loss_function=` as a loss, if given.
+    pub fn loss(&self) -> anyhow::Result<Option<LossKind>> {
+        self.text("loss_function").map(|v| unquote(v).parse::<LossKind>().map_err(|e| anyhow::anyhow!("--cnn: loss_function: {e}"))).transpose()
+    }
+
+    /// `validation_loss=` as one loss per output of `spec`: a single name applies to every
+    /// output the declaration validates (the others stay `None`); a list (`['Correlationdata',
+    /// 'None','None']`, the reference's form for several outputs) gives each output's.
+    pub fn validation_losses(&self, spec: &ModelSpec) -> anyhow::Result<Option<Vec<LossKind>>> {
+        let Some(v) = self.text("validation_loss") else { return Ok(None) };
+        let parse = |s: &str| unquote(s).parse::<LossKind>().map_err(|e| anyhow::anyhow!("--cnn: validation_loss: {e}"));
+        let items = list_items(v);
+        let losses = match items {
+            None => {
+                let l = parse(v)?;
+                spec.outputs.iter().map(|o| if o.validation.counts() { l } else { LossKind::None }).collect()
+            }
+            Some(items) => {
+                if items.len() != spec.outputs.len() {
+                    bail!("--cnn: validation_loss={v} lists {} losses, model {} has {} outputs ({})", items.len(), spec.name, spec.outputs.len(), spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", "));
+                }
+                items.iter().map(|s| parse(s)).collect::<anyhow::Result<Vec<_>>>()?
+            }
+        };
+        Ok(Some(losses))
+    }
+}
+
+/// `'x'` or `"x"` without its quotes.
+fn unquote(s: &str) -> &str {
+    s.trim().trim_matches(|c| c == '\'' || c == '"')
+}
+
+/// The items of a flat list `[a, b, c]`, or `None` for a scalar.
+fn list_items(s: &str) -> Option<Vec<String>> {
+    let inner = s.trim().strip_prefix('[')?.strip_suffix(']')?;
+    Some(inner.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect())
+}
+
+/// A value in canonical form for comparison: no spaces or quotes, lower case, numbers as `f64`
+/// (`1.80` = `1.8`, `300` = `300.0`), Python's booleans as `true`/`false`.
+fn canonical(v: &str) -> String {
+    let mut out = String::new();
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if !token.is_empty() {
+            let t = token.to_ascii_lowercase();
+            match t.parse::<f64>() {
+                Ok(x) => out.push_str(&format!("{x:?}")),
+                Err(_) => out.push_str(&t),
+            }
+            token.clear();
+        }
+    };
+    for ch in v.chars() {
+        match ch {
+            '[' | ']' | '(' | ')' | ',' => {
+                flush(&mut token, &mut out);
+                out.push(if ch == '(' { '[' } else if ch == ')' { ']' } else { ch });
+            }
+            c if c.is_whitespace() || c == '\'' || c == '"' => {}
+            c => token.push(c),
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
+/// Whether the value a user gave for `key` means what the declaration has. Besides spelling,
+/// two of the reference's shorthands are understood: `input_to_combinefunc=ALL` (every output
+/// reads every input) and one `outclass` for every output.
+fn agrees(key: &str, given: &str, declared: &ReferenceKey, spec: &ModelSpec) -> bool {
+    let (g, d) = (canonical(given), canonical(declared.value));
+    if g == d {
+        return true;
+    }
+    match key {
+        "input_to_combinefunc" if g == "all" => {
+            let every = format!("[{}]", (0..spec.inputs.len()).map(|i| format!("{:?}", i as f64)).collect::<Vec<_>>().join(","));
+            d == format!("[{}]", vec![every; spec.outputs.len()].join(","))
+        }
+        "outclass" => {
+            let expand = |v: &str| match list_items(v) {
+                Some(items) => items.iter().map(|i| canonical(i)).collect::<Vec<_>>(),
+                None => vec![canonical(v); spec.outputs.len()],
+            };
+            expand(given) == expand(declared.value)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{InputSpec, OutputSpec, ParameterCount};
+
+    const KEYS: &[ReferenceKey] = &[
+        ReferenceKey { key: "num_kernels", value: "64", dsl: "the filters of the trunk's first `conv(64, 15)`" },
+        ReferenceKey { key: "dilations", value: "[1,2,4]", dsl: "`dilations = [..]` of `dilated(..)`" },
+        ReferenceKey { key: "conv_batch_norm", value: "True", dsl: "`batchnorm = true` of `dilated(..)`" },
+        ReferenceKey { key: "dim_distattention", value: "1.8", dsl: "`dim = 1.8` of `attention(..)`" },
+        ReferenceKey { key: "input_to_combinefunc", value: "[[0,1],[0,1]]", dsl: "the trunks each output names" },
+        ReferenceKey { key: "outclass", value: "['difference','direct']", dsl: "each output's combinator" },
+    ];
+    const INPUTS: &[InputSpec] = &[
+        InputSpec { name: "dna", channels: 4, length: 2000, reverse_complement: true },
+        InputSpec { name: "rna", channels: 4, length: 2000, reverse_complement: false },
+    ];
+    const OUTPUTS: &[OutputSpec] = &[OutputSpec { name: "ex", width: None, validation: LossKind::Correlationdata }, OutputSpec { name: "kd", width: None, validation: LossKind::None }];
+    const SPEC: ModelSpec = ModelSpec {
+        name: "ModelD",
+        variant: "demo",
+        inputs: INPUTS,
+        outputs: OUTPUTS,
+        loss: LossKind::Correlationmse,
+        hyper: KEYS,
+        parameters: ParameterCount { fixed: 0, per_track: &[0, 0] },
+        equal_widths: &[],
+    };
 
     #[test]
-    fn parses_the_reference_form_and_rejects_unknown_keys() {
-        let c = CnnString::parse("lr=0.00001+optimizer=SGD+optim_params=0.9+device=cuda:0+batchsize=8").unwrap();
+    fn parses_the_reference_form() {
+        let c = CnnString::parse("lr=0.00001+optimizer=SGD+optim_params=0.9+device=cuda:0+batchsize=8+keepmodel=True").unwrap();
         assert_eq!(c.get::<f64>("lr").unwrap(), Some(1e-5));
         assert_eq!(c.text("device"), Some("cuda:0"));
         assert_eq!(c.get::<usize>("batchsize").unwrap(), Some(8));
         assert_eq!(c.get::<usize>("patience").unwrap(), None);
-        let e = CnnString::parse("num_kernels=300").unwrap_err().to_string();
-        assert!(e.contains("num_kernels") && e.contains("model declaration"), "{e}");
+        assert_eq!(c.flag("keepmodel").unwrap(), Some(true));
         let e = CnnString::parse("lr=fast").unwrap().get::<f64>("lr").unwrap_err().to_string();
         assert!(e.contains("lr=fast"), "{e}");
+        assert!(CnnString::parse("lr=1+lr=2").unwrap_err().to_string().contains("twice"));
+    }
+
+    #[test]
+    fn architecture_keys_agree_in_any_spelling() {
+        let c = CnnString::parse("num_kernels=64+dilations=[1, 2, 4]+conv_batch_norm=true+dim_distattention=1.80+input_to_combinefunc=ALL+outclass=['difference', 'direct']+init_adjust=False").unwrap();
+        c.check_architecture(&SPEC).unwrap();
+        // a scalar outclass means every output
+        let c = CnnString::parse("outclass=Linear").unwrap();
+        assert!(c.check_architecture(&SPEC).is_err());
+    }
+
+    #[test]
+    fn a_disagreeing_key_names_the_declaration() {
+        let e = CnnString::parse("num_kernels=300").unwrap().check_architecture(&SPEC).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--cnn: num_kernels=300 disagrees with ModelD size demo, which has num_kernels=64: that is the filters of the trunk's first `conv(64, 15)` in its drg_model! declaration; change it there (or the `sizes` line that sets it) and rebuild, or pick a size whose value agrees (--size)"
+        );
+        let e = CnnString::parse("dilations=[1,2]").unwrap().check_architecture(&SPEC).unwrap_err().to_string();
+        assert!(e.contains("dilations=[1,2] disagrees") && e.contains("`dilations = [..]` of `dilated(..)`"), "{e}");
+        let e = CnnString::parse("kernel_thresholding=0.5").unwrap().check_architecture(&SPEC).unwrap_err().to_string();
+        assert!(e.starts_with("--cnn: 'kernel_thresholding' is neither a training setting"), "{e}");
+        let e = CnnString::parse("init_adjust=True").unwrap().check_architecture(&SPEC).unwrap_err().to_string();
+        assert!(e.contains("init_adjust=True") && e.contains("not implemented"), "{e}");
+    }
+
+    #[test]
+    fn losses_switch_at_run_time() {
+        let c = CnnString::parse("loss_function=MSE+validation_loss=Correlationmse").unwrap();
+        assert_eq!(c.loss().unwrap(), Some(LossKind::Mse));
+        // a single validation loss applies to the outputs the declaration validates
+        assert_eq!(c.validation_losses(&SPEC).unwrap(), Some(vec![LossKind::Correlationmse, LossKind::None]));
+        let c = CnnString::parse("validation_loss=['Correlationdata','Correlationdata']").unwrap();
+        assert_eq!(c.validation_losses(&SPEC).unwrap(), Some(vec![LossKind::Correlationdata; 2]));
+        let c = CnnString::parse("validation_loss=['Correlationdata','None','None']").unwrap();
+        assert!(c.validation_losses(&SPEC).unwrap_err().to_string().contains("lists 3 losses"));
+        assert!(CnnString::parse("loss_function=Poisson").unwrap().loss().is_err());
     }
 }

@@ -90,7 +90,7 @@ impl Job {
                 spec.name,
                 spec.variant,
                 self.device,
-                spec.parameter_count,
+                spec.parameter_count(&self.data.n_tracks()),
                 self.data.n_genes(),
                 self.data.split.train.len(),
                 self.data.split.val.len(),
@@ -135,8 +135,12 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     let lengths: Vec<usize> = data.inputs.iter().map(|s| s.length).collect();
     let index = select::choose_variant(F::NAME, &variants, &lengths, &data.n_tracks(), args.size.as_deref())?;
     let chosen = variants[index];
+    cnn.check_architecture(&chosen)?;
 
     let mut cfg = train_config(&args, &cnn)?;
+    cfg.loss = cnn.loss()?;
+    cfg.validation_losses = cnn.validation_losses(&chosen)?;
+    cfg.keep_model = cnn.flag("keepmodel")?.unwrap_or(true);
     cfg.device_ordinal = device.ordinal();
     if args.inputs.is_none() {
         apply_builtin_defaults(&mut cfg, &args, &cnn)?;

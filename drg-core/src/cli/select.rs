@@ -9,11 +9,12 @@ use crate::model::ModelSpec;
 pub fn choose_variant(model: &str, variants: &[ModelSpec], lengths: &[usize], tracks: &[usize], size: Option<&str>) -> anyhow::Result<usize> {
     let describe = |v: &ModelSpec| {
         let lens: Vec<String> = v.inputs.iter().map(|i| format!("{}={}", i.name, i.length)).collect();
-        let widths: Vec<String> = v.outputs.iter().map(|o| format!("{}[{}]", o.name, o.width)).collect();
+        let widths: Vec<String> = v.outputs.iter().map(|o| format!("{}[{}]", o.name, o.width.map_or("_".to_string(), |w| w.to_string()))).collect();
         format!("{} ({}; {})", v.variant, lens.join(", "), widths.join(", "))
     };
     let fits = |v: &ModelSpec| {
-        v.inputs.iter().map(|i| i.length).eq(lengths.iter().copied()) && v.outputs.iter().map(|o| o.width).eq(tracks.iter().copied())
+        // An output of data width (`ex[_]`) fits any track count.
+        v.inputs.iter().map(|i| i.length).eq(lengths.iter().copied()) && v.outputs.len() == tracks.len() && v.outputs.iter().zip(tracks).all(|(o, &t)| o.width.is_none_or(|w| w == t))
     };
     let all: Vec<String> = variants.iter().map(describe).collect();
     if let Some(size) = size {
@@ -44,11 +45,11 @@ mod tests {
 
     const IN_FULL: [InputSpec; 1] = [InputSpec { name: "dna", channels: 4, length: 40_000, reverse_complement: true }];
     const IN_DEMO: [InputSpec; 1] = [InputSpec { name: "dna", channels: 4, length: 2_000, reverse_complement: true }];
-    const OUT_88: [OutputSpec; 1] = [OutputSpec { name: "ex", width: 88, validation: LossKind::Correlationdata }];
-    const OUT_21: [OutputSpec; 1] = [OutputSpec { name: "ex", width: 21, validation: LossKind::Correlationdata }];
+    const OUT_88: [OutputSpec; 1] = [OutputSpec { name: "ex", width: Some(88), validation: LossKind::Correlationdata }];
+    const OUT_21: [OutputSpec; 1] = [OutputSpec { name: "ex", width: Some(21), validation: LossKind::Correlationdata }];
 
     fn spec(variant: &'static str, inputs: &'static [InputSpec], outputs: &'static [OutputSpec]) -> ModelSpec {
-        ModelSpec { name: "M", variant, inputs, outputs, loss: LossKind::Correlationmse, hyper: &[], parameter_count: 0 }
+        ModelSpec { name: "M", variant, inputs, outputs, loss: LossKind::Correlationmse, hyper: &[], parameters: crate::model::ParameterCount { fixed: 0, per_track: &[0] }, equal_widths: &[] }
     }
 
     #[test]

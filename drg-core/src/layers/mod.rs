@@ -31,7 +31,7 @@ pub use batchnorm::BatchNorm;
 pub use conv::Conv1d;
 pub use conv_stack::{ConvStack, StackLayer, StackLayers};
 pub use ctx::Ctx;
-pub use dense::{Dense, Head};
+pub use dense::{Dense, Head, TrackHead};
 pub use fc_stack::{FcLayers, FcStack};
 pub use flatten::flatten;
 pub use pooling::{MaxPool, MeanPool, WeightedPool};

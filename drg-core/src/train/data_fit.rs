@@ -26,9 +26,9 @@ pub fn check_fits(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
         );
         ensure!(x.len() == n && x.data.len() == n * 4 * x.length, "{src}: {} values for {n} sequences of 4 x {}", x.data.len(), x.length);
     }
-    for (k, (y, s)) in data.outputs.iter().zip(spec.outputs).enumerate() {
+    check_widths(data, spec)?;
+    for (k, y) in data.outputs.iter().enumerate() {
         let src = y.file.display();
-        ensure!(y.n_tracks() == s.width, "{src}: {} tracks, model {} output '{}' predicts {}", y.n_tracks(), spec.name, s.name, s.width);
         ensure!(y.values.len() == n * y.n_tracks(), "{src}: {} values for {n} genes x {} tracks", y.values.len(), y.n_tracks());
         for (what, per_track) in [("class labels", data.track_classes.get(k)), ("track names", data.eval_track_names.get(k))] {
             let got = per_track.map_or(0, Vec::len);
@@ -38,6 +38,42 @@ pub fn check_fits(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
     for (what, rows) in [("training", &data.split.train), ("validation", &data.split.val), ("test", &data.split.test)] {
         if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
             anyhow::bail!("{what} set: row {bad} does not exist ({n} genes)");
+        }
+    }
+    Ok(())
+}
+
+/// Checks the data's track counts against the model's outputs: a fixed width (`ex[88]`) must
+/// match its file, and outputs served by one shared head must have equal widths; the error
+/// names the files and their widths.
+pub fn check_widths(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
+    for (y, s) in data.outputs.iter().zip(spec.outputs) {
+        ensure!(y.n_tracks() > 0, "{}: no tracks (columns of values)", y.file.display());
+        if let Some(w) = s.width {
+            ensure!(
+                y.n_tracks() == w,
+                "{}: {} tracks, but model {} declares output '{}' with {w} (`{}[{w}]`; write `{}[_]` in its declaration to take the data's track count)",
+                y.file.display(),
+                y.n_tracks(),
+                spec.name,
+                s.name,
+                s.name,
+                s.name
+            );
+        }
+    }
+    if let Some((&first, rest)) = spec.equal_widths.split_first() {
+        let (a, wa) = (&data.outputs[first], data.outputs[first].n_tracks());
+        if let Some(&k) = rest.iter().find(|&&k| data.outputs[k].n_tracks() != wa) {
+            let (b, wb) = (&data.outputs[k], data.outputs[k].n_tracks());
+            anyhow::bail!(
+                "{} has {wa} tracks and {} has {wb}: model {} predicts outputs '{}' and '{}' with one head per trunk shared by all outputs (`shared`), so they need the same number of tracks",
+                a.file.display(),
+                b.file.display(),
+                spec.name,
+                spec.outputs[first].name,
+                spec.outputs[k].name
+            );
         }
     }
     Ok(())

@@ -111,10 +111,10 @@ pub fn predict_new<M: DrgModel<D>, D: DrgDevice>(
     check_fits(data, &M::SPEC)?;
     ensure!(batch_size > 0, "the batch size must be positive");
     if let Some(desc) = description {
-        ModelDescription::read(desc)?.check_fits(&M::SPEC, desc)?;
+        ModelDescription::read(desc)?.check_fits(&M::SPEC, &data.n_tracks(), desc)?;
     }
     let dev = D::open(ordinal, 0)?;
-    let mut model = M::new(&dev);
+    let mut model = M::new(&dev, &data.n_tracks());
     load_weights(&mut model, weights)?;
     out.create_dir()?;
     let progress = Progress::auto(0);

@@ -99,15 +99,16 @@ pub struct ModelDescription {
 }
 
 impl ModelDescription {
-    pub fn of(spec: &ModelSpec, training: serde_json::Value) -> Self {
+    /// The description of `spec` built with `widths` tracks per output.
+    pub fn of(spec: &ModelSpec, widths: &[usize], training: serde_json::Value) -> Self {
         Self {
             model: spec.name.to_string(),
             variant: spec.variant.to_string(),
             inputs: spec.inputs.iter().map(|i| (i.name.to_string(), i.channels, i.length, i.reverse_complement)).collect(),
-            outputs: spec.outputs.iter().map(|o| (o.name.to_string(), o.width, o.validation.name().to_string())).collect(),
+            outputs: spec.outputs.iter().zip(widths).map(|(o, &w)| (o.name.to_string(), w, o.validation.name().to_string())).collect(),
             loss: spec.loss.name().to_string(),
-            hyper: spec.hyper.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            parameter_count: spec.parameter_count,
+            hyper: spec.hyper.iter().map(|k| (k.key.to_string(), k.value.to_string())).collect(),
+            parameter_count: spec.parameter_count(widths),
             training,
         }
     }
@@ -121,10 +122,10 @@ impl ModelDescription {
         serde_json::from_str(&text).with_context(|| format!("{}: not a model description", path.display()))
     }
 
-    /// Checks that a saved description is for the model of `spec` (same item, variant and
-    /// shapes).
-    pub fn check_fits(&self, spec: &ModelSpec, path: &Path) -> anyhow::Result<()> {
-        let want = Self::of(spec, serde_json::Value::Null);
+    /// Checks that a saved description is for the model of `spec` with `widths` tracks per
+    /// output (same item, variant and shapes).
+    pub fn check_fits(&self, spec: &ModelSpec, widths: &[usize], path: &Path) -> anyhow::Result<()> {
+        let want = Self::of(spec, widths, serde_json::Value::Null);
         anyhow::ensure!(
             self.model == want.model && self.variant == want.variant,
             "{}: weights of model {} ({}), not of {} ({})",

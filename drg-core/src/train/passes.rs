@@ -36,11 +36,22 @@ pub struct HeadLosses {
 }
 
 impl HeadLosses {
-    pub fn of<M: DrgModel<D>, D: DrgDevice>() -> Self {
+    /// The losses of model `M` with `widths` tracks per output (the data's): the declaration's,
+    /// or `loss` for training and `validation[i]` for output `i` when given (the reference's
+    /// `loss_function` / `validation_loss` at run time).
+    pub fn of<M: DrgModel<D>, D: DrgDevice>(widths: &[usize], loss: Option<LossKind>, validation: Option<&[LossKind]>) -> anyhow::Result<Self> {
         let spec = M::SPEC;
-        let widths: Vec<usize> = spec.outputs.iter().map(|o| o.width).collect();
-        let validation: Vec<LossKind> = spec.outputs.iter().map(|o| o.validation).collect();
-        Self { train: vec![spec.loss; widths.len()], tracks: EpochTracks::new(&widths, &validation), validation, widths }
+        let validation: Vec<LossKind> = match validation {
+            Some(v) => {
+                anyhow::ensure!(v.len() == spec.outputs.len(), "validation_loss: {} losses for the {} outputs of model {}", v.len(), spec.outputs.len(), spec.name);
+                v.to_vec()
+            }
+            None => spec.outputs.iter().map(|o| o.validation).collect(),
+        };
+        anyhow::ensure!(validation.iter().any(|l| l.counts()), "validation_loss: every output is None, so nothing drives early stopping");
+        let train = loss.unwrap_or(spec.loss);
+        anyhow::ensure!(train.counts(), "loss_function=None: the training loss must be a loss");
+        Ok(Self { train: vec![train; widths.len()], tracks: EpochTracks::new(widths, &validation), validation, widths: widths.to_vec() })
     }
 
     /// `(training loss function, validation loss function)` of the collected predictions, each

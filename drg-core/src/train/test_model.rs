@@ -61,13 +61,23 @@ impl<D: DrgDevice> DrgModel<D> for Tiny<f32, D> {
             InputSpec { name: "dna", channels: 4, length: L_DNA, reverse_complement: true },
             InputSpec { name: "rna", channels: 4, length: L_RNA, reverse_complement: false },
         ],
-        outputs: &[OutputSpec { name: "ex", width: 3, validation: LossKind::Correlationdata }, OutputSpec { name: "kd", width: 2, validation: LossKind::None }],
+        outputs: &[OutputSpec { name: "ex", width: Some(3), validation: LossKind::Correlationdata }, OutputSpec { name: "kd", width: Some(2), validation: LossKind::None }],
         loss: LossKind::Correlationmse,
-        hyper: &[("num_kernels", "0")],
-        parameter_count: F_DNA * 3 + 3 + F_RNA * 3 + F_RNA * 2 + 2,
+        hyper: &[crate::model::ReferenceKey { key: "num_kernels", value: "0", dsl: "none" }],
+        parameters: crate::model::ParameterCount { fixed: F_DNA * 3 + 3 + F_RNA * 3 + F_RNA * 2 + 2, per_track: &[0, 0] },
+        equal_widths: &[],
     };
 
     type On<D2: DrgDevice> = Tiny<f32, D2>;
+
+    fn new(dev: &D, widths: &[usize]) -> Self {
+        assert_eq!(widths, [3, 2], "Tiny has fixed widths");
+        <Self as BuildModule<D, f32>>::build(dev)
+    }
+
+    fn output_widths(&self) -> Vec<usize> {
+        vec![3, 2]
+    }
 
     fn forward<T: Tape<f32, D>>(&mut self, inputs: Vec<Tensor<(usize, usize, usize), f32, D, T>>, ctx: &mut Ctx) -> Vec<Tensor<(usize, usize), f32, D, T>> {
         let mut it = inputs.into_iter();

@@ -20,6 +20,7 @@ use dfdx::prelude::*;
 use serde_json::json;
 
 use super::checkpoint::{Checkpoint, CheckpointState};
+use super::loss::LossKind;
 use super::evaluate::{evaluate_and_report, Evaluation, ReportOptions};
 use super::optim::{Optimizer, OptimizerKind};
 use super::outputs::{load_weights, save_weights, ModelDescription, OutputPaths};
@@ -57,6 +58,15 @@ pub struct TrainConfig {
     /// Testing hook: return (unfinished, checkpoint written) once this many passes over the
     /// training set have run, the epoch-0 pass included, as if the process had been killed.
     pub stop_after_passes: Option<u64>,
+    /// The training loss of every output instead of the declaration's (the reference's
+    /// `loss_function`, switched at run time).
+    pub loss: Option<LossKind>,
+    /// The validation loss of every output instead of the declaration's (`validation_loss`;
+    /// `LossKind::None` excludes an output from validation and early stopping).
+    pub validation_losses: Option<Vec<LossKind>>,
+    /// Keep the best weights (`<prefix>_parameter.safetensors`) after the run: the reference's
+    /// `keepmodel` (the use cases pass `True`; with `False` the file is deleted at the end).
+    pub keep_model: bool,
 }
 
 impl TrainConfig {
@@ -76,6 +86,9 @@ impl TrainConfig {
             progress: true,
             verbose: true,
             stop_after_passes: None,
+            loss: None,
+            validation_losses: None,
+            keep_model: true,
         }
     }
 
@@ -90,11 +103,16 @@ impl TrainConfig {
             "genes_fnv1a": format!("{:016x}", fnv1a(names)), "split_fnv1a": format!("{:016x}", fnv1a(split)),
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed,
             "optimizer": self.optimizer, "schedule": self.schedule,
+            "loss_function": self.loss.map(LossKind::name), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
         })
     }
 
     fn description(&self, device: &str) -> serde_json::Value {
-        json!({"lr": self.lr, "batch_size": self.batch_size, "seed": self.seed, "optimizer": self.optimizer, "schedule": self.schedule, "device": device})
+        json!({
+            "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed, "optimizer": self.optimizer, "schedule": self.schedule, "device": device,
+            "loss_function": self.loss.map(LossKind::name), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
+            "keepmodel": self.keep_model,
+        })
     }
 }
 
@@ -228,7 +246,7 @@ impl<D: DrgDevice> Run<'_, D> {
     /// gradient), the initial model saved as the best, the first checkpoint.
     fn start<M: DrgModel<D>>(&mut self) -> anyhow::Result<RunState<M, D>> {
         let (data, cfg) = (self.data, self.cfg);
-        let mut model = M::new(&self.dev);
+        let mut model = M::new(&self.dev, &self.data.n_tracks());
         let schedule = Schedule::new(cfg.schedule, cfg.lr);
         if cfg.schedule.warm_up_epochs > 0 {
             self.say(format!("Warm up from {}", python_repr(schedule.lr())));
@@ -260,7 +278,7 @@ impl<D: DrgDevice> Run<'_, D> {
             loaded.state.fingerprint,
             self.fingerprint
         );
-        let mut model = M::new(&self.dev);
+        let mut model = M::new(&self.dev, &self.data.n_tracks());
         load_weights(&mut model, &loaded.weights)?;
         // The best model shares the model's tensor ids (a clone), so the optimizer's buffers keep
         // following the parameters when it is reloaded.
@@ -352,6 +370,10 @@ impl<D: DrgDevice> Run<'_, D> {
         if !cfg.keep_checkpoint {
             self.checkpoint.remove()?;
         }
+        if !cfg.keep_model {
+            let weights = out.weights();
+            std::fs::remove_file(&weights).map_err(|e| anyhow::anyhow!("{}: cannot delete (keepmodel=False): {e}", weights.display()))?;
+        }
         Ok(TrainResult { model: st.model, lines, completed: true, evaluation: Some(evaluation) })
     }
 }
@@ -368,14 +390,14 @@ pub fn train<M: DrgModel<D>, D: DrgDevice>(data: &Dataset, cfg: &TrainConfig, ou
     ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
     let dev = D::open(cfg.device_ordinal, cfg.seed)?;
     out.create_dir()?;
-    ModelDescription::of(&M::SPEC, cfg.description(&format!("{}:{}", D::KIND, cfg.device_ordinal))).write(&out.model_description())?;
+    ModelDescription::of(&M::SPEC, &data.n_tracks(), cfg.description(&format!("{}:{}", D::KIND, cfg.device_ordinal))).write(&out.model_description())?;
     let mut run = Run {
         dev,
         data,
         cfg,
         out,
         progress: Progress::new(cfg.schedule.epochs, cfg.progress && Progress::terminal()),
-        losses: HeadLosses::of::<M, D>(),
+        losses: HeadLosses::of::<M, D>(&data.n_tracks(), cfg.loss, cfg.validation_losses.as_deref())?,
         checkpoint: Checkpoint::new(out.checkpoint_dir()),
         fingerprint: cfg.fingerprint(&M::SPEC, data),
         log: LossLog::new(&out.prefix),
@@ -467,7 +489,7 @@ mod tests {
         assert_eq!(npz.get("names").unwrap().strings().unwrap(), eval.genes.as_slice());
         assert_eq!(npz.f32("values").unwrap(), (vec![test.len(), 5], eval.preds.clone()));
         // The weights file reloads into a fresh model that predicts the same, also via --predictnew.
-        let mut fresh = <Tiny as DrgModel<Cpu>>::new(&Cpu::default());
+        let mut fresh = <Tiny as DrgModel<Cpu>>::new(&Cpu::default(), &[3, 2]);
         crate::train::outputs::load_weights(&mut fresh, &out.weights()).unwrap();
         assert_eq!(weights_of(&fresh), weights_of(&res.model));
         let out2 = out_in(&dir, "again");

@@ -16,6 +16,7 @@ use syn::Ident;
 
 use crate::ir::*;
 
+mod hyper;
 mod shapes;
 
 /// Paths into drg-core as seen from the user's crate.
@@ -47,6 +48,26 @@ struct Field {
     ident: Ident,
     ty: TokenStream,
     key: String,
+    /// `Some(i)` for a head whose width is output `i`'s track count from the data (`ex[_]`): it
+    /// is built with that count ([`drg_core::layers::TrackHead`]) instead of by dfdx's builder.
+    tracks_of: Option<usize>,
+}
+
+impl Field {
+    /// A layer whose every shape is in its type.
+    fn typed(ident: Ident, ty: TokenStream, key: String) -> Self {
+        Field { ident, ty, key, tracks_of: None }
+    }
+
+    /// A prediction head `in_features → width`.
+    fn head(ident: Ident, head: &Head) -> Self {
+        let c = core();
+        let i = head.in_features;
+        match head.out {
+            Width::Fixed(o) => Field::typed(ident, linear_ty(i, o), head.key.clone()),
+            Width::Data { output } => Field { ident, ty: quote!(#c::layers::TrackHead<#i, E, D>), key: head.key.clone(), tracks_of: Some(output) },
+        }
+    }
 }
 
 /// Builds a nested tuple (at most 6 per level, dfdx's limit) of `items`.
@@ -132,7 +153,7 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
         match &layer.kind {
             LayerKind::Conv(conv) => {
                 let (ci, co, k, d, bias, rc) = (conv.in_channels, conv.out_channels, conv.kernel, conv.dilation, conv.bias, conv.reverse_complement);
-                fields.push(Field { ident: f.clone(), ty: quote!(#c::layers::Conv1d<#ci, #co, #k, #d, #bias, E, D, #rc>), key: conv.key.clone() });
+                fields.push(Field::typed(f.clone(), quote!(#c::layers::Conv1d<#ci, #co, #k, #d, #bias, E, D, #rc>), conv.key.clone()));
                 let stage = if convs == 0 { "after_conv".to_string() } else { format!("after_conv{convs}") };
                 convs += 1;
                 body.push(quote! { let h = self.#f.forward(h); ctx.record(#stage, &h); });
@@ -173,11 +194,11 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                         quote!(#c::layers::conv_stack::StackLayer<#i, #ch, #k, #d, #bias, #bn, E, D>)
                     })
                     .collect();
-                fields.push(Field {
-                    ident: f.clone(),
-                    ty: quote!(#c::layers::conv_stack::ConvStack<#ch, #p, #s, (#(#layer_tys,)*)>),
-                    key: strip_suffix(&stack.key, ".convlayers").to_string(),
-                });
+                fields.push(Field::typed(
+                    f.clone(),
+                    quote!(#c::layers::conv_stack::ConvStack<#ch, #p, #s, (#(#layer_tys,)*)>),
+                    strip_suffix(&stack.key, ".convlayers").to_string(),
+                ));
                 let (inner, after) = match stack.role {
                     StackRole::Dilated => ("dilated", "after_dilated"),
                     StackRole::Blocks => ("trconv", "after_trconv"),
@@ -193,11 +214,7 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
             LayerKind::Attention(a) => {
                 let (ci, e, hh, l) = (a.in_channels, a.embed, a.heads, a.len);
                 let (ci2, he, e4) = (2 * ci, hh * e, 4 * e);
-                fields.push(Field {
-                    ident: f.clone(),
-                    ty: quote!(#c::layers::attention::Attention<#ci, #e, #hh, #l, #ci2, #he, #e4, E, D>),
-                    key: a.key.clone(),
-                });
+                fields.push(Field::typed(f.clone(), quote!(#c::layers::attention::Attention<#ci, #e, #hh, #l, #ci2, #he, #e4, E, D>), a.key.clone()));
                 body.push(quote! { let h = self.#f.forward(h); ctx.record("after_attention", &h); });
             }
             LayerKind::Flatten => {
@@ -206,7 +223,7 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                 body.push(quote! { let h = #c::layers::flatten::<#ch, #l, #n, D, T>(h); ctx.record("flattened", &h); });
             }
             LayerKind::Linear(lin) => {
-                fields.push(Field { ident: f.clone(), ty: linear_ty(lin.in_features, lin.out_features), key: lin.key.clone() });
+                fields.push(Field::typed(f.clone(), linear_ty(lin.in_features, lin.out_features), lin.key.clone()));
                 body.push(quote! { let h = self.#f.forward(h); });
                 if n == last {
                     body.push(quote! { ctx.record("after_fc", &h); });
@@ -216,7 +233,7 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                 let (i, o) = (fc.widths.first().map_or(0, |w| w.0), fc.widths.last().map_or(0, |w| w.1));
                 let key0 = fc.keys.first().cloned().unwrap_or_default();
                 let stem = key0.rsplit_once(".nfcs.").map(|(a, _)| a.to_string()).unwrap_or_else(|| strip_suffix(&key0, ".Fullyconnected0").to_string());
-                fields.push(Field { ident: f.clone(), ty: fc_ty(fc)?, key: stem });
+                fields.push(Field::typed(f.clone(), fc_ty(fc)?, stem));
                 body.push(quote! { let h = self.#f.forward::<#i, #o, D, T>(h, ctx); });
                 if n == last {
                     body.push(quote! { ctx.record("after_fc", &h); });
@@ -266,7 +283,7 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                 order.extend((0..n_heads).filter(|&k| uses[t][k] == 0));
                 for (k, th) in heads.iter().enumerate() {
                     let f = format_ident!("h{}_{}", t, k);
-                    fields.push(Field { ident: f.clone(), ty: linear_ty(th.head.in_features, th.head.out_features), key: th.head.key.clone() });
+                    fields.push(Field::head(f.clone(), &th.head));
                 }
                 for k in order {
                     let f = format_ident!("h{}_{}", t, k);
@@ -312,14 +329,14 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
             let gelu = *activation == Activation::Gelu;
             for (t, head) in embeddings.iter().enumerate() {
                 let f = format_ident!("e{}", t);
-                fields.push(Field { ident: f.clone(), ty: linear_ty(head.in_features, head.out_features), key: head.key.clone() });
+                let w = head.out.fixed().expect("embedding heads have a declared width");
+                fields.push(Field::typed(f.clone(), linear_ty(head.in_features, w), head.key.clone()));
                 if uses[t] == 0 {
                     continue;
                 }
                 let feat = format_ident!("feat{}", t);
                 let ev = format_ident!("emb{}", t);
                 let nu = uses[t];
-                let w = head.out_features;
                 let act = if gelu { quote!(#c::ops::gelu(e)) } else { quote!(e) };
                 let scope = format!("t{t}");
                 body.push(quote! {
@@ -352,12 +369,12 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                     let f = format_ident!("c{}_fc", i);
                     let key0 = comb.fc.keys[0].clone();
                     let stem = key0.rsplit_once(".nfcs.").map(|(a, _)| a.to_string()).unwrap_or(key0);
-                    fields.push(Field { ident: f.clone(), ty: fc_ty(&comb.fc)?, key: stem });
+                    fields.push(Field::typed(f.clone(), fc_ty(&comb.fc)?, stem));
                     let (a, b) = (comb.fc.widths[0].0, comb.fc.widths.last().unwrap().1);
                     body.push(quote! { let h = self.#f.forward::<#a, #b, D, T>(h, ctx); ctx.record("after_fc", &h); });
                 }
                 let f = format_ident!("c{}_out", i);
-                fields.push(Field { ident: f.clone(), ty: linear_ty(comb.head.in_features, comb.head.out_features), key: comb.head.key.clone() });
+                fields.push(Field::head(f.clone(), &comb.head));
                 body.push(quote! { let #out = self.#f.forward(h); });
             }
         }
@@ -416,7 +433,52 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
         .map(|(o, &w)| {
             let name = o.name.to_string();
             let val = if o.validated { validation.clone() } else { quote!(#c::train::loss::LossKind::None) };
-            quote!(#c::model::OutputSpec { name: #name, width: #w, validation: #val })
+            let width = match w {
+                Width::Fixed(n) => quote!(::core::option::Option::Some(#n)),
+                Width::Data { .. } => quote!(::core::option::Option::None),
+            };
+            quote!(#c::model::OutputSpec { name: #name, width: #width, validation: #val })
+        })
+        .collect();
+    let per_track = &v.parameters_per_track;
+    let hyper: Vec<TokenStream> = hyper::reference_keys(model, v)
+        .into_iter()
+        .map(|(key, value, dsl)| quote!(#c::model::ReferenceKey { key: #key, value: #value, dsl: #dsl }))
+        .collect();
+    let equal_widths: Vec<usize> = if model.combination == CombinationKind::SharedHead { (0..model.outputs.len()).collect() } else { Vec::new() };
+    // `new`: every layer built by dfdx in field order (the order the state is visited in, so the
+    // generator draws as it would for the whole struct), heads of data width with the data's
+    // track count.
+    let inits: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| match f.tracks_of {
+            Some(i) => quote!(#c::layers::TrackHead::new(dev, widths[#i])),
+            None => quote!(#c::dfdx::nn::BuildModule::build(dev)),
+        })
+        .collect();
+    let width_of: Vec<TokenStream> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match w {
+            Width::Fixed(n) => quote!(#n),
+            Width::Data { .. } => {
+                // Its own head, or (shared heads) the head sized by the first output.
+                let f = &fields
+                    .iter()
+                    .find(|f| f.tracks_of == Some(i))
+                    .or_else(|| fields.iter().find(|f| f.tracks_of.is_some_and(|o| equal_widths.contains(&o)) && equal_widths.contains(&i)))
+                    .expect("an output of data width has a head")
+                    .ident;
+                quote!(self.#f.tracks())
+            }
+        })
+        .collect();
+    let finals: Vec<TokenStream> = outs
+        .iter()
+        .zip(widths)
+        .map(|(out, w)| match w {
+            Width::Fixed(n) => quote!(#out.reshape_like(&(batch, #n))),
+            Width::Data { .. } => quote!(#out),
         })
         .collect();
     let loss = loss_kind(model.loss);
@@ -428,8 +490,17 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
         model_name,
         if v.implicit { "default" } else { &variant_name },
         model.inputs.iter().zip(&v.trunks).map(|(i, t)| format!("{}: {}×{}", i.name, t.input_channels, t.input_len)).collect::<Vec<_>>().join(", "),
-        model.outputs.iter().zip(widths).map(|(o, w)| format!("{}[{}]", o.name, w)).collect::<Vec<_>>().join(", "),
-        params
+        model
+            .outputs
+            .iter()
+            .zip(widths)
+            .map(|(o, w)| match w {
+                Width::Fixed(n) => format!("{}[{n}]", o.name),
+                Width::Data { .. } => format!("{}[_] (the data's track count)", o.name),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        if per_track.iter().all(|&p| p == 0) { params.to_string() } else { format!("{params} + {} per track", per_track.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" / ")) }
     );
     let vis = &model.vis;
     let breakdown_sum: usize = v.parameter_breakdown.iter().map(|(_, n)| n).sum();
@@ -461,11 +532,23 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
                 inputs: &[#(#input_specs),*],
                 outputs: &[#(#output_specs),*],
                 loss: #loss,
-                hyper: &[],
-                parameter_count: #params,
+                hyper: &[#(#hyper),*],
+                parameters: #c::model::ParameterCount { fixed: #params, per_track: &[#(#per_track),*] },
+                equal_widths: &[#(#equal_widths),*],
             };
 
             type On<D2: #c::device::DrgDevice> = #ty<f32, D2>;
+
+            fn new(dev: &D, widths: &[usize]) -> Self {
+                if let ::core::result::Result::Err(e) = <Self as #c::model::DrgModel<D>>::SPEC.check_widths(widths) {
+                    panic!("{}", e);
+                }
+                #ty { #(#idents: #inits,)* }
+            }
+
+            fn output_widths(&self) -> ::std::vec::Vec<usize> {
+                vec![#(#width_of),*]
+            }
 
             #[allow(unused_mut, clippy::let_and_return)]
             fn forward<T: #c::dfdx::tensor::Tape<f32, D>>(
@@ -481,7 +564,7 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
                 #(#forward)*
                 #head_forward
                 ctx.set_scope("");
-                vec![#(#outs.reshape_like(&(batch, #widths))),*]
+                vec![#(#finals),*]
             }
         }
     })
@@ -519,8 +602,8 @@ fn generate_checked(model: &Model, source: &str) -> Result<TokenStream, syn::Err
     let shape_modules = model.variants.iter().map(|v| shapes::variant_module(model, v));
     let counts = model.variants.iter().map(|v| {
         let n = v.name.to_string();
-        let c = v.parameter_count;
-        quote!((#n, #c))
+        let (fixed, per_track) = (v.parameter_count, &v.parameters_per_track);
+        quote!((#n, #c::model::ParameterCount { fixed: #fixed, per_track: &[#(#per_track),*] }))
     });
     Ok(quote! {
         #(#attrs)*
@@ -528,8 +611,9 @@ fn generate_checked(model: &Model, source: &str) -> Result<TokenStream, syn::Err
         #vis struct #name;
 
         impl #name {
-            /// Trainable parameters per size variant (variant name, count).
-            pub const PARAMETER_COUNTS: &'static [(&'static str, usize)] = &[#(#counts),*];
+            /// Trainable parameters per size variant (variant name, count as a function of the
+            /// output widths: `.at(&[88, 88, 88])`).
+            pub const PARAMETER_COUNTS: &'static [(&'static str, #c::model::ParameterCount)] = &[#(#counts),*];
         }
 
         impl #c::model::ModelFamily for #name {

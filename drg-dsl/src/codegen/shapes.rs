@@ -63,14 +63,35 @@ pub(super) fn variant_module(model: &ir::Model, v: &ir::Variant) -> TokenStream 
             pub const #ln: &[usize] = &[#(#lens),*];
         }
     });
-    let widths = model.outputs.iter().zip(&v.output_widths).map(|(o, w)| {
-        let id = format_ident!("{}_WIDTH", o.name.to_string().to_uppercase());
-        quote!(pub const #id: usize = #w;)
+    // A fixed width is a constant; an output of data width (`ex[_]`) has none, and its
+    // parameters per track are listed instead.
+    let widths = model.outputs.iter().zip(&v.output_widths).zip(&v.parameters_per_track).map(|((o, w), per)| {
+        let upper = o.name.to_string().to_uppercase();
+        match w {
+            ir::Width::Fixed(n) => {
+                let id = format_ident!("{}_WIDTH", upper);
+                quote!(pub const #id: usize = #n;)
+            }
+            ir::Width::Data { .. } => {
+                let id = format_ident!("{}_PARAMETERS_PER_TRACK", upper);
+                quote! {
+                    /// Trainable parameters per track of this output (its width comes from the data).
+                    pub const #id: usize = #per;
+                }
+            }
+        }
     });
+    let all_fixed = v.output_widths.iter().all(|w| w.fixed().is_some());
+    let count_doc = if all_fixed {
+        "Trainable parameters."
+    } else {
+        "Trainable parameters besides the heads whose width comes from the data (see `*_PARAMETERS_PER_TRACK`)."
+    };
     quote! {
         #[doc = #doc]
         #[allow(dead_code)]
         #vis mod #module {
+            #[doc = #count_doc]
             pub const PARAMETER_COUNT: usize = #count;
             #(#trunks)*
             #(#widths)*

@@ -26,6 +26,7 @@ const _: () = assert!(model_a_demo::RNA_CHANNELS[5] == 64 * 7);
 const _: () = assert!(model_a_demo::EX_WIDTH == 88);
 
 fn main() {
-    assert_eq!(ModelA::PARAMETER_COUNTS[0], ("full", 12_989_524 + 1025 * 88));
+    assert_eq!(ModelA::PARAMETER_COUNTS[0].0, "full");
+    assert_eq!(ModelA::PARAMETER_COUNTS[0].1.at(&[88]), 12_989_524 + 1025 * 88);
     assert_eq!(ModelA::PARAMETER_COUNTS[1].0, "demo");
 }

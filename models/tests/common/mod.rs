@@ -5,8 +5,10 @@ use drg_core::device::DrgDevice;
 use drg_core::model::DrgModel;
 use rand::{Rng, SeedableRng};
 
-/// Random one-hot inputs and random targets of the shapes `M` declares.
+/// Random one-hot inputs and random targets of the shapes `M` declares, with the declared width
+/// of every output that fixes one and `TRACKS` tracks for the others.
 pub fn random_data<M: DrgModel<D>, D: DrgDevice>(n: usize) -> Dataset {
+    const TRACKS: usize = 5;
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let genes: Vec<String> = (0..n).map(|i| format!("g{i:03}")).collect();
     let inputs = M::SPEC
@@ -25,11 +27,14 @@ pub fn random_data<M: DrgModel<D>, D: DrgDevice>(n: usize) -> Dataset {
     let outputs: Vec<Matrix> = M::SPEC
         .outputs
         .iter()
-        .map(|o| Matrix {
-            file: format!("{}.csv", o.name).into(),
-            genes: genes.clone(),
-            track_names: (0..o.width).map(|t| format!("C{t}")).collect(),
-            values: (0..n * o.width).map(|_| rng.gen_range(0.0f32..3.0)).collect(),
+        .map(|o| {
+            let width = o.width.unwrap_or(TRACKS);
+            Matrix {
+                file: format!("{}.csv", o.name).into(),
+                genes: genes.clone(),
+                track_names: (0..width).map(|t| format!("C{t}")).collect(),
+                values: (0..n * width).map(|_| rng.gen_range(0.0f32..3.0)).collect(),
+            }
         })
         .collect();
     Dataset {

@@ -1,0 +1,202 @@
+//! The reference's `--cnn` keys of one size variant (`num_kernels=300`, `dilations=[1,2,4]`, ...),
+//! read off the IR, each with the `drg_model!` text that sets it.
+//!
+//! A model binary compares every architecture key a user passes in `--cnn` with these (so the
+//! reference's command lines run as written, and a key that disagrees with the compiled model is
+//! an error naming the declaration's text to change), writes them into the saved model
+//! description, and they name the reference's options in `docs/dsl.md`. Values are written the
+//! way the reference's strings write them (`True`, `GELU`, `[1,2,4]`, `['difference','direct']`);
+//! drg-core compares them semantically (case, spaces, quotes, `1.0` = `1`).
+
+use crate::ir::*;
+
+/// One key: `(key, value, where the declaration sets it)`.
+pub(super) type Key = (String, String, String);
+
+fn key(k: &str, v: impl ToString, dsl: impl ToString) -> Key {
+    (k.to_string(), v.to_string(), dsl.to_string())
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+fn list(items: &[usize]) -> String {
+    format!("[{}]", items.iter().map(usize::to_string).collect::<Vec<_>>().join(","))
+}
+
+/// `weighted_pooling`/`max_pooling`/`mean_pooling` with the reference's prefix (`""`, `dil`,
+/// `tr`): which kind a pooling is, as three booleans or sizes.
+fn pool_kind_names(prefix: &str) -> [(PoolKind, String); 3] {
+    [
+        (PoolKind::Weighted, format!("{prefix}weighted_pooling")),
+        (PoolKind::Max, format!("{prefix}max_pooling")),
+        (PoolKind::Mean, format!("{prefix}mean_pooling")),
+    ]
+}
+
+/// The keys of the first trunk (the reference configures every trunk of a combined network with
+/// the same keys).
+fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
+    let mut seen_conv = false;
+    let mut seen_pool = false;
+    let mut seen_act = false;
+    for layer in &trunk.layers {
+        match &layer.kind {
+            LayerKind::Conv(c) if !seen_conv => {
+                seen_conv = true;
+                let call = format!("conv({}, {})", c.out_channels, c.kernel);
+                out.push(key("num_kernels", c.out_channels, format!("the filters of the trunk's first `{call}`")));
+                out.push(key("l_kernels", c.kernel, format!("the kernel size of the trunk's first `{call}`")));
+                out.push(key("kernel_bias", py_bool(c.bias), format!("`bias = {}` of the trunk's first `{call}`", c.bias)));
+            }
+            LayerKind::Gelu if !seen_act => {
+                seen_act = true;
+                out.push(key("net_function", "GELU", "`gelu` after the first conv (the only activation drg_model! has)"));
+            }
+            LayerKind::Pool(p) if !seen_pool => {
+                seen_pool = true;
+                let call = match p.kind {
+                    PoolKind::Weighted => format!("wpool({})", p.size),
+                    PoolKind::Max => format!("maxpool({})", p.size),
+                    PoolKind::Mean => format!("meanpool({})", p.size),
+                };
+                for (kind, name) in pool_kind_names("") {
+                    out.push(key(&name, py_bool(kind == p.kind), format!("the pooling after the first conv, `{call}`")));
+                }
+                out.push(key("pooling_size", p.size, format!("the size of `{call}` after the first conv")));
+            }
+            LayerKind::ConvStack(s) => {
+                let (prefix, call, count_key, kernel_key) = match s.role {
+                    StackRole::Dilated => ("dil", "dilated(..)", "dilated_convolutions", "l_dilkernels"),
+                    StackRole::Blocks => ("tr", "convblocks(..)", "transformer_convolutions", "l_trkernels"),
+                };
+                match s.role {
+                    StackRole::Dilated => {
+                        let dilations: Vec<usize> = s.layers.iter().map(|l| l.dilation).collect();
+                        out.push(key(count_key, s.requested_layers, "the number of `dilations` of `dilated(..)`"));
+                        out.push(key("dilations", list(&dilations), "`dilations = [..]` of `dilated(..)`"));
+                    }
+                    StackRole::Blocks => {
+                        out.push(key(count_key, s.requested_layers, "the first argument of `convblocks(n, ..)`"));
+                        let d = s.layers.first().map_or(1, |l| l.dilation);
+                        out.push(key("trdilations", d, "`dilation = ..` of `convblocks(..)`"));
+                    }
+                }
+                out.push(key(kernel_key, s.kernel, format!("`k = {}` of `{call}`", s.kernel)));
+                out.push(key("conv_batch_norm", py_bool(s.batchnorm), format!("`batchnorm = {}` of `{call}`", s.batchnorm)));
+                let pooled: Vec<&StackLayer> = s.layers.iter().filter(|l| l.pool.is_some()).collect();
+                let (pool, every) = match pooled.first() {
+                    Some(l) => (l.pool, l.index + 1),
+                    None => (None, 1),
+                };
+                for (kind, name) in pool_kind_names(prefix) {
+                    let size = pool.filter(|p| p.kind == kind).map_or(0, |p| p.size);
+                    let arg = match kind {
+                        PoolKind::Weighted => "wpool",
+                        PoolKind::Max => "maxpool",
+                        PoolKind::Mean => "meanpool",
+                    };
+                    out.push(key(&name, size, format!("`{arg} = ..` of `{call}` (0: none)")));
+                }
+                out.push(key(&format!("{prefix}pooling_steps"), every, format!("`every = ..` of `{call}`")));
+            }
+            LayerKind::Attention(a) => {
+                out.push(key("n_attention", 1, "one `attention(..)` layer"));
+                out.push(key("n_distattention", a.heads, format!("`heads = {}` of `attention(..)`", a.heads)));
+                out.push(key("dim_distattention", a.dim, format!("`dim = {}` of `attention(..)`", a.dim)));
+            }
+            LayerKind::Linear(l) => out.push(key("fclayer_size", l.out_features, format!("`linear({})` after `flatten`", l.out_features))),
+            LayerKind::Fc(fc) => {
+                out.push(key("nfc_layers", fc.widths.len(), format!("`fc({}, ..)`", fc.widths.len())));
+                out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` of `fc(..)`", fc.dropout)));
+            }
+            _ => {}
+        }
+    }
+    for (name, dsl) in [
+        ("n_attention", "no `attention(..)` layer"),
+        ("dilated_convolutions", "no `dilated(..)` stack"),
+        ("transformer_convolutions", "no `convblocks(..)` stack"),
+    ] {
+        if !out.iter().any(|(k, _, _)| k == name) {
+            out.push(key(name, 0, dsl));
+        }
+    }
+}
+
+/// Every key of variant `v` of `model`.
+pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
+    let mut out = Vec::new();
+    if let Some(trunk) = v.trunks.first() {
+        trunk_keys(trunk, &mut out);
+    }
+    let n_out = model.outputs.len();
+    let loss = |l: Loss| match l {
+        Loss::CorrelationMse => "Correlationmse",
+        Loss::Correlation => "Correlationdata",
+        Loss::Mse => "MSE",
+    };
+    out.push(key("loss_function", loss(model.loss), format!("`loss {}`", dsl_loss(model.loss))));
+    out.push(key("validation_loss", loss(model.validation), format!("`validation {}`", dsl_loss(model.validation))));
+    if model.combined {
+        let trunks_of = |o: &Output| match &o.relation {
+            Relation::Direct { trunk } => vec![*trunk],
+            Relation::Difference { plus, minus } => vec![*plus, *minus],
+            Relation::Mlp { trunks } => trunks.clone(),
+        };
+        let lists: Vec<String> = model.outputs.iter().map(|o| list(&trunks_of(o))).collect();
+        out.push(key("input_to_combinefunc", format!("[{}]", lists.join(",")), "the trunks each output names (`difference(dna, rna)`, `mlp(dna, rna, ..)`)"));
+        let classes: Vec<&str> = model
+            .outputs
+            .iter()
+            .map(|o| match o.relation {
+                Relation::Direct { .. } if model.combination != CombinationKind::Mlp => "direct",
+                Relation::Difference { .. } => "difference",
+                _ => "Linear",
+            })
+            .collect();
+        let outclass = if classes.iter().all(|c| *c == classes[0]) {
+            classes[0].to_string()
+        } else {
+            format!("[{}]", classes.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(","))
+        };
+        out.push(key("outclass", outclass, "each output's combinator (`difference`, `direct`, `mlp`)"));
+        match &v.heads {
+            Heads::Linear { .. } => {
+                let shared = model.combination == CombinationKind::SharedHead;
+                out.push(key("shared_embedding", py_bool(shared), "`shared` in the outputs' `difference(..)`/`direct(..)`"));
+                out.push(key("combine_function", "Linear", "linear heads (`difference`/`direct`)"));
+            }
+            Heads::Mlp { embeddings, activation, combiners } => {
+                let act = match activation {
+                    Activation::Gelu => "GELU",
+                    Activation::Identity => "Linear",
+                };
+                out.push(key("combine_function", act, "`act = ..` of `mlp(..)`"));
+                out.push(key("shared_embedding", "True", "`mlp(..)` (one embedding head per trunk, shared by every output)"));
+                if let Some(e) = embeddings.first().and_then(|h| h.out.fixed()) {
+                    out.push(key("cnn_embedding", e, format!("`embed = {e}` of `mlp(..)`")));
+                }
+                if let Some(c) = combiners.first() {
+                    out.push(key("n_combine_layers", c.fc.widths.len(), format!("`layers = {}` of `mlp(..)`", c.fc.widths.len())));
+                }
+            }
+        }
+    } else if n_out > 0 {
+        out.push(key("outclass", "Linear", "`head(..)` (a linear head)"));
+    }
+    out
+}
+
+fn dsl_loss(l: Loss) -> &'static str {
+    match l {
+        Loss::CorrelationMse => "correlation_mse",
+        Loss::Correlation => "correlation",
+        Loss::Mse => "mse",
+    }
+}
