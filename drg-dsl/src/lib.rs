@@ -7,7 +7,8 @@
 //! items. All errors are collected and reported together, each at the user's token.
 //!
 //! The proc macro (`drg-macros`) calls [`expand`]; drg-core re-runs the inference on a
-//! declaration's text for input lengths it was not compiled for, to suggest a `sizes` line.
+//! declaration's text for input lengths it was not compiled for, to suggest a `sizes` line
+//! ([`suggest_sizes`]).
 
 mod args;
 pub mod ast;
@@ -21,8 +22,10 @@ mod params;
 mod parse;
 mod pipelines;
 mod resolve;
+mod suggest;
 #[cfg(test)]
 mod tests;
 
 pub use expand::expand;
+pub use suggest::{suggest_sizes, Change, Reason, Stage, Suggestion, TrunkStages};
 pub use syn;

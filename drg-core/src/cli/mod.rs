@@ -2,12 +2,15 @@
 //!
 //! A binary is one line, `drg_core::cli::main::<ModelD>()`: the generic code here reads the
 //! reference's vocabulary ([`args::RunArgs`]), loads and checks the data (or the built-in
-//! simulated dataset), picks the compiled size variant that fits it ([`select`]), and hands the
-//! concrete model type to the trainer or, with `--predictnew`, to the evaluation. Any failure is
-//! one `error: ...` line on stderr and exit code 1.
+//! simulated dataset), picks the compiled size variant that fits it ([`select`]; when none does,
+//! the error gives the `sizes` line to add and the command that rebuilds, [`rebuild`]), and
+//! hands the concrete model type to the trainer or, with `--predictnew`, to the evaluation. Any
+//! failure is one `error: ...` message on stderr (one line, but for the no-fit error's
+//! suggestion) and exit code 1.
 
 pub mod args;
 pub mod hyper;
+pub mod rebuild;
 pub mod select;
 
 use std::path::PathBuf;
@@ -133,7 +136,7 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     let (spec, names) = data_spec(first, &args)?;
     let data = data::load(&spec)?;
     let lengths: Vec<usize> = data.inputs.iter().map(|s| s.length).collect();
-    let index = select::choose_variant(F::NAME, &variants, &lengths, &data.n_tracks(), args.size.as_deref())?;
+    let index = select::choose_variant(F::NAME, F::DECLARATION, &variants, &lengths, &data.n_tracks(), args.size.as_deref(), || rebuild::Rebuild::of_this_process(F::NAME))?;
     let chosen = variants[index];
     cnn.check_architecture(&chosen)?;
 
