@@ -20,7 +20,7 @@ use crate::args::Param;
 use crate::ast::{Declarations, ModelDef, Number, SizeParam, SizeVariant, SizesBlock};
 use crate::error::Errors;
 use crate::ir::{LayerKind, Model, PoolKind, Shape, StackRole};
-use crate::resolve::{resolve_inputs, resolve_outputs, resolve_sizes, resolve_trunks, SpecKind};
+use crate::resolve::{resolve_inputs, resolve_outputs, resolve_sizes, resolve_trunks, SpecKind, WidthSpec};
 
 /// A size variant to add to a model's `sizes { .. }` block, with the shapes it gives.
 #[derive(Clone, Debug, PartialEq)]
@@ -332,13 +332,16 @@ impl Plan {
                     widths.len()
                 ));
             }
-            // TODO(width from data): once an output's width may come from the data (`ex[_]`),
-            // skip those outputs here; only a width written as a size parameter is set.
+            // An output of data width (`ex[_]`) takes any track count; only a width written as
+            // a number or a size parameter constrains the line.
             for (output, &width) in outputs.iter().zip(widths) {
+                let WidthSpec::Fixed(declared) = &output.width else {
+                    continue;
+                };
                 let what = format!("output `{}`", output.name);
                 fix(
                     &mut wanted,
-                    &output.width,
+                    declared,
                     width,
                     &what,
                     Reason::OutputWidth,

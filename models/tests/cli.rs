@@ -120,8 +120,12 @@ fn data_of_a_length_the_model_was_not_compiled_for_is_one_clear_error() {
     let res = run(env!("CARGO_BIN_EXE_model_d"), &[&ins, &outs, "--delimiter", "\\t", "--quiet"]);
     assert_eq!(res.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&res.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: ") && stderr.contains("1500") && stderr.contains("dna=2000") && stderr.contains("dna=40000"), "{stderr}");
+    // One error: its first line says what does not fit, the lines after it how to fix it (the
+    // `sizes` line to add and the command that rebuilds and reruns).
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: ") && first.contains("1500") && first.contains("dna=2000") && first.contains("dna=40000"), "{stderr}");
+    assert_eq!(stderr.matches("error").count(), 1, "{stderr}");
+    assert!(stderr.contains("len1500: len = 1_500, nk = 64, fc = 256, tp = ") && stderr.contains("cargo run --release --bin model_d -- "), "{stderr}");
 
     // CUDA in a build without it: one line saying how to get it, before any data is read.
     if !cfg!(feature = "cuda") {

@@ -25,9 +25,6 @@ pub fn choose_variant(
         let widths: Vec<String> = v.outputs.iter().map(|o| format!("{}[{}]", o.name, o.width.map_or("_".to_string(), |w| w.to_string()))).collect();
         format!("{} ({}; {})", v.variant, lens.join(", "), widths.join(", "))
     };
-    // TODO(width from data): when `OutputSpec::width` becomes `Option<usize>`, a `None` width
-    // (declared `ex[_]`) fits any track count: compare only the `Some` widths here, so that
-    // such outputs play no role in choosing by length.
     let fits = |v: &ModelSpec| {
         // An output of data width (`ex[_]`) fits any track count.
         v.inputs.iter().map(|i| i.length).eq(lengths.iter().copied()) && v.outputs.len() == tracks.len() && v.outputs.iter().zip(tracks).all(|(o, &t)| o.width.is_none_or(|w| w == t))

@@ -129,12 +129,15 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
     }
 }
 
-/// Every key of variant `v` of `model`.
+/// Every key of variant `v` of `model`, each once (a key both stacks set, `conv_batch_norm`,
+/// keeps the first stack's value and text).
 pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
     let mut out = Vec::new();
     if let Some(trunk) = v.trunks.first() {
         trunk_keys(trunk, &mut out);
     }
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|(k, _, _)| seen.insert(k.clone()));
     let n_out = model.outputs.len();
     let loss = |l: Loss| match l {
         Loss::CorrelationMse => "Correlationmse",
