@@ -11,9 +11,9 @@ drg_core::drg_model! {
     pub struct OwnModel {
         sizes {
             // The reference's 40 kb windows.
-            full: len = 40_000, nk = 256, fc = 512, tp = 6, tracks = 20;
+            full: len = 40_000, nk = 256, fc = 512, tp = 6;
             // 2 kb windows, the simulator's default (`drg simulate --length 2000`).
-            small: len = 2_000, nk = 32, fc = 128, tp = 3, tracks = 20;
+            small: len = 2_000, nk = 32, fc = 128, tp = 3;
         }
         input dna: onehot(4, len), reverse_complement;
         input rna: onehot(4, len);
@@ -26,9 +26,10 @@ drg_core::drg_model! {
         trunk rna: conv(nk, 9) >> gelu >> maxpool(4)
                  >> convblocks(3, k = 7, wpool = tp)
                  >> flatten >> linear(fc) >> fc(2);
-        output ex[tracks] = difference(dna, rna, shared);
-        output kd[tracks] = direct(rna, shared), validation = none;
-        output kt[tracks] = direct(dna, shared), validation = none;
+        // `_`: the number of tracks comes from the data at run time.
+        output ex[_] = difference(dna, rna, shared);
+        output kd[_] = direct(rna, shared), validation = none;
+        output kt[_] = direct(dna, shared), validation = none;
     }
 }
 
