@@ -130,7 +130,16 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
         Some(s) => CnnString::parse(s)?,
         None => CnnString::default(),
     };
-    let device = check_device(args.device.as_deref().or(cnn.text("device")))?;
+    let device = match (args.device.as_deref(), cnn.text("device")) {
+        (Some(flag), _) => check_device(Some(flag))?,
+        (None, from_cnn) => {
+            let (device, warning) = device_from_cnn(from_cnn)?;
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
+            device
+        }
+    };
     check_reverse_complement(first, args.reverse_complement.as_deref())?;
 
     let (spec, names) = data_spec(first, &args)?;
@@ -186,6 +195,19 @@ fn check_device(device: Option<&str>) -> anyhow::Result<DeviceChoice> {
         bail!("device {choice}: this binary was built without CUDA; build it with the `cuda` feature (`cargo run --release --features cuda --bin model_d -- --device {choice}`, which needs the CUDA toolkit) or use --device cpu");
     }
     Ok(choice)
+}
+
+/// The device named in a `--cnn` string. The reference's command lines carry `device=cuda:0`;
+/// in a build without CUDA that runs on the CPU with a warning (the string describes where the
+/// reference ran, not a request this machine can meet), while an explicit `--device cuda:0` flag
+/// is an error ([`check_device`]).
+fn device_from_cnn(device: Option<&str>) -> anyhow::Result<(DeviceChoice, Option<String>)> {
+    let choice = device.map_or(Ok(DeviceChoice::Cpu), str::parse)?;
+    if matches!(choice, DeviceChoice::Cuda(_)) && !cfg!(feature = "cuda") {
+        let warning = format!("--cnn device={choice}: this binary was built without CUDA, so it trains on the CPU (for the GPU: `cargo run --release --features cuda --bin ...`, which needs the CUDA toolkit; --device cpu silences this)");
+        return Ok((DeviceChoice::Cpu, Some(warning)));
+    }
+    Ok((choice, None))
 }
 
 /// `--reverse_complement [True,False]` must agree with the declaration, where it lives in drg-rs.
@@ -379,6 +401,14 @@ mod tests {
     #[test]
     fn devices_are_checked_before_any_data_is_read() {
         assert_eq!(check_device(None).unwrap(), DeviceChoice::Cpu);
+        let (from_cnn, warning) = device_from_cnn(Some("cuda:0")).unwrap();
+        if cfg!(feature = "cuda") {
+            assert_eq!((from_cnn, warning), (DeviceChoice::Cuda(0), None));
+        } else {
+            assert_eq!(from_cnn, DeviceChoice::Cpu);
+            assert!(warning.unwrap().starts_with("--cnn device=cuda:0: this binary was built without CUDA, so it trains on the CPU"));
+        }
+        assert!(device_from_cnn(Some("tpu")).is_err());
         assert_eq!(check_device(Some("cpu")).unwrap(), DeviceChoice::Cpu);
         assert!(check_device(Some("tpu")).unwrap_err().to_string().starts_with("unknown device 'tpu'"));
         let cuda = check_device(Some("cuda:1"));
