@@ -112,7 +112,7 @@ pub struct RunArgs {
     pub device: Option<String>,
 
     /// The size variant to use (`full`, `long`, `demo`, ...); by default the one whose input
-    /// lengths and track counts fit the data.
+    /// lengths fit the data (track counts come from the data's files).
     #[arg(long)]
     pub size: Option<String>,
 

@@ -19,12 +19,13 @@ use super::float_text::numpy_round;
 /// The reference's `nan_eps` of `correlation()`.
 const CONSTANT_RATIO: f64 = 1e-16;
 
-/// How numpy sums along the reduced axis, which decides the float32 rounding of the result.
+/// How numpy sums along the reduced axis, which decides the rounding of the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SumOrder {
-    /// A reduction over axis 0 of a C-order matrix: one running sum per column, row after row.
+    /// A reduction over an axis that is not the contiguous one: one running sum per output,
+    /// element after element.
     Sequential,
-    /// A reduction over the contiguous last axis: numpy's pairwise summation.
+    /// A reduction over the contiguous axis: numpy's pairwise summation.
     Pairwise,
 }
 
@@ -168,20 +169,21 @@ pub fn class_correlations(set: &TestSet<'_>) -> Result<Vec<ClassCorrelations>, M
         .class_members()
         .into_iter()
         .map(|(class, members)| {
-            // The reference reduces `Y[:, class_tracks]` (a C-order copy) over axis 0 per track and
-            // over the contiguous axis 1 per gene.
+            // The reference reduces `Y[:, class_tracks]`, which numpy's fancy indexing returns in
+            // F order (and every elementwise result keeps that order): axis 0, per track, is the
+            // contiguous one and is summed pairwise; axis 1, per gene, is summed sequentially.
             let per_track = members
                 .iter()
                 .map(|&t| {
                     let (truth, pred) = set.gather(genes.clone(), &[t]);
-                    correlation_distance(&truth, &pred, SumOrder::Sequential)
+                    correlation_distance(&truth, &pred, SumOrder::Pairwise)
                 })
                 .collect();
             let per_gene = genes
                 .clone()
                 .map(|g| {
                     let (truth, pred) = set.gather(g..g + 1, &members);
-                    correlation_distance(&truth, &pred, SumOrder::Pairwise)
+                    correlation_distance(&truth, &pred, SumOrder::Sequential)
                 })
                 .collect();
             ClassCorrelations {
@@ -275,6 +277,38 @@ pub(crate) mod tests {
         // Above 128 values the array is halved at a multiple of 8.
         let big: Vec<f64> = (0..300).map(|i| i as f64).collect();
         assert_eq!(pairwise_sum(&big), (0..300).sum::<i32>() as f64);
+    }
+
+    #[test]
+    fn summation_orders_follow_numpys_layout_of_the_class_slice() {
+        // Per track, over 17 genes: a constant truth of 0.7 sums pairwise (8 accumulators of
+        // 0.7 + 0.7 = 1.4, a tree to 11.2, then + 0.7) to exactly 11.9, whose mean is 0.7: the
+        // centred truth is zero and the constant rule gives 2.0. Summed in order the mean
+        // would be 0.6999999999999998 and the track a correlation near 0 instead.
+        let sequential: f64 = (0..17).fold(0.0, |s, _| s + 0.7);
+        assert_eq!(sequential / 17.0, 0.6999999999999998);
+        let genes: Vec<String> = (0..17).map(|g| format!("g{g:02}")).collect();
+        let tracks = vec!["a".to_string(), "b".to_string()];
+        let classes = vec!["0".to_string(); 2];
+        let truth: Vec<f64> = (0..17).flat_map(|g| [0.7, g as f64]).collect();
+        let pred: Vec<f32> = (0..17).flat_map(|g| [(g % 5) as f32, (g * g) as f32]).collect();
+        let c = &class_correlations(&TestSet { pred: &pred, truth: &truth, genes: &genes, tracks: &tracks, classes: &classes }).unwrap()[0];
+        assert_eq!(c.per_track[0], 2.0);
+        assert!(c.per_track[1] < 0.2, "{:?}", c.per_track);
+
+        // Per gene, over a class of 10 tracks: 0.95 ten times summed in order is exactly 9.5
+        // (mean 0.95, constant rule, 2.0); pairwise it would be 9.499999999999998.
+        let in_order: f64 = (0..10).fold(0.0, |s, _| s + 0.95);
+        assert_eq!(in_order, 9.5);
+        assert_ne!(pairwise_sum(&[0.95f64; 10]), 9.5);
+        let genes = vec!["g0".to_string(), "g1".to_string(), "g2".to_string()];
+        let tracks: Vec<String> = (0..10).map(|t| format!("C{t}")).collect();
+        let classes = vec!["T0".to_string(); 10];
+        let truth: Vec<f64> = (0..3).flat_map(|g| (0..10).map(move |t| if g == 0 { 0.95 } else { (t * (g + 1)) as f64 })).collect();
+        let pred: Vec<f32> = (0..30).map(|i| ((i * 7) % 11) as f32).collect();
+        let c = &class_correlations(&TestSet { pred: &pred, truth: &truth, genes: &genes, tracks: &tracks, classes: &classes }).unwrap()[0];
+        assert_eq!(c.per_gene[0], 2.0);
+        assert_ne!(c.per_gene[1], 2.0);
     }
 
     #[test]
