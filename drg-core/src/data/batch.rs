@@ -91,7 +91,7 @@ impl Dataset {
         let w = 4 * s.length;
         assert_eq!(out.len(), rows.len() * w, "gather_input_into: buffer of the wrong length");
         for (&i, dst) in rows.iter().zip(out.chunks_exact_mut(w.max(1))) {
-            dst.copy_from_slice(s.row(i));
+            s.bases.expand_row(i, dst);
         }
     }
 

@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
-use rayon::prelude::*;
 
 use super::error::{DataError, DataResult};
+use super::packed::PackedBases;
 use super::seqset::SeqSet;
 
 /// The reference skips sequences of this many nucleotides or fewer.
@@ -65,10 +65,14 @@ pub fn read_fasta(path: &Path, length: Option<usize>) -> DataResult<SeqSet> {
     if l == 0 {
         return Err(DataError::file(path, "sequence length 0"));
     }
-    let mut data = vec![0f32; records.len() * 4 * l];
-    data.par_chunks_mut(4 * l).zip(records.par_iter()).for_each(|(out, r)| encode_into(r.sequence.as_bytes(), l, out));
+    let mut bases = PackedBases::with_capacity(l, records.len());
+    for r in &records {
+        let seq = r.sequence.as_bytes();
+        // Left-aligned: bases beyond the sequence are padding (empty positions).
+        bases.push_row((0..l).map(|p| seq.get(p).and_then(|&b| base_channel(b)).map(|c| c as u8)));
+    }
     let names = records.into_iter().map(|r| r.name).collect();
-    SeqSet { source: path.to_path_buf(), names, length: l, data, reverse_complement: false }.sorted_by_name()
+    SeqSet { source: path.to_path_buf(), names, length: l, bases, reverse_complement: false }.sorted_by_name()
 }
 
 /// Channel (A,C,G,T) of a base, case-insensitive; `None` for every other letter.
@@ -79,14 +83,5 @@ pub fn base_channel(b: u8) -> Option<usize> {
         b'G' => Some(2),
         b'T' => Some(3),
         _ => None,
-    }
-}
-
-/// One-hot encodes `seq` left-aligned into a zeroed `(4, l)` channel-first buffer.
-pub fn encode_into(seq: &[u8], l: usize, out: &mut [f32]) {
-    for (p, &b) in seq.iter().take(l).enumerate() {
-        if let Some(c) = base_channel(b) {
-            out[c * l + p] = 1.0;
-        }
     }
 }

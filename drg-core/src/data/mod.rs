@@ -22,6 +22,7 @@ pub mod fasta;
 pub mod matrix;
 pub mod numpy_rng;
 pub mod onehot;
+pub mod packed;
 pub mod seqset;
 pub mod simulate;
 

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::atomic::write_atomically;
 use super::error::{DataError, DataResult};
+use super::packed::{column_base, Base, PackedBases};
 use super::seqset::SeqSet;
 use npyz::{DType, TypeChar};
 
@@ -18,9 +19,9 @@ pub const ALPHABET: [char; 4] = ['A', 'C', 'G', 'T'];
 
 /// Reads and validates a one-hot `.npz`; rows come back sorted by gene name.
 ///
-/// `seqfeatures` is read in its stored dtype (1 byte per value for int8) and converted straight
-/// into the f32 channel-first layout, so a 40 kb × thousands-of-genes file needs no wide
-/// intermediate copy.
+/// `seqfeatures` is read in its stored dtype and packed into bases, 3 bits per position
+/// ([`PackedBases`]); the reference's int8 is streamed from the archive a block of rows at a
+/// time, so a 40 kb × 20,000-gene file (3.2 GB as int8) is never held whole.
 pub fn read_onehot_npz(path: &Path) -> DataResult<SeqSet> {
     let err = |msg: String| DataError::file(path, msg);
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, "open", e))?;
@@ -74,19 +75,22 @@ pub fn read_onehot_npz(path: &Path) -> DataResult<SeqSet> {
         DType::Plain(ts) => ts.clone(),
         _ => return Err(bad_dtype()),
     };
+    if matches!(x.order(), npyz::Order::Fortran) {
+        return Err(err("'seqfeatures' is stored in Fortran order; save it in C order (numpy's default, np.ascontiguousarray)".into()));
+    }
     let rd = |e| entry_err("seqfeatures", e);
-    let data = match (ts.type_char(), ts.size_field()) {
-        (TypeChar::Int, 1) => to_channel_first(path, &names, l, &x.into_vec::<i8>().map_err(rd)?)?,
-        (TypeChar::Uint, 1) => to_channel_first(path, &names, l, &x.into_vec::<u8>().map_err(rd)?)?,
-        (TypeChar::Bool, 1) => to_channel_first(path, &names, l, &x.into_vec::<bool>().map_err(rd)?)?,
-        (TypeChar::Int, 2) => to_channel_first(path, &names, l, &x.into_vec::<i16>().map_err(rd)?)?,
-        (TypeChar::Int, 4) => to_channel_first(path, &names, l, &x.into_vec::<i32>().map_err(rd)?)?,
-        (TypeChar::Int, 8) => to_channel_first(path, &names, l, &x.into_vec::<i64>().map_err(rd)?)?,
-        (TypeChar::Float, 4) => to_channel_first(path, &names, l, &x.into_vec::<f32>().map_err(rd)?)?,
-        (TypeChar::Float, 8) => to_channel_first(path, &names, l, &x.into_vec::<f64>().map_err(rd)?)?,
+    let bases = match (ts.type_char(), ts.size_field()) {
+        // The reference's int8 (and any other one-byte type): streamed from the archive a block
+        // of rows at a time, so the file never sits in memory as a whole.
+        (TypeChar::Int | TypeChar::Uint | TypeChar::Bool, 1) => pack_bytes(path, &names, l, x.into_inner())?,
+        (TypeChar::Int, 2) => pack_values(path, &names, l, &x.into_vec::<i16>().map_err(rd)?)?,
+        (TypeChar::Int, 4) => pack_values(path, &names, l, &x.into_vec::<i32>().map_err(rd)?)?,
+        (TypeChar::Int, 8) => pack_values(path, &names, l, &x.into_vec::<i64>().map_err(rd)?)?,
+        (TypeChar::Float, 4) => pack_values(path, &names, l, &x.into_vec::<f32>().map_err(rd)?)?,
+        (TypeChar::Float, 8) => pack_values(path, &names, l, &x.into_vec::<f64>().map_err(rd)?)?,
         _ => return Err(bad_dtype()),
     };
-    SeqSet { source: path.to_path_buf(), names, length: l, data, reverse_complement: false }.sorted_by_name()
+    SeqSet { source: path.to_path_buf(), names, length: l, bases, reverse_complement: false }.sorted_by_name()
 }
 
 type Archive = npyz::npz::NpzArchive<std::io::BufReader<std::fs::File>>;
@@ -119,41 +123,58 @@ trait OneHotValue: Copy + Send + Sync + std::fmt::Debug {
 macro_rules! one_hot_value {
     ($($t:ty),*) => {$(impl OneHotValue for $t { fn value(self) -> f64 { self as f64 } })*};
 }
-one_hot_value!(i8, u8, i16, i32, i64, f32, f64);
-impl OneHotValue for bool {
-    fn value(self) -> f64 {
-        f64::from(u8::from(self))
-    }
+one_hot_value!(u8, i16, i32, i64, f32, f64);
+
+/// Rows read from the archive per block when streaming: 64 rows of 40 kb are 10 MB of int8.
+const STREAM_ROWS: usize = 64;
+
+/// The bases of one row in the file layout `(L, 4)`, or the first position that is not
+/// one-hot with its values.
+fn row_bases<V: OneHotValue>(row: &[V]) -> Result<Vec<Base>, (usize, [f64; 4])> {
+    row.chunks_exact(4)
+        .enumerate()
+        .map(|(p, c)| {
+            let col = [c[0].value(), c[1].value(), c[2].value(), c[3].value()];
+            column_base(col).map_err(|()| (p, col))
+        })
+        .collect()
 }
 
-/// Validates (N, L, 4) values as one-hot and transposes them to (N, 4, L) f32.
-fn to_channel_first<V: OneHotValue>(path: &Path, names: &[String], l: usize, vals: &[V]) -> DataResult<Vec<f32>> {
+/// Packs rows in the file layout `(rows, L, 4)`, several rows at a time in parallel; `first` is
+/// the index of the first row (for messages).
+fn pack_rows<V: OneHotValue>(path: &Path, names: &[String], l: usize, first: usize, vals: &[V], into: &mut PackedBases) -> DataResult<()> {
+    let rows: Vec<_> = vals.par_chunks((4 * l).max(1)).map(row_bases).collect();
+    for (k, row) in rows.into_iter().enumerate() {
+        let row = row.map_err(|(p, col)| {
+            DataError::file(path, format!("'seqfeatures' is not one-hot: gene '{}' position {p} holds {col:?} (each position must be all 0 or a single 1)", names[first + k]))
+        })?;
+        into.push_row(row);
+    }
+    Ok(())
+}
+
+/// Packs `(N, L, 4)` values already in memory (dtypes wider than a byte).
+fn pack_values<V: OneHotValue>(path: &Path, names: &[String], l: usize, vals: &[V]) -> DataResult<PackedBases> {
+    let mut bases = PackedBases::with_capacity(l, names.len());
+    pack_rows(path, names, l, 0, vals, &mut bases)?;
+    Ok(bases)
+}
+
+/// Packs one-byte `(N, L, 4)` values read from `data` (the entry after its npy header), a block
+/// of [`STREAM_ROWS`] rows at a time: memory is the packed result plus one block.
+fn pack_bytes(path: &Path, names: &[String], l: usize, mut data: impl std::io::Read) -> DataResult<PackedBases> {
     let n = names.len();
-    let col = |i: usize, p: usize| -> [f64; 4] {
-        let b = (i * l + p) * 4;
-        [vals[b].value(), vals[b + 1].value(), vals[b + 2].value(), vals[b + 3].value()]
-    };
-    if let Some((i, p)) = (0..n).into_par_iter().find_map_first(|i| (0..l).find(|&p| !is_onehot_column(&col(i, p))).map(|p| (i, p))) {
-        return Err(DataError::file(path, format!(
-            "'seqfeatures' is not one-hot: gene '{}' position {} holds {:?} (each position must be all 0 or a single 1)",
-            names[i], p, col(i, p)
-        )));
+    let mut bases = PackedBases::with_capacity(l, n);
+    let mut block = vec![0u8; STREAM_ROWS.min(n.max(1)) * 4 * l];
+    let mut first = 0;
+    while first < n {
+        let rows = STREAM_ROWS.min(n - first);
+        let buf = &mut block[..rows * 4 * l];
+        data.read_exact(buf).map_err(|e| DataError::file(path, format!("'seqfeatures' ends early (rows {first}..{} of {n}): {e}", first + rows)))?;
+        pack_rows(path, names, l, first, buf, &mut bases)?;
+        first += rows;
     }
-    let mut data = vec![0f32; n * 4 * l];
-    data.par_chunks_mut((4 * l).max(1)).enumerate().for_each(|(i, out)| {
-        for p in 0..l {
-            let c = col(i, p);
-            for ch in 0..4 {
-                out[ch * l + p] = c[ch] as f32;
-            }
-        }
-    });
-    Ok(data)
-}
-
-fn is_onehot_column(col: &[f64]) -> bool {
-    let ones = col.iter().filter(|&&v| v == 1.0).count();
-    col.iter().all(|&v| v == 0.0 || v == 1.0) && ones <= 1
+    Ok(bases)
 }
 
 /// Writes sequences as a reference one-hot `.npz` (int8 (N, L, 4), `<U` gene names, feature

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 use super::error::{DataError, DataResult};
+use super::packed::{column_base, PackedBases};
 
 /// One-hot sequences of one input, one row per gene.
 ///
-/// `data` is float32 in the reference's channel-first layout `(N, 4, L)` (channel order A, C, G, T),
-/// i.e. what the reference's loader produces after transposing the `(N, L, 4)` file layout. An
-/// all-zero column is an `N` base or padding.
+/// The sequences are held as bases, 3 bits per position ([`PackedBases`]); a row expands into
+/// the reference's channel-first float layout `(4, L)` (channel order A, C, G, T), what the
+/// reference's loader produces after transposing the `(N, L, 4)` file layout, only when a batch
+/// is built. An all-zero column is an `N` base or padding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeqSet {
     /// The file the sequences came from (for messages).
@@ -17,8 +19,8 @@ pub struct SeqSet {
     pub names: Vec<String>,
     /// Sequence length L.
     pub length: usize,
-    /// `(N, 4, L)` row-major one-hot values.
-    pub data: Vec<f32>,
+    /// The rows' bases.
+    pub bases: PackedBases,
     /// Metadata: whether the model's stem should also scan the reverse complement of this input.
     /// Batching never flips sequences; the stem does (drg-behaviour.md §2.1 P1).
     pub reverse_complement: bool,
@@ -34,23 +36,40 @@ impl SeqSet {
         self.names.is_empty()
     }
 
-    /// Values of one sequence, `(4, L)`.
-    pub fn row(&self, i: usize) -> &[f32] {
-        let w = 4 * self.length;
-        &self.data[i * w..(i + 1) * w]
+    /// A set from channel-first one-hot values `(N, 4, L)` (tests, in-memory data); an error
+    /// names the first position that is not one-hot.
+    pub fn from_channel_first(source: PathBuf, names: Vec<String>, length: usize, values: &[f32], reverse_complement: bool) -> DataResult<SeqSet> {
+        let n = names.len();
+        if values.len() != n * 4 * length {
+            return Err(DataError::file(&source, format!("{} values for {n} sequences of 4 x {length}", values.len())));
+        }
+        let mut bases = PackedBases::with_capacity(length, n);
+        for (i, row) in values.chunks_exact((4 * length).max(1)).take(n).enumerate() {
+            let col = |p: usize| [0, 1, 2, 3].map(|c| f64::from(row[c * length + p]));
+            let mut positions = Vec::with_capacity(length);
+            for p in 0..length {
+                let base = column_base(col(p)).map_err(|()| DataError::file(&source, format!("gene '{}' position {p} holds {:?}, not one-hot", names[i], col(p))))?;
+                positions.push(base);
+            }
+            bases.push_row(positions);
+        }
+        Ok(SeqSet { source, names, length, bases, reverse_complement })
+    }
+
+    /// One sequence expanded, `(4, L)` channel-first.
+    pub fn row(&self, i: usize) -> Vec<f32> {
+        let mut out = vec![0.0; 4 * self.length];
+        self.bases.expand_row(i, &mut out);
+        out
     }
 
     /// A new set holding rows `idx` in that order.
     pub fn select(&self, idx: &[usize]) -> SeqSet {
-        let mut data = Vec::with_capacity(idx.len() * 4 * self.length);
-        for &i in idx {
-            data.extend_from_slice(self.row(i));
-        }
         SeqSet {
             source: self.source.clone(),
             names: idx.iter().map(|&i| self.names[i].clone()).collect(),
             length: self.length,
-            data,
+            bases: self.bases.select(idx),
             reverse_complement: self.reverse_complement,
         }
     }

@@ -24,7 +24,7 @@ pub fn check_fits(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
             s.channels,
             s.length
         );
-        ensure!(x.len() == n && x.data.len() == n * 4 * x.length, "{src}: {} values for {n} sequences of 4 x {}", x.data.len(), x.length);
+        ensure!(x.len() == n && x.bases.len() == n && x.bases.length() == x.length, "{src}: {} sequences of {} positions for {n} genes of length {}", x.bases.len(), x.bases.length(), x.length);
     }
     check_widths(data, spec)?;
     for (k, y) in data.outputs.iter().enumerate() {

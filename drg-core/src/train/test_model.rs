@@ -143,7 +143,7 @@ pub fn synthetic(n: usize) -> Dataset {
         }
     }
     let genes: Vec<String> = (0..n).map(|i| format!("Gene_{i:04}")).collect();
-    let seqs = |source: &str, length, data, reverse_complement| SeqSet { source: source.into(), names: genes.clone(), length, data, reverse_complement };
+    let seqs = |source: &str, length, data: Vec<f32>, reverse_complement| SeqSet::from_channel_first(source.into(), genes.clone(), length, &data, reverse_complement).expect("one-hot");
     let matrix = |file: &str, track_names: &[&str], values| Matrix { file: file.into(), genes: genes.clone(), track_names: strings(track_names), values };
     let (n_train, n_val) = (n * 2 / 3, n / 6);
     Dataset {

@@ -631,7 +631,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut view = data.clone();
         view.inputs[1].length = 7;
-        view.inputs[1].data.truncate(30 * 4 * 7);
+        view.inputs[1].bases = view.inputs[1].bases.resized(7);
         let err = train::<Tiny, _>(&view, &config(), &out_in(&dir, "x")).unwrap_err();
         assert_eq!(format!("{err:#}"), "rna.npz: sequences are 4 x 7 (channels x length), model Tiny input 'rna' needs 4 x 6");
         let mut view = data.clone();

@@ -21,7 +21,7 @@ pub fn random_data<M: DrgModel<D>, D: DrgDevice>(n: usize) -> Dataset {
                     data[(i * 4 + rng.gen_range(0..4)) * s.length + p] = 1.0;
                 }
             }
-            SeqSet { source: format!("{}.npz", s.name).into(), names: genes.clone(), length: s.length, data, reverse_complement: s.reverse_complement }
+            SeqSet::from_channel_first(format!("{}.npz", s.name).into(), genes.clone(), s.length, &data, s.reverse_complement).unwrap()
         })
         .collect();
     let outputs: Vec<Matrix> = M::SPEC
