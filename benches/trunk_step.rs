@@ -227,7 +227,11 @@ fn cpu_seconds() -> f64 {
     let f: Vec<f64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
     // fields 14 and 15 of /proc/[pid]/stat (utime, stime; field 3, the state letter, is skipped),
     // in clock ticks of 1/100 s
-    if f.len() > 12 { (f[10] + f[11]) / 100.0 } else { f64::NAN }
+    if f.len() > 12 {
+        (f[10] + f[11]) / 100.0
+    } else {
+        f64::NAN
+    }
 }
 
 /// Forward and backward of one 300→300 k11 convolution at batch 8.
@@ -293,7 +297,9 @@ fn bench_elementwise(dev: &Dev, len: usize) {
     time_op(&format!("weighted_pool(4) [8,300,{len}]"), &x, 3, |x| weighted_pool(x, POOL, (B, C, len / POOL)));
     let w: T3 = dev.tensor_from_vec(randn(&mut rng, C * 4 * K_STEM, 0.1), (C, 4, K_STEM));
     let x4: T3 = dev.tensor_from_vec(one_hot(&mut rng, len), (B, 4, len));
-    time_op(&format!("rc_conv1d 4->300 k15 [8,4,{len}]"), &x4, 3, |x| rc_conv1d(x, &w, None::<&T1>, ConvGeom::same(K_STEM, 1), (B, C, len)));
+    time_op(&format!("rc_conv1d 4->300 k15 [8,4,{len}]"), &x4, 3, |x| {
+        rc_conv1d(x, &w, None::<&T1>, ConvGeom::same(K_STEM, 1), (B, C, len))
+    });
 }
 
 fn main() {

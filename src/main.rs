@@ -109,7 +109,10 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let ds = data::load(&spec).map_err(|e| e.to_string())?;
             if let Some(l) = lengths {
-                let ls: Vec<usize> = l.split(',').map(|x| x.trim().parse().map_err(|_| format!("--lengths: '{x}' is not an integer"))).collect::<Result<_, _>>()?;
+                let ls: Vec<usize> = l
+                    .split(',')
+                    .map(|x| x.trim().parse().map_err(|_| format!("--lengths: '{x}' is not an integer")))
+                    .collect::<Result<_, _>>()?;
                 for s in &ds.inputs {
                     data::check_length(s, &ls).map_err(|e| e.to_string())?;
                 }

@@ -93,13 +93,22 @@ pub trait DrgDevice: Device<f32> + TensorFromVec<f32> + Clone + 'static {
     ) -> Tensor<So, f32, Self, T>;
 
     /// See [`crate::ops::weighted_pool()`].
-    fn weighted_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(x: Tensor<Si, f32, Self, T>, p: usize, out_shape: So) -> Tensor<So, f32, Self, T>;
+    fn weighted_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(
+        x: Tensor<Si, f32, Self, T>,
+        p: usize,
+        out_shape: So,
+    ) -> Tensor<So, f32, Self, T>;
 
     /// See [`crate::ops::max_pool()`].
-    fn max_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(x: Tensor<Si, f32, Self, T>, p: usize, out_shape: So) -> Tensor<So, f32, Self, T>;
+    fn max_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(x: Tensor<Si, f32, Self, T>, p: usize, out_shape: So)
+        -> Tensor<So, f32, Self, T>;
 
     /// See [`crate::ops::mean_pool()`].
-    fn mean_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(x: Tensor<Si, f32, Self, T>, p: usize, out_shape: So) -> Tensor<So, f32, Self, T>;
+    fn mean_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(
+        x: Tensor<Si, f32, Self, T>,
+        p: usize,
+        out_shape: So,
+    ) -> Tensor<So, f32, Self, T>;
 
     /// See [`crate::ops::batchnorm_gelu()`].
     #[allow(clippy::too_many_arguments)]
@@ -117,7 +126,10 @@ pub trait DrgDevice: Device<f32> + TensorFromVec<f32> + Clone + 'static {
     fn gelu<S: Shape, T: Tape<f32, Self>>(x: Tensor<S, f32, Self, T>) -> Tensor<S, f32, Self, T>;
 
     /// See [`crate::ops::add()`].
-    fn add<S: Shape, T: Tape<f32, Self> + Merge<R>, R: Tape<f32, Self>>(a: Tensor<S, f32, Self, T>, b: Tensor<S, f32, Self, R>) -> Tensor<S, f32, Self, T>;
+    fn add<S: Shape, T: Tape<f32, Self> + Merge<R>, R: Tape<f32, Self>>(
+        a: Tensor<S, f32, Self, T>,
+        b: Tensor<S, f32, Self, R>,
+    ) -> Tensor<S, f32, Self, T>;
 
     /// See [`crate::train::loss::loss_sum_grouped`].
     fn loss_sum_grouped<S: Shape<Concrete = [usize; 2]>, T: Tape<f32, Self>>(
@@ -213,15 +225,16 @@ forward_kernels!(
     Cpu,
     crate::ops::host_kernels,
     crate::train::loss::host,
-    const KIND: &'static str = "cpu";
-
+    const KIND: &'static str = "cpu";,
     fn open(ordinal: usize, seed: u64) -> anyhow::Result<Self> {
-        anyhow::ensure!(ordinal == 0, "device cpu:{ordinal}: there is one CPU device (cpu, or cpu:0); its threads are set with RAYON_NUM_THREADS");
+        anyhow::ensure!(
+            ordinal == 0,
+            "device cpu:{ordinal}: there is one CPU device (cpu, or cpu:0); its threads are set with RAYON_NUM_THREADS"
+        );
         let dev = Cpu::seed_from_u64(seed);
         dev.enable_cache();
         Ok(dev)
-    }
-
+    },
     fn host_buffer(&self, n: usize) -> Vec<f32> {
         // `try_alloc_len` pops a buffer from the cache (or allocates one); taking the `Vec` out
         // leaves an empty placeholder in dfdx's wrapper, which goes into the cache when dropped
@@ -233,12 +246,10 @@ forward_kernels!(
         drop(cached);
         crate::ops::host::advise_huge_pages_for(&v);
         v
-    }
-
+    },
     fn end_pass(&self) {
         self.empty_cache();
-    }
-
+    },
     fn write_host(buf: &mut <Self as Storage<f32>>::Vec, values: &[f32]) -> anyhow::Result<()> {
         let buf: &mut [f32] = buf;
         anyhow::ensure!(buf.len() == values.len(), "{} values for a buffer of {}", values.len(), buf.len());
@@ -252,20 +263,17 @@ forward_kernels!(
     dfdx::tensor::Cuda,
     crate::ops::composite,
     crate::ops::composite::loss,
-    const KIND: &'static str = "cuda";
-
+    const KIND: &'static str = "cuda";,
     fn open(ordinal: usize, seed: u64) -> anyhow::Result<Self> {
-        let dev = dfdx::tensor::Cuda::try_build(ordinal, seed).map_err(|e| anyhow::anyhow!("device cuda:{ordinal}: cannot open it: {e:?}"))?;
+        let dev =
+            dfdx::tensor::Cuda::try_build(ordinal, seed).map_err(|e| anyhow::anyhow!("device cuda:{ordinal}: cannot open it: {e:?}"))?;
         dev.enable_cache();
         Ok(dev)
-    }
-
+    },
     fn host_buffer(&self, n: usize) -> Vec<f32> {
         vec![0.0; n]
-    }
-
-    fn end_pass(&self) {}
-
+    },
+    fn end_pass(&self) {},
     fn write_host(buf: &mut <Self as Storage<f32>>::Vec, values: &[f32]) -> anyhow::Result<()> {
         // dfdx's CUDA buffers deref to cudarc's `CudaSlice`, which knows its device and stream.
         use cudarc::driver::DeviceSlice;

@@ -162,11 +162,7 @@ pub trait DrgModel<D: DrgDevice>: TensorCollection<f32, D, To<f32, D> = Self> + 
     ///
     /// Panics if an input's channels or length differ from `SPEC` (the data layer checks them
     /// against `SPEC` first and reports a clear error).
-    fn forward<T: Tape<f32, D>>(
-        &mut self,
-        inputs: Vec<InputBatch<D, T>>,
-        ctx: &mut Ctx,
-    ) -> Vec<OutputBatch<D, T>>;
+    fn forward<T: Tape<f32, D>>(&mut self, inputs: Vec<InputBatch<D, T>>, ctx: &mut Ctx) -> Vec<OutputBatch<D, T>>;
 }
 
 /// A declared model with all its size variants: what a `model_*` binary runs. `drg_model!`

@@ -20,22 +20,14 @@ type Dilated<E, D> = ConvStack<
     16,
     0,
     1,
-    (
-        StackLayer<0, 16, 11, 1, false, true, E, D>,
-        StackLayer<1, 16, 11, 2, false, true, E, D>,
-        StackLayer<2, 16, 11, 4, false, true, E, D>,
-    ),
+    (StackLayer<0, 16, 11, 1, false, true, E, D>, StackLayer<1, 16, 11, 2, false, true, E, D>, StackLayer<2, 16, 11, 4, false, true, E, D>),
 >;
 // transformer_convolutions=4 builds 3 layers at this length: 250 → 84 → 28 → 10.
 type TrConv<E, D> = ConvStack<
     16,
     3,
     1,
-    (
-        StackLayer<0, 16, 11, 1, true, true, E, D>,
-        StackLayer<1, 16, 11, 1, true, true, E, D>,
-        StackLayer<2, 16, 11, 1, true, true, E, D>,
-    ),
+    (StackLayer<0, 16, 11, 1, true, true, E, D>, StackLayer<1, 16, 11, 1, true, true, E, D>, StackLayer<2, 16, 11, 1, true, true, E, D>),
 >;
 type Fc<E, D> = FcStack<Embedding<160, 64, E, D>, (Linear<64, 70, E, D>, Linear<70, 70, E, D>, Linear<70, 64, E, D>), GeluDropout<100>>;
 
@@ -65,7 +57,11 @@ impl TensorCollection<f32, Cpu> for Base<f32, Cpu> {
 }
 
 impl Base {
-    fn forward<T: Tape<f32, Cpu>>(&mut self, x: Tensor<(usize, Const<4>, Const<997>), f32, Cpu, T>, ctx: &mut Ctx) -> Tensor<(usize, Const<6>), f32, Cpu, T> {
+    fn forward<T: Tape<f32, Cpu>>(
+        &mut self,
+        x: Tensor<(usize, Const<4>, Const<997>), f32, Cpu, T>,
+        ctx: &mut Ctx,
+    ) -> Tensor<(usize, Const<6>), f32, Cpu, T> {
         let h = self.stem.forward(x);
         ctx.record("after_conv", &h);
         let h = ops::gelu(h);
@@ -95,7 +91,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32, abs: f32) {
     assert!(worst <= rel * scale + abs, "{what}: max|Δ| = {worst:e} > {rel:e}·{scale:e} + {abs:e}");
 }
 
-fn setup() -> (Cpu, Npz, Base, Tensor<(usize, Const<4>, Const<997>), f32, Cpu>) {
+/// The fixture's input batch.
+type Input = Tensor<(usize, Const<4>, Const<997>), f32, Cpu>;
+
+fn setup() -> (Cpu, Npz, Base, Input) {
     let dev = Cpu::default();
     let npz = read_npz(BASE).unwrap();
     let mut model: Base = <Base as BuildModule<Cpu, f32>>::build(&dev);

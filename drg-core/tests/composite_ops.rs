@@ -187,7 +187,8 @@ fn conv_composites_match_the_fixtures() {
 // ---------------------------------------------------------------------------------------------
 // pooling
 
-const POOL_CASES: [(usize, usize, usize, usize); 7] = [(2, 3, 37, 4), (2, 3, 28, 3), (2, 3, 40, 5), (2, 3, 47, 6), (2, 3, 6, 4), (1, 2, 9, 1), (3, 2, 3, 5)];
+const POOL_CASES: [(usize, usize, usize, usize); 7] =
+    [(2, 3, 37, 4), (2, 3, 28, 3), (2, 3, 40, 5), (2, 3, 47, 6), (2, 3, 6, 4), (1, 2, 9, 1), (3, 2, 3, 5)];
 
 /// Pool input: random, or (with `ties`) rounded to multiples of 0.5 so that windows hold equal
 /// maxima.
@@ -251,9 +252,13 @@ macro_rules! bn_run {
         let mut rm = p1(dev, &randn(c, $seed + 3));
         let rv_host: Vec<f32> = randn(c, $seed + 4).iter().map(|v| 0.4 + (v.abs() % 1.2)).collect();
         let mut rv = p1(dev, &rv_host);
-        let mut all = run(dev, &randn(b * c * l, $seed), [b, c, l], |x| $f(x, &gamma, &beta, &mut rm, &mut rv, $mode, $gelu), |g| {
-            vec![g.get(&gamma).as_vec(), g.get(&beta).as_vec()]
-        });
+        let mut all = run(
+            dev,
+            &randn(b * c * l, $seed),
+            [b, c, l],
+            |x| $f(x, &gamma, &beta, &mut rm, &mut rv, $mode, $gelu),
+            |g| vec![g.get(&gamma).as_vec(), g.get(&beta).as_vec()],
+        );
         all.push(rm.as_vec());
         all.push(rv.as_vec());
         all
@@ -353,7 +358,8 @@ fn loss_matches_the_host_loss() {
 /// exact gradient is 0: its f32 value is rounding noise).
 #[test]
 fn loss_composite_matches_the_losses_fixture() {
-    let npz = drg_core::import::npz::read_npz(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/losses.npz")).expect("read losses.npz");
+    let npz =
+        drg_core::import::npz::read_npz(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/losses.npz")).expect("read losses.npz");
     let (shape, pred) = fx(&npz, "pred");
     let (_, target) = fx(&npz, "target");
     let (rows, cols) = (shape[0], shape[1]);

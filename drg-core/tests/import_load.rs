@@ -10,8 +10,7 @@ use drg_core::dfdx::nn::{BuildModule, ModuleVisitor, TensorCollection, TensorOpt
 use drg_core::dfdx::prelude::{Cpu, Device, Dtype, Rank1, Rank3, Tensor};
 use drg_core::import::npz::read_npz;
 use drg_core::import::{
-    export_npz, export_state_dict, import_file, load_state_dict, Entry, ImportError, KeyProblem, LoadOptions, StateDict,
-    StoredDtype,
+    export_npz, export_state_dict, import_file, load_state_dict, Entry, ImportError, KeyProblem, LoadOptions, StateDict, StoredDtype,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -116,8 +115,14 @@ mod import {
     fn unused_keys_are_an_error_by_default_but_counters_are_not() {
         let e = load_state_dict(&mut build(), &base_state_dict(), &LoadOptions::default()).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.starts_with(&format!("{}: the state dict does not fit the model: unused keys: ", fixture("base.npz").display())), "{msg}");
-        assert!(msg.contains("classifier.classifier.Linear.weight") && msg.contains("trconvolution_layers.convlayers.Conv2.conv1d.bias"), "{msg}");
+        assert!(
+            msg.starts_with(&format!("{}: the state dict does not fit the model: unused keys: ", fixture("base.npz").display())),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("classifier.classifier.Linear.weight") && msg.contains("trconvolution_layers.convlayers.Conv2.conv1d.bias"),
+            "{msg}"
+        );
         assert!(!msg.contains("num_batches_tracked") && !msg.contains(CONV_W), "{msg}");
         assert!(!msg.contains('\n'));
         let problems = mismatch(e);
@@ -134,7 +139,11 @@ mod import {
         sd.entries.insert("nfcs.nfcs.EmbeddtoFully.extra".into(), Entry::f32(vec![1], vec![0.0]));
         let opts = LoadOptions { prefix: String::new(), allow_unused: false, squeeze_unit_dims: true };
         // Keep only the keys of this slice plus the extra one, so the unused list is short.
-        sd.entries.retain(|k, _| k.starts_with("convolutions.") || k.starts_with("nfcs.nfcs.EmbeddtoFully") || k.starts_with("convolution_layers.convlayers.Bnorm0"));
+        sd.entries.retain(|k, _| {
+            k.starts_with("convolutions.")
+                || k.starts_with("nfcs.nfcs.EmbeddtoFully")
+                || k.starts_with("convolution_layers.convlayers.Bnorm0")
+        });
 
         let e = load_state_dict(&mut build(), &sd, &opts).unwrap_err();
         let msg = e.to_string();
@@ -192,10 +201,7 @@ mod import {
         let mut model = build();
         let before = model_values(&model);
         let problems = mismatch(load_state_dict(&mut model, &sd, &opts).unwrap_err());
-        assert_eq!(
-            problems,
-            vec![KeyProblem::Shape { key: format!("cnns.CNN0.{FC_W}"), file: vec![64, 96], model: vec![64, 160] }]
-        );
+        assert_eq!(problems, vec![KeyProblem::Shape { key: format!("cnns.CNN0.{FC_W}"), file: vec![64, 96], model: vec![64, 160] }]);
         // A failed load leaves the model as it was.
         assert_eq!(model_values(&model), before);
         assert!(before.iter().any(|(_, v)| v.iter().any(|&x| x != 0.0)), "the Linear was randomly initialised");

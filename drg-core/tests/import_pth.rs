@@ -245,7 +245,10 @@ mod import {
         let date: &[u8] = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x01\x00\x00\x00aq\x02cdatetime\ndate\nq\x03c_codecs\nencode\nq\x04X\x05\x00\x00\x00\x07\xc3\xa4\x01\x01q\x05X\x06\x00\x00\x00latin1q\x06\x86q\x07Rq\x08\x85q\tRq\ns.";
         let p = write_zip(dir.path(), "date.pth", &[("a/data.pkl", date)]);
         let e = err(&p);
-        assert!(e.ends_with("date.pth: entry 'a': is a 'datetime.date' object, which drg-rs does not read: a state dict holds only tensors"), "{e}");
+        assert!(
+            e.ends_with("date.pth: entry 'a': is a 'datetime.date' object, which drg-rs does not read: a state dict holds only tensors"),
+            "{e}"
+        );
         // pickle.dumps({'epoch': 3}, protocol=2): a checkpoint dict, not a state dict.
         let p = write_zip(dir.path(), "epoch.pth", &[("a/data.pkl", b"\x80\x02}q\x00X\x05\x00\x00\x00epochq\x01K\x03s.")]);
         let e = err(&p);

@@ -33,11 +33,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32, abs: f32) {
 }
 
 fn max_abs(npz: &Npz, prefix: &str) -> f32 {
-    npz.arrays
-        .iter()
-        .filter(|(k, _)| k.starts_with(prefix))
-        .flat_map(|(_, a)| a.to_f32().unwrap())
-        .fold(0.0f32, |m, v| m.max(v.abs()))
+    npz.arrays.iter().filter(|(k, _)| k.starts_with(prefix)).flat_map(|(_, a)| a.to_f32().unwrap()).fold(0.0f32, |m, v| m.max(v.abs()))
 }
 
 type Seq3<const C: usize, const L: usize> = Tensor<(usize, Const<C>, Const<L>), f32, Cpu>;
@@ -155,7 +151,11 @@ fn flat<const N: usize>(dev: &Cpu, npz: &Npz, key: &str) -> Tensor<(usize, Const
 
 #[test]
 fn trunk_fc_stack_matches_reference() {
-    type Stack = FcStack<Embedding<30, 16, f32, Cpu>, (Linear<16, 17, f32, Cpu>, Linear<17, 17, f32, Cpu>, Linear<17, 16, f32, Cpu>), GeluDropout<0>>;
+    type Stack = FcStack<
+        Embedding<30, 16, f32, Cpu>,
+        (Linear<16, 17, f32, Cpu>, Linear<17, 17, f32, Cpu>, Linear<17, 16, f32, Cpu>),
+        GeluDropout<0>,
+    >;
     let dev = Cpu::default();
     let npz = fixture();
     let mut stack: Stack = <Stack as BuildModule<Cpu, f32>>::build(&dev);

@@ -54,8 +54,7 @@ fn check_bn(b: usize, c: usize, l: usize, train: bool, with_gelu: bool, seed: u6
     let (mut rm, mut rv) = (t1(&dev, rmv.clone()), t1(&dev, rvv.clone()));
     let momentum = 0.1f32;
     let mode = if train { BnMode::Train { momentum } } else { BnMode::Eval };
-    let (out, grads, gx) =
-        run_with_upstream(&x, &up, |x| batchnorm_gelu(x, &gamma, &beta, &mut rm, &mut rv, mode, with_gelu));
+    let (out, grads, gx) = run_with_upstream(&x, &up, |x| batchnorm_gelu(x, &gamma, &beta, &mut rm, &mut rv, mode, with_gelu));
     let (x64, g64, b64, up64) = (to_f64(&xv), to_f64(&gv), to_f64(&bv), to_f64(&up));
     let what = format!("B={b} C={c} L={l} train={train} gelu={with_gelu}");
     let reference = |x: &[f64], g: &[f64], bt: &[f64]| {

@@ -24,8 +24,7 @@ fn pool_ref(kind: Kind, x: &[f64], rows: usize, l: usize, p: usize, pad: f64) ->
     let lp = l + 2 * q;
     let mut out = Vec::new();
     for r in 0..rows {
-        let padded: Vec<f64> =
-            (0..lp).map(|i| if i < q || i >= q + l { pad } else { x[r * l + i - q] }).collect();
+        let padded: Vec<f64> = (0..lp).map(|i| if i < q || i >= q + l { pad } else { x[r * l + i - q] }).collect();
         for w in padded.chunks_exact(p) {
             out.push(match kind {
                 Kind::Weighted => {
@@ -56,7 +55,9 @@ fn run(kind: Kind, x: &X3, p: usize, up: &[f32]) -> (Vec<f32>, Vec<f32>) {
 fn pools_match_naive_reference_and_finite_differences() {
     let dev = Cpu::default();
     for kind in [Kind::Weighted, Kind::Max, Kind::Mean] {
-        for (i, &(b, c, l, p)) in [(2, 3, 37, 4), (2, 2, 28, 3), (1, 3, 40, 5), (3, 2, 47, 6), (2, 3, 6, 4), (2, 1, 1, 4), (1, 2, 9, 1)].iter().enumerate() {
+        for (i, &(b, c, l, p)) in
+            [(2, 3, 37, 4), (2, 2, 28, 3), (1, 3, 40, 5), (3, 2, 47, 6), (2, 3, 6, 4), (2, 1, 1, 4), (1, 2, 9, 1)].iter().enumerate()
+        {
             if kind == Kind::Max && l == 1 {
                 // the global-min sample ties with its own pad values: not differentiable
                 continue;

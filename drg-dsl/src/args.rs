@@ -50,13 +50,7 @@ impl<'a> Args<'a> {
         errs: &mut Errors,
     ) -> Self {
         let what = call.name.to_string();
-        let mut args = Args {
-            what,
-            signature,
-            call_span: call.name.span(),
-            values: Vec::new(),
-            rest: Vec::new(),
-        };
+        let mut args = Args { what, signature, call_span: call.name.span(), values: Vec::new(), rest: Vec::new() };
         let mut next_positional = 0;
         for arg in &call.args {
             match &arg.name {
@@ -99,20 +93,11 @@ impl<'a> Args<'a> {
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
-        self.values
-            .iter()
-            .find(|(p, _)| *p == name)
-            .map(|(_, v)| *v)
+        self.values.iter().find(|(p, _)| *p == name).map(|(_, v)| *v)
     }
 
     fn missing(&self, name: &str, errs: &mut Errors) {
-        errs.at(
-            self.call_span,
-            format!(
-                "`{}` needs the argument `{name}`: write `{}`",
-                self.what, self.signature
-            ),
-        );
+        errs.at(self.call_span, format!("`{}` needs the argument `{name}`: write `{}`", self.what, self.signature));
     }
 
     /// A required non-negative integer.
@@ -128,14 +113,12 @@ impl<'a> Args<'a> {
 
     /// An optional non-negative integer (`None` when absent or wrongly typed).
     pub fn opt_usize(&self, name: &str, errs: &mut Errors) -> Option<Param<usize>> {
-        self.get(name)
-            .and_then(|v| usize_value(v, &self.what, name, errs))
+        self.get(name).and_then(|v| usize_value(v, &self.what, name, errs))
     }
 
     /// A non-negative integer with a default.
     pub fn usize_or(&self, name: &str, default: usize, errs: &mut Errors) -> Param<usize> {
-        self.opt_usize(name, errs)
-            .unwrap_or(Param::Lit(default, self.call_span))
+        self.opt_usize(name, errs).unwrap_or(Param::Lit(default, self.call_span))
     }
 
     pub fn req_f64(&self, name: &str, errs: &mut Errors) -> Option<Param<f64>> {
@@ -149,9 +132,7 @@ impl<'a> Args<'a> {
     }
 
     pub fn f64_or(&self, name: &str, default: f64, errs: &mut Errors) -> Param<f64> {
-        self.get(name)
-            .and_then(|v| f64_value(v, &self.what, name, errs))
-            .unwrap_or(Param::Lit(default, self.call_span))
+        self.get(name).and_then(|v| f64_value(v, &self.what, name, errs)).unwrap_or(Param::Lit(default, self.call_span))
     }
 
     pub fn bool_or(&self, name: &str, default: bool, errs: &mut Errors) -> bool {
@@ -159,43 +140,22 @@ impl<'a> Args<'a> {
             None => default,
             Some(Value::Bool(b)) => b.value,
             Some(v) => {
-                errs.at(
-                    v.span(),
-                    format!(
-                        "`{name}` of `{}` must be `true` or `false`, found `{}`",
-                        self.what,
-                        v.describe()
-                    ),
-                );
+                errs.at(v.span(), format!("`{name}` of `{}` must be `true` or `false`, found `{}`", self.what, v.describe()));
                 default
             }
         }
     }
 
     /// A required list of non-negative integers, `[1, 2, 4]`.
-    pub fn req_usize_list(
-        &self,
-        name: &str,
-        errs: &mut Errors,
-    ) -> Option<(Span, Vec<Param<usize>>)> {
+    pub fn req_usize_list(&self, name: &str, errs: &mut Errors) -> Option<(Span, Vec<Param<usize>>)> {
         match self.get(name) {
             Some(Value::List(span, items)) => {
                 let before = errs.count();
-                let params: Vec<_> = items
-                    .iter()
-                    .filter_map(|v| usize_value(v, &self.what, name, errs))
-                    .collect();
+                let params: Vec<_> = items.iter().filter_map(|v| usize_value(v, &self.what, name, errs)).collect();
                 (errs.count() == before).then_some((*span, params))
             }
             Some(v) => {
-                errs.at(
-                    v.span(),
-                    format!(
-                        "`{name}` of `{}` must be a list like `[1, 2, 4]`, found `{}`",
-                        self.what,
-                        v.describe()
-                    ),
-                );
+                errs.at(v.span(), format!("`{name}` of `{}` must be a list like `[1, 2, 4]`, found `{}`", self.what, v.describe()));
                 None
             }
             None => {
@@ -206,26 +166,12 @@ impl<'a> Args<'a> {
     }
 
     /// A keyword argument (`act = gelu`) out of `allowed`; returns the default when absent.
-    pub fn keyword_or(
-        &self,
-        name: &str,
-        allowed: &[&'static str],
-        default: &'static str,
-        errs: &mut Errors,
-    ) -> (String, Span) {
+    pub fn keyword_or(&self, name: &str, allowed: &[&'static str], default: &'static str, errs: &mut Errors) -> (String, Span) {
         match self.get(name) {
             None => (default.to_string(), self.call_span),
             Some(Value::Ident(i)) if allowed.iter().any(|a| i == a) => (i.to_string(), i.span()),
             Some(v) => {
-                errs.at(
-                    v.span(),
-                    format!(
-                        "`{name}` of `{}` must be one of: {}; found `{}`",
-                        self.what,
-                        allowed.join(", "),
-                        v.describe()
-                    ),
-                );
+                errs.at(v.span(), format!("`{name}` of `{}` must be one of: {}; found `{}`", self.what, allowed.join(", "), v.describe()));
                 (default.to_string(), v.span())
             }
         }
@@ -234,24 +180,16 @@ impl<'a> Args<'a> {
 
 fn usize_value(v: &Value, what: &str, name: &str, errs: &mut Errors) -> Option<Param<usize>> {
     match v {
-        Value::Int(l) => {
-            match l.base10_parse::<usize>() {
-                Ok(n) => Some(Param::Lit(n, l.span())),
-                Err(_) => {
-                    errs.at(l.span(), format!("`{name}` of `{what}` must be an integer that fits in usize, found `{l}`"));
-                    None
-                }
+        Value::Int(l) => match l.base10_parse::<usize>() {
+            Ok(n) => Some(Param::Lit(n, l.span())),
+            Err(_) => {
+                errs.at(l.span(), format!("`{name}` of `{what}` must be an integer that fits in usize, found `{l}`"));
+                None
             }
-        }
+        },
         Value::Ident(i) => Some(Param::Size(i.clone())),
         other => {
-            errs.at(
-                other.span(),
-                format!(
-                    "`{name}` of `{what}` must be a whole number or a size parameter, found `{}`",
-                    other.describe()
-                ),
-            );
+            errs.at(other.span(), format!("`{name}` of `{what}` must be a whole number or a size parameter, found `{}`", other.describe()));
             None
         }
     }
@@ -259,10 +197,7 @@ fn usize_value(v: &Value, what: &str, name: &str, errs: &mut Errors) -> Option<P
 
 fn f64_value(v: &Value, what: &str, name: &str, errs: &mut Errors) -> Option<Param<f64>> {
     match v {
-        Value::Int(l) => l
-            .base10_parse::<f64>()
-            .ok()
-            .map(|x| Param::Lit(x, l.span())),
+        Value::Int(l) => l.base10_parse::<f64>().ok().map(|x| Param::Lit(x, l.span())),
         Value::Float(l) => match l.base10_parse::<f64>() {
             Ok(x) => Some(Param::Lit(x, l.span())),
             Err(e) => {
@@ -272,13 +207,7 @@ fn f64_value(v: &Value, what: &str, name: &str, errs: &mut Errors) -> Option<Par
         },
         Value::Ident(i) => Some(Param::Size(i.clone())),
         other => {
-            errs.at(
-                other.span(),
-                format!(
-                    "`{name}` of `{what}` must be a number or a size parameter, found `{}`",
-                    other.describe()
-                ),
-            );
+            errs.at(other.span(), format!("`{name}` of `{what}` must be a number or a size parameter, found `{}`", other.describe()));
             None
         }
     }
@@ -314,19 +243,9 @@ impl SizeEnv<'_> {
                 let known = if self.all_names.is_empty() {
                     "no `sizes { .. }` block defines any".to_string()
                 } else {
-                    format!(
-                        "defined: {}",
-                        self.all_names
-                            .iter()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("defined: {}", self.all_names.iter().cloned().collect::<Vec<_>>().join(", "))
                 };
-                errs.at(
-                    name.span(),
-                    format!("unknown size parameter `{name}` ({known})"),
-                );
+                errs.at(name.span(), format!("unknown size parameter `{name}` ({known})"));
             }
         } else if let Some(v) = self.variant {
             errs.at(
@@ -340,30 +259,19 @@ impl SizeEnv<'_> {
     pub fn usize(&self, p: &Param<usize>, errs: &mut Errors) -> Option<usize> {
         match p {
             Param::Lit(n, _) => Some(*n),
-            Param::Size(name) => {
-                match self.lookup(name, errs)? {
-                    Number::Int(l) => match l.base10_parse::<usize>() {
-                        Ok(n) => Some(n),
-                        Err(_) => {
-                            errs.at(
-                                name.span(),
-                                format!(
-                                    "{}size parameter `{name}` = {l} does not fit in usize",
-                                    self.prefix()
-                                ),
-                            );
-                            None
-                        }
-                    },
-                    Number::Float(l) => {
-                        errs.at(
-                        name.span(),
-                        format!("{}size parameter `{name}` is {l}, but a whole number is needed here", self.prefix()),
-                    );
+            Param::Size(name) => match self.lookup(name, errs)? {
+                Number::Int(l) => match l.base10_parse::<usize>() {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        errs.at(name.span(), format!("{}size parameter `{name}` = {l} does not fit in usize", self.prefix()));
                         None
                     }
+                },
+                Number::Float(l) => {
+                    errs.at(name.span(), format!("{}size parameter `{name}` is {l}, but a whole number is needed here", self.prefix()));
+                    None
                 }
-            }
+            },
         }
     }
 

@@ -28,10 +28,7 @@ impl Errors {
     pub fn push(&mut self, error: syn::Error) {
         // Counted even when deduplicated: callers use the count to see that a step failed.
         self.count += 1;
-        if !self
-            .seen
-            .insert((error.to_string(), format!("{:?}", error.span())))
-        {
+        if !self.seen.insert((error.to_string(), format!("{:?}", error.span()))) {
             return;
         }
         match &mut self.combined {

@@ -18,13 +18,8 @@ fn describe_width(w: Width) -> String {
 /// `mlp` relation (excluded by `resolve::combination_kind` before heads are inferred).
 fn linear_output(relation: &Relation, head: usize) -> Option<LinearOutput> {
     match *relation {
-        Relation::Direct { trunk } => Some(LinearOutput::Direct {
-            head: (trunk, head),
-        }),
-        Relation::Difference { plus, minus } => Some(LinearOutput::Difference {
-            plus: (plus, head),
-            minus: (minus, head),
-        }),
+        Relation::Direct { trunk } => Some(LinearOutput::Direct { head: (trunk, head) }),
+        Relation::Difference { plus, minus } => Some(LinearOutput::Difference { plus: (plus, head), minus: (minus, head) }),
         Relation::Mlp { .. } => None,
     }
 }
@@ -72,15 +67,8 @@ pub(crate) fn infer_heads(
                         .collect()
                 })
                 .collect();
-            let outs = outputs
-                .iter()
-                .enumerate()
-                .map(|(i, o)| linear_output(&o.relation, i))
-                .collect::<Option<_>>()?;
-            Some(Heads::Linear {
-                per_trunk,
-                outputs: outs,
-            })
+            let outs = outputs.iter().enumerate().map(|(i, o)| linear_output(&o.relation, i)).collect::<Option<_>>()?;
+            Some(Heads::Linear { per_trunk, outputs: outs })
         }
         CombinationKind::SharedHead => {
             let w0 = widths[0];
@@ -115,14 +103,8 @@ pub(crate) fn infer_heads(
                     }]
                 })
                 .collect();
-            let outs = outputs
-                .iter()
-                .map(|o| linear_output(&o.relation, 0))
-                .collect::<Option<_>>()?;
-            Some(Heads::Linear {
-                per_trunk,
-                outputs: outs,
-            })
+            let outs = outputs.iter().map(|o| linear_output(&o.relation, 0)).collect::<Option<_>>()?;
+            Some(Heads::Linear { per_trunk, outputs: outs })
         }
         CombinationKind::Mlp => {
             let first = outputs[0].mlp.as_ref()?;
@@ -135,11 +117,7 @@ pub(crate) fn infer_heads(
                     return None;
                 }
             }
-            let activation = if first.act.0 == "gelu" {
-                Activation::Gelu
-            } else {
-                Activation::Identity
-            };
+            let activation = if first.act.0 == "gelu" { Activation::Gelu } else { Activation::Identity };
             let embeddings = trunks
                 .iter()
                 .map(|t| Head {
@@ -155,41 +133,19 @@ pub(crate) fn infer_heads(
                     return None;
                 };
                 let in_features = embed * used.len();
-                let stem = if single {
-                    "nclayers.nfcs.Fullyconnected".to_string()
-                } else {
-                    format!("nclayers.{i}.nfcs.Fullyconnected")
-                };
+                let stem = if single { "nclayers.nfcs.Fullyconnected".to_string() } else { format!("nclayers.{i}.nfcs.Fullyconnected") };
                 let no_dropout = Param::Lit(0.0, m.layers.span());
-                let fc = fc_stack(
-                    env,
-                    o.combinator.span(),
-                    &m.layers,
-                    &no_dropout,
-                    &m.widening,
-                    in_features,
-                    activation,
-                    &stem,
-                    "mlp",
-                    errs,
-                )?;
+                let fc =
+                    fc_stack(env, o.combinator.span(), &m.layers, &no_dropout, &m.widening, in_features, activation, &stem, "mlp", errs)?;
                 let head_in = fc.widths.last().map_or(in_features, |w| w.1);
                 combiners.push(Combiner {
                     trunks: used.clone(),
                     in_features,
                     fc,
-                    head: Head {
-                        in_features: head_in,
-                        out: widths[i],
-                        key: classifier(i),
-                    },
+                    head: Head { in_features: head_in, out: widths[i], key: classifier(i) },
                 });
             }
-            Some(Heads::Mlp {
-                embeddings,
-                activation,
-                combiners,
-            })
+            Some(Heads::Mlp { embeddings, activation, combiners })
         }
     }
 }

@@ -32,10 +32,7 @@ pub(crate) const MAX_PARAMETERS: usize = 1 << 40;
 pub fn infer(def: &ModelDef) -> syn::Result<Model> {
     let mut errs = Errors::new();
     let variants = resolve_sizes(def, &mut errs);
-    let all_size_names: BTreeSet<String> = variants
-        .iter()
-        .flat_map(|v| v.values.iter().map(|(n, _)| n.to_string()))
-        .collect();
+    let all_size_names: BTreeSet<String> = variants.iter().flat_map(|v| v.values.iter().map(|(n, _)| n.to_string())).collect();
     let inputs = resolve_inputs(def, &mut errs);
     let trunks = resolve_trunks(def, &inputs, &mut errs);
     let outputs = resolve_outputs(def, &inputs, &mut errs);
@@ -64,11 +61,7 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
             let Some(Some(trunk)) = trunks.get(ti) else {
                 continue;
             };
-            let prefix = if combined {
-                format!("cnns.CNN{ti}.")
-            } else {
-                String::new()
-            };
+            let prefix = if combined { format!("cnns.CNN{ti}.") } else { String::new() };
             let built = match &trunk.same_as {
                 None => infer_trunk(input, &trunk.layers, prefix, &env, &mut errs),
                 Some(source) => {
@@ -89,27 +82,15 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
             .iter()
             .enumerate()
             .map(|(i, o)| match &o.width {
-                WidthSpec::Fixed(p) => {
-                    positive(&env, p, "an output width", &mut errs).map(Width::Fixed)
-                }
+                WidthSpec::Fixed(p) => positive(&env, p, "an output width", &mut errs).map(Width::Fixed),
                 WidthSpec::Data(_) => Some(Width::Data { output: i }),
             })
             .collect();
         if !structural_ok || errs.count() != before || built_trunks.len() != inputs.len() {
             continue;
         }
-        let widths: Vec<Width> = widths
-            .into_iter()
-            .map(|w| w.unwrap_or(Width::Fixed(0)))
-            .collect();
-        let Some(heads) = infer_heads(
-            combination,
-            &outputs,
-            &built_trunks,
-            &widths,
-            &env,
-            &mut errs,
-        ) else {
+        let widths: Vec<Width> = widths.into_iter().map(|w| w.unwrap_or(Width::Fixed(0))).collect();
+        let Some(heads) = infer_heads(combination, &outputs, &built_trunks, &widths, &env, &mut errs) else {
             continue;
         };
         let mut v = Variant {
@@ -124,19 +105,11 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
         };
         v.parameter_breakdown = params::breakdown(&v);
         v.parameters_per_track = params::per_track(&v);
-        v.parameter_count = v
-            .parameter_breakdown
-            .iter()
-            .map(|(_, n)| *n)
-            .fold(0, usize::saturating_add);
+        v.parameter_count = v.parameter_breakdown.iter().map(|(_, n)| *n).fold(0, usize::saturating_add);
         if v.parameter_count > MAX_PARAMETERS {
             errs.at(
                 def.name.span(),
-                format!(
-                    "{}the model has {} trainable parameters, more than 2^40; use smaller layers",
-                    env.prefix(),
-                    v.parameter_count
-                ),
+                format!("{}the model has {} trainable parameters, more than 2^40; use smaller layers", env.prefix(), v.parameter_count),
             );
             continue;
         }
@@ -147,23 +120,10 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
         attrs: def.attrs.clone(),
         vis: def.vis.clone(),
         name: def.name.clone(),
-        inputs: inputs
-            .into_iter()
-            .map(|i| Input {
-                attrs: i.attrs,
-                name: i.name,
-                reverse_complement: i.reverse_complement,
-            })
-            .collect(),
+        inputs: inputs.into_iter().map(|i| Input { attrs: i.attrs, name: i.name, reverse_complement: i.reverse_complement }).collect(),
         outputs: outputs
             .into_iter()
-            .map(|o| Output {
-                attrs: o.attrs,
-                width_span: o.width.span(),
-                name: o.name,
-                validated: o.validated,
-                relation: o.relation,
-            })
+            .map(|o| Output { attrs: o.attrs, width_span: o.width.span(), name: o.name, validated: o.validated, relation: o.relation })
             .collect(),
         loss,
         validation,
@@ -175,28 +135,14 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
 
 /// Evaluates a size that must be ≥ 1 and ≤ [`MAX_FLAT_FEATURES`] (which keeps every product of
 /// two sizes within u64 and every parameter count finite).
-pub(crate) fn positive(
-    env: &SizeEnv,
-    p: &Param<usize>,
-    what: &str,
-    errs: &mut Errors,
-) -> Option<usize> {
+pub(crate) fn positive(env: &SizeEnv, p: &Param<usize>, what: &str, errs: &mut Errors) -> Option<usize> {
     let n = env.usize(p, errs)?;
     if n == 0 {
-        errs.at(
-            p.span(),
-            format!("{}{what} must be at least 1, found 0", env.prefix()),
-        );
+        errs.at(p.span(), format!("{}{what} must be at least 1, found 0", env.prefix()));
         return None;
     }
     if n > MAX_FLAT_FEATURES {
-        errs.at(
-            p.span(),
-            format!(
-                "{}{what} = {n} is absurdly large; it must be at most 2^31",
-                env.prefix()
-            ),
-        );
+        errs.at(p.span(), format!("{}{what} = {n} is absurdly large; it must be at most 2^31", env.prefix()));
         return None;
     }
     Some(n)
@@ -211,18 +157,8 @@ pub(crate) fn same_padding(kernel: usize, dilation: usize) -> (usize, usize) {
 /// Padded pooling (P2): q = ⌈(p − L mod p)/2⌉ if L mod p ≠ 0, output ⌈L/p⌉.
 pub(crate) fn pooling(kind: PoolKind, size: usize, in_len: usize) -> Pool {
     let rem = in_len % size;
-    let pad = if rem == 0 {
-        0
-    } else {
-        (size - rem).div_ceil(2)
-    };
-    Pool {
-        kind,
-        size,
-        in_len,
-        pad,
-        out_len: in_len.div_ceil(size),
-    }
+    let pad = if rem == 0 { 0 } else { (size - rem).div_ceil(2) };
+    Pool { kind, size, in_len, pad, out_len: in_len.div_ceil(size) }
 }
 
 /// P6 widths of an `n`-layer FC stack starting (and ending) at width `d0`.
@@ -255,38 +191,23 @@ struct Roles {
     fc: bool,
 }
 
-fn infer_trunk(
-    input: &InputSpec,
-    specs: &[LayerSpec],
-    key_prefix: String,
-    env: &SizeEnv,
-    errs: &mut Errors,
-) -> Option<Trunk> {
+fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: &SizeEnv, errs: &mut Errors) -> Option<Trunk> {
     let pre = env.prefix();
     let channels = positive(env, &input.channels, "the input's channel count", errs);
     let len = positive(env, &input.len, "the input length", errs);
     let (channels, len) = (channels?, len?);
     let mut shape = Shape::Seq { channels, len };
     let mut layers = Vec::new();
-    let mut roles = Roles {
-        conv: false,
-        dilated: false,
-        blocks: false,
-        attention: false,
-        linear: false,
-        fc: false,
-    };
-    if input.reverse_complement
-        && !matches!(
-            specs.first(),
-            Some(LayerSpec {
-                kind: SpecKind::Conv { .. },
-                ..
-            })
-        )
-    {
+    let mut roles = Roles { conv: false, dilated: false, blocks: false, attention: false, linear: false, fc: false };
+    if input.reverse_complement && !matches!(specs.first(), Some(LayerSpec { kind: SpecKind::Conv { .. }, .. })) {
         let span = specs.first().map_or(input.name.span(), |s| s.span);
-        errs.at(span, format!("input `{}` has `reverse_complement`, so its trunk must start with `conv(..)` (the reverse-complement stem)", input.name));
+        errs.at(
+            span,
+            format!(
+                "input `{}` has `reverse_complement`, so its trunk must start with `conv(..)` (the reverse-complement stem)",
+                input.name
+            ),
+        );
         return None;
     }
     for (index, spec) in specs.iter().enumerate() {
@@ -309,12 +230,7 @@ fn infer_trunk(
         };
         let before = errs.count();
         let (kind, output) = match &spec.kind {
-            SpecKind::Conv {
-                filters,
-                k,
-                bias,
-                dilation,
-            } => {
+            SpecKind::Conv { filters, k, bias, dilation } => {
                 let (c, l) = needs_seq(errs)?;
                 let (filters, k, d) = (
                     positive(env, filters, "`conv` filters", errs),
@@ -326,10 +242,7 @@ fn infer_trunk(
                 };
                 let stem = !roles.conv;
                 roles.conv = true;
-                let out = Shape::Seq {
-                    channels: filters,
-                    len: l,
-                };
+                let out = Shape::Seq { channels: filters, len: l };
                 let conv = LayerKind::Conv(Conv {
                     in_channels: c,
                     out_channels: filters,
@@ -338,11 +251,7 @@ fn infer_trunk(
                     bias: *bias,
                     padding: same_padding(k, d),
                     reverse_complement: stem && input.reverse_complement,
-                    key: if stem {
-                        format!("{key_prefix}convolutions.conv1d")
-                    } else {
-                        fallback(".conv1d")
-                    },
+                    key: if stem { format!("{key_prefix}convolutions.conv1d") } else { fallback(".conv1d") },
                 });
                 (conv, out)
             }
@@ -350,10 +259,7 @@ fn infer_trunk(
             SpecKind::Dropout { p } => {
                 let p_val = env.f64(p, errs)?;
                 if !(0.0..1.0).contains(&p_val) {
-                    errs.at(
-                        p.span(),
-                        format!("{pre}dropout probability must be in [0, 1), found {p_val}"),
-                    );
+                    errs.at(p.span(), format!("{pre}dropout probability must be in [0, 1), found {p_val}"));
                     return None;
                 }
                 (LayerKind::Dropout { p: p_val }, shape)
@@ -362,27 +268,19 @@ fn infer_trunk(
                 let (c, l) = needs_seq(errs)?;
                 let size = positive(env, p, "the pooling size", errs)?;
                 if size > l {
-                    errs.at(p.span(), format!("{pre}{}({size}) needs length ≥ {size}, but the input here has length {l}; use a pooling size ≤ {l}", spec.name));
+                    errs.at(
+                        p.span(),
+                        format!(
+                            "{pre}{}({size}) needs length ≥ {size}, but the input here has length {l}; use a pooling size ≤ {l}",
+                            spec.name
+                        ),
+                    );
                     return None;
                 }
                 let pool = pooling(*kind, size, l);
-                (
-                    LayerKind::Pool(pool),
-                    Shape::Seq {
-                        channels: c,
-                        len: pool.out_len,
-                    },
-                )
+                (LayerKind::Pool(pool), Shape::Seq { channels: c, len: pool.out_len })
             }
-            SpecKind::Stack {
-                role,
-                k,
-                dilations,
-                bias,
-                batchnorm,
-                wpool,
-                every,
-            } => {
+            SpecKind::Stack { role, k, dilations, bias, batchnorm, wpool, every } => {
                 let seq = needs_seq(errs)?;
                 let stack = infer_stack(
                     spec,
@@ -402,10 +300,7 @@ fn infer_trunk(
                 )?;
                 // `infer_stack` returns `None` rather than a stack without layers.
                 let last = stack.layers.last()?;
-                let out = Shape::Seq {
-                    channels: stack.channels,
-                    len: last.pool.map_or(last.len, |p| p.out_len),
-                };
+                let out = Shape::Seq { channels: stack.channels, len: last.pool.map_or(last.len, |p| p.out_len) };
                 (LayerKind::ConvStack(stack), out)
             }
             SpecKind::Attention { heads, dim } => {
@@ -421,50 +316,27 @@ fn infer_trunk(
                     return None;
                 }
                 if embed_f > MAX_FLAT_FEATURES as f64 {
-                    errs.at(dim.span(), format!("{pre}attention dim = {dim_val:?} gives E = int({dim_val:?} × {c}) channels, more than 2^31; use a smaller dim"));
-                    return None;
-                }
-                let key = if roles.attention {
-                    fallback("")
-                } else {
-                    format!("{key_prefix}distattention.Mheadattention0")
-                };
-                roles.attention = true;
-                let embed = embed_f as usize;
-                let attention = LayerKind::Attention(Attention {
-                    in_channels: c,
-                    heads,
-                    embed,
-                    dim: dim_val,
-                    len: l,
-                    key,
-                });
-                (
-                    attention,
-                    Shape::Seq {
-                        channels: embed,
-                        len: l,
-                    },
-                )
-            }
-            SpecKind::Flatten => {
-                let Shape::Seq {
-                    channels: c,
-                    len: l,
-                } = shape
-                else {
                     errs.at(
-                        spec.span,
+                        dim.span(),
                         format!(
-                            "{pre}`flatten` needs a sequence, but the input here is already flat"
+                            "{pre}attention dim = {dim_val:?} gives E = int({dim_val:?} × {c}) channels, more than 2^31; use a smaller dim"
                         ),
                     );
                     return None;
+                }
+                let key = if roles.attention { fallback("") } else { format!("{key_prefix}distattention.Mheadattention0") };
+                roles.attention = true;
+                let embed = embed_f as usize;
+                let attention = LayerKind::Attention(Attention { in_channels: c, heads, embed, dim: dim_val, len: l, key });
+                (attention, Shape::Seq { channels: embed, len: l })
+            }
+            SpecKind::Flatten => {
+                let Shape::Seq { channels: c, len: l } = shape else {
+                    errs.at(spec.span, format!("{pre}`flatten` needs a sequence, but the input here is already flat"));
+                    return None;
                 };
                 match c.checked_mul(l) {
-                    Some(f) if f <= MAX_FLAT_FEATURES => {
-                        (LayerKind::Flatten, Shape::Flat { features: f })
-                    }
+                    Some(f) if f <= MAX_FLAT_FEATURES => (LayerKind::Flatten, Shape::Flat { features: f }),
                     _ => {
                         errs.at(spec.span, format!("{pre}`flatten` gives {c} × {l} = {} features, more than 2^31; pool more (or use fewer channels) before `flatten`", (c as u128) * (l as u128)));
                         return None;
@@ -474,73 +346,33 @@ fn infer_trunk(
             SpecKind::Linear { n } => {
                 let in_features = needs_flat(errs)?;
                 let out = positive(env, n, "`linear` width", errs)?;
-                let key = if roles.linear {
-                    fallback("")
-                } else {
-                    format!("{key_prefix}nfcs.nfcs.EmbeddtoFully")
-                };
+                let key = if roles.linear { fallback("") } else { format!("{key_prefix}nfcs.nfcs.EmbeddtoFully") };
                 roles.linear = true;
-                let linear = LayerKind::Linear(Linear {
-                    in_features,
-                    out_features: out,
-                    key,
-                });
+                let linear = LayerKind::Linear(Linear { in_features, out_features: out, key });
                 (linear, Shape::Flat { features: out })
             }
-            SpecKind::Fc {
-                n_layers,
-                dropout,
-                widening,
-            } => {
+            SpecKind::Fc { n_layers, dropout, widening } => {
                 let features = needs_flat(errs)?;
-                let stem = if roles.fc {
-                    fallback(".Fullyconnected")
-                } else {
-                    format!("{key_prefix}nfcs.nfcs.Fullyconnected")
-                };
+                let stem = if roles.fc { fallback(".Fullyconnected") } else { format!("{key_prefix}nfcs.nfcs.Fullyconnected") };
                 roles.fc = true;
                 if env.usize(n_layers, errs) == Some(0) {
-                    errs.at(
-                        n_layers.span(),
-                        format!("{pre}`fc(0)` builds no layer; remove it or use at least 1 layer"),
-                    );
+                    errs.at(n_layers.span(), format!("{pre}`fc(0)` builds no layer; remove it or use at least 1 layer"));
                     return None;
                 }
-                let fc = fc_stack(
-                    env,
-                    spec.span,
-                    n_layers,
-                    dropout,
-                    widening,
-                    features,
-                    Activation::Gelu,
-                    &stem,
-                    "fc",
-                    errs,
-                )?;
+                let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, Activation::Gelu, &stem, "fc", errs)?;
                 (LayerKind::Fc(fc), shape)
             }
         };
         if errs.count() != before {
             return None;
         }
-        layers.push(Layer {
-            span: spec.span,
-            input: shape,
-            output,
-            kind,
-        });
+        layers.push(Layer { span: spec.span, input: shape, output, kind });
         shape = output;
     }
     match shape {
-        Shape::Flat { features } => Some(Trunk {
-            name: input.name.clone(),
-            key_prefix,
-            input_channels: channels,
-            input_len: len,
-            layers,
-            features,
-        }),
+        Shape::Flat { features } => {
+            Some(Trunk { name: input.name.clone(), key_prefix, input_channels: channels, input_len: len, layers, features })
+        }
         Shape::Seq { channels, len } => {
             let span = specs.last().map_or(input.name.span(), |s| s.span);
             errs.at(span, format!("{pre}trunk `{}` ends with a sequence ({channels} channels × length {len}); end it with `flatten` (optionally followed by `linear(..)` and `fc(..)`)", input.name));
@@ -570,17 +402,11 @@ pub(crate) fn fc_stack(
         return None;
     };
     if !(0.0..1.0).contains(&p) {
-        errs.at(
-            dropout.span(),
-            format!("{pre}dropout probability must be in [0, 1), found {p}"),
-        );
+        errs.at(dropout.span(), format!("{pre}dropout probability must be in [0, 1), found {p}"));
         return None;
     }
     if !(w.is_finite() && w > 0.0) {
-        errs.at(
-            widening.span(),
-            format!("{pre}`widening` must be a positive number, found {w}"),
-        );
+        errs.at(widening.span(), format!("{pre}`widening` must be a positive number, found {w}"));
         return None;
     }
     let widths = fc_widths(width, n, w);
@@ -588,23 +414,12 @@ pub(crate) fn fc_stack(
         errs.at(span, format!("{pre}`{what}` layer {i} would have width 0 (starting from {width} with widening {w:?}); use a larger width or a widening closer to 1"));
         return None;
     }
-    if let Some((i, (_, o))) = widths
-        .iter()
-        .enumerate()
-        .find(|(_, (_, o))| *o > MAX_FLAT_FEATURES)
-    {
+    if let Some((i, (_, o))) = widths.iter().enumerate().find(|(_, (_, o))| *o > MAX_FLAT_FEATURES) {
         errs.at(span, format!("{pre}`{what}` layer {i} would have width {o} (widening {w:?}), more than 2^31; use a widening closer to 1"));
         return None;
     }
-    let keys = (0..widths.len())
-        .map(|k| format!("{key_stem}{k}"))
-        .collect();
-    Some(FcStack {
-        widths,
-        dropout: p,
-        activation,
-        keys,
-    })
+    let keys = (0..widths.len()).map(|k| format!("{key_stem}{k}")).collect();
+    Some(FcStack { widths, dropout: p, activation, keys })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -631,18 +446,10 @@ fn infer_stack(
     let dils: Vec<Option<usize>> = match dilations {
         StackDilations::List(span, list) => {
             if list.is_empty() {
-                errs.at(
-                    *span,
-                    format!(
-                        "`{}` needs at least one dilation, e.g. `dilations = [1, 2, 4]`",
-                        spec.name
-                    ),
-                );
+                errs.at(*span, format!("`{}` needs at least one dilation, e.g. `dilations = [1, 2, 4]`", spec.name));
                 return None;
             }
-            list.iter()
-                .map(|d| positive(env, d, "a dilation", errs))
-                .collect()
+            list.iter().map(|d| positive(env, d, "a dilation", errs)).collect()
         }
         StackDilations::Repeat { n, dilation } => {
             let n = positive(env, n, "the number of layers n", errs);
@@ -710,14 +517,5 @@ fn infer_stack(
         errs.at(spec.span, format!("{pre}`{}` builds no layer: its kernel size k = {kernel} is longer than the input length {len_in} here; use k ≤ {len_in} or pool less before it", spec.name));
         return None;
     }
-    Some(ConvStack {
-        role,
-        channels,
-        kernel,
-        bias,
-        batchnorm,
-        requested_layers: dils.len(),
-        layers,
-        key,
-    })
+    Some(ConvStack { role, channels, kernel, bias, batchnorm, requested_layers: dils.len(), layers, key })
 }

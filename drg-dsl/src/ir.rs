@@ -342,13 +342,8 @@ pub struct TrunkHead {
 /// An output of a linear-head model: indices `(trunk, head)` into `Heads::Linear::per_trunk`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinearOutput {
-    Direct {
-        head: (usize, usize),
-    },
-    Difference {
-        plus: (usize, usize),
-        minus: (usize, usize),
-    },
+    Direct { head: (usize, usize) },
+    Difference { plus: (usize, usize), minus: (usize, usize) },
 }
 
 /// One output's combiner: `concat(embeddings of trunks)` → FC stack → final linear.

@@ -49,25 +49,17 @@ fn fc(stack: &FcStack, out: &mut Vec<(String, usize)>) {
 
 fn layer(l: &Layer, out: &mut Vec<(String, usize)>) {
     match &l.kind {
-        LayerKind::Conv(c) => out.push((
-            c.key.clone(),
-            conv(c.in_channels, c.out_channels, c.kernel, c.bias),
-        )),
+        LayerKind::Conv(c) => out.push((c.key.clone(), conv(c.in_channels, c.out_channels, c.kernel, c.bias))),
         LayerKind::ConvStack(s) => {
             for sl in &s.layers {
                 if let Some(bn) = &sl.bn_key {
                     out.push((bn.clone(), 2 * s.channels));
                 }
-                out.push((
-                    sl.conv_key.clone(),
-                    conv(s.channels, s.channels, s.kernel, s.bias),
-                ));
+                out.push((sl.conv_key.clone(), conv(s.channels, s.channels, s.kernel, s.bias)));
             }
         }
         LayerKind::Attention(a) => out.push((a.key.clone(), attention(a))),
-        LayerKind::Linear(li) => {
-            out.push((li.key.clone(), linear(li.in_features, li.out_features)))
-        }
+        LayerKind::Linear(li) => out.push((li.key.clone(), linear(li.in_features, li.out_features))),
         LayerKind::Fc(stack) => fc(stack, out),
         LayerKind::Gelu | LayerKind::Pool(_) | LayerKind::Flatten | LayerKind::Dropout { .. } => {}
     }
@@ -106,9 +98,7 @@ pub(crate) fn breakdown(v: &Variant) -> Vec<(String, usize)> {
             layer(l, &mut out);
         }
         match &v.heads {
-            Heads::Linear { per_trunk, .. } => {
-                per_trunk[t].iter().for_each(|h| head(&h.head, &mut out))
-            }
+            Heads::Linear { per_trunk, .. } => per_trunk[t].iter().for_each(|h| head(&h.head, &mut out)),
             Heads::Mlp { embeddings, .. } => head(&embeddings[t], &mut out),
         }
     }

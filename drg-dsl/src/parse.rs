@@ -14,10 +14,7 @@ const ITEM_KEYWORDS: &str = "`sizes`, `input`, `trunk`, `output`, `loss` or `val
 
 impl Parse for Declarations {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut decls = Declarations {
-            pipelines: Vec::new(),
-            models: Vec::new(),
-        };
+        let mut decls = Declarations { pipelines: Vec::new(), models: Vec::new() };
         while !input.is_empty() {
             let attrs = input.call(Attribute::parse_outer)?;
             if input.peek(Token![let]) {
@@ -26,9 +23,7 @@ impl Parse for Declarations {
                 input.parse::<Token![=]>()?;
                 let layers = parse_layers(input)?;
                 if !input.peek(Token![;]) {
-                    return Err(
-                        input.error("expected `>>` (next layer) or `;` (end of the pipeline)")
-                    );
+                    return Err(input.error("expected `>>` (next layer) or `;` (end of the pipeline)"));
                 }
                 input.parse::<Token![;]>()?;
                 decls.pipelines.push(PipelineDef { name, layers });
@@ -37,10 +32,7 @@ impl Parse for Declarations {
             }
         }
         if decls.models.is_empty() {
-            return Err(syn::Error::new(
-                proc_macro2::Span::call_site(),
-                "expected a model: `pub struct Name { .. }`",
-            ));
+            return Err(syn::Error::new(proc_macro2::Span::call_site(), "expected a model: `pub struct Name { .. }`"));
         }
         Ok(decls)
     }
@@ -94,12 +86,7 @@ fn parse_model(attrs: Vec<Attribute>, input: ParseStream) -> syn::Result<ModelDe
                 def.validations.push(body.parse()?);
                 body.parse::<Token![;]>()?;
             }
-            other => {
-                return Err(syn::Error::new(
-                    keyword.span(),
-                    format!("unknown item `{other}`: expected {ITEM_KEYWORDS}"),
-                ))
-            }
+            other => return Err(syn::Error::new(keyword.span(), format!("unknown item `{other}`: expected {ITEM_KEYWORDS}"))),
         }
     }
     Ok(def)
@@ -153,28 +140,19 @@ fn parse_input(attrs: Vec<Attribute>, input: ParseStream) -> syn::Result<InputDe
     input.parse::<Token![:]>()?;
     let kind: Call = input.parse()?;
     let options = parse_trailing_options(input)?;
-    Ok(InputDecl {
-        attrs,
-        name,
-        kind,
-        options,
-    })
+    Ok(InputDecl { attrs, name, kind, options })
 }
 
 fn parse_trunk(input: ParseStream) -> syn::Result<TrunkDecl> {
     let name: Ident = input.parse()?;
     input.parse::<Token![:]>()?;
-    let body =
-        if input.peek(Ident) && input.peek2(Token![as]) && input.fork().parse::<Ident>()? == "same"
-        {
-            input.parse::<Ident>()?;
-            input.parse::<Token![as]>()?;
-            TrunkBody::SameAs {
-                other: input.parse()?,
-            }
-        } else {
-            TrunkBody::Layers(parse_layers(input)?)
-        };
+    let body = if input.peek(Ident) && input.peek2(Token![as]) && input.fork().parse::<Ident>()? == "same" {
+        input.parse::<Ident>()?;
+        input.parse::<Token![as]>()?;
+        TrunkBody::SameAs { other: input.parse()? }
+    } else {
+        TrunkBody::Layers(parse_layers(input)?)
+    };
     if !input.peek(Token![;]) {
         return Err(input.error("expected `>>` (next layer) or `;` (end of the trunk)"));
     }
@@ -203,13 +181,7 @@ fn parse_output(attrs: Vec<Attribute>, input: ParseStream) -> syn::Result<Output
     input.parse::<Token![=]>()?;
     let combinator: Call = input.parse()?;
     let options = parse_trailing_options(input)?;
-    Ok(OutputDecl {
-        attrs,
-        name,
-        width,
-        combinator,
-        options,
-    })
+    Ok(OutputDecl { attrs, name, width, combinator, options })
 }
 
 /// `, opt, name = value ... ;` after an input kind or an output combinator.
@@ -250,15 +222,9 @@ impl Parse for Arg {
         if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
             let name: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
-            Ok(Arg {
-                name: Some(name),
-                value: input.parse()?,
-            })
+            Ok(Arg { name: Some(name), value: input.parse()? })
         } else {
-            Ok(Arg {
-                name: None,
-                value: input.parse()?,
-            })
+            Ok(Arg { name: None, value: input.parse()? })
         }
     }
 }
@@ -269,20 +235,14 @@ impl Parse for Value {
             let inner;
             let bracket = bracketed!(inner in input);
             let items = inner.parse_terminated(Value::parse, Token![,])?;
-            return Ok(Value::List(
-                bracket.span.join(),
-                items.into_iter().collect(),
-            ));
+            return Ok(Value::List(bracket.span.join(), items.into_iter().collect()));
         }
         if input.peek(Lit) {
             return match input.parse::<Lit>()? {
                 Lit::Int(l) => Ok(Value::Int(l)),
                 Lit::Float(l) => Ok(Value::Float(l)),
                 Lit::Bool(l) => Ok(Value::Bool(l)),
-                other => Err(syn::Error::new(
-                    other.span(),
-                    "expected a number, `true`/`false`, a size parameter or a list `[..]`",
-                )),
+                other => Err(syn::Error::new(other.span(), "expected a number, `true`/`false`, a size parameter or a list `[..]`")),
             };
         }
         if input.peek(Ident) {
@@ -319,44 +279,27 @@ mod tests {
         assert_eq!(def.attrs.len(), 1);
         assert_eq!(def.sizes[0].variants.len(), 2);
         assert_eq!(def.sizes[0].variants[1].params[1].name, "dim");
-        assert!(matches!(
-            def.sizes[0].variants[0].params[1].value,
-            Number::Float(_)
-        ));
+        assert!(matches!(def.sizes[0].variants[0].params[1].value, Number::Float(_)));
         assert_eq!(def.inputs[0].options.len(), 1);
-        let TrunkBody::Layers(layers) = &def.trunks[0].body else {
-            panic!("expected layers")
-        };
+        let TrunkBody::Layers(layers) = &def.trunks[0].body else { panic!("expected layers") };
         let names: Vec<String> = layers.iter().map(|c| c.name.to_string()).collect();
         assert_eq!(names, ["conv", "gelu", "dilated", "flatten"]);
         assert_eq!(layers[0].args[1].name.as_ref().unwrap(), "k");
         assert_eq!(layers[2].args[0].value.describe(), "[1, 2, 4]");
         assert!(matches!(&def.trunks[1].body, TrunkBody::SameAs { other, .. } if other == "dna"));
         assert_eq!(def.outputs[0].combinator.args.len(), 3);
-        assert_eq!(
-            def.outputs[0].options[0].name.as_ref().unwrap(),
-            "validation"
-        );
+        assert_eq!(def.outputs[0].options[0].name.as_ref().unwrap(), "validation");
         assert_eq!(def.losses[0], "mse");
         assert_eq!(def.validations[0], "correlation");
     }
 
     #[test]
     fn reports_syntax_errors_with_a_hint() {
-        let err = syn::parse2::<ModelDef>(quote! { struct M { layer x; } })
-            .err()
-            .unwrap();
+        let err = syn::parse2::<ModelDef>(quote! { struct M { layer x; } }).err().unwrap();
         assert!(err.to_string().contains("unknown item `layer`"), "{err}");
-        let err = syn::parse2::<ModelDef>(quote! { struct M { trunk t: conv(1, 2) gelu; } })
-            .err()
-            .unwrap();
+        let err = syn::parse2::<ModelDef>(quote! { struct M { trunk t: conv(1, 2) gelu; } }).err().unwrap();
         assert!(err.to_string().contains("expected `>>`"), "{err}");
-        let err = syn::parse2::<ModelDef>(quote! { struct M { sizes { a: len = "x"; } } })
-            .err()
-            .unwrap();
-        assert!(
-            err.to_string().contains("integer or float literal"),
-            "{err}"
-        );
+        let err = syn::parse2::<ModelDef>(quote! { struct M { sizes { a: len = "x"; } } }).err().unwrap();
+        assert!(err.to_string().contains("integer or float literal"), "{err}");
     }
 }

@@ -22,10 +22,7 @@ pub(crate) fn substitute(pipelines: &[PipelineDef], models: &mut [ModelDef]) -> 
     for p in pipelines {
         let name = p.name.to_string();
         if LAYER_NAMES.split(", ").any(|l| l == name) {
-            errs.at(
-                p.name.span(),
-                format!("`{name}` is a layer; give the pipeline another name"),
-            );
+            errs.at(p.name.span(), format!("`{name}` is a layer; give the pipeline another name"));
             continue;
         }
         if defined.contains_key(&name) {
@@ -39,7 +36,10 @@ pub(crate) fn substitute(pipelines: &[PipelineDef], models: &mut [ModelDef]) -> 
                 } else {
                     format!("before its definition (in `{name}`)")
                 };
-                errs.at(call.name.span(), format!("pipeline `{}` is used {what}; a pipeline may use only the pipelines defined before it", later.name));
+                errs.at(
+                    call.name.span(),
+                    format!("pipeline `{}` is used {what}; a pipeline may use only the pipelines defined before it", later.name),
+                );
             }
         }
         let layers = splice(&p.layers, &defined, &mut errs);
@@ -62,7 +62,10 @@ fn splice(layers: &[Call], defined: &HashMap<String, Vec<Call>>, errs: &mut Erro
         match defined.get(&call.name.to_string()) {
             Some(body) => {
                 if let Some(arg) = call.args.first() {
-                    errs.at(arg.value.span(), format!("pipeline `{}` takes no arguments: its numbers are size parameters of the model that uses it", call.name));
+                    errs.at(
+                        arg.value.span(),
+                        format!("pipeline `{}` takes no arguments: its numbers are size parameters of the model that uses it", call.name),
+                    );
                 }
                 out.extend(body.iter().cloned());
             }

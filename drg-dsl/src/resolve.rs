@@ -12,8 +12,7 @@ use crate::ir::{CombinationKind, Loss, PoolKind, Relation, StackRole};
 use proc_macro2::Span;
 use syn::Ident;
 
-pub(crate) const LAYER_NAMES: &str =
-    "conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout";
+pub(crate) const LAYER_NAMES: &str = "conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout";
 
 pub(crate) struct VariantSpec {
     pub(crate) name: Ident,
@@ -23,63 +22,34 @@ pub(crate) struct VariantSpec {
 
 pub(crate) fn resolve_sizes(def: &ModelDef, errs: &mut Errors) -> Vec<VariantSpec> {
     for extra in def.sizes.iter().skip(1) {
-        errs.at(
-            extra.keyword.span(),
-            "only one `sizes { .. }` block is allowed; put every variant in the first one",
-        );
+        errs.at(extra.keyword.span(), "only one `sizes { .. }` block is allowed; put every variant in the first one");
     }
     let Some(block) = def.sizes.first() else {
-        return vec![VariantSpec {
-            name: Ident::new("default", def.name.span()),
-            implicit: true,
-            values: Vec::new(),
-        }];
+        return vec![VariantSpec { name: Ident::new("default", def.name.span()), implicit: true, values: Vec::new() }];
     };
     if block.variants.is_empty() {
-        errs.at(
-            block.keyword.span(),
-            "`sizes` declares no variant; add one, e.g. `full: len = 40_000;`",
-        );
+        errs.at(block.keyword.span(), "`sizes` declares no variant; add one, e.g. `full: len = 40_000;`");
     }
     let mut out: Vec<VariantSpec> = Vec::new();
     for v in &block.variants {
         if out.iter().any(|o| o.name == v.name) {
-            errs.at(
-                v.name.span(),
-                format!("duplicate size variant `{}`", v.name),
-            );
+            errs.at(v.name.span(), format!("duplicate size variant `{}`", v.name));
             continue;
         }
         let text = v.name.to_string();
         if text.chars().any(|c| c.is_uppercase()) {
             // Variant names become parts of item names (`model_d_full`).
-            errs.at(
-                v.name.span(),
-                format!(
-                    "size variant names are lower case: write `{}`",
-                    text.to_lowercase()
-                ),
-            );
+            errs.at(v.name.span(), format!("size variant names are lower case: write `{}`", text.to_lowercase()));
         }
         let mut values: Vec<(Ident, Number)> = Vec::new();
         for p in &v.params {
             if values.iter().any(|(n, _)| *n == p.name) {
-                errs.at(
-                    p.name.span(),
-                    format!(
-                        "duplicate size parameter `{}` in variant `{}`",
-                        p.name, v.name
-                    ),
-                );
+                errs.at(p.name.span(), format!("duplicate size parameter `{}` in variant `{}`", p.name, v.name));
                 continue;
             }
             values.push((p.name.clone(), p.value.clone()));
         }
-        out.push(VariantSpec {
-            name: v.name.clone(),
-            implicit: false,
-            values,
-        });
+        out.push(VariantSpec { name: v.name.clone(), implicit: false, values });
     }
     out
 }
@@ -96,63 +66,31 @@ pub(crate) fn resolve_inputs(def: &ModelDef, errs: &mut Errors) -> Vec<InputSpec
     let mut out: Vec<InputSpec> = Vec::new();
     for input in &def.inputs {
         if out.iter().any(|o| o.name == input.name) {
-            errs.at(
-                input.name.span(),
-                format!("duplicate input `{}`", input.name),
-            );
+            errs.at(input.name.span(), format!("duplicate input `{}`", input.name));
             continue;
         }
         if input.kind.name != "onehot" {
-            errs.at(
-                input.kind.name.span(),
-                format!(
-                    "unknown input kind `{}`; expected `onehot(channels, len)`",
-                    input.kind.name
-                ),
-            );
+            errs.at(input.kind.name.span(), format!("unknown input kind `{}`; expected `onehot(channels, len)`", input.kind.name));
             continue;
         }
-        let args = Args::read(
-            &input.kind,
-            &["channels", "len"],
-            &[],
-            false,
-            "onehot(channels, len)",
-            errs,
-        );
-        let (Some(channels), Some(len)) = (
-            args.req_usize("channels", errs),
-            args.req_usize("len", errs),
-        ) else {
+        let args = Args::read(&input.kind, &["channels", "len"], &[], false, "onehot(channels, len)", errs);
+        let (Some(channels), Some(len)) = (args.req_usize("channels", errs), args.req_usize("len", errs)) else {
             continue;
         };
         let mut reverse_complement = false;
         for opt in &input.options {
             match (&opt.name, &opt.value) {
                 (None, Value::Ident(i)) if i == "reverse_complement" => reverse_complement = true,
-                (Some(n), Value::Bool(b)) if n == "reverse_complement" => {
-                    reverse_complement = b.value
+                (Some(n), Value::Bool(b)) if n == "reverse_complement" => reverse_complement = b.value,
+                (Some(n), v) if n == "reverse_complement" => {
+                    errs.at(v.span(), format!("`reverse_complement` must be `true` or `false`, found `{}`", v.describe()))
                 }
-                (Some(n), v) if n == "reverse_complement" => errs.at(
-                    v.span(),
-                    format!(
-                        "`reverse_complement` must be `true` or `false`, found `{}`",
-                        v.describe()
-                    ),
-                ),
-                (name, v) => errs.at(
-                    name.as_ref().map_or(v.span(), |n| n.span()),
-                    "unknown input option; the only option is `reverse_complement`",
-                ),
+                (name, v) => {
+                    errs.at(name.as_ref().map_or(v.span(), |n| n.span()), "unknown input option; the only option is `reverse_complement`")
+                }
             }
         }
-        out.push(InputSpec {
-            attrs: input.attrs.clone(),
-            name: input.name.clone(),
-            channels,
-            len,
-            reverse_complement,
-        });
+        out.push(InputSpec { attrs: input.attrs.clone(), name: input.name.clone(), channels, len, reverse_complement });
     }
     out
 }
@@ -208,10 +146,7 @@ pub(crate) enum StackDilations {
     /// `dilated(dilations = [..])`.
     List(Span, Vec<Param<usize>>),
     /// `convblocks(n, dilation = d)`.
-    Repeat {
-        n: Param<usize>,
-        dilation: Param<usize>,
-    },
+    Repeat { n: Param<usize>, dilation: Param<usize> },
 }
 
 /// A trunk's layers, resolved.
@@ -222,11 +157,7 @@ pub(crate) struct ResolvedTrunk {
 }
 
 /// Trunks by input index; `None` when the trunk is missing or failed to resolve.
-pub(crate) fn resolve_trunks(
-    def: &ModelDef,
-    inputs: &[InputSpec],
-    errs: &mut Errors,
-) -> Vec<Option<ResolvedTrunk>> {
+pub(crate) fn resolve_trunks(def: &ModelDef, inputs: &[InputSpec], errs: &mut Errors) -> Vec<Option<ResolvedTrunk>> {
     let mut seen: Vec<&Ident> = Vec::new();
     for t in &def.trunks {
         if seen.contains(&&t.name) {
@@ -234,8 +165,7 @@ pub(crate) fn resolve_trunks(
         } else {
             seen.push(&t.name);
         }
-        if !inputs.iter().any(|i| i.name == t.name) && !def.inputs.iter().any(|i| i.name == t.name)
-        {
+        if !inputs.iter().any(|i| i.name == t.name) && !def.inputs.iter().any(|i| i.name == t.name) {
             errs.at(
                 t.name.span(),
                 format!(
@@ -252,10 +182,7 @@ pub(crate) fn resolve_trunks(
         .iter()
         .map(|input| {
             let Some(mut decl) = find(&input.name) else {
-                errs.at(
-                    input.name.span(),
-                    format!("input `{0}` has no trunk; add `trunk {0}: conv(..) >> .. >> flatten;`", input.name),
-                );
+                errs.at(input.name.span(), format!("input `{0}` has no trunk; add `trunk {0}: conv(..) >> .. >> flatten;`", input.name));
                 return None;
             };
             // Follow `same as` chains.
@@ -308,34 +235,15 @@ fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
     let kind = match name.as_str() {
         "conv" => {
             let sig = "conv(filters, k, bias = true, dilation = 1)";
-            let a = Args::read(
-                call,
-                &["filters", "k"],
-                &["bias", "dilation"],
-                false,
-                sig,
-                errs,
-            );
+            let a = Args::read(call, &["filters", "k"], &["bias", "dilation"], false, sig, errs);
             let filters = a.req_usize("filters", errs);
             let k = a.req_usize("k", errs);
             let bias = a.bool_or("bias", true, errs);
             let dilation = a.usize_or("dilation", 1, errs);
-            SpecKind::Conv {
-                filters: filters?,
-                k: k?,
-                bias,
-                dilation,
-            }
+            SpecKind::Conv { filters: filters?, k: k?, bias, dilation }
         }
         "gelu" | "flatten" => {
-            Args::read(
-                call,
-                &[],
-                &[],
-                false,
-                if name == "gelu" { "gelu" } else { "flatten" },
-                errs,
-            );
+            Args::read(call, &[], &[], false, if name == "gelu" { "gelu" } else { "flatten" }, errs);
             if name == "gelu" {
                 SpecKind::Gelu
             } else {
@@ -349,21 +257,11 @@ fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
                 _ => (PoolKind::Mean, "meanpool(p)"),
             };
             let a = Args::read(call, &["p"], &[], false, sig, errs);
-            SpecKind::Pool {
-                kind,
-                p: a.req_usize("p", errs)?,
-            }
+            SpecKind::Pool { kind, p: a.req_usize("p", errs)? }
         }
         "dilated" => {
             let sig = "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, wpool = P, every = 1)";
-            let a = Args::read(
-                call,
-                &[],
-                &["k", "dilations", "bias", "batchnorm", "wpool", "every"],
-                false,
-                sig,
-                errs,
-            );
+            let a = Args::read(call, &[], &["k", "dilations", "bias", "batchnorm", "wpool", "every"], false, sig, errs);
             let k = a.usize_or("k", 11, errs);
             let dilations = a.req_usize_list("dilations", errs);
             let bias = a.bool_or("bias", false, errs);
@@ -371,26 +269,11 @@ fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
             let wpool = a.opt_usize("wpool", errs);
             let every = a.usize_or("every", 1, errs);
             let (span, list) = dilations?;
-            SpecKind::Stack {
-                role: StackRole::Dilated,
-                k,
-                dilations: StackDilations::List(span, list),
-                bias,
-                batchnorm,
-                wpool,
-                every,
-            }
+            SpecKind::Stack { role: StackRole::Dilated, k, dilations: StackDilations::List(span, list), bias, batchnorm, wpool, every }
         }
         "convblocks" => {
             let sig = "convblocks(n, k = 11, bias = true, batchnorm = true, wpool = P, every = 1, dilation = 1)";
-            let a = Args::read(
-                call,
-                &["n", "k"],
-                &["bias", "batchnorm", "wpool", "every", "dilation"],
-                false,
-                sig,
-                errs,
-            );
+            let a = Args::read(call, &["n", "k"], &["bias", "batchnorm", "wpool", "every", "dilation"], false, sig, errs);
             let n = a.req_usize("n", errs);
             let k = a.usize_or("k", 11, errs);
             let bias = a.bool_or("bias", true, errs);
@@ -409,66 +292,32 @@ fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
             }
         }
         "attention" => {
-            let a = Args::read(
-                call,
-                &[],
-                &["heads", "dim"],
-                false,
-                "attention(heads = 4, dim = 1.8)",
-                errs,
-            );
-            SpecKind::Attention {
-                heads: a.usize_or("heads", 4, errs),
-                dim: a.f64_or("dim", 1.8, errs),
-            }
+            let a = Args::read(call, &[], &["heads", "dim"], false, "attention(heads = 4, dim = 1.8)", errs);
+            SpecKind::Attention { heads: a.usize_or("heads", 4, errs), dim: a.f64_or("dim", 1.8, errs) }
         }
         "linear" => {
             let a = Args::read(call, &["n"], &[], false, "linear(n)", errs);
-            SpecKind::Linear {
-                n: a.req_usize("n", errs)?,
-            }
+            SpecKind::Linear { n: a.req_usize("n", errs)? }
         }
         "fc" => {
             let sig = "fc(n_layers, dropout = 0.1, widening = 1.1)";
-            let a = Args::read(
-                call,
-                &["n_layers"],
-                &["dropout", "widening"],
-                false,
-                sig,
-                errs,
-            );
+            let a = Args::read(call, &["n_layers"], &["dropout", "widening"], false, sig, errs);
             let n_layers = a.req_usize("n_layers", errs);
             let dropout = a.f64_or("dropout", 0.1, errs);
             let widening = a.f64_or("widening", 1.1, errs);
-            SpecKind::Fc {
-                n_layers: n_layers?,
-                dropout,
-                widening,
-            }
+            SpecKind::Fc { n_layers: n_layers?, dropout, widening }
         }
         "dropout" => {
             let a = Args::read(call, &["p"], &[], false, "dropout(p)", errs);
-            SpecKind::Dropout {
-                p: a.req_f64("p", errs)?,
-            }
+            SpecKind::Dropout { p: a.req_f64("p", errs)? }
         }
         other => {
-            let hint = closest(other, LAYER_NAMES.split(", "))
-                .map(|c| format!("did you mean `{c}`? "))
-                .unwrap_or_default();
-            errs.at(
-                call.name.span(),
-                format!("unknown layer `{other}`; {hint}layers are: {LAYER_NAMES}"),
-            );
+            let hint = closest(other, LAYER_NAMES.split(", ")).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+            errs.at(call.name.span(), format!("unknown layer `{other}`; {hint}layers are: {LAYER_NAMES}"));
             return None;
         }
     };
-    (errs.count() == before).then_some(LayerSpec {
-        span: call.name.span(),
-        name,
-        kind,
-    })
+    (errs.count() == before).then_some(LayerSpec { span: call.name.span(), name, kind })
 }
 
 /// The width of an output as declared.
@@ -507,29 +356,16 @@ pub(crate) struct MlpSpec {
     pub(crate) act: (String, Span),
 }
 
-pub(crate) fn resolve_outputs(
-    def: &ModelDef,
-    inputs: &[InputSpec],
-    errs: &mut Errors,
-) -> Vec<OutputSpec> {
+pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut Errors) -> Vec<OutputSpec> {
     let mut out: Vec<OutputSpec> = Vec::new();
     for o in &def.outputs {
-        if def
-            .outputs
-            .iter()
-            .take_while(|p| !std::ptr::eq(*p, o))
-            .any(|p| p.name == o.name)
-        {
+        if def.outputs.iter().take_while(|p| !std::ptr::eq(*p, o)).any(|p| p.name == o.name) {
             errs.at(o.name.span(), format!("duplicate output `{}`", o.name));
             continue;
         }
         let before = errs.count();
         let width = match &o.width {
-            Value::Int(l) => l
-                .base10_parse::<usize>()
-                .map(|n| WidthSpec::Fixed(Param::Lit(n, l.span())))
-                .map_err(|e| errs.push(e))
-                .ok(),
+            Value::Int(l) => l.base10_parse::<usize>().map(|n| WidthSpec::Fixed(Param::Lit(n, l.span()))).map_err(|e| errs.push(e)).ok(),
             Value::Ident(i) => Some(WidthSpec::Fixed(Param::Size(i.clone()))),
             Value::Infer(s) => Some(WidthSpec::Data(*s)),
             v => {
@@ -551,30 +387,22 @@ pub(crate) fn resolve_outputs(
                     v.span(),
                     format!("`validation` of an output must be `none` (excluded from early stopping), found `{}`", v.describe()),
                 ),
-                (name, v) => errs.at(
-                    name.as_ref().map_or(v.span(), |n| n.span()),
-                    "unknown output option; the only option is `validation = none`",
-                ),
+                (name, v) => {
+                    errs.at(name.as_ref().map_or(v.span(), |n| n.span()), "unknown output option; the only option is `validation = none`")
+                }
             }
         }
         let c = &o.combinator;
         let trunk_ref = |v: &Value, errs: &mut Errors| -> Option<usize> {
             let Value::Ident(name) = v else {
-                errs.at(
-                    v.span(),
-                    format!("expected a trunk name, found `{}`", v.describe()),
-                );
+                errs.at(v.span(), format!("expected a trunk name, found `{}`", v.describe()));
                 return None;
             };
             let found = inputs.iter().position(|i| i.name == *name);
             if found.is_none() {
                 errs.at(
                     name.span(),
-                    format!(
-                        "unknown trunk `{name}` in output `{}`; trunks: {}",
-                        o.name,
-                        names(inputs.iter().map(|i| &i.name))
-                    ),
+                    format!("unknown trunk `{name}` in output `{}`; trunks: {}", o.name, names(inputs.iter().map(|i| &i.name))),
                 );
             }
             found
@@ -592,30 +420,16 @@ pub(crate) fn resolve_outputs(
                 let mut shared = false;
                 for v in &a.rest {
                     match v {
-                        Value::Ident(i)
-                            if i == "shared" && kind != "head" && trunks.len() == n && !shared =>
-                        {
-                            shared = true
-                        }
+                        Value::Ident(i) if i == "shared" && kind != "head" && trunks.len() == n && !shared => shared = true,
                         _ if trunks.len() < n => trunks.push(trunk_ref(v, errs)),
                         _ => errs.at(v.span(), format!("too many arguments: expected `{sig}`")),
                     }
                 }
                 if trunks.len() < n {
-                    errs.at(
-                        c.name.span(),
-                        format!(
-                            "`{kind}` needs {n} trunk{}: write `{sig}`",
-                            if n == 1 { "" } else { "s" }
-                        ),
-                    );
+                    errs.at(c.name.span(), format!("`{kind}` needs {n} trunk{}: write `{sig}`", if n == 1 { "" } else { "s" }));
                     (None, None, None)
                 } else if let [Some(plus), Some(minus)] = trunks[..] {
-                    (
-                        Some(Relation::Difference { plus, minus }),
-                        Some(shared),
-                        None,
-                    )
+                    (Some(Relation::Difference { plus, minus }), Some(shared), None)
                 } else if let [Some(trunk)] = trunks[..] {
                     (Some(Relation::Direct { trunk }), Some(shared), None)
                 } else {
@@ -624,14 +438,7 @@ pub(crate) fn resolve_outputs(
             }
             "mlp" => {
                 let sig = "mlp(trunk, .., layers = 3, embed = 512, act = gelu, widening = 1.1)";
-                let a = Args::read(
-                    c,
-                    &[],
-                    &["layers", "embed", "act", "widening"],
-                    true,
-                    sig,
-                    errs,
-                );
+                let a = Args::read(c, &[], &["layers", "embed", "act", "widening"], true, sig, errs);
                 let layers = a.usize_or("layers", 3, errs);
                 let embed = a.usize_or("embed", 512, errs);
                 let widening = a.f64_or("widening", 1.1, errs);
@@ -640,30 +447,15 @@ pub(crate) fn resolve_outputs(
                 for v in &a.rest {
                     if let Some(t) = trunk_ref(v, errs) {
                         if trunks.contains(&t) {
-                            errs.at(
-                                v.span(),
-                                format!("trunk `{}` is listed twice in `mlp`", inputs[t].name),
-                            );
+                            errs.at(v.span(), format!("trunk `{}` is listed twice in `mlp`", inputs[t].name));
                         }
                         trunks.push(t);
                     }
                 }
                 if a.rest.is_empty() {
-                    errs.at(
-                        c.name.span(),
-                        format!("`mlp` needs at least one trunk: write `{sig}`"),
-                    );
+                    errs.at(c.name.span(), format!("`mlp` needs at least one trunk: write `{sig}`"));
                 }
-                (
-                    Some(Relation::Mlp { trunks }),
-                    None,
-                    Some(MlpSpec {
-                        layers,
-                        embed,
-                        widening,
-                        act,
-                    }),
-                )
+                (Some(Relation::Mlp { trunks }), None, Some(MlpSpec { layers, embed, widening, act }))
             }
             other => {
                 errs.at(
@@ -682,7 +474,10 @@ pub(crate) fn resolve_outputs(
         if let Relation::Difference { plus, minus } = relation {
             // Reported after the output is accepted: the rest of the model can still be checked.
             if plus == minus {
-                errs.at(c.name.span(), format!("`difference` of trunk `{}` with itself is always zero; name two different trunks", inputs[plus].name));
+                errs.at(
+                    c.name.span(),
+                    format!("`difference` of trunk `{}` with itself is always zero; name two different trunks", inputs[plus].name),
+                );
             }
         }
         out.push(OutputSpec {
@@ -697,14 +492,8 @@ pub(crate) fn resolve_outputs(
         });
     }
     if def.outputs.is_empty() {
-        errs.at(
-            def.name.span(),
-            "the model declares no output; add e.g. `output ex[88] = head(dna);`",
-        );
-    } else if !def.outputs.is_empty()
-        && out.len() == def.outputs.len()
-        && out.iter().all(|o| !o.validated)
-    {
+        errs.at(def.name.span(), "the model declares no output; add e.g. `output ex[88] = head(dna);`");
+    } else if !def.outputs.is_empty() && out.len() == def.outputs.len() && out.iter().all(|o| !o.validated) {
         errs.at(
             def.outputs[0].name.span(),
             "every output has `validation = none`; at least one output must drive validation and early stopping",
@@ -731,10 +520,7 @@ pub(crate) fn resolve_losses(def: &ModelDef, errs: &mut Errors) -> (Loss, Loss) 
             },
         }
     };
-    (
-        parse(&def.losses, "loss", Loss::CorrelationMse, errs),
-        parse(&def.validations, "validation", Loss::Correlation, errs),
-    )
+    (parse(&def.losses, "loss", Loss::CorrelationMse, errs), parse(&def.validations, "validation", Loss::Correlation, errs))
 }
 
 /// The model's head structure; mixing structures the reference cannot build is an error.
@@ -776,7 +562,10 @@ pub(crate) fn combination_kind(outputs: &[OutputSpec], errs: &mut Errors) -> Com
             if m.act.0 != first_mlp.act.0 {
                 errs.at(
                     m.act.1,
-                    format!("`act = {}` differs from output `{}` (`{}`): every trunk has one embedding head shared by all outputs", m.act.0, first.name, first_mlp.act.0),
+                    format!(
+                        "`act = {}` differs from output `{}` (`{}`): every trunk has one embedding head shared by all outputs",
+                        m.act.0, first.name, first_mlp.act.0
+                    ),
                 );
             }
         }
@@ -795,10 +584,7 @@ pub(crate) fn check_inputs_used(inputs: &[InputSpec], outputs: &[OutputSpec], er
             Relation::Mlp { trunks } => trunks.contains(&i),
         });
         if !used {
-            errs.at(
-                input.name.span(),
-                format!("input `{}` is not used by any output", input.name),
-            );
+            errs.at(input.name.span(), format!("input `{}` is not used by any output", input.name));
         }
     }
 }
@@ -828,9 +614,5 @@ fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         }
         row[b.len()]
     }
-    candidates
-        .map(|c| (distance(word, c), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    candidates.map(|c| (distance(word, c), c)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, c)| c)
 }

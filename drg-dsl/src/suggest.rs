@@ -89,11 +89,7 @@ impl Suggestion {
     /// The line to paste into the `sizes { .. }` block:
     /// `len5000: len = 5_000, nk = 64, fc = 256, tp = 4;`.
     pub fn sizes_line(&self) -> String {
-        let params: Vec<String> = self
-            .params
-            .iter()
-            .map(|(n, v)| format!("{n} = {v}"))
-            .collect();
+        let params: Vec<String> = self.params.iter().map(|(n, v)| format!("{n} = {v}")).collect();
         format!("{}: {};", self.variant, params.join(", "))
     }
 
@@ -109,16 +105,9 @@ impl Suggestion {
                     Reason::InputLength => "the data's length".to_string(),
                     Reason::OutputWidth => "the data's track count".to_string(),
                     Reason::Pooling => {
-                        let flat: Vec<String> = self
-                            .trunks
-                            .iter()
-                            .map(|t| format!("{} vs {}", t.flat_features, t.base_flat_features))
-                            .collect();
-                        format!(
-                            "the pooling that keeps the flattened features nearest to `{}`'s: {}",
-                            self.base,
-                            dedup(flat).join(", ")
-                        )
+                        let flat: Vec<String> =
+                            self.trunks.iter().map(|t| format!("{} vs {}", t.flat_features, t.base_flat_features)).collect();
+                        format!("the pooling that keeps the flattened features nearest to `{}`'s: {}", self.base, dedup(flat).join(", "))
                     }
                     Reason::Invalid => format!("`{}`'s value is invalid at this length", self.base),
                 };
@@ -128,11 +117,7 @@ impl Suggestion {
         if changes.is_empty() {
             format!("the values of size `{}`", self.base)
         } else {
-            format!(
-                "the values of size `{}`, except {}",
-                self.base,
-                changes.join(", ")
-            )
+            format!("the values of size `{}`, except {}", self.base, changes.join(", "))
         }
     }
 }
@@ -157,24 +142,11 @@ impl fmt::Display for TrunkStages {
 /// `drg_model!` invocation) accept data with one length per input (`input_lengths`) and one
 /// track count per output (`output_widths`, declaration order; empty when unknown, then the
 /// widths are kept), or why no line can.
-pub fn suggest_sizes(
-    declaration: &str,
-    model: &str,
-    input_lengths: &[usize],
-    output_widths: &[usize],
-) -> Result<Suggestion, String> {
+pub fn suggest_sizes(declaration: &str, model: &str, input_lengths: &[usize], output_widths: &[usize]) -> Result<Suggestion, String> {
     let mut def = model_def(declaration, model)?;
-    let compiled = crate::infer::infer(&def).map_err(|e| {
-        format!(
-            "the declaration of {model} does not infer: {}",
-            messages(&e)
-        )
-    })?;
+    let compiled = crate::infer::infer(&def).map_err(|e| format!("the declaration of {model} does not infer: {}", messages(&e)))?;
     let plan = Plan::new(&def, &compiled, input_lengths, output_widths)?;
-    let mut search = Search {
-        def: &mut def,
-        plan: &plan,
-    };
+    let mut search = Search { def: &mut def, plan: &plan };
     let mut values = plan.start_values();
     let mut best = search.score(&values);
     // Pooling sizes are always searched: the length constrains them. Any other integer is
@@ -187,8 +159,7 @@ pub fn suggest_sizes(
             .collect();
         best = search.descend(&mut values, &others, best, true);
     }
-    let line_params: Vec<(String, String)> =
-        values.iter().map(|(n, v)| (n.clone(), v.text())).collect();
+    let line_params: Vec<(String, String)> = values.iter().map(|(n, v)| (n.clone(), v.text())).collect();
     if let Some(errors) = best.errors {
         let line = format!("{}: {};", plan.variant, join_params(&line_params));
         return Err(format!(
@@ -211,21 +182,14 @@ pub fn suggest_sizes(
 
 /// The model named `model` of a declaration's text, with its pipelines substituted.
 fn model_def(declaration: &str, model: &str) -> Result<ModelDef, String> {
-    let mut decls: Declarations = syn::parse_str(declaration)
-        .map_err(|e| format!("the declaration of {model} does not parse: {e}"))?;
-    crate::pipelines::substitute(&decls.pipelines, &mut decls.models).map_err(|e| {
-        format!(
-            "the pipelines of {model}'s declaration fail: {}",
-            messages(&e)
-        )
-    })?;
+    let mut decls: Declarations = syn::parse_str(declaration).map_err(|e| format!("the declaration of {model} does not parse: {e}"))?;
+    crate::pipelines::substitute(&decls.pipelines, &mut decls.models)
+        .map_err(|e| format!("the pipelines of {model}'s declaration fail: {}", messages(&e)))?;
     let names: Vec<String> = decls.models.iter().map(|m| m.name.to_string()).collect();
-    let index = names.iter().position(|n| n == model).ok_or_else(|| {
-        format!(
-            "the declaration declares no model {model} (it declares {})",
-            names.join(", ")
-        )
-    })?;
+    let index = names
+        .iter()
+        .position(|n| n == model)
+        .ok_or_else(|| format!("the declaration declares no model {model} (it declares {})", names.join(", ")))?;
     Ok(decls.models.swap_remove(index))
 }
 
@@ -293,12 +257,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(
-        def: &ModelDef,
-        compiled: &Model,
-        lengths: &[usize],
-        widths: &[usize],
-    ) -> Result<Self, String> {
+    fn new(def: &ModelDef, compiled: &Model, lengths: &[usize], widths: &[usize]) -> Result<Self, String> {
         let model = def.name.to_string();
         // The declaration inferred without error, so resolving it again finds none.
         let mut errs = Errors::new();
@@ -326,11 +285,7 @@ impl Plan {
         }
         if !widths.is_empty() {
             if outputs.len() != widths.len() {
-                return Err(format!(
-                    "{model} has {} outputs, but the data has {}",
-                    outputs.len(),
-                    widths.len()
-                ));
+                return Err(format!("{model} has {} outputs, but the data has {}", outputs.len(), widths.len()));
             }
             // An output of data width (`ex[_]`) takes any track count; only a width written as
             // a number or a size parameter constrains the line.
@@ -339,29 +294,19 @@ impl Plan {
                     continue;
                 };
                 let what = format!("output `{}`", output.name);
-                fix(
-                    &mut wanted,
-                    declared,
-                    width,
-                    &what,
-                    Reason::OutputWidth,
-                )?;
+                fix(&mut wanted, declared, width, &what, Reason::OutputWidth)?;
             }
         }
 
-        let base =
-            nearest(compiled, lengths).ok_or_else(|| format!("{model} has no size variant"))?;
+        let base = nearest(compiled, lengths).ok_or_else(|| format!("{model} has no size variant"))?;
         let base_variant = &compiled.variants[base];
         let base_name = base_variant.name.to_string();
         let spec = declared
             .iter()
             .find(|v| v.name == base_variant.name)
             .ok_or_else(|| format!("{model}'s size `{base_name}` is not in its `sizes` block"))?;
-        let mut base_values: Vec<(String, Option<Value>)> = spec
-            .values
-            .iter()
-            .map(|(n, v)| (n.to_string(), Some(Value::Written(v.clone()))))
-            .collect();
+        let mut base_values: Vec<(String, Option<Value>)> =
+            spec.values.iter().map(|(n, v)| (n.to_string(), Some(Value::Written(v.clone())))).collect();
         let mut data_set = Vec::new();
         for (name, value, _, reason) in &wanted {
             let index = match base_values.iter().position(|(n, _)| n == name) {
@@ -394,13 +339,7 @@ impl Plan {
         let base_flat = base_variant.trunks.iter().map(flat_features).collect();
         let base_built = built_stack_layers(base_variant);
         Ok(Plan {
-            variant: variant_name(
-                lengths,
-                &declared
-                    .iter()
-                    .map(|v| v.name.to_string())
-                    .collect::<Vec<_>>(),
-            ),
+            variant: variant_name(lengths, &declared.iter().map(|v| v.name.to_string()).collect::<Vec<_>>()),
             base_name,
             base_values,
             data_set,
@@ -414,11 +353,8 @@ impl Plan {
 
     /// The base variant's values with those the data sets replaced.
     fn start_values(&self) -> Vec<(String, Value)> {
-        let mut values: Vec<(String, Value)> = self
-            .base_values
-            .iter()
-            .map(|(n, v)| (n.clone(), v.clone().unwrap_or(Value::Chosen(0))))
-            .collect();
+        let mut values: Vec<(String, Value)> =
+            self.base_values.iter().map(|(n, v)| (n.clone(), v.clone().unwrap_or(Value::Chosen(0)))).collect();
         for &(i, v, _) in &self.data_set {
             values[i].1 = Value::Chosen(v);
         }
@@ -464,12 +400,7 @@ fn fix(
 /// is nearer to 2 kb than to 40 kb); the first declared one on a tie.
 fn nearest(compiled: &Model, lengths: &[usize]) -> Option<usize> {
     let distance = |i: usize| -> f64 {
-        compiled.variants[i]
-            .trunks
-            .iter()
-            .zip(lengths)
-            .map(|(t, &l)| (l as f64 / t.input_len as f64).ln().abs())
-            .sum()
+        compiled.variants[i].trunks.iter().zip(lengths).map(|(t, &l)| (l as f64 / t.input_len as f64).ln().abs()).sum()
     };
     (0..compiled.variants.len()).min_by(|&a, &b| distance(a).total_cmp(&distance(b)))
 }
@@ -483,16 +414,7 @@ fn variant_name(lengths: &[usize], taken: &[String]) -> String {
         }
     }
     let stem = format!("len{}", distinct.join("_"));
-    (1..)
-        .map(|k| {
-            if k == 1 {
-                stem.clone()
-            } else {
-                format!("{stem}_{k}")
-            }
-        })
-        .find(|n| !taken.contains(n))
-        .expect("some suffix is free")
+    (1..).map(|k| if k == 1 { stem.clone() } else { format!("{stem}_{k}") }).find(|n| !taken.contains(n)).expect("some suffix is free")
 }
 
 /// Runs the inference on candidate lines.
@@ -533,13 +455,7 @@ impl Search<'_> {
             keyword: Ident::new("sizes", span),
             variants: vec![SizeVariant {
                 name: Ident::new(&self.plan.variant, span),
-                params: values
-                    .iter()
-                    .map(|(n, v)| SizeParam {
-                        name: Ident::new(n, span),
-                        value: v.number(),
-                    })
-                    .collect(),
+                params: values.iter().map(|(n, v)| SizeParam { name: Ident::new(n, span), value: v.number() }).collect(),
             }],
         }];
         let change = self
@@ -547,34 +463,22 @@ impl Search<'_> {
             .base_values
             .iter()
             .zip(values)
-            .map(
-                |((_, b), (_, v))| match (b.as_ref().and_then(Value::int), v.int()) {
-                    (Some(b), Some(v)) if b > 0 && v > 0 => (v as f64 / b as f64).ln().abs(),
-                    _ => 0.0,
-                },
-            )
+            .map(|((_, b), (_, v))| match (b.as_ref().and_then(Value::int), v.int()) {
+                (Some(b), Some(v)) if b > 0 && v > 0 => (v as f64 / b as f64).ln().abs(),
+                _ => 0.0,
+            })
             .sum();
         match crate::infer::infer(self.def) {
             Ok(model) => {
-                let restructured = built_stack_layers(&model.variants[0])
-                    .iter()
-                    .zip(&self.plan.base_built)
-                    .map(|(a, b)| a.abs_diff(*b))
-                    .sum();
+                let restructured =
+                    built_stack_layers(&model.variants[0]).iter().zip(&self.plan.base_built).map(|(a, b)| a.abs_diff(*b)).sum();
                 let distance = model.variants[0]
                     .trunks
                     .iter()
                     .zip(&self.plan.base_flat)
                     .map(|(t, &b)| (flat_features(t) as f64 / b as f64).ln().abs())
                     .sum();
-                Score {
-                    errors: None,
-                    error_count: 0,
-                    restructured,
-                    distance,
-                    change,
-                    model: Some(model),
-                }
+                Score { errors: None, error_count: 0, restructured, distance, change, model: Some(model) }
             }
             Err(e) => Score {
                 error_count: e.clone().into_iter().count(),
@@ -590,24 +494,14 @@ impl Search<'_> {
     /// Coordinate descent over the parameters `which`: each in turn takes its best value with
     /// the others fixed, until no parameter improves. `shrink` restricts the candidates to
     /// values below the current one (for parameters that are only searched to become valid).
-    fn descend(
-        &mut self,
-        values: &mut [(String, Value)],
-        which: &[usize],
-        mut best: Score,
-        shrink: bool,
-    ) -> Score {
+    fn descend(&mut self, values: &mut [(String, Value)], which: &[usize], mut best: Score, shrink: bool) -> Score {
         for _round in 0..8 {
             let mut improved = false;
             for &i in which {
                 let Some(current) = values[i].1.int() else {
                     continue;
                 };
-                let candidates = if shrink {
-                    candidates(current.saturating_sub(1))
-                } else {
-                    candidates(self.plan.max_len.max(current))
-                };
+                let candidates = if shrink { candidates(current.saturating_sub(1)) } else { candidates(self.plan.max_len.max(current)) };
                 for c in candidates.into_iter().filter(|&c| c != current) {
                     let mut trial = values.to_vec();
                     trial[i].1 = Value::Chosen(c);
@@ -706,13 +600,7 @@ fn stage(layer: &crate::ir::Layer) -> Option<Stage> {
         Shape::Seq { len, .. } => len,
         Shape::Flat { features } => features,
     };
-    let plain = |layer| {
-        Some(Stage {
-            layer,
-            sizes: vec![size],
-            truncated: None,
-        })
-    };
+    let plain = |layer| Some(Stage { layer, sizes: vec![size], truncated: None });
     match &layer.kind {
         LayerKind::Conv(_) => plain("conv"),
         LayerKind::Pool(p) => plain(match p.kind {
@@ -721,23 +609,14 @@ fn stage(layer: &crate::ir::Layer) -> Option<Stage> {
             PoolKind::Mean => "meanpool",
         }),
         LayerKind::ConvStack(s) => {
-            let pooled: Vec<usize> = s
-                .layers
-                .iter()
-                .filter_map(|l| l.pool.map(|p| p.out_len))
-                .collect();
+            let pooled: Vec<usize> = s.layers.iter().filter_map(|l| l.pool.map(|p| p.out_len)).collect();
             Some(Stage {
                 layer: match s.role {
                     StackRole::Dilated => "dilated",
                     StackRole::Blocks => "convblocks",
                 },
-                sizes: if pooled.is_empty() {
-                    vec![size]
-                } else {
-                    pooled
-                },
-                truncated: (s.layers.len() < s.requested_layers)
-                    .then_some((s.layers.len(), s.requested_layers)),
+                sizes: if pooled.is_empty() { vec![size] } else { pooled },
+                truncated: (s.layers.len() < s.requested_layers).then_some((s.layers.len(), s.requested_layers)),
             })
         }
         LayerKind::Attention(_) => plain("attention"),
@@ -751,12 +630,7 @@ fn stage(layer: &crate::ir::Layer) -> Option<Stage> {
 /// Checks the suggestion the way the user will use it: its line, parsed from its own text,
 /// added to the model's declared `sizes` block, must infer together with the declared variants
 /// and give the data's input lengths.
-fn verify(
-    declaration: &str,
-    model: &str,
-    suggestion: &Suggestion,
-    lengths: &[usize],
-) -> Result<(), String> {
+fn verify(declaration: &str, model: &str, suggestion: &Suggestion, lengths: &[usize]) -> Result<(), String> {
     let line = suggestion.sizes_line();
     let mut def = model_def(declaration, model)?;
     let probe: ModelDef = syn::parse_str(&format!("struct Probe {{ sizes {{ {line} }} }}"))
@@ -769,14 +643,9 @@ fn verify(
         .ok_or_else(|| format!("the suggested line `{line}` declares no variant"))?;
     match def.sizes.first_mut() {
         Some(block) => block.variants.push(new),
-        None => {
-            return Err(format!(
-                "{model} has no `sizes` block, so its input lengths are numbers in its declaration"
-            ))
-        }
+        None => return Err(format!("{model} has no `sizes` block, so its input lengths are numbers in its declaration")),
     }
-    let inferred = crate::infer::infer(&def)
-        .map_err(|e| format!("the suggested line `{line}` fails: {}", messages(&e)))?;
+    let inferred = crate::infer::infer(&def).map_err(|e| format!("the suggested line `{line}` fails: {}", messages(&e)))?;
     let variant = inferred
         .variants
         .iter()
@@ -784,9 +653,7 @@ fn verify(
         .ok_or_else(|| format!("the suggested line `{line}` builds no variant"))?;
     let built: Vec<usize> = variant.trunks.iter().map(|t| t.input_len).collect();
     if built != lengths {
-        return Err(format!(
-            "the suggested line `{line}` gives input lengths {built:?}, not the data's {lengths:?}"
-        ));
+        return Err(format!("the suggested line `{line}` gives input lengths {built:?}, not the data's {lengths:?}"));
     }
     Ok(())
 }

@@ -67,9 +67,7 @@ fn basemodel_lengths(len: usize, tp: usize) -> (usize, Vec<usize>) {
 /// `declaration` with `line` added at the end of `model`'s `sizes { .. }` block, as a user
 /// pastes it.
 fn pasted(declaration: &str, model: &str, line: &str) -> TokenStream {
-    let at = declaration
-        .find(&format!("struct {model}"))
-        .expect("model present");
+    let at = declaration.find(&format!("struct {model}")).expect("model present");
     let sizes = at + declaration[at..].find("sizes {").expect("sizes block");
     let close = sizes + declaration[sizes..].find('}').expect("block closes");
     let text = format!("{} {line} {}", &declaration[..close], &declaration[close..]);
@@ -88,10 +86,7 @@ fn model_d_at_5_kb_gets_the_demo_sizes_and_the_pooling_that_keeps_its_features()
         assert_eq!(basemodel_lengths(5_000, tp).1.last(), Some(&end));
     }
     assert_eq!(basemodel_lengths(2_000, 3).1.last(), Some(&7));
-    assert_eq!(
-        s.sizes_line(),
-        "len5000: len = 5_000, nk = 64, fc = 256, tp = 4, tracks = 21;"
-    );
+    assert_eq!(s.sizes_line(), "len5000: len = 5_000, nk = 64, fc = 256, tp = 4, tracks = 21;");
     let (pooled, blocks) = basemodel_lengths(5_000, 4);
     assert_eq!((pooled, blocks.as_slice()), (1250, &[313, 79, 20, 5][..]));
     assert_eq!(s.trunks.len(), 2);
@@ -99,29 +94,13 @@ fn model_d_at_5_kb_gets_the_demo_sizes_and_the_pooling_that_keeps_its_features()
         s.trunks[0].to_string(),
         "dna: 5000 → conv 5000 → wpool 1250 → dilated 1250 → convblocks 313 → 79 → 20 → 5 → flatten 320 → linear 256 → fc 256"
     );
-    assert_eq!(
-        s.trunks[1].to_string().replacen("rna", "dna", 1),
-        s.trunks[0].to_string()
-    );
-    assert_eq!(
-        (s.trunks[0].flat_features, s.trunks[0].base_flat_features),
-        (320, 448)
-    );
+    assert_eq!(s.trunks[1].to_string().replacen("rna", "dna", 1), s.trunks[0].to_string());
+    assert_eq!((s.trunks[0].flat_features, s.trunks[0].base_flat_features), (320, 448));
     assert_eq!(
         s.changes,
         [
-            Change {
-                param: "len".into(),
-                from: Some("2_000".into()),
-                to: "5_000".into(),
-                reason: Reason::InputLength
-            },
-            Change {
-                param: "tp".into(),
-                from: Some("3".into()),
-                to: "4".into(),
-                reason: Reason::Pooling
-            },
+            Change { param: "len".into(), from: Some("2_000".into()), to: "5_000".into(), reason: Reason::InputLength },
+            Change { param: "tp".into(), from: Some("3".into()), to: "4".into(), reason: Reason::Pooling },
         ]
     );
     assert_eq!(
@@ -129,8 +108,7 @@ fn model_d_at_5_kb_gets_the_demo_sizes_and_the_pooling_that_keeps_its_features()
         "the values of size `demo`, except len 2_000 → 5_000 (the data's length), tp 3 → 4 (the pooling that keeps the flattened features nearest to `demo`'s: 320 vs 448)"
     );
     // Pasted into the declaration, the line expands (the macro itself) with all the others.
-    crate::expand::expand(pasted(&decl, "ModelD", &s.sizes_line()))
-        .unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
+    crate::expand::expand(pasted(&decl, "ModelD", &s.sizes_line())).unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
 }
 
 #[test]
@@ -142,10 +120,7 @@ fn at_100_kb_the_longest_variant_is_the_base_and_the_lengths_follow_the_referenc
     assert_eq!(basemodel_lengths(40_000, 6).1.last(), Some(&8));
     // tp = 7 ends at 11 (3300 features), tp = 8 at 7 (2100): 2100 is nearer to 2400.
     assert_eq!(basemodel_lengths(100_000, 7).1.last(), Some(&11));
-    assert_eq!(
-        s.sizes_line(),
-        "len100000: len = 100_000, nk = 300, fc = 1024, tp = 8, tracks = 88;"
-    );
+    assert_eq!(s.sizes_line(), "len100000: len = 100_000, nk = 300, fc = 1024, tp = 8, tracks = 88;");
     let (pooled, blocks) = basemodel_lengths(100_000, 8);
     let convblocks: Vec<String> = blocks.iter().map(usize::to_string).collect();
     assert_eq!(
@@ -156,17 +131,13 @@ fn at_100_kb_the_longest_variant_is_the_base_and_the_lengths_follow_the_referenc
             300 * blocks.last().unwrap()
         )
     );
-    crate::expand::expand(pasted(&decl, "ModelA", &s.sizes_line()))
-        .unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
+    crate::expand::expand(pasted(&decl, "ModelA", &s.sizes_line())).unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
 
     // ModelD has `long` at exactly 100 kb: only the data's track count differs, so nothing else
     // changes.
     let s = suggest_sizes(&decl, "ModelD", &[100_000, 100_000], &[21, 21, 21]).unwrap();
     assert_eq!(s.base, "long");
-    assert_eq!(
-        s.sizes_line(),
-        "len100000: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 21;"
-    );
+    assert_eq!(s.sizes_line(), "len100000: len = 100_000, nk = 300, fc = 1024, tp = 7, tracks = 21;");
     assert_eq!(s.changes.len(), 1);
     assert_eq!(s.changes[0].reason, Reason::OutputWidth);
 }
@@ -177,27 +148,14 @@ fn short_data_truncates_the_stack_as_the_reference_does() {
     // 300 bp is nearest to the fixture (560 bp: 140 → 47 → 16 → 6, 16 · 6 = 96 features).
     let s = suggest_sizes(&decl, "ModelD", &[300, 300], &[6, 6, 6]).unwrap();
     assert_eq!(s.base, "fixture");
-    let tp: usize = s
-        .params
-        .iter()
-        .find(|(n, _)| n == "tp")
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap();
+    let tp: usize = s.params.iter().find(|(n, _)| n == "tp").map(|(_, v)| v.parse().unwrap()).unwrap();
     let (pooled, blocks) = basemodel_lengths(300, tp);
-    let stage = s.trunks[0]
-        .stages
-        .iter()
-        .find(|st| st.layer == "convblocks")
-        .unwrap();
+    let stage = s.trunks[0].stages.iter().find(|st| st.layer == "convblocks").unwrap();
     assert_eq!(s.trunks[0].stages[1].sizes, [pooled]);
     assert_eq!(stage.sizes, blocks);
-    assert_eq!(
-        stage.truncated,
-        (blocks.len() < 4).then_some((blocks.len(), 4))
-    );
+    assert_eq!(stage.truncated, (blocks.len() < 4).then_some((blocks.len(), 4)));
     assert_eq!(s.trunks[0].flat_features, 16 * blocks.last().unwrap());
-    crate::expand::expand(pasted(&decl, "ModelD", &s.sizes_line()))
-        .unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
+    crate::expand::expand(pasted(&decl, "ModelD", &s.sizes_line())).unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
 }
 
 #[test]
@@ -237,11 +195,7 @@ fn two_poolings_are_searched_together() {
         l = l.div_ceil(tp);
         ends.push(l);
     }
-    let blocks = s.trunks[0]
-        .stages
-        .iter()
-        .find(|st| st.layer == "convblocks")
-        .unwrap();
+    let blocks = s.trunks[0].stages.iter().find(|st| st.layer == "convblocks").unwrap();
     assert_eq!(blocks.sizes, ends);
     // demo: 500 → 50 → 25 → 13 → 7 (the fourth block is not built: 7 < 11), so
     // 7 · E (= int(1.8 · 64) = 115) = 805 features.
@@ -251,20 +205,14 @@ fn two_poolings_are_searched_together() {
     // with features nearer to 805 (checked by brute force).
     let key = |dp: usize, tp: usize| -> Option<f64> {
         let line = format!("x: len = 5_000, nk = 64, fc = 256, dp = {dp}, heads = 4, dim = 1.8, blocks = 4, tp = {tp}, tracks = 21;");
-        let decls: crate::ast::Declarations =
-            syn::parse2(pasted(&decl, "ModelAAttention", &line)).ok()?;
+        let decls: crate::ast::Declarations = syn::parse2(pasted(&decl, "ModelAAttention", &line)).ok()?;
         let m = crate::infer::infer(&decls.models[0]).ok()?;
         let v = m.variants.iter().find(|v| v.name == "x")?;
-        (built_stack_layers(v) == [3, 3])
-            .then(|| (flat_features(&v.trunks[0]) as f64 / 805.0).ln().abs())
+        (built_stack_layers(v) == [3, 3]).then(|| (flat_features(&v.trunks[0]) as f64 / 805.0).ln().abs())
     };
-    let best = (1..=40)
-        .flat_map(|dp| (1..=40).map(move |tp| (dp, tp)))
-        .filter_map(|(dp, tp)| key(dp, tp))
-        .fold(f64::INFINITY, f64::min);
+    let best = (1..=40).flat_map(|dp| (1..=40).map(move |tp| (dp, tp))).filter_map(|(dp, tp)| key(dp, tp)).fold(f64::INFINITY, f64::min);
     assert_eq!(key(dp, tp), Some(best), "dp = {dp}, tp = {tp}");
-    crate::expand::expand(pasted(&decl, "ModelAAttention", &s.sizes_line()))
-        .unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
+    crate::expand::expand(pasted(&decl, "ModelAAttention", &s.sizes_line())).unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
 }
 
 #[test]
@@ -282,11 +230,8 @@ fn an_invalid_kernel_is_shrunk_until_the_stack_builds() {
     let s = suggest_sizes(&decl, "Small", &[24], &[2]).unwrap();
     assert_eq!(s.sizes_line(), "len24: len = 24, ks = 6, n = 2;");
     assert_eq!(s.changes[1].reason, Reason::Invalid);
-    assert!(s
-        .explanation()
-        .contains("ks 11 → 6 (`a`'s value is invalid at this length)"));
-    crate::expand::expand(pasted(&decl, "Small", &s.sizes_line()))
-        .unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
+    assert!(s.explanation().contains("ks 11 → 6 (`a`'s value is invalid at this length)"));
+    crate::expand::expand(pasted(&decl, "Small", &s.sizes_line())).unwrap_or_else(|e| panic!("the pasted line fails: {e}"));
 }
 
 #[test]
@@ -300,10 +245,7 @@ fn what_no_sizes_line_can_fix_is_explained() {
     let e = suggest_sizes(&decl, "ModelD", &[5_000], &[21, 21, 21]).unwrap_err();
     assert_eq!(e, "ModelD has 2 inputs (dna, rna), but the data has 1");
     let e = suggest_sizes(&decl, "ModelX", &[5_000], &[]).unwrap_err();
-    assert_eq!(
-        e,
-        "the declaration declares no model ModelX (it declares ModelA, ModelD)"
-    );
+    assert_eq!(e, "the declaration declares no model ModelX (it declares ModelA, ModelD)");
     let literal = quote! {
         pub struct Tiny {
             input seq: onehot(4, 200);
@@ -313,13 +255,15 @@ fn what_no_sizes_line_can_fix_is_explained() {
     }
     .to_string();
     let e = suggest_sizes(&literal, "Tiny", &[300], &[3]).unwrap_err();
-    assert!(e.starts_with("input `seq` has the length 200, written as a number in its declaration, and the data's is 300; no `sizes` line can change it"), "{e}");
+    assert!(
+        e.starts_with(
+            "input `seq` has the length 200, written as a number in its declaration, and the data's is 300; no `sizes` line can change it"
+        ),
+        "{e}"
+    );
     // A literal pooling longer than the data cannot be searched.
     let e = suggest_sizes(
-        &literal.replace("200", "len").replace(
-            "pub struct Tiny {",
-            "pub struct Tiny { sizes { a: len = 200; }",
-        ),
+        &literal.replace("200", "len").replace("pub struct Tiny {", "pub struct Tiny { sizes { a: len = 200; }"),
         "Tiny",
         &[3],
         &[3],

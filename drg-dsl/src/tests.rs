@@ -11,10 +11,7 @@ fn model(ts: TokenStream) -> Model {
     let def: ModelDef = syn::parse2(ts).expect("parses");
     match infer(&def) {
         Ok(m) => m,
-        Err(e) => panic!(
-            "unexpected errors: {:?}",
-            e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>()
-        ),
+        Err(e) => panic!("unexpected errors: {:?}", e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>()),
     }
 }
 
@@ -27,10 +24,7 @@ fn errors(ts: TokenStream) -> Vec<String> {
 }
 
 fn variant<'a>(m: &'a Model, name: &str) -> &'a Variant {
-    m.variants
-        .iter()
-        .find(|v| v.name == name)
-        .expect("variant exists")
+    m.variants.iter().find(|v| v.name == name).expect("variant exists")
 }
 
 /// Sequence lengths after each layer of a trunk (flat layers report their width).
@@ -63,10 +57,7 @@ fn stack_lengths(s: &ConvStack) -> Vec<usize> {
 }
 
 fn keys(v: &Variant) -> Vec<String> {
-    v.parameter_breakdown
-        .iter()
-        .map(|(k, _)| k.clone())
-        .collect()
+    v.parameter_breakdown.iter().map(|(k, _)| k.clone()).collect()
 }
 
 fn base_model() -> TokenStream {
@@ -103,81 +94,39 @@ fn basemodel_shapes_paddings_and_counts_match_the_reference() {
     });
     let v = variant(&m, "n100");
     let t = &v.trunks[0];
-    assert_eq!(
-        lengths(t),
-        [40000, 40000, 10000, 10000, 8, 2400, 1024, 1024]
-    );
-    let LayerKind::Conv(stem) = &t.layers[0].kind else {
-        panic!()
-    };
-    assert_eq!(
-        (stem.padding, stem.reverse_complement, stem.bias),
-        ((7, 7), true, true)
-    );
+    assert_eq!(lengths(t), [40000, 40000, 10000, 10000, 8, 2400, 1024, 1024]);
+    let LayerKind::Conv(stem) = &t.layers[0].kind else { panic!() };
+    assert_eq!((stem.padding, stem.reverse_complement, stem.bias), ((7, 7), true, true));
     assert_eq!(stem.key, "convolutions.conv1d");
-    let LayerKind::Pool(p) = &t.layers[2].kind else {
-        panic!()
-    };
+    let LayerKind::Pool(p) = &t.layers[2].kind else { panic!() };
     assert_eq!((p.pad, p.out_len), (0, 10000));
 
     let dil = stack(t, StackRole::Dilated);
-    assert_eq!(
-        dil.layers.iter().map(|l| l.padding).collect::<Vec<_>>(),
-        [(5, 5), (10, 10), (20, 20)]
-    );
+    assert_eq!(dil.layers.iter().map(|l| l.padding).collect::<Vec<_>>(), [(5, 5), (10, 10), (20, 20)]);
     assert!(dil.layers.iter().all(|l| l.pool.is_none()) && !dil.bias && dil.batchnorm);
-    assert_eq!(
-        dil.layers[2].bn_key.as_deref(),
-        Some("convolution_layers.convlayers.Bnorm2")
-    );
-    assert_eq!(
-        dil.layers[2].conv_key,
-        "convolution_layers.convlayers.Conv2.conv1d"
-    );
+    assert_eq!(dil.layers[2].bn_key.as_deref(), Some("convolution_layers.convlayers.Bnorm2"));
+    assert_eq!(dil.layers[2].conv_key, "convolution_layers.convlayers.Conv2.conv1d");
 
     let tr = stack(t, StackRole::Blocks);
     assert_eq!(stack_lengths(tr), [10000, 1667, 278, 47, 8]);
-    assert_eq!(
-        tr.layers
-            .iter()
-            .map(|l| l.pool.unwrap().pad)
-            .collect::<Vec<_>>(),
-        [1, 1, 2, 1]
-    );
+    assert_eq!(tr.layers.iter().map(|l| l.pool.unwrap().pad).collect::<Vec<_>>(), [1, 1, 2, 1]);
     assert!(tr.bias && tr.layers.iter().all(|l| l.padding == (5, 5)));
     assert_eq!(tr.key, "trconvolution_layers.convlayers");
 
-    let LayerKind::Fc(fc) = &t.layers[7].kind else {
-        panic!()
-    };
+    let LayerKind::Fc(fc) = &t.layers[7].kind else { panic!() };
     assert_eq!(fc.widths, [(1024, 1126), (1126, 1126), (1126, 1024)]);
-    assert_eq!(
-        fc.keys,
-        [
-            "nfcs.nfcs.Fullyconnected0",
-            "nfcs.nfcs.Fullyconnected1",
-            "nfcs.nfcs.Fullyconnected2"
-        ]
-    );
+    assert_eq!(fc.keys, ["nfcs.nfcs.Fullyconnected0", "nfcs.nfcs.Fullyconnected1", "nfcs.nfcs.Fullyconnected2"]);
     assert_eq!(fc.dropout, 0.1);
 
     // §2.5: 12,989,524 + 1025·n, with the breakdown the reference documents.
     assert_eq!(v.parameter_count, 13_092_024);
     assert_eq!(variant(&m, "n88").parameter_count, 13_079_724);
-    let sum = |pred: &dyn Fn(&str) -> bool| -> usize {
-        v.parameter_breakdown
-            .iter()
-            .filter(|(k, _)| pred(k))
-            .map(|(_, n)| n)
-            .sum()
-    };
+    let sum = |pred: &dyn Fn(&str) -> bool| -> usize { v.parameter_breakdown.iter().filter(|(k, _)| pred(k)).map(|(_, n)| n).sum() };
     assert_eq!(sum(&|k| k.starts_with("convolutions.")), 18_300);
     assert_eq!(sum(&|k| k.starts_with("convolution_layers.")), 2_971_800);
     assert_eq!(sum(&|k| k.starts_with("trconvolution_layers.")), 3_963_600);
     assert_eq!(sum(&|k| k.starts_with("nfcs.")), 6_035_824);
-    let Heads::Linear { per_trunk, outputs } = &v.heads else {
-        panic!()
-    };
+    let Heads::Linear { per_trunk, outputs } = &v.heads else { panic!() };
     assert_eq!(per_trunk[0][0].head.key, "classifier.classifier.Linear");
     assert_eq!(outputs[0], LinearOutput::Direct { head: (0, 0) });
 }
@@ -200,32 +149,15 @@ fn transmodel_shapes_and_count_match_the_reference() {
     let t = &v.trunks[0];
     let dil = stack(t, StackRole::Dilated);
     assert_eq!(stack_lengths(dil), [10000, 10000, 10000, 1000]);
-    assert_eq!(
-        dil.layers
-            .iter()
-            .map(|l| l.pool.is_some())
-            .collect::<Vec<_>>(),
-        [false, false, true]
-    );
+    assert_eq!(dil.layers.iter().map(|l| l.pool.is_some()).collect::<Vec<_>>(), [false, false, true]);
     assert_eq!(dil.layers[2].pool.unwrap().pad, 0);
-    let LayerKind::Attention(a) = &t.layers[4].kind else {
-        panic!()
-    };
-    assert_eq!(
-        (a.in_channels, a.embed, a.heads, a.len),
-        (300, 540, 4, 1000)
-    );
+    let LayerKind::Attention(a) = &t.layers[4].kind else { panic!() };
+    assert_eq!((a.in_channels, a.embed, a.heads, a.len), (300, 540, 4, 1000));
     assert_eq!(a.key, "distattention.Mheadattention0");
     let tr = stack(t, StackRole::Blocks);
     assert_eq!(tr.channels, 540);
     assert_eq!(stack_lengths(tr), [1000, 250, 63, 16, 4]);
-    assert_eq!(
-        tr.layers
-            .iter()
-            .map(|l| l.pool.unwrap().pad)
-            .collect::<Vec<_>>(),
-        [0, 1, 1, 0]
-    );
+    assert_eq!(tr.layers.iter().map(|l| l.pool.unwrap().pad).collect::<Vec<_>>(), [0, 1, 1, 0]);
     assert_eq!(t.layers[6].output, Shape::Flat { features: 2160 });
     // §2.5: attention 7,551,360; total 29,168,404 + 1025·100.
     assert_eq!(crate::params::attention(a), 7_551_360);
@@ -292,13 +224,8 @@ fn fixture_trans_builds_one_trconv_layer() {
         }
     });
     let t = &m.variants[0].trunks[0];
-    assert_eq!(
-        stack_lengths(stack(t, StackRole::Dilated)),
-        [200, 200, 200, 40]
-    );
-    let LayerKind::Attention(a) = &t.layers[4].kind else {
-        panic!()
-    };
+    assert_eq!(stack_lengths(stack(t, StackRole::Dilated)), [200, 200, 200, 40]);
+    let LayerKind::Attention(a) = &t.layers[4].kind else { panic!() };
     assert_eq!((a.embed, a.heads), (24, 2));
     let tr = stack(t, StackRole::Blocks);
     assert_eq!((tr.requested_layers, tr.layers.len()), (2, 1));
@@ -330,43 +257,23 @@ fn two_input(outputs: TokenStream) -> TokenStream {
 
 #[test]
 fn model_c_counts_and_keys() {
-    let m = model(two_input(
-        quote! { output ex[n] = mlp(dna, rna, embed = emb); },
-    ));
+    let m = model(two_input(quote! { output ex[n] = mlp(dna, rna, embed = emb); }));
     assert_eq!(m.combination, CombinationKind::Mlp);
     assert_eq!(variant(&m, "full").parameter_count, 30_696_048);
     let v = variant(&m, "c");
-    assert_eq!(
-        stack_lengths(stack(&v.trunks[1], StackRole::Blocks)),
-        [150, 50, 17, 6]
-    );
+    assert_eq!(stack_lengths(stack(&v.trunks[1], StackRole::Blocks)), [150, 50, 17, 6]);
     assert_eq!(v.trunks[1].layers[5].output, Shape::Flat { features: 96 });
-    assert!(!v.trunks[1]
-        .layers
-        .iter()
-        .any(|l| matches!(&l.kind, LayerKind::Conv(c) if c.reverse_complement)));
-    let Heads::Mlp {
-        embeddings,
-        combiners,
-        activation,
-    } = &v.heads
-    else {
-        panic!()
-    };
+    assert!(!v.trunks[1].layers.iter().any(|l| matches!(&l.kind, LayerKind::Conv(c) if c.reverse_complement)));
+    let Heads::Mlp { embeddings, combiners, activation } = &v.heads else { panic!() };
     assert_eq!(*activation, Activation::Gelu);
     assert_eq!(embeddings[1].key, "cnns.CNN1.classifier.classifier.Linear");
-    assert_eq!(
-        (embeddings[1].in_features, embeddings[1].out),
-        (64, Width::Fixed(32))
-    );
+    assert_eq!((embeddings[1].in_features, embeddings[1].out), (64, Width::Fixed(32)));
     assert_eq!(combiners[0].fc.widths, [(64, 70), (70, 70), (70, 64)]);
     assert_eq!(combiners[0].fc.keys[2], "nclayers.nfcs.Fullyconnected2");
     assert_eq!(combiners[0].fc.dropout, 0.0);
     assert_eq!(combiners[0].head.key, "classifier.classifier.Linear");
     assert!(keys(v).contains(&"cnns.CNN0.trconvolution_layers.convlayers.Conv2.conv1d".to_string()));
-    assert!(
-        !keys(v).contains(&"cnns.CNN0.trconvolution_layers.convlayers.Conv3.conv1d".to_string())
-    );
+    assert!(!keys(v).contains(&"cnns.CNN0.trconvolution_layers.convlayers.Conv3.conv1d".to_string()));
 }
 
 fn d_outputs() -> TokenStream {
@@ -383,52 +290,17 @@ fn model_d_builds_every_head_and_counts_the_unused_ones() {
     assert_eq!(m.combination, CombinationKind::HeadPerOutput);
     assert_eq!(variant(&m, "full").parameter_count, 26_520_248);
     let v = variant(&m, "de");
-    assert_eq!(
-        stack_lengths(stack(&v.trunks[0], StackRole::Blocks)),
-        [140, 47, 16, 6]
-    );
-    let Heads::Linear { per_trunk, outputs } = &v.heads else {
-        panic!()
-    };
-    assert_eq!(
-        per_trunk[0][1].head.key,
-        "cnns.CNN0.classifier.1.classifier.Linear"
-    );
-    let unused: Vec<&str> = per_trunk
-        .iter()
-        .flatten()
-        .filter(|h| !h.used)
-        .map(|h| h.head.key.as_str())
-        .collect();
-    assert_eq!(
-        unused,
-        [
-            "cnns.CNN0.classifier.1.classifier.Linear",
-            "cnns.CNN1.classifier.2.classifier.Linear"
-        ]
-    );
-    assert_eq!(
-        outputs[0],
-        LinearOutput::Difference {
-            plus: (0, 0),
-            minus: (1, 0)
-        }
-    );
+    assert_eq!(stack_lengths(stack(&v.trunks[0], StackRole::Blocks)), [140, 47, 16, 6]);
+    let Heads::Linear { per_trunk, outputs } = &v.heads else { panic!() };
+    assert_eq!(per_trunk[0][1].head.key, "cnns.CNN0.classifier.1.classifier.Linear");
+    let unused: Vec<&str> = per_trunk.iter().flatten().filter(|h| !h.used).map(|h| h.head.key.as_str()).collect();
+    assert_eq!(unused, ["cnns.CNN0.classifier.1.classifier.Linear", "cnns.CNN1.classifier.2.classifier.Linear"]);
+    assert_eq!(outputs[0], LinearOutput::Difference { plus: (0, 0), minus: (1, 0) });
     assert_eq!(outputs[1], LinearOutput::Direct { head: (1, 1) });
     assert_eq!(outputs[2], LinearOutput::Direct { head: (0, 2) });
-    assert_eq!(
-        m.outputs.iter().map(|o| o.validated).collect::<Vec<_>>(),
-        [true, false, false]
-    );
+    assert_eq!(m.outputs.iter().map(|o| o.validated).collect::<Vec<_>>(), [true, false, false]);
     // Per trunk: conv + dilated + trconv (3 built) + FC + three 6×64 heads.
-    let per_trunk_count = 976
-        + 3 * (2816 + 32)
-        + 3 * (2816 + 16 + 32)
-        + (64 * 96 + 64)
-        + 4550
-        + 4970
-        + 4544
-        + 3 * 390;
+    let per_trunk_count = 976 + 3 * (2816 + 32) + 3 * (2816 + 16 + 32) + (64 * 96 + 64) + 4550 + 4970 + 4544 + 3 * 390;
     assert_eq!(v.parameter_count, 2 * per_trunk_count);
 }
 
@@ -441,21 +313,10 @@ fn model_e_shares_one_head_per_trunk() {
     }));
     assert_eq!(m.combination, CombinationKind::SharedHead);
     assert_eq!(variant(&m, "full").parameter_count, 26_159_448);
-    let Heads::Linear { per_trunk, outputs } = &variant(&m, "de").heads else {
-        panic!()
-    };
+    let Heads::Linear { per_trunk, outputs } = &variant(&m, "de").heads else { panic!() };
     assert_eq!(per_trunk[1].len(), 1);
-    assert_eq!(
-        per_trunk[1][0].head.key,
-        "cnns.CNN1.classifier.classifier.Linear"
-    );
-    assert_eq!(
-        outputs[0],
-        LinearOutput::Difference {
-            plus: (0, 0),
-            minus: (1, 0)
-        }
-    );
+    assert_eq!(per_trunk[1][0].head.key, "cnns.CNN1.classifier.classifier.Linear");
+    assert_eq!(outputs[0], LinearOutput::Difference { plus: (0, 0), minus: (1, 0) });
     assert_eq!(outputs[1], LinearOutput::Direct { head: (1, 0) });
 }
 
@@ -468,21 +329,10 @@ fn model_f1_and_f2_combiners() {
     }));
     assert_eq!(variant(&f1, "full").parameter_count, 34_223_842);
     let v = variant(&f1, "f");
-    assert_eq!(
-        stack_lengths(stack(&v.trunks[0], StackRole::Blocks)),
-        [130, 44, 15, 5]
-    );
+    assert_eq!(stack_lengths(stack(&v.trunks[0], StackRole::Blocks)), [130, 44, 15, 5]);
     assert_eq!(v.trunks[0].layers[5].output, Shape::Flat { features: 80 });
-    let Heads::Mlp { combiners, .. } = &v.heads else {
-        panic!()
-    };
-    assert_eq!(
-        combiners[2].fc.keys,
-        [
-            "nclayers.2.nfcs.Fullyconnected0",
-            "nclayers.2.nfcs.Fullyconnected1"
-        ]
-    );
+    let Heads::Mlp { combiners, .. } = &v.heads else { panic!() };
+    assert_eq!(combiners[2].fc.keys, ["nclayers.2.nfcs.Fullyconnected0", "nclayers.2.nfcs.Fullyconnected1"]);
     assert_eq!(combiners[2].fc.widths, [(64, 70), (70, 64)]);
     assert_eq!(combiners[2].head.key, "classifier.2.classifier.Linear");
 
@@ -492,18 +342,10 @@ fn model_f1_and_f2_combiners() {
         output kt[n] = mlp(dna, layers = 2, embed = emb), validation = none;
     }));
     assert_eq!(variant(&f2, "full").parameter_count, 30_672_508);
-    let Heads::Mlp { combiners, .. } = &variant(&f2, "f").heads else {
-        panic!()
-    };
+    let Heads::Mlp { combiners, .. } = &variant(&f2, "f").heads else { panic!() };
     assert_eq!(combiners[1].trunks, [1]);
     assert_eq!(combiners[1].fc.widths, [(32, 35), (35, 32)]);
-    assert_eq!(
-        (
-            combiners[1].head.in_features,
-            combiners[1].head.out
-        ),
-        (32, Width::Fixed(6))
-    );
+    assert_eq!((combiners[1].head.in_features, combiners[1].head.out), (32, Width::Fixed(6)));
 }
 
 #[test]
@@ -520,17 +362,10 @@ fn model_b_has_one_head_per_output_on_the_shared_trunk() {
     });
     assert!(!m.combined);
     let v = &m.variants[0];
-    assert_eq!(
-        stack_lengths(stack(&v.trunks[0], StackRole::Blocks)),
-        [256, 86, 29, 10]
-    );
+    assert_eq!(stack_lengths(stack(&v.trunks[0], StackRole::Blocks)), [256, 86, 29, 10]);
     assert_eq!(
         keys(v)[keys(v).len() - 3..],
-        [
-            "classifier.0.classifier.Linear",
-            "classifier.1.classifier.Linear",
-            "classifier.2.classifier.Linear"
-        ]
+        ["classifier.0.classifier.Linear", "classifier.1.classifier.Linear", "classifier.2.classifier.Linear"]
     );
 }
 
@@ -542,10 +377,7 @@ fn helper_formulas() {
     let p = pooling(PoolKind::Weighted, 6, 10000);
     assert_eq!((p.pad, p.out_len), (1, 1667));
     assert_eq!(fc_widths(512, 2, 1.1), [(512, 563), (563, 512)]);
-    assert_eq!(
-        fc_widths(100, 4, 1.1),
-        [(100, 110), (110, 121), (121, 109), (109, 100)]
-    );
+    assert_eq!(fc_widths(100, 4, 1.1), [(100, 110), (110, 121), (121, 109), (109, 100)]);
     // Python's int(121 / 1.1) is 109: the division is 109.99999999999999 in f64.
     assert_eq!(fc_widths(64, 1, 1.1), [(64, 64)]);
 }
@@ -553,10 +385,7 @@ fn helper_formulas() {
 // ------------------------------------------------------------------------------------ errors
 
 fn has(errs: &[String], needle: &str) {
-    assert!(
-        errs.iter().any(|e| e.contains(needle)),
-        "no error containing {needle:?} in {errs:#?}"
-    );
+    assert!(errs.iter().any(|e| e.contains(needle)), "no error containing {needle:?} in {errs:#?}");
 }
 
 #[test]
@@ -568,10 +397,7 @@ fn pooling_larger_than_the_length_names_both_numbers() {
             output y[1] = head(x);
         }
     });
-    assert_eq!(
-        errs,
-        ["wpool(6) needs length ≥ 6, but the input here has length 4; use a pooling size ≤ 4"]
-    );
+    assert_eq!(errs, ["wpool(6) needs length ≥ 6, but the input here has length 4; use a pooling size ≤ 4"]);
 }
 
 #[test]
@@ -591,23 +417,14 @@ fn collects_independent_errors_at_once() {
     has(&errs, "duplicate input `x`");
     has(&errs, "duplicate trunk `x`");
     has(&errs, "input `z` has no trunk");
-    has(
-        &errs,
-        "`bias` of `conv` must be `true` or `false`, found `1`",
-    );
+    has(&errs, "`bias` of `conv` must be `true` or `false`, found `1`");
     has(&errs, "duplicate argument `k` for `conv`");
     has(&errs, "unknown layer `relu`");
-    has(
-        &errs,
-        "unknown argument `dilation` for `dilated`; expected one of: k, dilations",
-    );
+    has(&errs, "unknown argument `dilation` for `dilated`; expected one of: k, dilations");
     has(&errs, "`dilated` needs the argument `dilations`");
     has(&errs, "unknown trunk `w` in output `y`");
     has(&errs, "duplicate output `y`");
-    assert!(
-        !errs.iter().any(|e| e.contains("not used")),
-        "no cascade from the unresolved output: {errs:#?}"
-    );
+    assert!(!errs.iter().any(|e| e.contains("not used")), "no cascade from the unresolved output: {errs:#?}");
 }
 
 #[test]
@@ -620,20 +437,10 @@ fn size_parameters_missing_in_a_variant_name_the_variant() {
             output y[4] = head(x);
         }
     });
-    has(
-        &errs,
-        "size parameter `nk` is not defined in size variant `b`",
-    );
-    has(
-        &errs,
-        "in size variant `c`: size parameter `nk` is 2.5, but a whole number is needed here",
-    );
+    has(&errs, "size parameter `nk` is not defined in size variant `b`");
+    has(&errs, "in size variant `c`: size parameter `nk` is 2.5, but a whole number is needed here");
     has(&errs, "unknown size parameter `nope` (defined: len, nk)");
-    assert_eq!(
-        errs.iter().filter(|e| e.contains("nope")).count(),
-        1,
-        "{errs:#?}"
-    );
+    assert_eq!(errs.iter().filter(|e| e.contains("nope")).count(), 1, "{errs:#?}");
 }
 
 #[test]
@@ -688,14 +495,8 @@ fn head_structure_errors() {
             output r[5] = difference(b, b);
         }
     });
-    has(
-        &errs,
-        "`difference` of trunk `b` with itself is always zero",
-    );
-    has(
-        &errs,
-        "output `r` does not use `shared` but output `p` does",
-    );
+    has(&errs, "`difference` of trunk `b` with itself is always zero");
+    has(&errs, "output `r` does not use `shared` but output `p` does");
     let errs = errors(quote! {
         struct M {
             input a: onehot(4, 100);
@@ -704,10 +505,7 @@ fn head_structure_errors() {
             output q[4] = head(a), validation = none;
         }
     });
-    has(
-        &errs,
-        "a model combines either all outputs through `mlp` or none",
-    );
+    has(&errs, "a model combines either all outputs through `mlp` or none");
 }
 
 #[test]
@@ -719,10 +517,7 @@ fn attention_with_zero_embedding_and_zero_widths() {
             output p[0] = head(a);
         }
     });
-    has(
-        &errs,
-        "attention dim = 0.1 gives E = int(0.1 × 8) = 0 channels",
-    );
+    has(&errs, "attention dim = 0.1 gives E = int(0.1 × 8) = 0 channels");
     has(&errs, "an output width must be at least 1, found 0");
 }
 
@@ -737,14 +532,8 @@ fn reverse_complement_needs_a_stem_and_trunks_must_end_flat() {
             output p[4] = mlp(a, b);
         }
     });
-    has(
-        &errs,
-        "input `a` has `reverse_complement`, so its trunk must start with `conv(..)`",
-    );
-    has(
-        &errs,
-        "trunk `b` ends with a sequence (8 channels × length 100); end it with `flatten`",
-    );
+    has(&errs, "input `a` has `reverse_complement`, so its trunk must start with `conv(..)`");
+    has(&errs, "trunk `b` ends with a sequence (8 channels × length 100); end it with `flatten`");
 }
 
 #[test]
@@ -766,17 +555,11 @@ fn declaration_level_errors() {
     has(&errs, "duplicate size parameter `len` in variant `a`");
     has(&errs, "duplicate size variant `a`");
     has(&errs, "size variant names are lower case: write `big`");
-    has(
-        &errs,
-        "unknown input option; the only option is `reverse_complement`",
-    );
+    has(&errs, "unknown input option; the only option is `reverse_complement`");
     has(&errs, "`same as w`: there is no trunk `w`");
     has(&errs, "trunk `q` has no input of the same name");
     has(&errs, "every output has `validation = none`");
-    has(
-        &errs,
-        "unknown loss `huber`; expected correlation_mse, correlation or mse",
-    );
+    has(&errs, "unknown loss `huber`; expected correlation_mse, correlation or mse");
     has(&errs, "`loss` is given twice");
 }
 
@@ -815,10 +598,7 @@ fn absurd_sizes_are_errors_not_overflows() {
             output o[4] = head(a);
         }
     });
-    has(
-        &errs,
-        "attention dim = 1e300 gives E = int(1e300 × 4) channels, more than 2^31",
-    );
+    has(&errs, "attention dim = 1e300 gives E = int(1e300 × 4) channels, more than 2^31");
     let errs = errors(quote! {
         struct M {
             input a: onehot(4, 10);
@@ -863,24 +643,11 @@ fn mlp_layers_zero_goes_straight_to_the_head_and_act_can_be_linear() {
         }
     });
     let v = &m.variants[0];
-    let Heads::Mlp {
-        embeddings,
-        combiners,
-        activation,
-    } = &v.heads
-    else {
-        panic!()
-    };
+    let Heads::Mlp { embeddings, combiners, activation } = &v.heads else { panic!() };
     assert_eq!(*activation, Activation::Identity);
     assert_eq!(embeddings[0].key, "cnns.CNN0.classifier.classifier.Linear");
     assert!(combiners[0].fc.widths.is_empty());
-    assert_eq!(
-        (
-            combiners[0].head.in_features,
-            combiners[0].head.out
-        ),
-        (7, Width::Fixed(5))
-    );
+    assert_eq!((combiners[0].head.in_features, combiners[0].head.out), (7, Width::Fixed(5)));
     // conv 4·4·3+4, embedding 40·7+7, head 7·5+5.
     assert_eq!(v.parameter_count, 52 + 287 + 40);
 }
@@ -906,11 +673,7 @@ fn errors_in_a_same_as_copy_name_the_copy_when_they_differ() {
 fn declared(ts: TokenStream) -> Vec<Model> {
     let mut decls: crate::ast::Declarations = syn::parse2(ts).expect("parses");
     crate::pipelines::substitute(&decls.pipelines, &mut decls.models).expect("substitutes");
-    decls
-        .models
-        .iter()
-        .map(|d| infer(d).unwrap_or_else(|e| panic!("unexpected errors: {e}")))
-        .collect()
+    decls.models.iter().map(|d| infer(d).unwrap_or_else(|e| panic!("unexpected errors: {e}"))).collect()
 }
 
 /// The errors of a whole invocation, as the macro reports them.
@@ -974,10 +737,7 @@ fn pipeline_definition_errors() {
         ["pipeline `stem` is used before its definition (in `base`); a pipeline may use only the pipelines defined before it"]
     );
     let errs = expansion_errors(quote! { let base = conv(4, 3) >> base; #body });
-    assert!(
-        errs[0].starts_with("pipeline `base` is used inside its own definition"),
-        "{errs:?}"
-    );
+    assert!(errs[0].starts_with("pipeline `base` is used inside its own definition"), "{errs:?}");
     let errs = expansion_errors(quote! {
         let base = conv(4, 3);
         pub struct M {
@@ -986,10 +746,7 @@ fn pipeline_definition_errors() {
             output ex[2] = head(dna);
         }
     });
-    assert_eq!(
-        errs,
-        ["pipeline `base` takes no arguments: its numbers are size parameters of the model that uses it"]
-    );
+    assert_eq!(errs, ["pipeline `base` takes no arguments: its numbers are size parameters of the model that uses it"]);
     let errs = expansion_errors(quote! { let base = gelu; });
     assert_eq!(errs, ["expected a model: `pub struct Name { .. }`"]);
 }
@@ -1013,8 +770,7 @@ fn an_error_in_a_shared_pipeline_is_reported_once_naming_the_models() {
     });
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(
-        errs[0].starts_with("in size variant `a`: wpool(16) needs length ≥ 16")
-            && errs[0].ends_with("(in models `X`, `Y`)"),
+        errs[0].starts_with("in size variant `a`: wpool(16) needs length ≥ 16") && errs[0].ends_with("(in models `X`, `Y`)"),
         "{errs:?}"
     );
     assert!(errs[1].ends_with("(in model `Y`)"), "{errs:?}");

@@ -9,7 +9,5 @@
 #[doc = include_str!("../../docs/dsl.md")]
 #[proc_macro]
 pub fn drg_model(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    drg_dsl::expand(input.into())
-        .unwrap_or_else(drg_dsl::syn::Error::into_compile_error)
-        .into()
+    drg_dsl::expand(input.into()).unwrap_or_else(drg_dsl::syn::Error::into_compile_error).into()
 }

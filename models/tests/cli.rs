@@ -35,7 +35,8 @@ fn train_losses(path: &Path) -> Vec<(usize, f64)> {
 }
 
 fn files_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect();
     v.sort();
     v
 }
@@ -50,9 +51,30 @@ fn check_binary(bin: &str, inputs: &[&Path], outputs: &[&Path], data: &DatasetPa
     let res = run(
         bin,
         &[
-            &ins, &outs, "--outdir", &outdir, "--delimiter", "\\t", "--split_outclasses", &classes, "--crossvalidation", &cv, "1", "10",
-            "--save_correlation_perclass", "--save_correlation_perpoint", "--save_predictions", "--epochs", "4", "--warm_up_epochs", "0",
-            "--optimizer", "Adam", "--lr", "0.001", "--quiet",
+            &ins,
+            &outs,
+            "--outdir",
+            &outdir,
+            "--delimiter",
+            "\\t",
+            "--split_outclasses",
+            &classes,
+            "--crossvalidation",
+            &cv,
+            "1",
+            "10",
+            "--save_correlation_perclass",
+            "--save_correlation_perpoint",
+            "--save_predictions",
+            "--epochs",
+            "4",
+            "--warm_up_epochs",
+            "0",
+            "--optimizer",
+            "Adam",
+            "--lr",
+            "0.001",
+            "--quiet",
         ],
     );
     let stderr = String::from_utf8_lossy(&res.stderr);
@@ -69,7 +91,8 @@ fn check_binary(bin: &str, inputs: &[&Path], outputs: &[&Path], data: &DatasetPa
     assert!(best < first, "{bin}: training loss did not fall: {lines:?}");
 
     // Per-class and per-gene correlation files: `name value` lines with finite or nan values.
-    let perclass = files_with(out.path(), ".txt").into_iter().filter(|p| p.to_string_lossy().contains("_clss_corr_tcl")).collect::<Vec<_>>();
+    let perclass =
+        files_with(out.path(), ".txt").into_iter().filter(|p| p.to_string_lossy().contains("_clss_corr_tcl")).collect::<Vec<_>>();
     let perpoint = files_with(out.path(), ".txt").into_iter().filter(|p| p.to_string_lossy().contains("_pnt_corr_tcl")).collect::<Vec<_>>();
     assert!(!perclass.is_empty() && perclass.len() == perpoint.len(), "{bin}: {perclass:?} {perpoint:?}");
     for f in perclass.iter().chain(&perpoint) {
@@ -106,7 +129,9 @@ fn every_model_binary_trains_and_writes_its_files() {
     check_binary(env!("CARGO_BIN_EXE_model_a_attention"), &[rna], &[ex], &d);
     check_binary(env!("CARGO_BIN_EXE_model_b"), &[dna], &[ex, kd, kt], &d);
     check_binary(env!("CARGO_BIN_EXE_model_c"), &[dna, rna], &[ex], &d);
-    for bin in [env!("CARGO_BIN_EXE_model_d"), env!("CARGO_BIN_EXE_model_e"), env!("CARGO_BIN_EXE_model_f1"), env!("CARGO_BIN_EXE_model_f2")] {
+    for bin in
+        [env!("CARGO_BIN_EXE_model_d"), env!("CARGO_BIN_EXE_model_e"), env!("CARGO_BIN_EXE_model_f1"), env!("CARGO_BIN_EXE_model_f2")]
+    {
         check_binary(bin, &[dna, rna], &[ex, kd, kt], &d);
     }
 }
@@ -116,16 +141,25 @@ fn data_of_a_length_the_model_was_not_compiled_for_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let o = SimOptions { n_genes: 40, dna_length: 1_500, rna_length: 1_500, seed: 2, ..SimOptions::default() };
     let d = write_dataset(&simulate(&o).unwrap(), &o, dir.path()).unwrap();
-    let (ins, outs) = (format!("{},{}", d.dna.display(), d.rna.display()), format!("{},{},{}", d.expression.display(), d.degradation.display(), d.transcription.display()));
+    let (ins, outs) = (
+        format!("{},{}", d.dna.display(), d.rna.display()),
+        format!("{},{},{}", d.expression.display(), d.degradation.display(), d.transcription.display()),
+    );
     let res = run(env!("CARGO_BIN_EXE_model_d"), &[&ins, &outs, "--delimiter", "\\t", "--quiet"]);
     assert_eq!(res.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&res.stderr);
     // One error: its first line says what does not fit, the lines after it how to fix it (the
     // `sizes` line to add and the command that rebuilds and reruns).
     let first = stderr.lines().next().unwrap_or_default();
-    assert!(first.starts_with("error: ") && first.contains("1500") && first.contains("dna=2000") && first.contains("dna=40000"), "{stderr}");
+    assert!(
+        first.starts_with("error: ") && first.contains("1500") && first.contains("dna=2000") && first.contains("dna=40000"),
+        "{stderr}"
+    );
     assert_eq!(stderr.matches("error").count(), 1, "{stderr}");
-    assert!(stderr.contains("len1500: len = 1_500, nk = 64, fc = 256, tp = ") && stderr.contains("cargo run --release --bin model_d -- "), "{stderr}");
+    assert!(
+        stderr.contains("len1500: len = 1_500, nk = 64, fc = 256, tp = ") && stderr.contains("cargo run --release --bin model_d -- "),
+        "{stderr}"
+    );
 
     // CUDA in a build without it: one line saying how to get it, before any data is read.
     if !cfg!(feature = "cuda") {
@@ -134,7 +168,10 @@ fn data_of_a_length_the_model_was_not_compiled_for_is_one_clear_error() {
         let res = run(env!("CARGO_BIN_EXE_model_d"), &[&ins, &outs, "--device", "cuda:0", "--outdir", &outdir, "--quiet"]);
         assert_eq!(res.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&res.stderr);
-        assert!(stderr.starts_with("error: device cuda:0: this binary was built without CUDA") && stderr.contains("--features cuda"), "{stderr}");
+        assert!(
+            stderr.starts_with("error: device cuda:0: this binary was built without CUDA") && stderr.contains("--features cuda"),
+            "{stderr}"
+        );
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
     }

@@ -24,7 +24,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32, abs: f32) {
     assert!(worst <= rel * scale + abs, "{what}: max|Δ| = {worst:e} > {rel:e}·{scale:e} + {abs:e}");
 }
 
-fn inputs<T: Tape<f32, Cpu>>(dev: &Cpu, npz: &Npz, n: usize, tape: impl Fn(usize, Tensor<(usize, usize, usize), f32, Cpu>) -> Tensor<(usize, usize, usize), f32, Cpu, T>) -> Vec<Tensor<(usize, usize, usize), f32, Cpu, T>> {
+/// One input batch of the fixture, `(batch, channels, length)`, with tape `T`.
+type Input<T = NoneTape> = Tensor<(usize, usize, usize), f32, Cpu, T>;
+
+fn inputs<T: Tape<f32, Cpu>>(dev: &Cpu, npz: &Npz, n: usize, tape: impl Fn(usize, Input) -> Input<T>) -> Vec<Input<T>> {
     (0..n)
         .map(|i| {
             let (shape, v) = npz.f32(&format!("input/{i}")).unwrap();

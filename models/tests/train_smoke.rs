@@ -5,10 +5,10 @@
 mod common;
 
 use common::random_data;
+use drg_core::dfdx::prelude::*;
 use drg_core::model::DrgModel;
 use drg_core::train::schedule::ScheduleConfig;
 use drg_core::train::{train, OutputPaths, ReportOptions, TrainConfig};
-use drg_core::dfdx::prelude::*;
 use drg_models::*;
 
 fn run<M: DrgModel<Cpu>>() {

@@ -103,17 +103,29 @@ fn every_use_case_runs_as_written_on_20_tracks() {
         let stderr = String::from_utf8_lossy(&res.stderr);
         assert!(res.status.success(), "{bin} --cnn {cnn}: {stderr}");
         if !cfg!(feature = "cuda") {
-            assert!(stderr.starts_with("warning: --cnn device=cuda:0: this binary was built without CUDA, so it trains on the CPU"), "{bin}: {stderr}");
+            assert!(
+                stderr.starts_with("warning: --cnn device=cuda:0: this binary was built without CUDA, so it trains on the CPU"),
+                "{bin}: {stderr}"
+            );
         }
         // The epoch-0 line, epoch 1, and (when epoch 1 was worse than epoch 0) the reference's
         // fine-tuning epochs from the best model; keepmodel=True keeps the weights.
-        let loss = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with("_loss.txt")).unwrap();
-        let epochs: Vec<String> = std::fs::read_to_string(&loss).unwrap().lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
+        let loss =
+            std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with("_loss.txt")).unwrap();
+        let epochs: Vec<String> =
+            std::fs::read_to_string(&loss).unwrap().lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
         assert!(epochs.len() >= 2 && epochs[0] == "0" && epochs[1] == "1", "{bin}: {epochs:?}");
         assert_eq!(files(out.path(), "_parameter.safetensors"), 1, "{bin}");
         assert!(loss.to_string_lossy().contains("_sd1_"), "{bin}: {}", loss.display());
         // The description records the data's 20 tracks per output.
-        let desc = std::fs::read_to_string(std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with("_model_params.json")).unwrap()).unwrap();
+        let desc = std::fs::read_to_string(
+            std::fs::read_dir(out.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().ends_with("_model_params.json"))
+                .unwrap(),
+        )
+        .unwrap();
         let desc: serde_json::Value = serde_json::from_str(&desc).unwrap();
         let widths: Vec<u64> = desc["outputs"].as_array().unwrap().iter().map(|o| o[1].as_u64().unwrap()).collect();
         assert_eq!(widths, vec![20; outputs.len()], "{bin}");
@@ -154,7 +166,8 @@ fn keys_that_disagree_and_widths_that_cannot_be_shared_are_one_clear_error() {
     let stderr = stderr.lines().filter(|l| !l.starts_with("warning: --cnn device=")).collect::<Vec<_>>().join("\n");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with(&format!("error: {} has 20 tracks and {} has 19", ex.display(), kd19.display())) && stderr.contains("(`shared`)"),
+        stderr.starts_with(&format!("error: {} has 20 tracks and {} has 19", ex.display(), kd19.display()))
+            && stderr.contains("(`shared`)"),
         "{stderr}"
     );
     // The same files train model D, whose heads are per output.

@@ -49,7 +49,8 @@ impl CnnString {
     pub fn parse(s: &str) -> anyhow::Result<Self> {
         let mut map = BTreeMap::new();
         for item in s.split('+').filter(|i| !i.trim().is_empty()) {
-            let (k, v) = item.split_once('=').or_else(|| item.split_once(':')).with_context(|| format!("--cnn: '{item}' is not key=value"))?;
+            let (k, v) =
+                item.split_once('=').or_else(|| item.split_once(':')).with_context(|| format!("--cnn: '{item}' is not key=value"))?;
             let k = k.trim();
             if map.insert(k.to_string(), v.trim().to_string()).is_some() {
                 bail!("--cnn: key '{k}' is given twice");
@@ -62,7 +63,9 @@ impl CnnString {
     pub fn get<T: std::str::FromStr>(&self, key: &str) -> anyhow::Result<Option<T>> {
         match self.0.get(key) {
             None => Ok(None),
-            Some(v) => v.parse::<T>().map(Some).map_err(|_| anyhow::anyhow!("--cnn: {key}={v} is not a valid {}", std::any::type_name::<T>())),
+            Some(v) => {
+                v.parse::<T>().map(Some).map_err(|_| anyhow::anyhow!("--cnn: {key}={v} is not a valid {}", std::any::type_name::<T>()))
+            }
         }
     }
 
@@ -117,7 +120,9 @@ impl CnnString {
 
     /// `loss_function=` as a loss, if given.
     pub fn loss(&self) -> anyhow::Result<Option<LossKind>> {
-        self.text("loss_function").map(|v| unquote(v).parse::<LossKind>().map_err(|e| anyhow::anyhow!("--cnn: loss_function: {e}"))).transpose()
+        self.text("loss_function")
+            .map(|v| unquote(v).parse::<LossKind>().map_err(|e| anyhow::anyhow!("--cnn: loss_function: {e}")))
+            .transpose()
     }
 
     /// `validation_loss=` as one loss per output of `spec`: a single name applies to every
@@ -134,7 +139,13 @@ impl CnnString {
             }
             Some(items) => {
                 if items.len() != spec.outputs.len() {
-                    bail!("--cnn: validation_loss={v} lists {} losses, model {} has {} outputs ({})", items.len(), spec.name, spec.outputs.len(), spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", "));
+                    bail!(
+                        "--cnn: validation_loss={v} lists {} losses, model {} has {} outputs ({})",
+                        items.len(),
+                        spec.name,
+                        spec.outputs.len(),
+                        spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
+                    );
                 }
                 items.iter().map(|s| parse(s)).collect::<anyhow::Result<Vec<_>>>()?
             }
@@ -173,7 +184,13 @@ fn canonical(v: &str) -> String {
         match ch {
             '[' | ']' | '(' | ')' | ',' => {
                 flush(&mut token, &mut out);
-                out.push(if ch == '(' { '[' } else if ch == ')' { ']' } else { ch });
+                out.push(if ch == '(' {
+                    '['
+                } else if ch == ')' {
+                    ']'
+                } else {
+                    ch
+                });
             }
             c if c.is_whitespace() || c == '\'' || c == '"' => {}
             c => token.push(c),
@@ -224,7 +241,10 @@ mod tests {
         InputSpec { name: "dna", channels: 4, length: 2000, reverse_complement: true },
         InputSpec { name: "rna", channels: 4, length: 2000, reverse_complement: false },
     ];
-    const OUTPUTS: &[OutputSpec] = &[OutputSpec { name: "ex", width: None, validation: LossKind::Correlationdata }, OutputSpec { name: "kd", width: None, validation: LossKind::None }];
+    const OUTPUTS: &[OutputSpec] = &[
+        OutputSpec { name: "ex", width: None, validation: LossKind::Correlationdata },
+        OutputSpec { name: "kd", width: None, validation: LossKind::None },
+    ];
     const SPEC: ModelSpec = ModelSpec {
         name: "ModelD",
         variant: "demo",

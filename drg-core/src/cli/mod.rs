@@ -104,7 +104,15 @@ impl Job {
         if let Some(weights) = &self.args.predictnew {
             let description = self.out.model_description();
             let description = description.is_file().then_some(description);
-            let ev = predict_new::<M, D>(weights, description.as_deref(), &self.data, &self.cfg.reports, &self.out, self.cfg.batch_size, self.device.ordinal())?;
+            let ev = predict_new::<M, D>(
+                weights,
+                description.as_deref(),
+                &self.data,
+                &self.cfg.reports,
+                &self.out,
+                self.cfg.batch_size,
+                self.device.ordinal(),
+            )?;
             println!("{}", ev.summary_text);
             return Ok(());
         }
@@ -145,7 +153,9 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     let (spec, names) = data_spec(first, &args)?;
     let data = data::load(&spec)?;
     let lengths: Vec<usize> = data.inputs.iter().map(|s| s.length).collect();
-    let index = select::choose_variant(F::NAME, F::DECLARATION, &variants, &lengths, &data.n_tracks(), args.size.as_deref(), || rebuild::Rebuild::of_this_process(F::NAME))?;
+    let index = select::choose_variant(F::NAME, F::DECLARATION, &variants, &lengths, &data.n_tracks(), args.size.as_deref(), || {
+        rebuild::Rebuild::of_this_process(F::NAME)
+    })?;
     let chosen = variants[index];
     cnn.check_architecture(&chosen)?;
 
@@ -271,10 +281,22 @@ fn data_spec(spec: &ModelSpec, args: &RunArgs) -> anyhow::Result<(DataSpec, File
             let inputs: Vec<String> = i.split(',').map(str::to_string).collect();
             let outputs: Vec<String> = o.split(',').map(str::to_string).collect();
             if inputs.len() != spec.inputs.len() {
-                bail!("{} takes {} input file(s) ({}), {} given", spec.name, spec.inputs.len(), spec.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "), inputs.len());
+                bail!(
+                    "{} takes {} input file(s) ({}), {} given",
+                    spec.name,
+                    spec.inputs.len(),
+                    spec.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "),
+                    inputs.len()
+                );
             }
             if outputs.len() != spec.outputs.len() {
-                bail!("{} predicts {} output file(s) ({}), {} given", spec.name, spec.outputs.len(), spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", "), outputs.len());
+                bail!(
+                    "{} predicts {} output file(s) ({}), {} given",
+                    spec.name,
+                    spec.outputs.len(),
+                    spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", "),
+                    outputs.len()
+                );
             }
             let ins = inputs.iter().zip(spec.inputs).map(|(p, i)| InputSpec::new(PathBuf::from(p), i.reverse_complement)).collect();
             let mut ds = DataSpec::new(ins, outputs.iter().map(PathBuf::from).collect());
@@ -424,7 +446,10 @@ mod tests {
         let adam = OptimizerKind::from_reference("Adam", None, None).unwrap();
         let c = builtin_config(&[]);
         assert_eq!((c.optimizer, c.lr), (adam, BUILTIN_LR));
-        assert_eq!((c.schedule.epochs, c.schedule.patience, c.schedule.warm_up_epochs), (BUILTIN_EPOCHS, BUILTIN_PATIENCE, BUILTIN_WARM_UP));
+        assert_eq!(
+            (c.schedule.epochs, c.schedule.patience, c.schedule.warm_up_epochs),
+            (BUILTIN_EPOCHS, BUILTIN_PATIENCE, BUILTIN_WARM_UP)
+        );
         // a learning rate alone keeps Adam; an optimizer alone keeps the built-in lr
         let c = builtin_config(&["--lr", "0.002"]);
         assert_eq!((c.optimizer, c.lr), (adam, 0.002));

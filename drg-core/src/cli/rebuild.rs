@@ -25,20 +25,13 @@ impl Rebuild {
         let mut args = std::env::args();
         let bin = args
             .next()
-            .and_then(|a| {
-                Path::new(&a)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-            })
+            .and_then(|a| Path::new(&a).file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "<binary>".to_string());
         let args: Vec<String> = args.collect();
         let file = std::env::var_os("CARGO_MANIFEST_DIR")
             .and_then(|dir| declaring_file(&PathBuf::from(dir).join("src"), model))
             .map(|f| display_path(&f));
-        Rebuild {
-            file,
-            command: command(&bin, &args, cfg!(feature = "cuda")),
-        }
+        Rebuild { file, command: command(&bin, &args, cfg!(feature = "cuda")) }
     }
 
     /// `in models/src/lib.rs` or `of ModelD` (where no file is known).
@@ -78,10 +71,7 @@ fn shell_quote(a: &str) -> String {
 /// The first `.rs` file under `dir` (sorted, recursively) that invokes `drg_model!` and declares
 /// `struct {model}`.
 fn declaring_file(dir: &Path, model: &str) -> Option<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -103,12 +93,7 @@ fn declaring_file(dir: &Path, model: &str) -> Option<PathBuf> {
 /// Whether `text` has `struct {model}` followed by something that ends the name.
 fn declares(text: &str, model: &str) -> bool {
     let needle = format!("struct {model}");
-    text.match_indices(&needle).any(|(i, _)| {
-        text[i + needle.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
-    })
+    text.match_indices(&needle).any(|(i, _)| text[i + needle.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_')))
 }
 
 /// `path` relative to the current directory when it lies below it (`models/src/lib.rs` from the
@@ -128,37 +113,21 @@ mod tests {
 
     #[test]
     fn the_command_repeats_the_arguments_quoted_for_a_shell() {
-        let args: Vec<String> = ["a.npz,b.npz", "out file.tsv", "--cnn", "lr=1e-4+it's"]
-            .map(String::from)
-            .to_vec();
+        let args: Vec<String> = ["a.npz,b.npz", "out file.tsv", "--cnn", "lr=1e-4+it's"].map(String::from).to_vec();
         assert_eq!(
             command("model_d", &args, false),
             r"cargo run --release --bin model_d -- a.npz,b.npz 'out file.tsv' --cnn 'lr=1e-4+it'\''s'"
         );
-        assert_eq!(
-            command("model_d", &[], true),
-            "cargo run --release --features cuda --bin model_d"
-        );
+        assert_eq!(command("model_d", &[], true), "cargo run --release --features cuda --bin model_d");
     }
 
     #[test]
     fn finds_the_file_that_declares_the_model() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("bin")).unwrap();
-        std::fs::write(
-            dir.path().join("bin/model_d.rs"),
-            "drg_core::cli::main::<ModelD>()",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("lib.rs"),
-            "drg_model! { pub struct ModelDX { } pub struct ModelD { } }",
-        )
-        .unwrap();
-        assert_eq!(
-            declaring_file(dir.path(), "ModelD"),
-            Some(dir.path().join("lib.rs"))
-        );
+        std::fs::write(dir.path().join("bin/model_d.rs"), "drg_core::cli::main::<ModelD>()").unwrap();
+        std::fs::write(dir.path().join("lib.rs"), "drg_model! { pub struct ModelDX { } pub struct ModelD { } }").unwrap();
+        assert_eq!(declaring_file(dir.path(), "ModelD"), Some(dir.path().join("lib.rs")));
         assert_eq!(declaring_file(dir.path(), "ModelE"), None);
         assert!(!declares("struct ModelDX {", "ModelD"));
     }

@@ -22,12 +22,15 @@ pub fn choose_variant(
 ) -> anyhow::Result<usize> {
     let describe = |v: &ModelSpec| {
         let lens: Vec<String> = v.inputs.iter().map(|i| format!("{}={}", i.name, i.length)).collect();
-        let widths: Vec<String> = v.outputs.iter().map(|o| format!("{}[{}]", o.name, o.width.map_or("_".to_string(), |w| w.to_string()))).collect();
+        let widths: Vec<String> =
+            v.outputs.iter().map(|o| format!("{}[{}]", o.name, o.width.map_or("_".to_string(), |w| w.to_string()))).collect();
         format!("{} ({}; {})", v.variant, lens.join(", "), widths.join(", "))
     };
     let fits = |v: &ModelSpec| {
         // An output of data width (`ex[_]`) fits any track count.
-        v.inputs.iter().map(|i| i.length).eq(lengths.iter().copied()) && v.outputs.len() == tracks.len() && v.outputs.iter().zip(tracks).all(|(o, &t)| o.width.is_none_or(|w| w == t))
+        v.inputs.iter().map(|i| i.length).eq(lengths.iter().copied())
+            && v.outputs.len() == tracks.len()
+            && v.outputs.iter().zip(tracks).all(|(o, &t)| o.width.is_none_or(|w| w == t))
     };
     let all: Vec<String> = variants.iter().map(describe).collect();
     if let Some(size) = size {
@@ -80,7 +83,16 @@ mod tests {
     const OUT_21: [OutputSpec; 1] = [OutputSpec { name: "ex", width: Some(21), validation: LossKind::Correlationdata }];
 
     fn spec(variant: &'static str, inputs: &'static [InputSpec], outputs: &'static [OutputSpec]) -> ModelSpec {
-        ModelSpec { name: "M", variant, inputs, outputs, loss: LossKind::Correlationmse, hyper: &[], parameters: crate::model::ParameterCount { fixed: 0, per_track: &[0] }, equal_widths: &[] }
+        ModelSpec {
+            name: "M",
+            variant,
+            inputs,
+            outputs,
+            loss: LossKind::Correlationmse,
+            hyper: &[],
+            parameters: crate::model::ParameterCount { fixed: 0, per_track: &[0] },
+            equal_widths: &[],
+        }
     }
 
     /// A tiny declaration whose `full` and `demo` sizes are described by `IN_*`/`OUT_*`.

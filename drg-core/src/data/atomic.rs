@@ -27,9 +27,7 @@ pub fn write_atomically(
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| DataError::io(path, "set permissions of", e))?;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| DataError::io(path, "set permissions of", e))?;
     }
     tmp.as_file().sync_all().map_err(|e| DataError::io(path, "write", e))?;
     tmp.persist(path).map_err(|e| DataError::io(path, "rename temporary file onto", e.error))?;

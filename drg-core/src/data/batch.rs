@@ -62,7 +62,11 @@ impl Batcher {
     /// Number of rows the batcher covers per epoch (dropped rows excluded).
     pub fn rows_per_epoch(&self) -> usize {
         let n = self.rows.len();
-        if self.drop_last { n - n % self.batch_size } else { n }
+        if self.drop_last {
+            n - n % self.batch_size
+        } else {
+            n
+        }
     }
 
     /// The batches of the next epoch (a fresh shuffle for a shuffled batcher).

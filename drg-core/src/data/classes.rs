@@ -26,9 +26,11 @@ pub fn read_class_file(path: &Path) -> DataResult<HashMap<String, String>> {
         }
         if let Some((c, prev)) = map.get(f[0]) {
             if c != f[1] {
-                return Err(DataError::line(path, k + 1, format!(
-                    "track '{}' is assigned to class '{}' here and to '{c}' on line {prev}", f[0], f[1]
-                )));
+                return Err(DataError::line(
+                    path,
+                    k + 1,
+                    format!("track '{}' is assigned to class '{}' here and to '{c}' on line {prev}", f[0], f[1]),
+                ));
             }
         }
         map.insert(f[0].to_string(), (f[1].to_string(), k + 1));
@@ -45,9 +47,7 @@ pub fn assign_classes(path: &Path, map: &HashMap<String, String>, tracks: &[Vec<
         .iter()
         .map(|ts| {
             ts.iter()
-                .map(|t| {
-                    map.get(t).cloned().ok_or_else(|| DataError::file(path, format!("track '{t}' has no class in this file")))
-                })
+                .map(|t| map.get(t).cloned().ok_or_else(|| DataError::file(path, format!("track '{t}' has no class in this file"))))
                 .collect()
         })
         .collect()

@@ -53,10 +53,13 @@ pub fn read_cv_sets(path: &Path, genes: &[String]) -> DataResult<Vec<Vec<usize>>
         return Err(DataError::file(path, "no sets (expected one line of whitespace-separated gene names per set)"));
     }
     if sets.iter().all(|s| s.is_empty()) {
-        return Err(DataError::file(path, format!(
-            "none of its {total} gene names is in the data (e.g. data genes: {})",
-            genes.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-        )));
+        return Err(DataError::file(
+            path,
+            format!(
+                "none of its {total} gene names is in the data (e.g. data genes: {})",
+                genes.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
     }
     Ok(sets)
 }

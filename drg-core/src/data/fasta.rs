@@ -8,7 +8,6 @@
 
 use std::path::Path;
 
-
 use super::error::{DataError, DataResult};
 use super::packed::PackedBases;
 use super::seqset::SeqSet;
@@ -38,9 +37,9 @@ pub fn parse_fasta(path: &Path, text: &str) -> DataResult<Vec<FastaRecord>> {
             }
             records.push(FastaRecord { name: name.to_string(), sequence: String::new() });
         } else {
-            let rec = records.last_mut().ok_or_else(|| {
-                DataError::line(path, k + 1, "not a FASTA file: sequence text before the first '>' header")
-            })?;
+            let rec = records
+                .last_mut()
+                .ok_or_else(|| DataError::line(path, k + 1, "not a FASTA file: sequence text before the first '>' header"))?;
             rec.sequence.push_str(line);
         }
     }

@@ -116,18 +116,21 @@ pub fn parse_matrix(path: &Path, text: &str, delimiter: char) -> DataResult<Matr
         let fields = split_fields(line, delimiter);
         if fields.len() < 2 {
             let d = if delimiter == '\t' { "\\t".to_string() } else { format!("'{delimiter}'") };
-            return Err(DataError::line(path, line_no, format!(
-                "expected a gene name and values separated by {d}, found {} field (wrong --delimiter?)",
-                fields.len()
-            )));
+            return Err(DataError::line(
+                path,
+                line_no,
+                format!("expected a gene name and values separated by {d}, found {} field (wrong --delimiter?)", fields.len()),
+            ));
         }
         let count = fields.len() - 1;
         match n_values {
             None => n_values = Some((count, line_no)),
             Some((c, first)) if c != count => {
-                return Err(DataError::line(path, line_no, format!(
-                    "ragged row: gene '{}' has {count} values, but line {first} has {c}", fields[0]
-                )))
+                return Err(DataError::line(
+                    path,
+                    line_no,
+                    format!("ragged row: gene '{}' has {count} values, but line {first} has {c}", fields[0]),
+                ))
             }
             _ => {}
         }
@@ -138,9 +141,11 @@ pub fn parse_matrix(path: &Path, text: &str, delimiter: char) -> DataResult<Matr
                 DataError::line(path, line_no, format!("gene '{gene}' column {}: '{f}' is not a number{hint}", t + 1))
             })?;
             if !v.is_finite() {
-                return Err(DataError::line(path, line_no, format!(
-                    "gene '{gene}' column {}: value {f} is not finite (NaN and infinite targets are not allowed)", t + 1
-                )));
+                return Err(DataError::line(
+                    path,
+                    line_no,
+                    format!("gene '{gene}' column {}: value {f} is not finite (NaN and infinite targets are not allowed)", t + 1),
+                ));
             }
             values.push(v as f32);
         }
@@ -153,14 +158,9 @@ pub fn parse_matrix(path: &Path, text: &str, delimiter: char) -> DataResult<Matr
         None => (0..t).map(|i| format!("C{i}")).collect(),
         Some((line, names)) => {
             if names.len() != t {
-                let hint = if names.len() == t + 1 {
-                    "; the header must list only the track names, not a name for the gene column"
-                } else {
-                    ""
-                };
-                return Err(DataError::line(path, line, format!(
-                    "header names {} tracks but rows have {t} values{hint}", names.len()
-                )));
+                let hint =
+                    if names.len() == t + 1 { "; the header must list only the track names, not a name for the gene column" } else { "" };
+                return Err(DataError::line(path, line, format!("header names {} tracks but rows have {t} values{hint}", names.len())));
             }
             names
         }

@@ -165,8 +165,7 @@ pub fn load(spec: &DataSpec) -> DataResult<Dataset> {
     let mut eval_track_names = tracks.clone();
     if outputs.len() > 1 || spec.file_tags.is_some() {
         let tags = spec.file_tags.clone().unwrap_or_else(|| (0..outputs.len()).map(|i| i.to_string()).collect());
-        (track_classes, eval_track_names) =
-            classes::apply_file_classes(&tags, &track_classes, &tracks).map_err(DataError::Other)?;
+        (track_classes, eval_track_names) = classes::apply_file_classes(&tags, &track_classes, &tracks).map_err(DataError::Other)?;
     }
 
     let n = genes.len();
@@ -176,9 +175,8 @@ pub fn load(spec: &DataSpec) -> DataResult<Dataset> {
             crossval::split_from_sets(path, &sets, n, *fold)?
         }
         CvSpec::Integer { folds, fold, cutoff } => {
-            let cls = cutoff.map(|c| {
-                crossval::cutoff_classes((0..n).map(|i| outputs.iter().flat_map(move |m| m.row(i).iter().copied())), c)
-            });
+            let cls =
+                cutoff.map(|c| crossval::cutoff_classes((0..n).map(|i| outputs.iter().flat_map(move |m| m.row(i).iter().copied())), c));
             crossval::split_integer(n, *folds, *fold, cls.as_deref()).map_err(DataError::Other)?
         }
     };

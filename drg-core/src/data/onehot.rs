@@ -96,22 +96,12 @@ pub fn read_onehot_npz(path: &Path) -> DataResult<SeqSet> {
 type Archive = npyz::npz::NpzArchive<std::io::BufReader<std::fs::File>>;
 
 /// The npy reader of entry `name`, or an error listing the entries the file has.
-fn open_entry<'a>(
-    path: &Path,
-    keys: &[String],
-    zip: &'a mut Archive,
-    name: &str,
-) -> DataResult<npyz::NpyFile<zip::read::ZipFile<'a>>> {
-    let found = zip
-        .by_name(name)
-        .map_err(|e| DataError::file(path, format!("entry '{name}' is unreadable: {e}")))?;
+fn open_entry<'a>(path: &Path, keys: &[String], zip: &'a mut Archive, name: &str) -> DataResult<npyz::NpyFile<zip::read::ZipFile<'a>>> {
+    let found = zip.by_name(name).map_err(|e| DataError::file(path, format!("entry '{name}' is unreadable: {e}")))?;
     found.ok_or_else(|| {
         DataError::file(
             path,
-            format!(
-                "no array '{name}' (found: {}); expected a one-hot file with seqfeatures (N, L, 4) and genenames",
-                keys.join(", ")
-            ),
+            format!("no array '{name}' (found: {}); expected a one-hot file with seqfeatures (N, L, 4) and genenames", keys.join(", ")),
         )
     })
 }
@@ -135,7 +125,7 @@ fn row_bases<V: OneHotValue>(row: &[V]) -> Result<Vec<Base>, (usize, [f64; 4])> 
         .enumerate()
         .map(|(p, c)| {
             let col = [c[0].value(), c[1].value(), c[2].value(), c[3].value()];
-            column_base(col).map_err(|()| (p, col))
+            column_base(col).map_err(|_| (p, col))
         })
         .collect()
 }
@@ -146,7 +136,13 @@ fn pack_rows<V: OneHotValue>(path: &Path, names: &[String], l: usize, first: usi
     let rows: Vec<_> = vals.par_chunks((4 * l).max(1)).map(row_bases).collect();
     for (k, row) in rows.into_iter().enumerate() {
         let row = row.map_err(|(p, col)| {
-            DataError::file(path, format!("'seqfeatures' is not one-hot: gene '{}' position {p} holds {col:?} (each position must be all 0 or a single 1)", names[first + k]))
+            DataError::file(
+                path,
+                format!(
+                    "'seqfeatures' is not one-hot: gene '{}' position {p} holds {col:?} (each position must be all 0 or a single 1)",
+                    names[first + k]
+                ),
+            )
         })?;
         into.push_row(row);
     }
@@ -170,7 +166,8 @@ fn pack_bytes(path: &Path, names: &[String], l: usize, mut data: impl std::io::R
     while first < n {
         let rows = STREAM_ROWS.min(n - first);
         let buf = &mut block[..rows * 4 * l];
-        data.read_exact(buf).map_err(|e| DataError::file(path, format!("'seqfeatures' ends early (rows {first}..{} of {n}): {e}", first + rows)))?;
+        data.read_exact(buf)
+            .map_err(|e| DataError::file(path, format!("'seqfeatures' ends early (rows {first}..{} of {n}): {e}", first + rows)))?;
         pack_rows(path, names, l, first, buf, &mut bases)?;
         first += rows;
     }
@@ -186,9 +183,7 @@ pub fn write_onehot_npz(path: &Path, names: &[String], length: usize, onehot: &[
         let mut npz = npyz::npz::NpzWriter::new(w);
         let method = if compressed { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
         // A fixed timestamp keeps files byte-identical for a seed (zip stores modification times).
-        let opts = || {
-            zip::write::FileOptions::default().compression_method(method).last_modified_time(zip::DateTime::default())
-        };
+        let opts = || zip::write::FileOptions::default().compression_method(method).last_modified_time(zip::DateTime::default());
         // Serialise the .npy into memory first: npyz writes element by element, and each small
         // write into a deflating zip entry is expensive.
         let mut npy = Vec::with_capacity(onehot.len() + 128);

@@ -24,7 +24,12 @@ pub struct PackedBases {
 impl PackedBases {
     /// No rows yet, of `length` positions each, with room for `rows` rows.
     pub fn with_capacity(length: usize, rows: usize) -> Self {
-        PackedBases { length, rows: 0, bases: Vec::with_capacity(rows * length.div_ceil(4)), empty: Vec::with_capacity(rows * length.div_ceil(8)) }
+        PackedBases {
+            length,
+            rows: 0,
+            bases: Vec::with_capacity(rows * length.div_ceil(4)),
+            empty: Vec::with_capacity(rows * length.div_ceil(8)),
+        }
     }
 
     /// Bytes of bases per row.
@@ -136,18 +141,22 @@ impl PackedBases {
     }
 }
 
+/// A column that is neither all 0 nor a single 1 (a 0.5, two ones, NaN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotOneHot;
+
 /// The base of a one-hot column `[a, c, g, t]`: `Ok(None)` when all are 0, `Ok(Some(channel))`
-/// for a single 1, `Err(())` for anything else.
-pub fn column_base(col: [f64; 4]) -> Result<Base, ()> {
+/// for a single 1.
+pub fn column_base(col: [f64; 4]) -> Result<Base, NotOneHot> {
     let mut base = None;
     for (c, &v) in col.iter().enumerate() {
         if v == 1.0 {
             if base.is_some() {
-                return Err(());
+                return Err(NotOneHot);
             }
             base = Some(c as u8);
         } else if v != 0.0 {
-            return Err(());
+            return Err(NotOneHot);
         }
     }
     Ok(base)
@@ -161,7 +170,8 @@ mod tests {
     fn rows_round_trip_through_three_bits_per_position() {
         // 11 positions: the strides round up (3 bytes of bases, 2 of marks), and every kind of
         // position occurs at every bit offset.
-        let rows: Vec<Vec<Base>> = (0..5).map(|r| (0..11).map(|p| if (p + r) % 5 == 4 { None } else { Some(((p * 3 + r) % 4) as u8) }).collect()).collect();
+        let rows: Vec<Vec<Base>> =
+            (0..5).map(|r| (0..11).map(|p| if (p + r) % 5 == 4 { None } else { Some(((p * 3 + r) % 4) as u8) }).collect()).collect();
         let mut packed = PackedBases::with_capacity(11, 5);
         for r in &rows {
             packed.push_row(r.iter().copied());
@@ -194,7 +204,7 @@ mod tests {
     fn columns_are_one_hot_or_refused() {
         assert_eq!(column_base([0.0, 0.0, 1.0, 0.0]), Ok(Some(2)));
         assert_eq!(column_base([0.0; 4]), Ok(None));
-        assert_eq!(column_base([1.0, 1.0, 0.0, 0.0]), Err(()));
-        assert_eq!(column_base([0.5, 0.0, 0.0, 0.0]), Err(()));
+        assert_eq!(column_base([1.0, 1.0, 0.0, 0.0]), Err(NotOneHot));
+        assert_eq!(column_base([0.5, 0.0, 0.0, 0.0]), Err(NotOneHot));
     }
 }

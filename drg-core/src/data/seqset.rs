@@ -38,7 +38,13 @@ impl SeqSet {
 
     /// A set from channel-first one-hot values `(N, 4, L)` (tests, in-memory data); an error
     /// names the first position that is not one-hot.
-    pub fn from_channel_first(source: PathBuf, names: Vec<String>, length: usize, values: &[f32], reverse_complement: bool) -> DataResult<SeqSet> {
+    pub fn from_channel_first(
+        source: PathBuf,
+        names: Vec<String>,
+        length: usize,
+        values: &[f32],
+        reverse_complement: bool,
+    ) -> DataResult<SeqSet> {
         let n = names.len();
         if values.len() != n * 4 * length {
             return Err(DataError::file(&source, format!("{} values for {n} sequences of 4 x {length}", values.len())));
@@ -48,7 +54,8 @@ impl SeqSet {
             let col = |p: usize| [0, 1, 2, 3].map(|c| f64::from(row[c * length + p]));
             let mut positions = Vec::with_capacity(length);
             for p in 0..length {
-                let base = column_base(col(p)).map_err(|()| DataError::file(&source, format!("gene '{}' position {p} holds {:?}, not one-hot", names[i], col(p))))?;
+                let base = column_base(col(p))
+                    .map_err(|_| DataError::file(&source, format!("gene '{}' position {p} holds {:?}, not one-hot", names[i], col(p))))?;
                 positions.push(base);
             }
             bases.push_row(positions);
@@ -77,9 +84,8 @@ impl SeqSet {
     /// Sorts the rows by gene name (the reference sorts every input by name) and rejects
     /// duplicate names, which would make the alignment by name ambiguous.
     pub fn sorted_by_name(self) -> DataResult<SeqSet> {
-        let order = sorted_unique_order(&self.names).map_err(|g| {
-            DataError::file(&self.source, format!("gene name '{g}' occurs more than once"))
-        })?;
+        let order = sorted_unique_order(&self.names)
+            .map_err(|g| DataError::file(&self.source, format!("gene name '{g}' occurs more than once")))?;
         if order.iter().enumerate().all(|(k, &i)| k == i) {
             return Ok(self);
         }

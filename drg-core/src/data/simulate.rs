@@ -86,8 +86,7 @@ impl Default for SimOptions {
     }
 }
 
-const INTERLEUKINS: [&str; 12] =
-    ["IL1b", "IL2", "IL4", "IL6", "IL10", "IL12", "IL17", "IL21", "IL23", "IFNg", "TNFa", "TGFb"];
+const INTERLEUKINS: [&str; 12] = ["IL1b", "IL2", "IL4", "IL6", "IL10", "IL12", "IL17", "IL21", "IL23", "IFNg", "TNFa", "TGFb"];
 const CELL_TYPES: [&str; 6] = ["Tcell", "Bcell", "Mono", "NK", "DC", "Neutro"];
 
 /// A simulated dataset in memory.
@@ -200,7 +199,14 @@ fn plant(seq: &mut [u8], pos: usize, motif: &[u8]) {
 
 /// Plants one binding site: `copies` copies of `motif` at positions drawn by `pick`, each on a
 /// random strand when `either_strand` (DNA) and on the forward strand otherwise (mRNA).
-fn plant_site(rng: &mut StdRng, seq: &mut [u8], motif: &[u8], copies: usize, either_strand: bool, mut pick: impl FnMut(&mut StdRng) -> usize) {
+fn plant_site(
+    rng: &mut StdRng,
+    seq: &mut [u8],
+    motif: &[u8],
+    copies: usize,
+    either_strand: bool,
+    mut pick: impl FnMut(&mut StdRng) -> usize,
+) {
     let rc = either_strand.then(|| revcomp(motif));
     for _ in 0..copies {
         let pos = pick(rng);
@@ -237,11 +243,7 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
         return Err("--length must be at least 600 bp for DNA and --rna-length at least 300 bp".into());
     }
     if o.n_cell_types == 0 || o.n_cell_types > CELL_TYPES.len() || o.n_conditions < 2 || o.n_conditions > INTERLEUKINS.len() {
-        return Err(format!(
-            "need 1..={} cell types and 2..={} conditions",
-            CELL_TYPES.len(),
-            INTERLEUKINS.len()
-        ));
+        return Err(format!("need 1..={} cell types and 2..={} conditions", CELL_TYPES.len(), INTERLEUKINS.len()));
     }
     let mut rng = StdRng::seed_from_u64(o.seed);
     let normal = Normal::new(0.0f32, 1.0).expect("valid normal");
@@ -350,11 +352,14 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
 
     let mut order: Vec<usize> = (0..o.n_genes).collect();
     order.shuffle(&mut rng);
-    let mut cv_sets: Vec<Vec<usize>> = order.chunks(o.n_genes.div_ceil(o.cv_sets)).map(|c| {
-        let mut c = c.to_vec();
-        c.sort_unstable();
-        c
-    }).collect();
+    let mut cv_sets: Vec<Vec<usize>> = order
+        .chunks(o.n_genes.div_ceil(o.cv_sets))
+        .map(|c| {
+            let mut c = c.to_vec();
+            c.sort_unstable();
+            c
+        })
+        .collect();
     cv_sets.truncate(o.cv_sets);
     Ok(Simulation {
         genes,
@@ -422,11 +427,21 @@ pub mod learnability {
             saa += dx * dx;
             sbb += dy * dy;
         }
-        if saa == 0.0 || sbb == 0.0 { 0.0 } else { sab / (saa * sbb).sqrt() }
+        if saa == 0.0 || sbb == 0.0 {
+            0.0
+        } else {
+            sab / (saa * sbb).sqrt()
+        }
     }
 
     /// Mean over `rows` and over classes of the per-gene correlation across the tracks of a class.
-    pub fn mean_class_correlation(pred: impl Fn(usize) -> Vec<f32>, obs: &[f32], n_tracks: usize, classes: &[String], rows: &[usize]) -> f64 {
+    pub fn mean_class_correlation(
+        pred: impl Fn(usize) -> Vec<f32>,
+        obs: &[f32],
+        n_tracks: usize,
+        classes: &[String],
+        rows: &[usize],
+    ) -> f64 {
         let mut labels: Vec<&String> = classes.iter().collect();
         labels.sort();
         labels.dedup();
@@ -457,13 +472,8 @@ pub mod learnability {
             }
         }
         let baseline = mean_class_correlation(|_| avg.clone(), &sim.expression, t, &sim.track_cell_types, test);
-        let truth = mean_class_correlation(
-            |g| sim.expression_truth[g * t..(g + 1) * t].to_vec(),
-            &sim.expression,
-            t,
-            &sim.track_cell_types,
-            test,
-        );
+        let truth =
+            mean_class_correlation(|g| sim.expression_truth[g * t..(g + 1) * t].to_vec(), &sim.expression, t, &sim.track_cell_types, test);
         (baseline, truth)
     }
 }

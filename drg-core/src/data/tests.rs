@@ -408,7 +408,15 @@ fn default_simulation_is_learnable_from_sequence_alone() {
         (0..l).map(|p| (0..4).find(|&c| x[(g * l + p) * 4 + c] == 1).map_or(b'N', |c| b"ACGT"[c])).collect()
     };
     let revcomp = |m: &[u8]| -> Vec<u8> {
-        m.iter().rev().map(|&b| match b { b'A' => b'T', b'C' => b'G', b'G' => b'C', _ => b'A' }).collect()
+        m.iter()
+            .rev()
+            .map(|&b| match b {
+                b'A' => b'T',
+                b'C' => b'G',
+                b'G' => b'C',
+                _ => b'A',
+            })
+            .collect()
     };
     let tss = o.dna_length / 2;
     let features = |g: usize| -> Vec<f64> {

@@ -11,7 +11,10 @@ use anyhow::Context;
 
 /// Writes `path` atomically: `fill` writes the content into a buffered writer on a temporary file
 /// next to `path`, which then replaces `path`. Errors name the destination file.
-pub fn write_atomically(path: impl AsRef<Path>, fill: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+pub fn write_atomically(
+    path: impl AsRef<Path>,
+    fill: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let path = path.as_ref();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

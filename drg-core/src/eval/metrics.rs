@@ -317,7 +317,10 @@ pub(crate) mod tests {
         let tracks = vec!["a".to_string()];
         let classes = vec!["0".to_string()];
         let set = TestSet { pred: &[1.0], truth: &[1.0, 2.0], genes: &genes, tracks: &tracks, classes: &classes };
-        assert_eq!(class_correlations(&set).unwrap_err().to_string(), "evaluation: the prediction has 1 values, expected 2 (2 genes x 1 tracks)");
+        assert_eq!(
+            class_correlations(&set).unwrap_err().to_string(),
+            "evaluation: the prediction has 1 values, expected 2 (2 genes x 1 tracks)"
+        );
         let set = TestSet { pred: &[1.0, 2.0], truth: &[1.0, 2.0], genes: &genes, tracks: &tracks, classes: &[] };
         assert!(class_correlations(&set).unwrap_err().to_string().contains("0 class labels for 1 tracks"));
     }

@@ -169,7 +169,14 @@ pub struct ModelNameSettings {
 /// Appends the reference's model tokens (`add_params_to_outname`) to `prefix`.
 pub fn model_outname(prefix: &str, s: &ModelNameSettings) -> String {
     let mut o = String::from(prefix);
-    o += &format!("_{}k{}l{}{}f{}", loss_tag(&s.loss_function, 3), s.num_kernels, s.l_kernels, if s.kernel_bias { 'T' } else { 'F' }, s.kernel_function);
+    o += &format!(
+        "_{}k{}l{}{}f{}",
+        loss_tag(&s.loss_function, 3),
+        s.num_kernels,
+        s.l_kernels,
+        if s.kernel_bias { 'T' } else { 'F' },
+        s.kernel_function
+    );
     if s.net_function != s.kernel_function {
         o += &s.net_function;
     }
@@ -433,7 +440,14 @@ mod tests {
     }
 
     fn combine(emb: usize, shared: bool, layers: usize, function: &str) -> CombineName {
-        CombineName { cnn_embedding: vec![emb], shared_embedding: shared, n_combine_layers: layers, combine_function: s(function), combine_widening: 1.1, combine_residual: 0 }
+        CombineName {
+            cnn_embedding: vec![emb],
+            shared_embedding: shared,
+            n_combine_layers: layers,
+            combine_function: s(function),
+            combine_widening: 1.1,
+            combine_residual: 0,
+        }
     }
 
     fn use_case_prefix(inputs: &[&str], outputs: &[&str]) -> String {
@@ -558,7 +572,12 @@ mod tests {
         let name = model_outname("p", &m);
         assert!(name.contains("nfc3s64SigmoidcbnoT"), "{name}");
         assert!(name.contains("tr0.001Adam-0.9-0.999bs8-F"), "{name}");
-        let cv = DataNameSettings { inputs: vec![s("a.npz")], outputs: vec![s("b.csv")], crossvalidation: Some(CvName::Folds { folds: 10, fold: 0 }), ..Default::default() };
+        let cv = DataNameSettings {
+            inputs: vec![s("a.npz")],
+            outputs: vec![s("b.csv")],
+            crossvalidation: Some(CvName::Folds { folds: 10, fold: 0 }),
+            ..Default::default()
+        };
         assert_eq!(data_outname(&cv), "bona-cv10-0");
     }
 }

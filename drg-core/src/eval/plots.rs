@@ -47,10 +47,24 @@ pub fn plot_loss_curves(path: &Path, lines: &[EpochLine]) -> anyhow::Result<()> 
     let x1 = lines.len().saturating_sub(1).max(1) as f64;
     write_svg(path, |root| {
         let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| anyhow::anyhow!("{e:?}");
-        let mut chart = ChartBuilder::on(root).caption("loss", ("sans-serif", 24)).margin(10).x_label_area_size(40).y_label_area_size(60).build_cartesian_2d(0f64..x1, y0..y1).map_err(e)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption("loss", ("sans-serif", 24))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x1, y0..y1)
+            .map_err(e)?;
         chart.configure_mesh().x_desc("line of _loss.txt (epoch 0 first)").y_desc("loss").draw().map_err(e)?;
-        chart.draw_series(LineSeries::new(train, &BLUE)).map_err(e)?.label("train (training set)").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-        chart.draw_series(LineSeries::new(val, &RED)).map_err(e)?.label("validation (validation set)").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+        chart
+            .draw_series(LineSeries::new(train, &BLUE))
+            .map_err(e)?
+            .label("train (training set)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+        chart
+            .draw_series(LineSeries::new(val, &RED))
+            .map_err(e)?
+            .label("validation (validation set)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
         chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(e)?;
         Ok(())
     })
@@ -58,13 +72,26 @@ pub fn plot_loss_curves(path: &Path, lines: &[EpochLine]) -> anyhow::Result<()> 
 
 /// Predicted against measured values of one output (all genes and tracks), with the diagonal.
 pub fn plot_scatter(path: &Path, title: &str, measured: &[f64], predicted: &[f32]) -> anyhow::Result<()> {
-    anyhow::ensure!(measured.len() == predicted.len(), "{}: {} measured values for {} predictions", path.display(), measured.len(), predicted.len());
-    let points: Vec<(f64, f64)> = measured.iter().zip(predicted).map(|(&m, &p)| (m, p as f64)).filter(|(m, p)| m.is_finite() && p.is_finite()).collect();
+    anyhow::ensure!(
+        measured.len() == predicted.len(),
+        "{}: {} measured values for {} predictions",
+        path.display(),
+        measured.len(),
+        predicted.len()
+    );
+    let points: Vec<(f64, f64)> =
+        measured.iter().zip(predicted).map(|(&m, &p)| (m, p as f64)).filter(|(m, p)| m.is_finite() && p.is_finite()).collect();
     let (x0, x1) = range(points.iter().map(|p| p.0));
     let (y0, y1) = range(points.iter().map(|p| p.1));
     write_svg(path, |root| {
         let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| anyhow::anyhow!("{e:?}");
-        let mut chart = ChartBuilder::on(root).caption(title, ("sans-serif", 24)).margin(10).x_label_area_size(40).y_label_area_size(60).build_cartesian_2d(x0..x1, y0..y1).map_err(e)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 24))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(e)?;
         chart.configure_mesh().x_desc("measured").y_desc("predicted").draw().map_err(e)?;
         let (d0, d1) = (x0.max(y0), x1.min(y1));
         if d0 < d1 {
@@ -110,7 +137,15 @@ mod tests {
     fn loss_plot_is_a_valid_svg_with_both_curves() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run_loss.svg");
-        let lines: Vec<EpochLine> = (0..6).map(|e| EpochLine { epoch: e.min(3), orig_val: 1.0, val: 1.0 / (e as f64 + 1.0), train: 2.0 / (e as f64 + 1.0), train_val: f64::NAN }).collect();
+        let lines: Vec<EpochLine> = (0..6)
+            .map(|e| EpochLine {
+                epoch: e.min(3),
+                orig_val: 1.0,
+                val: 1.0 / (e as f64 + 1.0),
+                train: 2.0 / (e as f64 + 1.0),
+                train_val: f64::NAN,
+            })
+            .collect();
         plot_loss_curves(&path, &lines).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         // Two curves and two legend lines.

@@ -50,7 +50,12 @@ pub fn correlation_file_text<S: AsRef<str>>(names: &[S], values: &[f64]) -> Stri
 /// `_clss_` then `_pnt_`). Per-track files are labelled with track names and per-gene files with
 /// gene names (the reference chooses by a length test that mislabels when both counts agree; we
 /// do not copy that).
-pub fn write_correlation_reports(prefix: &str, genes: &[String], classes: &[ClassCorrelations], which: CorrelationReports) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write_correlation_reports(
+    prefix: &str,
+    genes: &[String],
+    classes: &[ClassCorrelations],
+    which: CorrelationReports,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for c in classes {
         if which.per_class {
@@ -59,7 +64,12 @@ pub fn write_correlation_reports(prefix: &str, genes: &[String], classes: &[Clas
             written.push(path);
         }
         if which.per_point {
-            anyhow::ensure!(genes.len() == c.per_gene.len(), "{prefix}: {} gene names for {} per-gene values", genes.len(), c.per_gene.len());
+            anyhow::ensure!(
+                genes.len() == c.per_gene.len(),
+                "{prefix}: {} gene names for {} per-gene values",
+                genes.len(),
+                c.per_gene.len()
+            );
             let path = output_path(prefix, &format!("_pnt_corr_tcl{}.txt", c.class));
             write_bytes_atomically(&path, correlation_file_text(genes, &c.per_gene).as_bytes())?;
             written.push(path);
@@ -148,7 +158,11 @@ pub fn write_predictions_npz(prefix: &str, names: &[String], values: &[f32], col
 }
 
 /// One 1-d numpy unicode array (`<U{longest}`), as numpy stores a list of Python strings.
-fn write_unicode_array<W: std::io::Write + std::io::Seek>(npz: &mut npyz::npz::NpzWriter<W>, name: &str, strings: &[String]) -> anyhow::Result<()> {
+fn write_unicode_array<W: std::io::Write + std::io::Seek>(
+    npz: &mut npyz::npz::NpzWriter<W>,
+    name: &str,
+    strings: &[String],
+) -> anyhow::Result<()> {
     let width = strings.iter().map(|s| s.chars().count()).max().unwrap_or(0).max(1);
     let dtype = npyz::DType::Plain(format!("<U{width}").parse().map_err(|e| anyhow::anyhow!("{e:?}"))?);
     let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);

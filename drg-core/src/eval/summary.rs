@@ -106,7 +106,11 @@ impl fmt::Display for Summary {
         let width = self.rows.iter().map(|r| r.class.chars().count()).max().unwrap_or(0).max("class".len());
         writeln!(f, "{:<width$}  {:>6}  {:>5}  {:>7}  {:>10}  {:>7}", "class", "tracks", "genes", "model r", "baseline r", "gain")?;
         for r in &self.rows {
-            let genes = if r.genes_model == r.genes_baseline { r.genes_model.to_string() } else { format!("{}/{}", r.genes_model, r.genes_baseline) };
+            let genes = if r.genes_model == r.genes_baseline {
+                r.genes_model.to_string()
+            } else {
+                format!("{}/{}", r.genes_model, r.genes_baseline)
+            };
             writeln!(
                 f,
                 "{:<width$}  {:>6}  {:>5}  {:>7.4}  {:>10.4}  {:>+7.4}",

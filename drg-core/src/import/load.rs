@@ -11,10 +11,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use dfdx::nn::tensor_collection::{
-    TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName, ViewTensorRef,
-};
 use dfdx::nn::tensor_collection::RecursiveWalker;
+use dfdx::nn::tensor_collection::{TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName, ViewTensorRef};
 use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::Tensor;
 use dfdx::tensor_ops::Device;
@@ -217,7 +215,6 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for Loader<'_> {
         self.report.loaded.push(key);
         Ok(None)
     }
-
 }
 
 struct Exporter {
@@ -238,5 +235,4 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for Exporter {
         self.sd.entries.insert(name, Entry::f32(dims(tensor.shape()), tensor.as_vec()));
         Ok(None)
     }
-
 }

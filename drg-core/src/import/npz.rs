@@ -96,17 +96,13 @@ pub struct Npz {
 impl Npz {
     /// The array called `name`, or an error naming the file and the missing key.
     pub fn get(&self, name: &str) -> anyhow::Result<&NdArray> {
-        self.arrays
-            .get(name)
-            .ok_or_else(|| anyhow::anyhow!("{}: no array named '{}'", self.path.display(), name))
+        self.arrays.get(name).ok_or_else(|| anyhow::anyhow!("{}: no array named '{}'", self.path.display(), name))
     }
 
     /// The array called `name` as f32 values with its shape.
     pub fn f32(&self, name: &str) -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
         let a = self.get(name)?;
-        let v = a.to_f32().ok_or_else(|| {
-            anyhow::anyhow!("{}: array '{}' holds strings, not numbers", self.path.display(), name)
-        })?;
+        let v = a.to_f32().ok_or_else(|| anyhow::anyhow!("{}: array '{}' holds strings, not numbers", self.path.display(), name))?;
         Ok((a.shape.clone(), v))
     }
 }
@@ -115,16 +111,13 @@ impl Npz {
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz, NpzError> {
     let path = path.as_ref().to_path_buf();
     let file = std::fs::File::open(&path).map_err(|source| NpzError::Open { path: path.clone(), source })?;
-    let mut archive = npyz::npz::NpzArchive::new(std::io::BufReader::new(file))
-        .map_err(|source| NpzError::NotNpz { path: path.clone(), source })?;
+    let mut archive =
+        npyz::npz::NpzArchive::new(std::io::BufReader::new(file)).map_err(|source| NpzError::NotNpz { path: path.clone(), source })?;
     let names: Vec<String> = archive.array_names().map(str::to_string).collect();
     let mut arrays = BTreeMap::new();
     for name in names {
         let entry_err = |msg: String| NpzError::Entry { path: path.clone(), entry: name.clone(), msg };
-        let npy = archive
-            .by_name(&name)
-            .map_err(|e| entry_err(e.to_string()))?
-            .ok_or_else(|| entry_err("listed but not found".into()))?;
+        let npy = archive.by_name(&name).map_err(|e| entry_err(e.to_string()))?.ok_or_else(|| entry_err("listed but not found".into()))?;
         let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
         let dtype = npy.dtype();
         let descr = dtype.descr();
@@ -147,11 +140,7 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz, NpzError> {
             (TypeChar::Bool, 1) => Values::Int(npy.into_vec::<bool>().map_err(read_err)?.into_iter().map(i64::from).collect()),
             (TypeChar::UnicodeStr, _) => Values::Str(npy.into_vec::<String>().map_err(read_err)?),
             (TypeChar::ByteStr, _) => Values::Str(
-                npy.into_vec::<Vec<u8>>()
-                    .map_err(read_err)?
-                    .into_iter()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .collect(),
+                npy.into_vec::<Vec<u8>>().map_err(read_err)?.into_iter().map(|b| String::from_utf8_lossy(&b).into_owned()).collect(),
             ),
             _ => return Err(NpzError::Dtype { path: path.clone(), entry: name.clone(), dtype: descr }),
         };

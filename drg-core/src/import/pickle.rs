@@ -34,9 +34,18 @@ pub enum Value {
     /// A dict's items in insertion order.
     Dict(Vec<(Value, Value)>),
     /// A reference to `module.name`, unresolved.
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// `callable(*args)`, not evaluated, with the items and the `BUILD` state added afterwards.
-    Call { callable: Box<Value>, args: Vec<Value>, items: Vec<(Value, Value)>, appended: Vec<Value>, state: Option<Box<Value>> },
+    Call {
+        callable: Box<Value>,
+        args: Vec<Value>,
+        items: Vec<(Value, Value)>,
+        appended: Vec<Value>,
+        state: Option<Box<Value>>,
+    },
     /// The object that `persistent_load(id)` would return.
     PersistentId(Box<Value>),
 }
@@ -173,10 +182,13 @@ impl<'a> Machine<'a> {
         let Some(m) = self.stack.iter().rposition(|s| matches!(s, Slot::Mark)) else { return self.err("no MARK on the stack") };
         let items = self.stack.split_off(m + 1);
         self.stack.pop();
-        Ok(items.into_iter().map(|s| match s {
-            Slot::Value(v) => v,
-            Slot::Mark => unreachable!("rposition found the topmost mark"),
-        }).collect())
+        Ok(items
+            .into_iter()
+            .map(|s| match s {
+                Slot::Value(v) => v,
+                Slot::Mark => unreachable!("rposition found the topmost mark"),
+            })
+            .collect())
     }
 
     fn memo_get(&self, key: u32) -> Result<Value, PickleError> {

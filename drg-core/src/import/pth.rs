@@ -64,8 +64,7 @@ fn read_legacy(path: &Path, bytes: &[u8]) -> Result<StateDict, ImportError> {
     let fail = |msg: String| ImportError::format(path, msg);
     let mut pos = 0;
     let mut next = |what: &str| -> Result<Value, ImportError> {
-        let (value, used) =
-            pickle::parse_prefix(&bytes[pos..]).map_err(|e| fail(format!("legacy format, {what}: {e}")))?;
+        let (value, used) = pickle::parse_prefix(&bytes[pos..]).map_err(|e| fail(format!("legacy format, {what}: {e}")))?;
         pos += used;
         Ok(value)
     };

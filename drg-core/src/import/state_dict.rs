@@ -123,11 +123,8 @@ impl StateDict {
             entries.insert(key.to_string(), Entry { shape: array.shape.clone(), values, dtype });
         }
         if entries.is_empty() {
-            let msg = if prefix.is_empty() {
-                "the archive holds no arrays".to_string()
-            } else {
-                format!("no array name starts with '{prefix}'")
-            };
+            let msg =
+                if prefix.is_empty() { "the archive holds no arrays".to_string() } else { format!("no array name starts with '{prefix}'") };
             return Err(ImportError::format(&npz.path, msg));
         }
         Ok(StateDict { entries, source: npz.path })
@@ -191,11 +188,7 @@ impl StateDict {
     }
 }
 
-fn write_entry<W: std::io::Write + std::io::Seek>(
-    npz: &mut npyz::npz::NpzWriter<W>,
-    key: &str,
-    entry: &Entry,
-) -> std::io::Result<()> {
+fn write_entry<W: std::io::Write + std::io::Seek>(npz: &mut npyz::npz::NpzWriter<W>, key: &str, entry: &Entry) -> std::io::Result<()> {
     use npyz::WriterBuilder;
     let shape: Vec<u64> = entry.shape.iter().map(|&d| d as u64).collect();
     let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);

@@ -94,7 +94,10 @@ fn pow_1_2(n: usize) -> f32 {
 
 /// A 1×1 convolution (a per-position linear map) on `(B, L, I)` rows with a weight stored in the
 /// conv layout `(O, I, 1)`.
-fn pointwise<const O: usize, const I: usize, D: DrgDevice, T: Tape<f32, D>>(x: Rows<D, T>, w: &Tensor<Rank3<O, I, 1>, f32, D>) -> Rows<D, T> {
+fn pointwise<const O: usize, const I: usize, D: DrgDevice, T: Tape<f32, D>>(
+    x: Rows<D, T>,
+    w: &Tensor<Rank3<O, I, 1>, f32, D>,
+) -> Rows<D, T> {
     let (b, l, _) = *x.shape();
     let wt = w.retaped::<T>().reshape::<Rank2<O, I>>().permute::<Rank2<I, O>, _>();
     let x = x.reshape_like(&(b, l, Const::<I>));
@@ -103,7 +106,11 @@ fn pointwise<const O: usize, const I: usize, D: DrgDevice, T: Tape<f32, D>>(x: R
 }
 
 /// LayerNorm over the channels of every position (eps 1e-5), with an affine map.
-fn layer_norm<const C: usize, D: DrgDevice, T: Tape<f32, D>>(x: Rows<D, T>, gamma: &Tensor<Rank1<C>, f32, D>, beta: &Tensor<Rank1<C>, f32, D>) -> Rows<D, T> {
+fn layer_norm<const C: usize, D: DrgDevice, T: Tape<f32, D>>(
+    x: Rows<D, T>,
+    gamma: &Tensor<Rank1<C>, f32, D>,
+    beta: &Tensor<Rank1<C>, f32, D>,
+) -> Rows<D, T> {
     let (b, l, _) = *x.shape();
     let x = x.reshape_like(&(b, l, Const::<C>)).normalize::<Axis<2>>(1e-5);
     let shape = *x.shape();
@@ -124,7 +131,8 @@ impl<const CI: usize, const E: usize, const H: usize, const L: usize, const CI2:
         // (B, C, L) → (B, L, C).
         let rows: Rows<D, T> = x.permute::<_, Axes3<0, 2, 1>>().reshape_like(&(b, L, CI));
         let res = pointwise(rows.with_empty_tape(), &self.residual);
-        let pe = self.positions.clone().permute::<Rank2<L, CI>, _>().broadcast_like(&(b, Const::<L>, Const::<CI>)).reshape_like(&(b, L, CI));
+        let pe =
+            self.positions.clone().permute::<Rank2<L, CI>, _>().broadcast_like(&(b, Const::<L>, Const::<CI>)).reshape_like(&(b, L, CI));
         let xin = (rows, pe).concat_along(Axis::<2>).reshape_like(&(b, L, CI2));
         let heads = |t: Rows<D, T>| t.reshape_like(&(b, L, H, E)).permute::<_, Axes4<0, 2, 1, 3>>();
         let q = heads(pointwise(xin.with_empty_tape(), &self.queries));
@@ -150,18 +158,58 @@ impl<const CI: usize, const E: usize, const H: usize, const L: usize, const CI2:
         visitor.visit_fields(
             (
                 (
-                    Self::tensor("embed_queries.weight", |s| &s.queries, |s| &mut s.queries, TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI2))),
-                    Self::tensor("embed_keys.weight", |s| &s.keys, |s| &mut s.keys, TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI2))),
-                    Self::tensor("embed_values.weight", |s| &s.values, |s| &mut s.values, TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI2))),
-                    Self::tensor("combine_layer.weight", |s| &s.combine, |s| &mut s.combine, TensorOptions::reset_with(|t| fill_uniform_fan_in(t, HE))),
-                    Self::tensor("reslayer.weight", |s| &s.residual, |s| &mut s.residual, TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI))),
+                    Self::tensor(
+                        "embed_queries.weight",
+                        |s| &s.queries,
+                        |s| &mut s.queries,
+                        TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI2)),
+                    ),
+                    Self::tensor(
+                        "embed_keys.weight",
+                        |s| &s.keys,
+                        |s| &mut s.keys,
+                        TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI2)),
+                    ),
+                    Self::tensor(
+                        "embed_values.weight",
+                        |s| &s.values,
+                        |s| &mut s.values,
+                        TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI2)),
+                    ),
+                    Self::tensor(
+                        "combine_layer.weight",
+                        |s| &s.combine,
+                        |s| &mut s.combine,
+                        TensorOptions::reset_with(|t| fill_uniform_fan_in(t, HE)),
+                    ),
+                    Self::tensor(
+                        "reslayer.weight",
+                        |s| &s.residual,
+                        |s| &mut s.residual,
+                        TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI)),
+                    ),
                 ),
                 (
                     Self::tensor("layer_norm.weight", |s| &s.norm1_weight, |s| &mut s.norm1_weight, TensorOptions::reset_to_ones()),
                     Self::tensor("layer_norm.bias", |s| &s.norm1_bias, |s| &mut s.norm1_bias, TensorOptions::reset_to_zeros()),
-                    Self::tensor("feedforward.0.weight", |s| &s.ff1, |s| &mut s.ff1, TensorOptions::reset_with(|t| fill_uniform_fan_in(t, E))),
-                    Self::tensor("feedforward.2.weight", |s| &s.ff2, |s| &mut s.ff2, TensorOptions::reset_with(|t| fill_uniform_fan_in(t, E4))),
-                    Self::tensor("feedforward_layer_norm.weight", |s| &s.norm2_weight, |s| &mut s.norm2_weight, TensorOptions::reset_to_ones()),
+                    Self::tensor(
+                        "feedforward.0.weight",
+                        |s| &s.ff1,
+                        |s| &mut s.ff1,
+                        TensorOptions::reset_with(|t| fill_uniform_fan_in(t, E)),
+                    ),
+                    Self::tensor(
+                        "feedforward.2.weight",
+                        |s| &s.ff2,
+                        |s| &mut s.ff2,
+                        TensorOptions::reset_with(|t| fill_uniform_fan_in(t, E4)),
+                    ),
+                    Self::tensor(
+                        "feedforward_layer_norm.weight",
+                        |s| &s.norm2_weight,
+                        |s| &mut s.norm2_weight,
+                        TensorOptions::reset_to_ones(),
+                    ),
                     Self::tensor("feedforward_layer_norm.bias", |s| &s.norm2_bias, |s| &mut s.norm2_bias, TensorOptions::reset_to_zeros()),
                 ),
                 Self::tensor(
@@ -174,19 +222,21 @@ impl<const CI: usize, const E: usize, const H: usize, const L: usize, const CI2:
                     }),
                 ),
             ),
-            |((queries, keys, values, combine, residual), (norm1_weight, norm1_bias, ff1, ff2, norm2_weight, norm2_bias), positions)| Attention {
-                queries,
-                keys,
-                values,
-                combine,
-                residual,
-                norm1_weight,
-                norm1_bias,
-                ff1,
-                ff2,
-                norm2_weight,
-                norm2_bias,
-                positions,
+            |((queries, keys, values, combine, residual), (norm1_weight, norm1_bias, ff1, ff2, norm2_weight, norm2_bias), positions)| {
+                Attention {
+                    queries,
+                    keys,
+                    values,
+                    combine,
+                    residual,
+                    norm1_weight,
+                    norm1_bias,
+                    ff1,
+                    ff2,
+                    norm2_weight,
+                    norm2_bias,
+                    positions,
+                }
             },
         )
     }

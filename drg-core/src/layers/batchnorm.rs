@@ -45,8 +45,18 @@ impl<const C: usize, D: DrgDevice> TensorCollection<f32, D> for BatchNorm<C, f32
             (
                 Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, TensorOptions::reset_to_ones()),
                 Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, TensorOptions::reset_to_zeros()),
-                Self::tensor("running_mean", |s| &s.running_mean, |s| &mut s.running_mean, TensorOptions::detached(|t| t.try_fill_with_zeros())),
-                Self::tensor("running_var", |s| &s.running_var, |s| &mut s.running_var, TensorOptions::detached(|t| t.try_fill_with_ones())),
+                Self::tensor(
+                    "running_mean",
+                    |s| &s.running_mean,
+                    |s| &mut s.running_mean,
+                    TensorOptions::detached(|t| t.try_fill_with_zeros()),
+                ),
+                Self::tensor(
+                    "running_var",
+                    |s| &s.running_var,
+                    |s| &mut s.running_var,
+                    TensorOptions::detached(|t| t.try_fill_with_ones()),
+                ),
             ),
             |(weight, bias, running_mean, running_var)| BatchNorm { weight, bias, running_mean, running_var },
         )

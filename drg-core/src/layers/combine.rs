@@ -20,7 +20,10 @@ pub fn fanout<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>, 
 /// `a − b`: the reference's `difference` relation (e.g. expression = transcription head of the
 /// DNA trunk − degradation head of the RNA trunk). Both heads have the output's width, a
 /// `Const` or the data's track count (`(batch, usize)`).
-pub fn difference<S: Shape, D: DrgDevice, T: Tape<f32, D> + Merge<T>>(a: Tensor<S, f32, D, T>, b: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
+pub fn difference<S: Shape, D: DrgDevice, T: Tape<f32, D> + Merge<T>>(
+    a: Tensor<S, f32, D, T>,
+    b: Tensor<S, f32, D, T>,
+) -> Tensor<S, f32, D, T> {
     a - b
 }
 

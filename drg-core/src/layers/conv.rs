@@ -19,7 +19,16 @@ use crate::ops::{self, ConvGeom};
 /// reference's path (`convolutions.conv1d`, `convlayers.Conv0.conv1d`). Without `BIAS` there is no bias
 /// tensor: it is neither trained, saved nor expected in an imported state dict.
 #[derive(Debug, Clone)]
-pub struct Conv1d<const CI: usize, const CO: usize, const K: usize, const DIL: usize, const BIAS: bool, E: Dtype, D: Storage<E>, const RC: bool = false> {
+pub struct Conv1d<
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const DIL: usize,
+    const BIAS: bool,
+    E: Dtype,
+    D: Storage<E>,
+    const RC: bool = false,
+> {
     pub weight: Tensor<Rank3<CO, CI, K>, E, D>,
     /// `Some` exactly when `BIAS`.
     pub bias: Option<Tensor<Rank1<CO>, E, D>>,
@@ -52,17 +61,18 @@ impl<const CI: usize, const CO: usize, const K: usize, const DIL: usize, const B
     type To<E2: Dtype, D2: Device<E2>> = Conv1d<CI, CO, K, DIL, BIAS, E2, D2, RC>;
 
     fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        let weight = Self::tensor(
-            "weight",
-            |s| &s.weight,
-            |s| &mut s.weight,
-            TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI * K)),
-        );
+        let weight =
+            Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI * K)));
         if BIAS {
             visitor.visit_fields(
                 (
                     weight,
-                    Self::tensor("bias", |s| s.bias.as_ref().expect("BIAS"), |s| s.bias.as_mut().expect("BIAS"), TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI * K))),
+                    Self::tensor(
+                        "bias",
+                        |s| s.bias.as_ref().expect("BIAS"),
+                        |s| s.bias.as_mut().expect("BIAS"),
+                        TensorOptions::reset_with(|t| fill_uniform_fan_in(t, CI * K)),
+                    ),
                 ),
                 |(weight, bias)| Conv1d { weight, bias: Some(bias) },
             )

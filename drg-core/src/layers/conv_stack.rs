@@ -21,7 +21,16 @@ use crate::ops;
 ///
 /// State-dict names: `Bnorm<IDX>.*` and `Conv<IDX>.conv1d.*` (the stack supplies `convlayers`).
 #[derive(Debug, Clone)]
-pub struct StackLayer<const IDX: usize, const C: usize, const K: usize, const DIL: usize, const BIAS: bool, const BN: bool, E: Dtype, D: Storage<E>> {
+pub struct StackLayer<
+    const IDX: usize,
+    const C: usize,
+    const K: usize,
+    const DIL: usize,
+    const BIAS: bool,
+    const BN: bool,
+    E: Dtype,
+    D: Storage<E>,
+> {
     /// `Some` exactly when `BN`.
     pub bnorm: Option<BatchNorm<C, E, D>>,
     pub conv: Conv1d<C, C, K, DIL, BIAS, E, D>,
@@ -97,7 +106,11 @@ pub struct ConvStack<const C: usize, const P: usize, const S: usize, L> {
 
 impl<const C: usize, const P: usize, const S: usize, L> ConvStack<C, P, S, L> {
     /// `LI` positions in, `LO` out (checked at compile time against the layers and poolings).
-    pub fn forward<const LI: usize, const LO: usize, D: DrgDevice, T: Tape<f32, D>>(&mut self, x: Seq<C, LI, D, T>, ctx: &mut Ctx) -> Seq<C, LO, D, T>
+    pub fn forward<const LI: usize, const LO: usize, D: DrgDevice, T: Tape<f32, D>>(
+        &mut self,
+        x: Seq<C, LI, D, T>,
+        ctx: &mut Ctx,
+    ) -> Seq<C, LO, D, T>
     where
         L: StackLayers<C, D>,
     {

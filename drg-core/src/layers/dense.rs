@@ -1,8 +1,8 @@
 //! Linear layers at the end of a trunk: the prediction heads (reference P7) and the
 //! per-trunk embedding heads of the multi-input models.
 
-use dfdx::prelude::*;
 use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
 
 use super::activation::Activation;
 use super::init::fill_uniform_fan_in;
@@ -13,7 +13,10 @@ use crate::device::DrgDevice;
 pub type Dense<const I: usize, const O: usize, D> = Linear<I, O, f32, D>;
 
 /// Applies a dense layer to a typed batch of feature vectors.
-pub fn dense_forward<const I: usize, const O: usize, D: DrgDevice, T: Tape<f32, D>>(layer: &Dense<I, O, D>, x: Flat<I, D, T>) -> Flat<O, D, T> {
+pub fn dense_forward<const I: usize, const O: usize, D: DrgDevice, T: Tape<f32, D>>(
+    layer: &Dense<I, O, D>,
+    x: Flat<I, D, T>,
+) -> Flat<O, D, T> {
     layer.forward(x)
 }
 
@@ -97,16 +100,19 @@ impl<const I: usize, D: DrgDevice> TensorCollection<f32, D> for TrackHead<I, f32
     }
 }
 
+/// How dfdx re-initialises a tensor (`TensorOptions::reset`).
+type Reset<S, D> = fn(&mut Tensor<S, f32, D>) -> Result<(), <D as HasErr>::Err>;
+
 /// dfdx's `TensorOptions` (trainable, reset with `reset`) for a tensor whose shape has a runtime
 /// dimension. dfdx 0.13 builds options only for `Const` shapes (`reset_with` needs
 /// `ConstShape`, and the struct is `#[non_exhaustive]`), although every visitor but its builder
 /// works with any `Shape`; so this writes the three public fields itself.
-fn runtime_shape_options<S: Shape, D: Device<f32>>(shape: S, reset: fn(&mut Tensor<S, f32, D>) -> Result<(), D::Err>) -> TensorOptions<S, f32, D> {
+fn runtime_shape_options<S: Shape, D: Device<f32>>(shape: S, reset: Reset<S, D>) -> TensorOptions<S, f32, D> {
     // A field added to `TensorOptions` (another dfdx version) would change its size: refuse to
     // compile then, instead of leaving the field uninitialised.
     const {
         assert!(
-            std::mem::size_of::<TensorOptions<S, f32, D>>() == std::mem::size_of::<(bool, fn(&mut Tensor<S, f32, D>) -> Result<(), D::Err>, S)>(),
+            std::mem::size_of::<TensorOptions<S, f32, D>>() == std::mem::size_of::<(bool, Reset<S, D>, S)>(),
             "dfdx's TensorOptions has other fields than do_gradient_update, reset and shape"
         )
     };

@@ -6,8 +6,8 @@
 //! dropout. The layer widths are const generics of the `Linear`s in the `layers` tuple (the model
 //! macro computes them); the stack checks at compile time that they chain.
 
-use dfdx::prelude::*;
 use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
 
 use super::activation::Activation;
 use super::ctx::Ctx;
@@ -113,7 +113,13 @@ pub trait FcLayers<D: DrgDevice>: Clone {
     /// Output width of the last layer (0 for an empty stack).
     const OUT: usize;
     /// Every layer's `Linear → Dropout → activation`.
-    fn apply<T: Tape<f32, D>>(&self, x: Tensor<(usize, usize), f32, D, T>, p: f32, act: Activation, ctx: &mut Ctx) -> Tensor<(usize, usize), f32, D, T>;
+    fn apply<T: Tape<f32, D>>(
+        &self,
+        x: Tensor<(usize, usize), f32, D, T>,
+        p: f32,
+        act: Activation,
+        ctx: &mut Ctx,
+    ) -> Tensor<(usize, usize), f32, D, T>;
 }
 
 /// An embedding layer `E` (or [`NoEmbedding`]) followed by the layers `L`, with dropout and
@@ -167,7 +173,13 @@ impl<D: DrgDevice> FcLayers<D> for () {
     const N: usize = 0;
     const IN: usize = 0;
     const OUT: usize = 0;
-    fn apply<T: Tape<f32, D>>(&self, x: Tensor<(usize, usize), f32, D, T>, _: f32, _: Activation, _: &mut Ctx) -> Tensor<(usize, usize), f32, D, T> {
+    fn apply<T: Tape<f32, D>>(
+        &self,
+        x: Tensor<(usize, usize), f32, D, T>,
+        _: f32,
+        _: Activation,
+        _: &mut Ctx,
+    ) -> Tensor<(usize, usize), f32, D, T> {
         x
     }
 }
@@ -175,7 +187,11 @@ impl<D: DrgDevice> FcLayers<D> for () {
 impl<E: EmbedLayer<D>, S: FcSpec, D: DrgDevice> TensorCollection<f32, D> for FcStack<E, (), S> {
     type To<E2: Dtype, D2: Device<E2>> = FcStack<E::To<E2, D2>, (), S>;
     fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(Self::module("nfcs", |s| &s.embed, |s| &mut s.embed), |embed| FcStack { embed, layers: (), spec: Default::default() })
+        visitor.visit_fields(Self::module("nfcs", |s| &s.embed, |s| &mut s.embed), |embed| FcStack {
+            embed,
+            layers: (),
+            spec: Default::default(),
+        })
     }
 }
 

@@ -96,7 +96,9 @@ pub(crate) fn batchnorm_gelu_host<S: Shape, Sc: Shape, D: HostDevice, T: Tape<f3
 ) -> Tensor<S, f32, D, T> {
     const OP: &str = "batchnorm_gelu";
     let (b, c, l) = bcl(x.shape(), OP);
-    for (t, what) in [(gamma.shape(), "gamma"), (beta.shape(), "beta"), (running_mean.shape(), "running_mean"), (running_var.shape(), "running_var")] {
+    for (t, what) in
+        [(gamma.shape(), "gamma"), (beta.shape(), "beta"), (running_mean.shape(), "running_mean"), (running_var.shape(), "running_var")]
+    {
         let [d]: [usize; 1] = dims(t, OP, what);
         expect_dims(OP, what, &[d], &[c]);
     }
@@ -112,7 +114,8 @@ pub(crate) fn batchnorm_gelu_host<S: Shape, Sc: Shape, D: HostDevice, T: Tape<f3
             let unbias = if n > 1.0 { n / (n - 1.0) } else { f64::NAN };
             let m = momentum as f64;
             let rm: Vec<f32> = host_vec(running_mean).iter().zip(&mean).map(|(&r, &bm)| ((1.0 - m) * r as f64 + m * bm) as f32).collect();
-            let rv: Vec<f32> = host_vec(running_var).iter().zip(&var).map(|(&r, &bv)| ((1.0 - m) * r as f64 + m * bv * unbias) as f32).collect();
+            let rv: Vec<f32> =
+                host_vec(running_var).iter().zip(&var).map(|(&r, &bv)| ((1.0 - m) * r as f64 + m * bv * unbias) as f32).collect();
             running_mean.copy_from(&rm);
             running_var.copy_from(&rv);
             let inv = var.iter().map(|&v| (1.0 / (v + BN_EPS as f64).sqrt()) as f32).collect();

@@ -61,14 +61,7 @@ pub(crate) struct ConvProblem {
 
 impl ConvProblem {
     /// Reads and checks the dims of input, weight, bias and output; panics naming `op`.
-    pub fn new<Si: Shape, Sw: Shape, So: Shape>(
-        op: &str,
-        x: &Si,
-        w: &Sw,
-        bias: Option<&[usize]>,
-        geom: ConvGeom,
-        out: &So,
-    ) -> Self {
+    pub fn new<Si: Shape, Sw: Shape, So: Shape>(op: &str, x: &Si, w: &Sw, bias: Option<&[usize]>, geom: ConvGeom, out: &So) -> Self {
         let [batch, cin, len] = dims(x, op, "input");
         let [cout, wcin, k] = dims(w, op, "weight");
         assert!(geom.stride >= 1 && geom.dilation >= 1 && geom.kernel >= 1, "{op}: bad geometry {geom:?}");

@@ -44,15 +44,13 @@ pub(crate) fn gelu_host<S: Shape, D: HostDevice, T: Tape<f32, D>>(x: Tensor<S, f
         tape.add_backward_op(move |grads| {
             let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let dx = D::host_mut(grads.get_or_alloc_mut(&xg)?);
-            dx.par_chunks_mut(PAR_CHUNK)
-                .zip(xh.par_chunks(PAR_CHUNK).zip(gout.par_chunks(PAR_CHUNK)))
-                .for_each(|(d, (x, g))| {
-                    wide(|| {
-                        for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
-                            *d += g * gelu_derivative(x);
-                        }
-                    })
-                });
+            dx.par_chunks_mut(PAR_CHUNK).zip(xh.par_chunks(PAR_CHUNK).zip(gout.par_chunks(PAR_CHUNK))).for_each(|(d, (x, g))| {
+                wide(|| {
+                    for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
+                        *d += g * gelu_derivative(x);
+                    }
+                })
+            });
             Ok(())
         });
     }

@@ -156,7 +156,5 @@ pub(crate) fn host_vec<S: Shape, T, D: HostDevice>(t: &Tensor<S, f32, D, T>) -> 
 
 /// `dst += src`, in parallel for large buffers.
 pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
-    dst.par_chunks_mut(PAR_CHUNK)
-        .zip(src.par_chunks(PAR_CHUNK))
-        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += *s));
+    dst.par_chunks_mut(PAR_CHUNK).zip(src.par_chunks(PAR_CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += *s));
 }

@@ -164,21 +164,18 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
         tape.add_backward_op(move |grads| {
             let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
             let dx = D::host_mut(grads.get_or_alloc_mut(&xg)?);
-            dx.par_chunks_mut(len)
-                .zip(xh.par_chunks(len))
-                .zip(gout.par_chunks(len_out).zip(yh.par_chunks(len_out)))
-                .for_each_init(
-                    || (vec![0.0f32; p], vec![0.0f32; p]),
-                    |(buf, d), ((dxr, xr), (gr, yr))| {
-                        for w in 0..len_out {
-                            let (v, slot0, pos0, n) = plan.window(xr, w, buf);
-                            kind.local_grad(v, yr[w], d);
-                            for (dx, dl) in dxr[pos0..pos0 + n].iter_mut().zip(&d[slot0..slot0 + n]) {
-                                *dx += gr[w] * dl;
-                            }
+            dx.par_chunks_mut(len).zip(xh.par_chunks(len)).zip(gout.par_chunks(len_out).zip(yh.par_chunks(len_out))).for_each_init(
+                || (vec![0.0f32; p], vec![0.0f32; p]),
+                |(buf, d), ((dxr, xr), (gr, yr))| {
+                    for w in 0..len_out {
+                        let (v, slot0, pos0, n) = plan.window(xr, w, buf);
+                        kind.local_grad(v, yr[w], d);
+                        for (dx, dl) in dxr[pos0..pos0 + n].iter_mut().zip(&d[slot0..slot0 + n]) {
+                            *dx += gr[w] * dl;
                         }
-                    },
-                );
+                    }
+                },
+            );
             Ok(())
         });
     }

@@ -74,22 +74,19 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
     let mut y = x.device().host_buffer(b * co * lo);
     let mut winner = vec![Winner::Tie; b * co * lo];
     let row = lo.max(1);
-    y.par_chunks_mut(row)
-        .zip(winner.par_chunks_mut(row))
-        .zip(yf.par_chunks(row).zip(yr.par_chunks(row)))
-        .for_each(|((y, w), (f, r))| {
-            for t in 0..y.len() {
-                let (a, c) = (f[t], r[lo - 1 - t]);
-                y[t] = a.max(c);
-                w[t] = if a > c {
-                    Winner::Forward
-                } else if c > a {
-                    Winner::Reverse
-                } else {
-                    Winner::Tie
-                };
-            }
-        });
+    y.par_chunks_mut(row).zip(winner.par_chunks_mut(row)).zip(yf.par_chunks(row).zip(yr.par_chunks(row))).for_each(|((y, w), (f, r))| {
+        for t in 0..y.len() {
+            let (a, c) = (f[t], r[lo - 1 - t]);
+            y[t] = a.max(c);
+            w[t] = if a > c {
+                Winner::Forward
+            } else if c > a {
+                Winner::Reverse
+            } else {
+                Winner::Tie
+            };
+        }
+    });
     drop(y2);
     let out = x.device().tensor_from_vec(y, out_shape);
     if T::OWNS_TAPE {
@@ -101,10 +98,8 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
             let mut g2 = Scratch::for_overwrite(2 * b * co * lo);
             {
                 let (gf, gr) = g2.split_at_mut(b * co * lo);
-                gf.par_chunks_mut(row)
-                    .zip(gr.par_chunks_mut(row))
-                    .zip(gout.par_chunks(row).zip(winner.par_chunks(row)))
-                    .for_each(|((gf, gr), (g, w))| {
+                gf.par_chunks_mut(row).zip(gr.par_chunks_mut(row)).zip(gout.par_chunks(row).zip(winner.par_chunks(row))).for_each(
+                    |((gf, gr), (g, w))| {
                         for t in 0..g.len() {
                             let (to_f, to_r) = match w[t] {
                                 Winner::Forward => (g[t], 0.0),
@@ -114,7 +109,8 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
                             gf[t] = to_f;
                             gr[lo - 1 - t] = to_r;
                         }
-                    });
+                    },
+                );
             }
             let mut dx2 = Scratch::zeroed(2 * b * ci * l);
             let (dw, db) = backward_host(&both, &x2, &wh, &g2, &mut dx2);

@@ -260,7 +260,10 @@ mod tests {
                     let scale = want.iter().fold(1.0f64, |s, v| s.max(v.abs()));
                     for (i, (&got, &w)) in c.iter().zip(&want).enumerate() {
                         let w = if accumulate { w + 1.0 } else { w };
-                        assert!((got as f64 - w).abs() <= 1e-5 * scale, "m={m} n={n} k={k} ta={ta} tb={tb} acc={accumulate} at {i}: {got} vs {w}");
+                        assert!(
+                            (got as f64 - w).abs() <= 1e-5 * scale,
+                            "m={m} n={n} k={k} ta={ta} tb={tb} acc={accumulate} at {i}: {got} vs {w}"
+                        );
                     }
                 }
             }

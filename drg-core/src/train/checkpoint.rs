@@ -197,7 +197,8 @@ mod tests {
         let mut s2 = s1.clone();
         s2.generation = 2;
         ck.save(&mut s2, &opt, |p| Ok(std::fs::write(p, b"w2")?), false, |_| panic!("best unchanged")).unwrap();
-        let mut names: Vec<String> = std::fs::read_dir(ck.dir()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(ck.dir()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
         names.sort();
         assert_eq!(names, ["best-1.safetensors", "optim-2.npz", "state.json", "weights-2.safetensors"]);
         let loaded = ck.load().unwrap();

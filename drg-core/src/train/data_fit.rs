@@ -11,8 +11,20 @@ use crate::model::ModelSpec;
 /// Checks sizes and the split of `data`, and that it fits the model `spec`.
 pub fn check_fits(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
     let n = data.n_genes();
-    ensure!(data.inputs.len() == spec.inputs.len(), "model {} takes {} input(s), the data has {}", spec.name, spec.inputs.len(), data.inputs.len());
-    ensure!(data.outputs.len() == spec.outputs.len(), "model {} has {} output(s), the data has {} output file(s)", spec.name, spec.outputs.len(), data.outputs.len());
+    ensure!(
+        data.inputs.len() == spec.inputs.len(),
+        "model {} takes {} input(s), the data has {}",
+        spec.name,
+        spec.inputs.len(),
+        data.inputs.len()
+    );
+    ensure!(
+        data.outputs.len() == spec.outputs.len(),
+        "model {} has {} output(s), the data has {} output file(s)",
+        spec.name,
+        spec.outputs.len(),
+        data.outputs.len()
+    );
     for (x, s) in data.inputs.iter().zip(spec.inputs) {
         let src = x.source.display();
         ensure!(
@@ -24,7 +36,13 @@ pub fn check_fits(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
             s.channels,
             s.length
         );
-        ensure!(x.len() == n && x.bases.len() == n && x.bases.length() == x.length, "{src}: {} sequences of {} positions for {n} genes of length {}", x.bases.len(), x.bases.length(), x.length);
+        ensure!(
+            x.len() == n && x.bases.len() == n && x.bases.length() == x.length,
+            "{src}: {} sequences of {} positions for {n} genes of length {}",
+            x.bases.len(),
+            x.bases.length(),
+            x.length
+        );
     }
     check_widths(data, spec)?;
     for (k, y) in data.outputs.iter().enumerate() {

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::ensure;
 
+use super::data_fit::{check_fits, gene_names, targets_side_by_side, track_classes, track_names};
 use super::outputs::{load_weights, ModelDescription, OutputPaths};
 use super::passes::predict;
 use super::progress::Progress;
-use super::data_fit::{check_fits, gene_names, targets_side_by_side, track_classes, track_names};
 use crate::data::Dataset;
 use crate::device::DrgDevice;
 use crate::eval::metrics::{class_correlations, ClassCorrelations, TestSet};

@@ -390,7 +390,9 @@ mod tests {
         let (shape, pred) = npz.f32("pred").unwrap();
         let (_, target) = npz.f32("target").unwrap();
         let (rows, cols) = (shape[0], shape[1]);
-        for (name, kind) in [("Correlationdata", LossKind::Correlationdata), ("Correlationmse", LossKind::Correlationmse), ("MSE", LossKind::Mse)] {
+        for (name, kind) in
+            [("Correlationdata", LossKind::Correlationdata), ("Correlationmse", LossKind::Correlationmse), ("MSE", LossKind::Mse)]
+        {
             assert_eq!(name.parse::<LossKind>().unwrap(), kind);
             let (_, want_el) = npz.f32(&format!("loss/{name}/elementwise")).unwrap();
             let el = elementwise_loss(kind, &pred, &target, cols).unwrap();
@@ -441,7 +443,9 @@ mod tests {
         let (rows, cols) = (shape[0], shape[1]);
         let split = npz.f32("twohead/split").unwrap().1[0] as usize;
         assert_eq!((cols, split), (7, 3), "the fixture layout this test is typed for");
-        let columns = |v: &[f32], r: std::ops::Range<usize>| -> Vec<f32> { (0..rows).flat_map(|i| v[i * cols + r.start..i * cols + r.end].to_vec()).collect() };
+        let columns = |v: &[f32], r: std::ops::Range<usize>| -> Vec<f32> {
+            (0..rows).flat_map(|i| v[i * cols + r.start..i * cols + r.end].to_vec()).collect()
+        };
         let dev: Cpu = Default::default();
         let x0: Tensor<(usize, Const<3>), f32, Cpu> = dev.tensor_from_vec(columns(&pred, 0..3), (rows, Const));
         let x1: Tensor<(usize, Const<4>), f32, Cpu> = dev.tensor_from_vec(columns(&pred, 3..7), (rows, Const));
@@ -549,7 +553,10 @@ mod tests {
         let dev: Cpu = Default::default();
         let x: Tensor<(usize, usize), f32, Cpu> = dev.zeros_like(&(2, 3));
         assert!(loss_sum_grouped(LossKind::Mse, x, &[0.0; 6], &[2, 2]).is_err());
-        assert_eq!("Poisson".parse::<LossKind>().unwrap_err().to_string(), "unknown loss 'Poisson': expected one of Correlationdata, Correlationmse, MSE, None");
+        assert_eq!(
+            "Poisson".parse::<LossKind>().unwrap_err().to_string(),
+            "unknown loss 'Poisson': expected one of Correlationdata, Correlationmse, MSE, None"
+        );
     }
 
     /// Reads the heads of `group/output/<h>` and `train/target/<h>` of a model fixture, concatenated.
@@ -580,7 +587,8 @@ mod tests {
     #[test]
     fn epoch_bookkeeping_matches_the_model_fixtures() {
         use LossKind::*;
-        let cases: [(&str, &[LossKind]); 3] = [("base.npz", &[Correlationdata]), ("B.npz", &[Correlationdata, None, None]), ("F1.npz", &[Correlationdata, None, None])];
+        let cases: [(&str, &[LossKind]); 3] =
+            [("base.npz", &[Correlationdata]), ("B.npz", &[Correlationdata, None, None]), ("F1.npz", &[Correlationdata, None, None])];
         for (file, validation) in cases {
             let npz = read_npz(fixture(file)).unwrap();
             for (group, key) in [("eval", "eval/epoch_losses"), ("train", "train/epoch_losses")] {

@@ -19,7 +19,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
-use dfdx::nn::tensor_collection::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName, ViewTensorRef};
+use dfdx::nn::tensor_collection::{
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName, ViewTensorRef,
+};
 use dfdx::optim::{Momentum, WeightDecay};
 use dfdx::prelude::*;
 use dfdx::tensor_ops::{AdamConfig, SgdConfig};
@@ -129,7 +131,8 @@ impl<D: DrgDevice> Optimizer<D> {
         let mut state = OptimizerState { steps: self.steps, buffers: BTreeMap::new() };
         if self.has_buffers {
             let mut visitor = ExportVisitor { opt: self, out: &mut state.buffers };
-            M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut visitor }).map_err(|e| anyhow::anyhow!("reading optimizer buffers: {e:?}"))?;
+            M::iter_tensors(&mut RecursiveWalker { m: (model, String::new()), f: &mut visitor })
+                .map_err(|e| anyhow::anyhow!("reading optimizer buffers: {e:?}"))?;
         }
         Ok(state)
     }
@@ -161,7 +164,11 @@ impl<D: DrgDevice> TensorVisitor<f32, D> for UpdateVisitor<'_, D> {
     type E2 = f32;
     type D2 = D;
 
-    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, D>, p: &mut Tensor<S, f32, D>) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, D>,
+        p: &mut Tensor<S, f32, D>,
+    ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if !opts.do_gradient_update {
             return Ok(None);
         }
@@ -178,7 +185,11 @@ impl<D: DrgDevice> TensorVisitor<f32, D> for UpdateVisitor<'_, D> {
                 cfg.try_update(p, buf, g)?;
             }
             OptimizerKind::Adam { betas, eps, weight_decay } | OptimizerKind::AdamW { betas, eps, weight_decay } => {
-                let decay = if matches!(self.opt.kind, OptimizerKind::AdamW { .. }) { WeightDecay::Decoupled(weight_decay) } else { WeightDecay::L2(weight_decay) };
+                let decay = if matches!(self.opt.kind, OptimizerKind::AdamW { .. }) {
+                    WeightDecay::Decoupled(weight_decay)
+                } else {
+                    WeightDecay::L2(weight_decay)
+                };
                 let cfg = AdamConfig { lr, betas, eps, weight_decay: (weight_decay != 0.0).then_some(decay) };
                 let (m0, m1) = self.opt.moments.split_at_mut(1);
                 let m = m0[0].get_or_alloc_mut(p)?;
@@ -201,7 +212,11 @@ impl<D: DrgDevice> TensorVisitor<f32, D> for ExportVisitor<'_, D> {
     type E2 = f32;
     type D2 = D;
 
-    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, D>, (p, name): (&Tensor<S, f32, D>, String)) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, D>,
+        (p, name): (&Tensor<S, f32, D>, String),
+    ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if opts.do_gradient_update {
             let bufs = self.opt.moments.iter().map(|m| m.get(p).as_vec()).collect();
             self.out.insert(name, bufs);
@@ -222,13 +237,22 @@ impl<D: DrgDevice> TensorVisitor<f32, D> for ImportVisitor<'_, D> {
     type E2 = f32;
     type D2 = D;
 
-    fn visit<S: Shape>(&mut self, opts: TensorOptions<S, f32, D>, (p, name): (&Tensor<S, f32, D>, String)) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, D>,
+        (p, name): (&Tensor<S, f32, D>, String),
+    ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if !opts.do_gradient_update || self.error.is_some() {
             return Ok(None);
         }
         let result = (|| {
             let bufs = self.state.buffers.get(&name).with_context(|| format!("optimizer state: no buffers for parameter '{name}'"))?;
-            anyhow::ensure!(bufs.len() == self.opt.moments.len(), "optimizer state: '{name}' has {} buffers, expected {}", bufs.len(), self.opt.moments.len());
+            anyhow::ensure!(
+                bufs.len() == self.opt.moments.len(),
+                "optimizer state: '{name}' has {} buffers, expected {}",
+                bufs.len(),
+                self.opt.moments.len()
+            );
             for (store, buf) in self.opt.moments.iter_mut().zip(bufs) {
                 let n = p.shape().num_elements();
                 anyhow::ensure!(n == buf.len(), "optimizer state: '{name}' has {} values, the parameter {n}", buf.len());
@@ -258,7 +282,9 @@ mod tests {
 
     impl<const N: usize, E: Dtype, D: Device<E>> TensorCollection<E, D> for Vector<N, E, D> {
         type To<E2: Dtype, D2: Device<E2>> = Vector<N, E2, D2>;
-        fn iter_tensors<V: dfdx::nn::tensor_collection::ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        fn iter_tensors<V: dfdx::nn::tensor_collection::ModuleVisitor<Self, E, D>>(
+            visitor: &mut V,
+        ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
             visitor.visit_fields(Self::tensor("w", |s| &s.w, |s| &mut s.w, TensorOptions::reset_to_zeros()), |w| Vector { w })
         }
     }
@@ -315,7 +341,11 @@ mod tests {
         for decoupled in [false, true] {
             let p0 = [1.0f32, -2.0];
             let mut m = vector::<2>(&p0);
-            let kind = if decoupled { OptimizerKind::AdamW { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.1 } } else { OptimizerKind::Adam { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 } };
+            let kind = if decoupled {
+                OptimizerKind::AdamW { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.1 }
+            } else {
+                OptimizerKind::Adam { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 }
+            };
             let mut opt = Optimizer::new(kind, 0.01);
             let gs = [[0.5f64, -1.0], [0.25, 2.0]];
             let (mut p, mut mm, mut vv) = ([1.0f64, -2.0], [0.0f64; 2], [0.0f64; 2]);

@@ -15,10 +15,10 @@ use dfdx::nn::{LoadFromSafetensors, SaveToSafetensors};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::device::DrgDevice;
 use crate::eval::atomic_file::write_bytes_atomically;
 use crate::eval::report_files::output_path;
 use crate::import::{import_file, LoadOptions};
-use crate::device::DrgDevice;
 use crate::model::ModelSpec;
 
 /// The output name of a run; every file is this prefix plus a suffix.
@@ -66,7 +66,10 @@ pub fn save_weights<M: TensorCollection<f32, D>, D: DrgDevice>(model: &M, path: 
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new().prefix(".drg-tmp-").tempfile_in(dir).with_context(|| format!("{}: cannot create a temporary file", path.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".drg-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("{}: cannot create a temporary file", path.display()))?;
     model.save_safetensors(tmp.path()).map_err(|e| anyhow::anyhow!("{}: cannot write weights: {e:?}", path.display()))?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot replace the file", path.display()))?;
     Ok(())

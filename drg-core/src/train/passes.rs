@@ -8,10 +8,10 @@
 
 use dfdx::prelude::*;
 
+use super::data_fit::{append_side_by_side, targets_side_by_side};
 use super::loss::{self, epoch_loss, summed_loss, EpochTracks, LossKind};
 use super::optim::Optimizer;
 use super::progress::Progress;
-use super::data_fit::{append_side_by_side, targets_side_by_side};
 use crate::data::Dataset;
 use crate::device::DrgDevice;
 use crate::layers::Ctx;
@@ -39,11 +39,21 @@ impl HeadLosses {
     /// The losses of model `M` with `widths` tracks per output (the data's): the declaration's,
     /// or `loss` for training and `validation[i]` for output `i` when given (the reference's
     /// `loss_function` / `validation_loss` at run time).
-    pub fn of<M: DrgModel<D>, D: DrgDevice>(widths: &[usize], loss: Option<LossKind>, validation: Option<&[LossKind]>) -> anyhow::Result<Self> {
+    pub fn of<M: DrgModel<D>, D: DrgDevice>(
+        widths: &[usize],
+        loss: Option<LossKind>,
+        validation: Option<&[LossKind]>,
+    ) -> anyhow::Result<Self> {
         let spec = M::SPEC;
         let validation: Vec<LossKind> = match validation {
             Some(v) => {
-                anyhow::ensure!(v.len() == spec.outputs.len(), "validation_loss: {} losses for the {} outputs of model {}", v.len(), spec.outputs.len(), spec.name);
+                anyhow::ensure!(
+                    v.len() == spec.outputs.len(),
+                    "validation_loss: {} losses for the {} outputs of model {}",
+                    v.len(),
+                    spec.outputs.len(),
+                    spec.name
+                );
                 v.to_vec()
             }
             None => spec.outputs.iter().map(|o| o.validation).collect(),
@@ -170,7 +180,14 @@ pub fn training_pass<M: DrgModel<D>, D: DrgDevice>(
 
 /// Predictions for `rows` in eval mode, in sequential batches of `batch_size` (the reference's
 /// `batched_predict`), `rows × ΣT` with heads concatenated.
-pub fn predict<M: DrgModel<D>, D: DrgDevice>(model: &mut M, dev: &D, data: &Dataset, rows: &[usize], batch_size: usize, progress: &Progress) -> anyhow::Result<Vec<f32>> {
+pub fn predict<M: DrgModel<D>, D: DrgDevice>(
+    model: &mut M,
+    dev: &D,
+    data: &Dataset,
+    rows: &[usize],
+    batch_size: usize,
+    progress: &Progress,
+) -> anyhow::Result<Vec<f32>> {
     let batches: Vec<Vec<usize>> = rows.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
     Ok(pass_without_gradient(model, dev, data, &batches, |_| Ctx::eval(), progress, "predict")?.preds)
 }

@@ -39,9 +39,12 @@ impl Progress {
         let target = if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let multi = MultiProgress::with_draw_target(target);
         let epochs = multi.add(ProgressBar::new(max_epochs as u64));
-        epochs.set_style(ProgressStyle::with_template("epoch {pos:>4}/{len} [{elapsed_precise}] {wide_bar} {msg}").expect("valid template"));
+        epochs
+            .set_style(ProgressStyle::with_template("epoch {pos:>4}/{len} [{elapsed_precise}] {wide_bar} {msg}").expect("valid template"));
         let batches = multi.add(ProgressBar::new(0));
-        batches.set_style(ProgressStyle::with_template("{prefix:>10} {pos:>6}/{len} [{per_sec}] {wide_bar} loss {msg}").expect("valid template"));
+        batches.set_style(
+            ProgressStyle::with_template("{prefix:>10} {pos:>6}/{len} [{per_sec}] {wide_bar} loss {msg}").expect("valid template"),
+        );
         if visible {
             batches.enable_steady_tick(Duration::from_millis(250));
         }

@@ -463,7 +463,7 @@ mod tests {
         let mut s = Schedule::new(c, 1.0);
         s.start(&l(10.0, 1.0));
         assert!(s.end_epoch(&l(9.0, 0.9)).save_best); // e1 best
-        // The halving rule must not interfere: training loss keeps falling.
+                                                      // The halving rule must not interfere: training loss keeps falling.
         assert_eq!(s.end_epoch(&l(8.0, 0.95)), Decision::default()); // e2: 1
         assert_eq!(s.end_epoch(&l(7.0, 0.9)), Decision::default()); // e3: equal is no improvement: 2
         let d = s.end_epoch(&l(6.0, 0.92)); // e4: 3 == patience
@@ -546,7 +546,8 @@ mod tests {
 
     #[test]
     fn a_serialised_schedule_continues_identically() {
-        let losses: Vec<EpochLosses> = (0..40).map(|i| l(10.0 - (i as f64 * 0.7).sin() - 0.05 * i as f64, 1.0 + 0.3 * (i as f64 * 1.3).cos())).collect();
+        let losses: Vec<EpochLosses> =
+            (0..40).map(|i| l(10.0 - (i as f64 * 0.7).sin() - 0.05 * i as f64, 1.0 + 0.3 * (i as f64 * 1.3).cos())).collect();
         let run = |resume_at: Option<usize>| {
             let mut s = Schedule::new(ScheduleConfig { patience: 4, ..cfg() }, 1e-3);
             s.start(&losses[0]);

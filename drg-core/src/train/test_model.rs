@@ -11,8 +11,8 @@ use rand::{Rng, SeedableRng};
 use rand_distr::uniform::SampleUniform;
 
 use super::loss::LossKind;
-use crate::device::DrgDevice;
 use crate::data::{Dataset, Matrix, SeqSet, Split};
+use crate::device::DrgDevice;
 use crate::layers::Ctx;
 use crate::model::{DrgModel, InputSpec, ModelSpec, OutputSpec};
 
@@ -46,7 +46,12 @@ impl<E: Dtype + SampleUniform, D: Device<E>> TensorCollection<E, D> for Tiny<E, 
                 Self::tensor("b.weight", |s| &s.wb, |s| &mut s.wb, TensorOptions::reset_with(uniform)),
                 Self::tensor("c.weight", |s| &s.wc, |s| &mut s.wc, TensorOptions::reset_with(uniform)),
                 Self::tensor("c.bias", |s| &s.bc, |s| &mut s.bc, TensorOptions::reset_with(uniform)),
-                Self::tensor("running_mean", |s| &s.running_mean, |s| &mut s.running_mean, TensorOptions::detached(|t| t.try_fill_with_zeros())),
+                Self::tensor(
+                    "running_mean",
+                    |s| &s.running_mean,
+                    |s| &mut s.running_mean,
+                    TensorOptions::detached(|t| t.try_fill_with_zeros()),
+                ),
             ),
             |(wa, ba, wb, wc, bc, running_mean)| Tiny { wa, ba, wb, wc, bc, running_mean },
         )
@@ -61,7 +66,10 @@ impl<D: DrgDevice> DrgModel<D> for Tiny<f32, D> {
             InputSpec { name: "dna", channels: 4, length: L_DNA, reverse_complement: true },
             InputSpec { name: "rna", channels: 4, length: L_RNA, reverse_complement: false },
         ],
-        outputs: &[OutputSpec { name: "ex", width: Some(3), validation: LossKind::Correlationdata }, OutputSpec { name: "kd", width: Some(2), validation: LossKind::None }],
+        outputs: &[
+            OutputSpec { name: "ex", width: Some(3), validation: LossKind::Correlationdata },
+            OutputSpec { name: "kd", width: Some(2), validation: LossKind::None },
+        ],
         loss: LossKind::Correlationmse,
         hyper: &[crate::model::ReferenceKey { key: "num_kernels", value: "0", dsl: "none" }],
         parameters: crate::model::ParameterCount { fixed: F_DNA * 3 + 3 + F_RNA * 3 + F_RNA * 2 + 2, per_track: &[0, 0] },
@@ -79,7 +87,11 @@ impl<D: DrgDevice> DrgModel<D> for Tiny<f32, D> {
         vec![3, 2]
     }
 
-    fn forward<T: Tape<f32, D>>(&mut self, inputs: Vec<Tensor<(usize, usize, usize), f32, D, T>>, ctx: &mut Ctx) -> Vec<Tensor<(usize, usize), f32, D, T>> {
+    fn forward<T: Tape<f32, D>>(
+        &mut self,
+        inputs: Vec<Tensor<(usize, usize, usize), f32, D, T>>,
+        ctx: &mut Ctx,
+    ) -> Vec<Tensor<(usize, usize), f32, D, T>> {
         let mut it = inputs.into_iter();
         let (dna, rna) = (it.next().unwrap(), it.next().unwrap());
         let b = dna.shape().0;
@@ -95,7 +107,8 @@ impl<D: DrgDevice> DrgModel<D> for Tiny<f32, D> {
         } else {
             self.running_mean.as_vec()
         };
-        let shift: Tensor<(usize, Const<F_DNA>), f32, D> = dev.tensor_from_vec((0..b).flat_map(|_| centre.iter().copied()).collect(), (b, Const));
+        let shift: Tensor<(usize, Const<F_DNA>), f32, D> =
+            dev.tensor_from_vec((0..b).flat_map(|_| centre.iter().copied()).collect(), (b, Const));
         let mut dna = dna - shift;
         if ctx.train {
             let mask: Vec<f32> = (0..b * F_DNA).map(|_| if ctx.rng.gen::<f32>() < DROPOUT { 0.0 } else { 1.0 / (1.0 - DROPOUT) }).collect();
@@ -143,8 +156,15 @@ pub fn synthetic(n: usize) -> Dataset {
         }
     }
     let genes: Vec<String> = (0..n).map(|i| format!("Gene_{i:04}")).collect();
-    let seqs = |source: &str, length, data: Vec<f32>, reverse_complement| SeqSet::from_channel_first(source.into(), genes.clone(), length, &data, reverse_complement).expect("one-hot");
-    let matrix = |file: &str, track_names: &[&str], values| Matrix { file: file.into(), genes: genes.clone(), track_names: strings(track_names), values };
+    let seqs = |source: &str, length, data: Vec<f32>, reverse_complement| {
+        SeqSet::from_channel_first(source.into(), genes.clone(), length, &data, reverse_complement).expect("one-hot")
+    };
+    let matrix = |file: &str, track_names: &[&str], values| Matrix {
+        file: file.into(),
+        genes: genes.clone(),
+        track_names: strings(track_names),
+        values,
+    };
     let (n_train, n_val) = (n * 2 / 3, n / 6);
     Dataset {
         inputs: vec![seqs("dna.npz", L_DNA, dna, true), seqs("rna.npz", L_RNA, rna, false)],

@@ -20,14 +20,14 @@ use dfdx::prelude::*;
 use serde_json::json;
 
 use super::checkpoint::{Checkpoint, CheckpointState};
-use super::loss::LossKind;
+use super::data_fit::check_fits;
 use super::evaluate::{evaluate_and_report, Evaluation, ReportOptions};
+use super::loss::LossKind;
 use super::optim::{Optimizer, OptimizerKind};
 use super::outputs::{load_weights, save_weights, ModelDescription, OutputPaths};
 use super::passes::{pass_without_gradient, training_pass, HeadLosses};
 use super::progress::Progress;
 use super::schedule::{EpochLosses, Event, Schedule, ScheduleConfig};
-use super::data_fit::check_fits;
 use crate::data::{Batcher, Dataset};
 use crate::device::DrgDevice;
 use crate::eval::float_text::python_repr;
@@ -96,7 +96,9 @@ impl TrainConfig {
     /// hashed) and settings (not the device: a run may continue on another one).
     fn fingerprint(&self, spec: &ModelSpec, data: &Dataset) -> serde_json::Value {
         let names = data.genes.iter().flat_map(|g| g.bytes().chain([0]));
-        let split = [&data.split.train, &data.split.val, &data.split.test].into_iter().flat_map(|s| s.iter().flat_map(|i| i.to_le_bytes()).chain([0xff; 8]));
+        let split = [&data.split.train, &data.split.val, &data.split.test]
+            .into_iter()
+            .flat_map(|s| s.iter().flat_map(|i| i.to_le_bytes()).chain([0xff; 8]));
         json!({
             "model": spec.name, "variant": spec.variant,
             "rows": data.n_genes(), "train": data.split.train.len(), "val": data.split.val.len(), "test": data.split.test.len(),
@@ -146,7 +148,10 @@ enum Stream {
 
 /// A seed for `(seed, pass, stream, batch)` (splitmix64 of a mix of the four).
 fn seed_for(seed: u64, pass: u64, stream: Stream, batch: usize) -> u64 {
-    let mut z = seed ^ pass.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (batch as u64).wrapping_mul(0x8CB9_2BA7_2F3D_8DD7);
+    let mut z = seed
+        ^ pass.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+        ^ (batch as u64).wrapping_mul(0x8CB9_2BA7_2F3D_8DD7);
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -173,8 +178,12 @@ fn event_text(e: &Event, weights: &std::path::Path) -> String {
         Event::NanStop { epoch } => format!("{epoch} Loss is nan"),
         Event::ValTrainRatioStop { epoch } => format!("{epoch} Validation loss reached the train/val ratio"),
         Event::MaxEpochs { epoch } => format!("{epoch} Maximum number of epochs reached"),
-        Event::ReloadBest { steps_ago, val } => format!("Loaded model from {} {steps_ago} steps ago with loss {}", weights.display(), f(*val)),
-        Event::FineTuningStart { from_epoch, lr } => format!("Fine tuning best performing model from step {from_epoch}\nLearning rate reduced for finetuning to {}", f(*lr)),
+        Event::ReloadBest { steps_ago, val } => {
+            format!("Loaded model from {} {steps_ago} steps ago with loss {}", weights.display(), f(*val))
+        }
+        Event::FineTuningStart { from_epoch, lr } => {
+            format!("Fine tuning best performing model from step {from_epoch}\nLearning rate reduced for finetuning to {}", f(*lr))
+        }
         Event::FineTuningRound { round, lr } => format!("Learning rate reduced for finetuning to {} in round {round}", f(*lr)),
     }
 }
@@ -253,9 +262,25 @@ impl<D: DrgDevice> Run<'_, D> {
         }
         self.say("Train_loss(val), Val_loss(val), Train_loss(train), Val_loss(train)".to_string());
         let val_batches = self.batches(&data.split.val, 0, Stream::ValShuffle);
-        let val_rec = pass_without_gradient(&mut model, &self.dev, data, &val_batches, self.train_ctx(0, Stream::ValDropout), &self.progress, "valid")?;
+        let val_rec = pass_without_gradient(
+            &mut model,
+            &self.dev,
+            data,
+            &val_batches,
+            self.train_ctx(0, Stream::ValDropout),
+            &self.progress,
+            "valid",
+        )?;
         let train_batches = self.batches(&data.split.train, 0, Stream::TrainShuffle);
-        let train_rec = pass_without_gradient(&mut model, &self.dev, data, &train_batches, self.train_ctx(0, Stream::Dropout), &self.progress, "train")?;
+        let train_rec = pass_without_gradient(
+            &mut model,
+            &self.dev,
+            data,
+            &train_batches,
+            self.train_ctx(0, Stream::Dropout),
+            &self.progress,
+            "train",
+        )?;
         let (orig_val, val) = self.losses.epoch_losses(&val_rec, data.split.val.len())?;
         let (train, train_val) = self.losses.epoch_losses(&train_rec, data.split.train.len())?;
         let e0 = EpochLosses { orig_val, val, train, train_val };
@@ -290,9 +315,22 @@ impl<D: DrgDevice> Run<'_, D> {
             self.log.push(line_of(*e, l))?;
         }
         save_weights(&best, &self.out.weights())?;
-        self.say(format!("Resuming from {} after epoch {} ({} passes)", self.checkpoint.dir().display(), loaded.state.schedule.epoch(), loaded.state.passes));
+        self.say(format!(
+            "Resuming from {} after epoch {} ({} passes)",
+            self.checkpoint.dir().display(),
+            loaded.state.schedule.epoch(),
+            loaded.state.passes
+        ));
         let state = loaded.state;
-        Ok(RunState { model, best, schedule: state.schedule, opt, passes: state.passes, lines: state.lines, checkpoint_best: state.best_file })
+        Ok(RunState {
+            model,
+            best,
+            schedule: state.schedule,
+            opt,
+            passes: state.passes,
+            lines: state.lines,
+            checkpoint_best: state.best_file,
+        })
     }
 
     /// One epoch: training pass with updates, validation in eval mode, the loss line, the
@@ -302,7 +340,17 @@ impl<D: DrgDevice> Run<'_, D> {
         let (n_train, n_val) = (data.split.train.len(), data.split.val.len());
         st.opt.set_lr(st.schedule.lr());
         let batches = self.batches(&data.split.train, pass, Stream::TrainShuffle);
-        let rec = training_pass(&mut st.model, &self.dev, &mut st.opt, grads, data, &batches, self.train_ctx(pass, Stream::Dropout), &self.losses, &self.progress)?;
+        let rec = training_pass(
+            &mut st.model,
+            &self.dev,
+            &mut st.opt,
+            grads,
+            data,
+            &batches,
+            self.train_ctx(pass, Stream::Dropout),
+            &self.losses,
+            &self.progress,
+        )?;
         let train = self.losses.train_loss(&rec, n_train);
         let (_, train_val) = self.losses.epoch_losses(&rec, n_train)?;
         let val_batches = self.batches(&data.split.val, pass, Stream::ValShuffle);
@@ -357,7 +405,17 @@ impl<D: DrgDevice> Run<'_, D> {
         // The weights file holds the evaluated model from now on (the reference keeps an older
         // best on file when the last epoch was not worse; we keep what was evaluated).
         save_weights(&st.model, &out.weights())?;
-        let evaluation = evaluate_and_report(&mut st.model, &self.dev, data, &data.split.test, Some(&data.split.train), &cfg.reports, out, cfg.batch_size, &self.progress)?;
+        let evaluation = evaluate_and_report(
+            &mut st.model,
+            &self.dev,
+            data,
+            &data.split.test,
+            Some(&data.split.train),
+            &cfg.reports,
+            out,
+            cfg.batch_size,
+            &self.progress,
+        )?;
         let lines = st.epoch_lines();
         if cfg.reports.plots {
             crate::eval::plots::plot_loss_curves(&out.file("_loss.svg"), &lines)?;
@@ -390,7 +448,8 @@ pub fn train<M: DrgModel<D>, D: DrgDevice>(data: &Dataset, cfg: &TrainConfig, ou
     ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
     let dev = D::open(cfg.device_ordinal, cfg.seed)?;
     out.create_dir()?;
-    ModelDescription::of(&M::SPEC, &data.n_tracks(), cfg.description(&format!("{}:{}", D::KIND, cfg.device_ordinal))).write(&out.model_description())?;
+    ModelDescription::of(&M::SPEC, &data.n_tracks(), cfg.description(&format!("{}:{}", D::KIND, cfg.device_ordinal)))
+        .write(&out.model_description())?;
     let mut run = Run {
         dev,
         data,
@@ -429,7 +488,11 @@ mod tests {
         TrainConfig {
             lr: 2e-3,
             schedule: ScheduleConfig { epochs: 12, patience: 3, warm_up_epochs: 2, finetuning_patience: 1, ..ScheduleConfig::default() },
-            reports: ReportOptions { correlations: CorrelationReports { per_class: true, per_point: true }, save_predictions: true, plots: true },
+            reports: ReportOptions {
+                correlations: CorrelationReports { per_class: true, per_point: true },
+                save_predictions: true,
+                plots: true,
+            },
             progress: false,
             verbose: false,
             ..TrainConfig::reference(2e-3)
@@ -493,13 +556,15 @@ mod tests {
         crate::train::outputs::load_weights(&mut fresh, &out.weights()).unwrap();
         assert_eq!(weights_of(&fresh), weights_of(&res.model));
         let out2 = out_in(&dir, "again");
-        let again = predict_new::<Tiny, _>(&out.weights(), Some(&out.model_description()), &data, &ReportOptions::default(), &out2, 8, 0).unwrap();
+        let again =
+            predict_new::<Tiny, _>(&out.weights(), Some(&out.model_description()), &data, &ReportOptions::default(), &out2, 8, 0).unwrap();
         assert_eq!(again.preds, eval.preds);
         assert_eq!(again.summary, eval.summary);
         // Imported weights: the same model as a reference-style state dict (.npz).
         let npz_weights = dir.path().join("exported_parameter.npz");
         crate::import::export_npz(&res.model, &npz_weights).unwrap();
-        let imported = predict_new::<Tiny, _>(&npz_weights, None, &data, &ReportOptions::default(), &out_in(&dir, "imported"), 8, 0).unwrap();
+        let imported =
+            predict_new::<Tiny, _>(&npz_weights, None, &data, &ReportOptions::default(), &out_in(&dir, "imported"), 8, 0).unwrap();
         assert_eq!(imported.preds, eval.preds);
         // The model beats the average profile on the linear task.
         let t0 = &eval.summary.rows[0];
@@ -541,7 +606,8 @@ mod tests {
     fn resume_reaches_the_uninterrupted_result() {
         let data = synthetic(60);
         let dir = tempfile::tempdir().unwrap();
-        let cfg = TrainConfig { optimizer: OptimizerKind::Adam { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 }, lr: 1e-2, ..config() };
+        let cfg =
+            TrainConfig { optimizer: OptimizerKind::Adam { betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 }, lr: 1e-2, ..config() };
         let whole = train::<Tiny, _>(&data, &cfg, &out_in(&dir, "whole")).unwrap();
         let whole_loss = std::fs::read(out_in(&dir, "whole").file("_loss.txt")).unwrap();
         let passes = whole.lines.len() as u64;
@@ -604,7 +670,8 @@ mod tests {
         let state = out.checkpoint_dir().join("state.json");
         let deadline = Instant::now() + std::time::Duration::from_secs(300);
         loop {
-            let passes = std::fs::read_to_string(&state).ok().and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok()).map_or(0, |s| s.passes);
+            let passes =
+                std::fs::read_to_string(&state).ok().and_then(|t| serde_json::from_str::<CheckpointState>(&t).ok()).map_or(0, |s| s.passes);
             if passes >= 4 {
                 break;
             }
@@ -637,7 +704,16 @@ mod tests {
         let mut view = data.clone();
         view.split.val.clear();
         assert_eq!(format!("{:#}", train::<Tiny, _>(&view, &config(), &out_in(&dir, "x")).unwrap_err()), "the validation set is empty");
-        let err = predict_new::<Tiny, _>(&dir.path().join("missing.safetensors"), None, &data, &ReportOptions::default(), &out_in(&dir, "x"), 8, 0).unwrap_err();
+        let err = predict_new::<Tiny, _>(
+            &dir.path().join("missing.safetensors"),
+            None,
+            &data,
+            &ReportOptions::default(),
+            &out_in(&dir, "x"),
+            8,
+            0,
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("missing.safetensors: no such file"), "{err:#}");
     }
 }

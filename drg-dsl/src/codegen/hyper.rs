@@ -153,7 +153,11 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
             Relation::Mlp { trunks } => trunks.clone(),
         };
         let lists: Vec<String> = model.outputs.iter().map(|o| list(&trunks_of(o))).collect();
-        out.push(key("input_to_combinefunc", format!("[{}]", lists.join(",")), "the trunks each output names (`difference(dna, rna)`, `mlp(dna, rna, ..)`)"));
+        out.push(key(
+            "input_to_combinefunc",
+            format!("[{}]", lists.join(",")),
+            "the trunks each output names (`difference(dna, rna)`, `mlp(dna, rna, ..)`)",
+        ));
         let classes: Vec<&str> = model
             .outputs
             .iter()

@@ -65,7 +65,9 @@ impl Field {
         let i = head.in_features;
         match head.out {
             Width::Fixed(o) => Field::typed(ident, linear_ty(i, o), head.key.clone()),
-            Width::Data { output } => Field { ident, ty: quote!(#c::layers::TrackHead<#i, E, D>), key: head.key.clone(), tracks_of: Some(output) },
+            Width::Data { output } => {
+                Field { ident, ty: quote!(#c::layers::TrackHead<#i, E, D>), key: head.key.clone(), tracks_of: Some(output) }
+            }
         }
     }
 }
@@ -152,7 +154,8 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
         let f = format_ident!("t{}_l{}", t, n);
         match &layer.kind {
             LayerKind::Conv(conv) => {
-                let (ci, co, k, d, bias, rc) = (conv.in_channels, conv.out_channels, conv.kernel, conv.dilation, conv.bias, conv.reverse_complement);
+                let (ci, co, k, d, bias, rc) =
+                    (conv.in_channels, conv.out_channels, conv.kernel, conv.dilation, conv.bias, conv.reverse_complement);
                 fields.push(Field::typed(f.clone(), quote!(#c::layers::Conv1d<#ci, #co, #k, #d, #bias, E, D, #rc>), conv.key.clone()));
                 let stage = if convs == 0 { "after_conv".to_string() } else { format!("after_conv{convs}") };
                 convs += 1;
@@ -181,7 +184,10 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                     if (p > 0 && (l.index + 1) % s == 0) != l.pool.is_some() {
                         return Err(syn::Error::new(
                             layer.span,
-                            format!("this conv stack's pooling after layer {} does not fit the length {}; drg-rs needs every S-th layer pooled", l.index, l.len),
+                            format!(
+                                "this conv stack's pooling after layer {} does not fit the length {}; drg-rs needs every S-th layer pooled",
+                                l.index, l.len
+                            ),
                         ));
                     }
                 }
@@ -214,7 +220,11 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
             LayerKind::Attention(a) => {
                 let (ci, e, hh, l) = (a.in_channels, a.embed, a.heads, a.len);
                 let (ci2, he, e4) = (2 * ci, hh * e, 4 * e);
-                fields.push(Field::typed(f.clone(), quote!(#c::layers::attention::Attention<#ci, #e, #hh, #l, #ci2, #he, #e4, E, D>), a.key.clone()));
+                fields.push(Field::typed(
+                    f.clone(),
+                    quote!(#c::layers::attention::Attention<#ci, #e, #hh, #l, #ci2, #he, #e4, E, D>),
+                    a.key.clone(),
+                ));
                 body.push(quote! { let h = self.#f.forward(h); ctx.record("after_attention", &h); });
             }
             LayerKind::Flatten => {
@@ -232,7 +242,10 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
             LayerKind::Fc(fc) => {
                 let (i, o) = (fc.widths.first().map_or(0, |w| w.0), fc.widths.last().map_or(0, |w| w.1));
                 let key0 = fc.keys.first().cloned().unwrap_or_default();
-                let stem = key0.rsplit_once(".nfcs.").map(|(a, _)| a.to_string()).unwrap_or_else(|| strip_suffix(&key0, ".Fullyconnected0").to_string());
+                let stem = key0
+                    .rsplit_once(".nfcs.")
+                    .map(|(a, _)| a.to_string())
+                    .unwrap_or_else(|| strip_suffix(&key0, ".Fullyconnected0").to_string());
                 fields.push(Field::typed(f.clone(), fc_ty(fc)?, stem));
                 body.push(quote! { let h = self.#f.forward::<#i, #o, D, T>(h, ctx); });
                 if n == last {
@@ -445,7 +458,8 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
         .into_iter()
         .map(|(key, value, dsl)| quote!(#c::model::ReferenceKey { key: #key, value: #value, dsl: #dsl }))
         .collect();
-    let equal_widths: Vec<usize> = if model.combination == CombinationKind::SharedHead { (0..model.outputs.len()).collect() } else { Vec::new() };
+    let equal_widths: Vec<usize> =
+        if model.combination == CombinationKind::SharedHead { (0..model.outputs.len()).collect() } else { Vec::new() };
     // `new`: every layer built by dfdx in field order (the order the state is visited in, so the
     // generator draws as it would for the whole struct), heads of data width with the data's
     // track count.

@@ -24,16 +24,8 @@ fn snake(name: &str) -> String {
 
 pub(super) fn variant_module(model: &ir::Model, v: &ir::Variant) -> TokenStream {
     let vis = &model.vis;
-    let module = format_ident!(
-        "{}_{}",
-        snake(&model.name.to_string()),
-        v.name,
-        span = v.name.span()
-    );
-    let doc = format!(
-        "Shapes of `{}` in size variant `{}`, computed by `drg_model!`.",
-        model.name, v.name
-    );
+    let module = format_ident!("{}_{}", snake(&model.name.to_string()), v.name, span = v.name.span());
+    let doc = format!("Shapes of `{}` in size variant `{}`, computed by `drg_model!`.", model.name, v.name);
     let count = v.parameter_count;
     let trunks = v.trunks.iter().map(|t| {
         let upper = t.name.to_string().to_uppercase();

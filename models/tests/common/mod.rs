@@ -39,7 +39,12 @@ pub fn random_data<M: DrgModel<D>, D: DrgDevice>(n: usize) -> Dataset {
         .collect();
     Dataset {
         track_classes: outputs.iter().map(|m| vec!["0".to_string(); m.n_tracks()]).collect(),
-        eval_track_names: M::SPEC.outputs.iter().zip(&outputs).map(|(o, m)| m.track_names.iter().map(|t| format!("{t}_{}", o.name)).collect()).collect(),
+        eval_track_names: M::SPEC
+            .outputs
+            .iter()
+            .zip(&outputs)
+            .map(|(o, m)| m.track_names.iter().map(|t| format!("{t}_{}", o.name)).collect())
+            .collect(),
         split: Split { train: (0..16).collect(), val: (16..24).collect(), test: (24..n).collect() },
         genes,
         inputs,

@@ -11,8 +11,8 @@ use dfdx::prelude::*;
 
 use super::gelu::exact_gelu;
 use super::T3;
-use crate::ops::batchnorm_gelu::{BnMode, BN_EPS};
 use crate::ops::batchnorm_gelu::bcl;
+use crate::ops::batchnorm_gelu::{BnMode, BN_EPS};
 use crate::ops::host::{dims, expect_dims};
 
 /// A per-channel vector `[C]` broadcast to `[B, C, L]`.
@@ -35,7 +35,9 @@ pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: Device<f32>, T: Tape<f32, D>>(
     const OP: &str = "batchnorm_gelu";
     let in_shape = *x.shape();
     let (b, c, l) = bcl(&in_shape, OP);
-    for (t, what) in [(gamma.shape(), "gamma"), (beta.shape(), "beta"), (running_mean.shape(), "running_mean"), (running_var.shape(), "running_var")] {
+    for (t, what) in
+        [(gamma.shape(), "gamma"), (beta.shape(), "beta"), (running_mean.shape(), "running_mean"), (running_var.shape(), "running_var")]
+    {
         let [d]: [usize; 1] = dims(t, OP, what);
         expect_dims(OP, what, &[d], &[c]);
     }

@@ -72,7 +72,12 @@ where
 
 /// [`crate::train::loss::loss_sum_grouped`] on any device: heads side by side, `widths[h]`
 /// columns each, each head's correlation over its own columns, heads summed.
-pub fn loss_sum_grouped<S, D, T>(kind: LossKind, pred: Tensor<S, f32, D, T>, target: &[f32], widths: &[usize]) -> Result<Tensor<Rank0, f32, D, T>, LossShapeError>
+pub fn loss_sum_grouped<S, D, T>(
+    kind: LossKind,
+    pred: Tensor<S, f32, D, T>,
+    target: &[f32],
+    widths: &[usize],
+) -> Result<Tensor<Rank0, f32, D, T>, LossShapeError>
 where
     S: Shape<Concrete = [usize; 2]>,
     D: Device<f32>,
@@ -87,7 +92,9 @@ where
         return Ok(head_loss(kind, pred, target));
     }
     // each head's columns through one batched gather (row-wise index)
-    let columns = |start: usize, w: usize| dev.tensor_from_vec((start..start + w).collect::<Vec<_>>(), (w,)).broadcast_like::<(usize, usize), Axis<0>>(&(rows, w));
+    let columns = |start: usize, w: usize| {
+        dev.tensor_from_vec((start..start + w).collect::<Vec<_>>(), (w,)).broadcast_like::<(usize, usize), Axis<0>>(&(rows, w))
+    };
     let mut total: Option<Tensor<Rank0, f32, D, T>> = None;
     let mut pred = Some(pred);
     let mut start = 0;

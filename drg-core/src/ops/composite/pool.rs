@@ -28,9 +28,7 @@ enum Reduce {
 fn window_index(len: usize, p: usize) -> Vec<usize> {
     let lo = pooled_len(len, p);
     let q = crate::ops::pool::pad_each_side(len, p);
-    (0..p)
-        .flat_map(|j| (0..lo).map(move |w| (w * p + j).checked_sub(q).filter(|&i| i < len).unwrap_or(len)))
-        .collect()
+    (0..p).flat_map(|j| (0..lo).map(move |w| (w * p + j).checked_sub(q).filter(|&i| i < len).unwrap_or(len))).collect()
 }
 
 fn pool<Si: Shape, So: Shape, D: Device<f32>, T: Tape<f32, D>>(
