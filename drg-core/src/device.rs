@@ -221,20 +221,19 @@ macro_rules! forward_kernels {
     };
 }
 
-forward_kernels!(
+forward_kernels! {
     Cpu,
     crate::ops::host_kernels,
     crate::train::loss::host,
-    const KIND: &'static str = "cpu";,
+    const KIND: &'static str = "cpu";
+
     fn open(ordinal: usize, seed: u64) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            ordinal == 0,
-            "device cpu:{ordinal}: there is one CPU device (cpu, or cpu:0); its threads are set with RAYON_NUM_THREADS"
-        );
+        anyhow::ensure!(ordinal == 0, "device cpu:{ordinal}: there is one CPU device (cpu, or cpu:0); its threads are set with RAYON_NUM_THREADS");
         let dev = Cpu::seed_from_u64(seed);
         dev.enable_cache();
         Ok(dev)
-    },
+    }
+
     fn host_buffer(&self, n: usize) -> Vec<f32> {
         // `try_alloc_len` pops a buffer from the cache (or allocates one); taking the `Vec` out
         // leaves an empty placeholder in dfdx's wrapper, which goes into the cache when dropped
@@ -246,34 +245,39 @@ forward_kernels!(
         drop(cached);
         crate::ops::host::advise_huge_pages_for(&v);
         v
-    },
+    }
+
     fn end_pass(&self) {
         self.empty_cache();
-    },
+    }
+
     fn write_host(buf: &mut <Self as Storage<f32>>::Vec, values: &[f32]) -> anyhow::Result<()> {
         let buf: &mut [f32] = buf;
         anyhow::ensure!(buf.len() == values.len(), "{} values for a buffer of {}", values.len(), buf.len());
         buf.copy_from_slice(values);
         Ok(())
     }
-);
+}
 
 #[cfg(feature = "cuda")]
-forward_kernels!(
+forward_kernels! {
     dfdx::tensor::Cuda,
     crate::ops::composite,
     crate::ops::composite::loss,
-    const KIND: &'static str = "cuda";,
+    const KIND: &'static str = "cuda";
+
     fn open(ordinal: usize, seed: u64) -> anyhow::Result<Self> {
-        let dev =
-            dfdx::tensor::Cuda::try_build(ordinal, seed).map_err(|e| anyhow::anyhow!("device cuda:{ordinal}: cannot open it: {e:?}"))?;
+        let dev = dfdx::tensor::Cuda::try_build(ordinal, seed).map_err(|e| anyhow::anyhow!("device cuda:{ordinal}: cannot open it: {e:?}"))?;
         dev.enable_cache();
         Ok(dev)
-    },
+    }
+
     fn host_buffer(&self, n: usize) -> Vec<f32> {
         vec![0.0; n]
-    },
-    fn end_pass(&self) {},
+    }
+
+    fn end_pass(&self) {}
+
     fn write_host(buf: &mut <Self as Storage<f32>>::Vec, values: &[f32]) -> anyhow::Result<()> {
         // dfdx's CUDA buffers deref to cudarc's `CudaSlice`, which knows its device and stream.
         use cudarc::driver::DeviceSlice;
@@ -281,7 +285,7 @@ forward_kernels!(
         anyhow::ensure!(slice.len() == values.len(), "{} values for a buffer of {}", values.len(), slice.len());
         slice.device().htod_sync_copy_into(values, slice).map_err(|e| anyhow::anyhow!("copy to the GPU: {e:?}"))
     }
-);
+}
 
 /// Which device a run uses, as the command line names it: `cpu` or `cuda:N` (`cuda` = `cuda:0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
