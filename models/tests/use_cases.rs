@@ -176,4 +176,23 @@ fn keys_that_disagree_and_widths_that_cannot_be_shared_are_one_clear_error() {
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     // Nothing half-written by the failed runs: only model D's files.
     assert!(std::fs::read_dir(out.path()).unwrap().all(|e| e.unwrap().file_name().to_string_lossy().contains("ModelD")));
+
+    // Its weights have 19 kd tracks: applied to data with 20, one error saying so.
+    let weights = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_parameter.safetensors"))
+        .unwrap();
+    let again = tempfile::tempdir().unwrap();
+    let mut args = command(&d, &[dna, rna], &[ex, kd, kt], &cnn, &format!("{}/", again.path().display()));
+    args.extend(["--predictnew".to_string(), path(&weights)]);
+    let res = run(env!("CARGO_BIN_EXE_model_d"), &args);
+    assert_eq!(res.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    let stderr = stderr.lines().filter(|l| !l.starts_with("warning: --cnn device=")).collect::<Vec<_>>().join("\n");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("a tensor of shape [19, ") && stderr.contains("is [20, ") && stderr.contains("another number of tracks"),
+        "{stderr}"
+    );
 }

@@ -82,7 +82,15 @@ pub fn load_weights<M: TensorCollection<f32, D>, D: DrgDevice>(model: &mut M, pa
     anyhow::ensure!(path.exists(), "{}: no such file", path.display());
     match path.extension().and_then(|e| e.to_str()) {
         Some("pth" | "pt" | "npz") => import_file(model, path, &LoadOptions::default()).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")),
-        _ => model.load_safetensors(path).map_err(|e| anyhow::anyhow!("{}: cannot load weights into the model: {e:?}", path.display())),
+        _ => model.load_safetensors(path).map_err(|e| match e {
+            // The tensor's name is not in dfdx's error; the shapes say what differs, typically the
+            // track count of an output whose width comes from the data (`ex[_]`).
+            dfdx::tensor::safetensors::Error::MismatchedDimension((file, model)) => anyhow::anyhow!(
+                "{}: a tensor of shape {file:?} in the file is {model:?} in the model: the weights are of a model with other shapes (for an output declared `[_]`, another number of tracks than the data has)",
+                path.display()
+            ),
+            e => anyhow::anyhow!("{}: cannot load weights into the model: {e:?}", path.display()),
+        }),
     }
 }
 
