@@ -28,6 +28,7 @@ use super::outputs::{load_weights, save_weights, ModelDescription, OutputPaths};
 use super::passes::{pass_without_gradient, training_pass, HeadLosses};
 use super::progress::Progress;
 use super::schedule::{EpochLosses, Event, Schedule, ScheduleConfig};
+use crate::data::batch::reference_drop_last;
 use crate::data::{Batcher, Dataset};
 use crate::device::DrgDevice;
 use crate::eval::float_text::python_repr;
@@ -67,6 +68,15 @@ pub struct TrainConfig {
     /// Keep the best weights (`<prefix>_parameter.safetensors`) after the run: the reference's
     /// `keepmodel` (the use cases pass `True`; with `False` the file is deleted at the end).
     pub keep_model: bool,
+    /// Shuffle the batches of every pass (the reference's loaders do). `false` takes the rows in
+    /// order, with the same batch sizes and dropped last batch: for comparing a run step by step
+    /// with a recorded one (`models/tests/trajectory.rs`).
+    pub shuffle: bool,
+    /// Dropout in train mode as declared; `false` switches it off everywhere (as above).
+    pub dropout: bool,
+    /// Start from these weights (any file [`load_weights`] reads) instead of a fresh
+    /// initialisation.
+    pub initial_weights: Option<std::path::PathBuf>,
 }
 
 impl TrainConfig {
@@ -89,6 +99,9 @@ impl TrainConfig {
             loss: None,
             validation_losses: None,
             keep_model: true,
+            shuffle: true,
+            dropout: true,
+            initial_weights: None,
         }
     }
 
@@ -106,6 +119,7 @@ impl TrainConfig {
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed,
             "optimizer": self.optimizer, "schedule": self.schedule,
             "loss_function": self.loss.map(LossKind::name), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
+            "shuffle": self.shuffle, "dropout": self.dropout, "initial_weights": self.initial_weights.as_ref().map(|p| p.display().to_string()),
         })
     }
 
@@ -113,7 +127,8 @@ impl TrainConfig {
         json!({
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed, "optimizer": self.optimizer, "schedule": self.schedule, "device": device,
             "loss_function": self.loss.map(LossKind::name), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
-            "keepmodel": self.keep_model,
+            "keepmodel": self.keep_model, "shuffle": self.shuffle, "dropout": self.dropout,
+            "initial_weights": self.initial_weights.as_ref().map(|p| p.display().to_string()),
         })
     }
 }
@@ -229,13 +244,25 @@ impl<D: DrgDevice> Run<'_, D> {
     }
 
     fn batches(&self, rows: &[usize], pass: u64, stream: Stream) -> Vec<Vec<usize>> {
-        shuffled_batches(rows, self.cfg.batch_size, seed_for(self.cfg.seed, pass, stream, 0))
+        if self.cfg.shuffle {
+            shuffled_batches(rows, self.cfg.batch_size, seed_for(self.cfg.seed, pass, stream, 0))
+        } else {
+            let size = self.cfg.batch_size.min(rows.len()).max(1);
+            Batcher::sequential(rows, size).with_drop_last(reference_drop_last(rows.len(), size)).epoch()
+        }
     }
 
     /// Train-mode contexts of pass `pass`, one dropout generator per batch.
     fn train_ctx(&self, pass: u64, stream: Stream) -> impl FnMut(usize) -> Ctx {
-        let seed = self.cfg.seed;
-        move |b| Ctx::train(seed_for(seed, pass, stream, b))
+        let (seed, dropout) = (self.cfg.seed, self.cfg.dropout);
+        move |b| {
+            let ctx = Ctx::train(seed_for(seed, pass, stream, b));
+            if dropout {
+                ctx
+            } else {
+                ctx.without_dropout()
+            }
+        }
     }
 
     /// Appends a `_loss.txt` line and prints it as the reference does (`e v1\tv2\tv3\tv4[\tsecs]`).
@@ -256,6 +283,9 @@ impl<D: DrgDevice> Run<'_, D> {
     fn start<M: DrgModel<D>>(&mut self) -> anyhow::Result<RunState<M, D>> {
         let (data, cfg) = (self.data, self.cfg);
         let mut model = M::new(&self.dev, &self.data.n_tracks());
+        if let Some(weights) = &cfg.initial_weights {
+            load_weights(&mut model, weights)?;
+        }
         let schedule = Schedule::new(cfg.schedule, cfg.lr);
         if cfg.schedule.warm_up_epochs > 0 {
             self.say(format!("Warm up from {}", python_repr(schedule.lr())));
