@@ -78,33 +78,66 @@ impl ModelSpec {
         self.outputs.iter().map(|o| o.width).collect()
     }
 
-    /// Checks run-time output widths against the declaration: one per output, fixed widths
-    /// equal, `equal_widths` equal. The message names outputs by their declared names; the data
-    /// layer ([`crate::train::data_fit`]) names the files.
-    pub fn check_widths(&self, widths: &[usize]) -> Result<(), String> {
+    /// The first way run-time output widths fail the declaration, if any: one width per output,
+    /// none 0, fixed widths equal, `equal_widths` equal. The one place these rules live; the
+    /// data layer ([`crate::train::data_fit::check_widths`]) words them with the files' names.
+    pub fn width_mismatch(&self, widths: &[usize]) -> Option<WidthMismatch> {
         if widths.len() != self.outputs.len() {
-            return Err(format!("model {} has {} output(s), {} widths given", self.name, self.outputs.len(), widths.len()));
+            return Some(WidthMismatch::Count);
         }
-        for (o, &w) in self.outputs.iter().zip(widths) {
+        for (i, (o, &w)) in self.outputs.iter().zip(widths).enumerate() {
             if w == 0 {
-                return Err(format!("output '{}' has no tracks", o.name));
+                return Some(WidthMismatch::Empty { output: i });
             }
-            if let Some(fixed) = o.width {
-                if fixed != w {
-                    return Err(format!("output '{}' has {w} tracks, model {} declares {}[{fixed}]", o.name, self.name, o.name));
-                }
+            if let Some(declared) = o.width.filter(|&d| d != w) {
+                return Some(WidthMismatch::Fixed { output: i, declared });
             }
         }
-        if let Some((&first, rest)) = self.equal_widths.split_first() {
-            if let Some(&k) = rest.iter().find(|&&k| widths[k] != widths[first]) {
-                return Err(format!(
-                    "outputs '{}' ({} tracks) and '{}' ({} tracks) must have equal widths: model {} serves them with one shared head per trunk",
-                    self.outputs[first].name, widths[first], self.outputs[k].name, widths[k], self.name
-                ));
-            }
-        }
-        Ok(())
+        let (&first, rest) = self.equal_widths.split_first()?;
+        let other = *rest.iter().find(|&&k| widths[k] != widths[first])?;
+        Some(WidthMismatch::Unequal { first, other })
     }
+
+    /// [`Self::width_mismatch`] as a message naming the outputs by their declared names.
+    pub fn check_widths(&self, widths: &[usize]) -> Result<(), String> {
+        let Some(mismatch) = self.width_mismatch(widths) else { return Ok(()) };
+        let name = |i: usize| self.outputs[i].name;
+        Err(match mismatch {
+            WidthMismatch::Count => format!("model {} has {} output(s), {} widths given", self.name, self.outputs.len(), widths.len()),
+            WidthMismatch::Empty { output } => format!("output '{}' has no tracks", name(output)),
+            WidthMismatch::Fixed { output, declared } => {
+                format!(
+                    "output '{}' has {} tracks, model {} declares {}[{declared}]",
+                    name(output),
+                    widths[output],
+                    self.name,
+                    name(output)
+                )
+            }
+            WidthMismatch::Unequal { first, other } => format!(
+                "outputs '{}' ({} tracks) and '{}' ({} tracks) must have equal widths: model {} serves them with one shared head per trunk",
+                name(first),
+                widths[first],
+                name(other),
+                widths[other],
+                self.name
+            ),
+        })
+    }
+}
+
+/// How run-time output widths fail a declaration ([`ModelSpec::width_mismatch`]); outputs by
+/// index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WidthMismatch {
+    /// Not one width per output.
+    Count,
+    /// An output with no tracks.
+    Empty { output: usize },
+    /// A width other than the declared `NAME[declared]`.
+    Fixed { output: usize, declared: usize },
+    /// Two outputs served by one shared head with different widths.
+    Unequal { first: usize, other: usize },
 }
 
 /// One of the reference's `--cnn` keys as the declaration sets it.

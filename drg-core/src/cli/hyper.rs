@@ -111,8 +111,7 @@ impl CnnString {
                 );
             }
         }
-        if let Some(false) = self.flag("init_adjust")? {
-        } else if self.text("init_adjust").is_some() {
+        if self.flag("init_adjust")? == Some(true) {
             bail!("--cnn: init_adjust=True (restart from the initial weights with a quarter of the learning rate when the training loss rises) is not implemented in drg-rs; the reference's default and the use cases' setting is init_adjust=False");
         }
         Ok(())

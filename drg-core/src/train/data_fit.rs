@@ -6,7 +6,7 @@
 use anyhow::ensure;
 
 use crate::data::Dataset;
-use crate::model::ModelSpec;
+use crate::model::{ModelSpec, WidthMismatch};
 
 /// Checks sizes and the split of `data`, and that it fits the model `spec`.
 pub fn check_fits(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
@@ -65,36 +65,33 @@ pub fn check_fits(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
 /// match its file, and outputs served by one shared head must have equal widths; the error
 /// names the files and their widths.
 pub fn check_widths(data: &Dataset, spec: &ModelSpec) -> anyhow::Result<()> {
-    for (y, s) in data.outputs.iter().zip(spec.outputs) {
-        ensure!(y.n_tracks() > 0, "{}: no tracks (columns of values)", y.file.display());
-        if let Some(w) = s.width {
-            ensure!(
-                y.n_tracks() == w,
-                "{}: {} tracks, but model {} declares output '{}' with {w} (`{}[{w}]`; write `{}[_]` in its declaration to take the data's track count)",
-                y.file.display(),
-                y.n_tracks(),
-                spec.name,
-                s.name,
-                s.name,
-                s.name
-            );
-        }
-    }
-    if let Some((&first, rest)) = spec.equal_widths.split_first() {
-        let (a, wa) = (&data.outputs[first], data.outputs[first].n_tracks());
-        if let Some(&k) = rest.iter().find(|&&k| data.outputs[k].n_tracks() != wa) {
-            let (b, wb) = (&data.outputs[k], data.outputs[k].n_tracks());
-            anyhow::bail!(
-                "{} has {wa} tracks and {} has {wb}: model {} predicts outputs '{}' and '{}' with one head per trunk shared by all outputs (`shared`), so they need the same number of tracks",
-                a.file.display(),
-                b.file.display(),
-                spec.name,
-                spec.outputs[first].name,
-                spec.outputs[k].name
-            );
-        }
-    }
-    Ok(())
+    let widths = data.n_tracks();
+    let Some(mismatch) = spec.width_mismatch(&widths) else { return Ok(()) };
+    let file = |i: usize| data.outputs[i].file.display();
+    let name = |i: usize| spec.outputs[i].name;
+    anyhow::bail!(match mismatch {
+        WidthMismatch::Count => format!("model {} has {} output(s), the data has {} output file(s)", spec.name, spec.outputs.len(), widths.len()),
+        WidthMismatch::Empty { output } => format!("{}: no tracks (columns of values)", file(output)),
+        WidthMismatch::Fixed { output, declared } => format!(
+            "{}: {} tracks, but model {} declares output '{}' with {declared} (`{}[{declared}]`; write `{}[_]` in its declaration to take the data's track count)",
+            file(output),
+            widths[output],
+            spec.name,
+            name(output),
+            name(output),
+            name(output)
+        ),
+        WidthMismatch::Unequal { first, other } => format!(
+            "{} has {} tracks and {} has {}: model {} predicts outputs '{}' and '{}' with one head per trunk shared by all outputs (`shared`), so they need the same number of tracks",
+            file(first),
+            widths[first],
+            file(other),
+            widths[other],
+            spec.name,
+            name(first),
+            name(other)
+        ),
+    })
 }
 
 /// Appends `rows × ΣT` values from per-head `(rows, T_h)` matrices, heads side by side per row.
