@@ -11,8 +11,9 @@
 
 use std::time::Instant;
 
+use drg_core::device::DrgDevice;
 use drg_core::dfdx::prelude::*;
-use drg_core::ops::{add, batchnorm_gelu, conv1d, rc_conv1d, weighted_pool, BnMode, ConvGeom};
+use drg_core::ops::{BnMode, ConvGeom};
 use rand::{Rng, SeedableRng};
 
 type Dev = Cpu;
@@ -86,16 +87,16 @@ impl Trunk {
         let len = x.shape().2;
         let lp = len / POOL;
         let bn_mode = BnMode::Train { momentum: 0.1 };
-        let h = rc_conv1d(x.leaky_trace(), &self.stem_w, Some(&self.stem_b), ConvGeom::same(K_STEM, 1), (B, C, len));
+        let h = DrgDevice::rc_conv1d(x.leaky_trace(), &self.stem_w, Some(&self.stem_b), ConvGeom::same(K_STEM, 1), (B, C, len));
         let bn = &mut self.stem_bn;
-        let h = batchnorm_gelu(h, &bn.gamma, &bn.beta, &mut bn.mean, &mut bn.var, bn_mode, true);
-        let mut h = weighted_pool(h, POOL, (B, C, lp));
+        let h = DrgDevice::batchnorm_gelu(h, &bn.gamma, &bn.beta, &mut bn.mean, &mut bn.var, bn_mode, true);
+        let mut h = DrgDevice::weighted_pool(h, POOL, (B, C, lp));
         let mut r = h.with_empty_tape();
         for ((bn, w), d) in self.bns.iter_mut().zip(&self.convs).zip(DILATIONS) {
-            let a = batchnorm_gelu(h, &bn.gamma, &bn.beta, &mut bn.mean, &mut bn.var, bn_mode, true);
-            let z = conv1d(a, w, None::<&T1>, ConvGeom::same(K, d), (B, C, lp));
+            let a = DrgDevice::batchnorm_gelu(h, &bn.gamma, &bn.beta, &mut bn.mean, &mut bn.var, bn_mode, true);
+            let z = DrgDevice::conv1d(a, w, None::<&T1>, ConvGeom::same(K, d), (B, C, lp));
             let s = std::mem::replace(&mut r, z.with_empty_tape());
-            h = add(z, s);
+            h = DrgDevice::add(z, s);
         }
         let flat = h.reshape_like(&(B, C * lp));
         let y = flat.matmul(self.head_w.clone()) + self.head_b.clone().broadcast_like::<_, Axis<0>>(&(B, TRACKS));
@@ -244,7 +245,7 @@ fn bench_conv(dev: &Dev, len: usize, reps: usize) {
     let cpu0 = cpu_seconds();
     for _ in 0..reps {
         let t0 = Instant::now();
-        let y = conv1d(x.leaky_trace(), &w, None::<&T1>, ConvGeom::same(K, 2), (B, C, len));
+        let y = DrgDevice::conv1d(x.leaky_trace(), &w, None::<&T1>, ConvGeom::same(K, 2), (B, C, len));
         let t1 = Instant::now();
         let grads = y.sum::<(), _>().backward();
         let t2 = Instant::now();
@@ -292,13 +293,13 @@ fn bench_elementwise(dev: &Dev, len: usize) {
     time_op(&format!("batchnorm_gelu [8,300,{len}]"), &x, 3, |x| {
         let mut bn = bn.borrow_mut();
         let bn = &mut *bn;
-        batchnorm_gelu(x, &bn.gamma, &bn.beta, &mut bn.mean, &mut bn.var, mode, true)
+        DrgDevice::batchnorm_gelu(x, &bn.gamma, &bn.beta, &mut bn.mean, &mut bn.var, mode, true)
     });
-    time_op(&format!("weighted_pool(4) [8,300,{len}]"), &x, 3, |x| weighted_pool(x, POOL, (B, C, len / POOL)));
+    time_op(&format!("weighted_pool(4) [8,300,{len}]"), &x, 3, |x| DrgDevice::weighted_pool(x, POOL, (B, C, len / POOL)));
     let w: T3 = dev.tensor_from_vec(randn(&mut rng, C * 4 * K_STEM, 0.1), (C, 4, K_STEM));
     let x4: T3 = dev.tensor_from_vec(one_hot(&mut rng, len), (B, 4, len));
     time_op(&format!("rc_conv1d 4->300 k15 [8,4,{len}]"), &x4, 3, |x| {
-        rc_conv1d(x, &w, None::<&T1>, ConvGeom::same(K_STEM, 1), (B, C, len))
+        DrgDevice::rc_conv1d(x, &w, None::<&T1>, ConvGeom::same(K_STEM, 1), (B, C, len))
     });
 }
 

@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 
 use crate::device::DrgDevice;
 use crate::layers::Ctx;
-use crate::train::loss::LossKind;
+use crate::ops::loss::LossKind;
 
 /// One input of a model for one batch, as the trainer hands it over: `(batch, channels, length)`.
 pub type InputBatch<D, T> = Tensor<(usize, usize, usize), f32, D, T>;

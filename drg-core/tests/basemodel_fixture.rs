@@ -5,13 +5,13 @@
 use dfdx::nn::modules::Linear;
 use dfdx::optim::{Momentum, Sgd, SgdConfig};
 use dfdx::prelude::*;
+use drg_core::device::DrgDevice;
 use drg_core::import::npz::{read_npz, Npz};
 use drg_core::import::{load_state_dict, LoadOptions, StateDict};
 use drg_core::layers::conv_stack::{ConvStack, StackLayer};
 use drg_core::layers::fc_stack::{Embedding, FcStack, GeluDropout};
 use drg_core::layers::pooling::WeightedPool;
 use drg_core::layers::{flatten, Conv1d, Ctx, Head};
-use drg_core::ops;
 use drg_core::train::loss::{loss_sum, LossKind};
 
 const BASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/base.npz");
@@ -64,7 +64,7 @@ impl Base {
     ) -> Tensor<(usize, Const<6>), f32, Cpu, T> {
         let h = self.stem.forward(x);
         ctx.record("after_conv", &h);
-        let h = ops::gelu(h);
+        let h = DrgDevice::gelu(h);
         ctx.record("after_act", &h);
         let h = WeightedPool::<4>.forward::<16, 997, 250, _, _>(h);
         ctx.record("after_pool", &h);

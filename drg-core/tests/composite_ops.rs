@@ -6,10 +6,11 @@
 
 mod ops_support;
 
+use drg_core::device::DrgDevice;
 use drg_core::dfdx::prelude::*;
 use drg_core::ops::composite;
 use drg_core::ops::{BnMode, ConvGeom};
-use drg_core::train::loss::{self, LossKind};
+use drg_core::train::loss::LossKind;
 use ops_support::*;
 
 const TOL: f64 = 1e-5;
@@ -129,7 +130,7 @@ fn conv1d_matches_the_host_op() {
     let dev = Cpu::default();
     for (i, c) in conv_cases(3).into_iter().enumerate() {
         let seed = 100 + 10 * i as u64;
-        let want = conv_run!(dev, c, seed, drg_core::ops::conv1d);
+        let want = conv_run!(dev, c, seed, DrgDevice::conv1d);
         let got = conv_run!(dev, c, seed, composite::conv1d);
         compare(&format!("conv1d {c:?}"), param_names(&c), &got, &want);
     }
@@ -140,7 +141,7 @@ fn rc_conv1d_matches_the_host_op_including_ties() {
     let dev = Cpu::default();
     for (i, c) in conv_cases(4).into_iter().enumerate() {
         let seed = 200 + 10 * i as u64;
-        let want = conv_run!(dev, c, seed, drg_core::ops::rc_conv1d);
+        let want = conv_run!(dev, c, seed, DrgDevice::rc_conv1d);
         let got = conv_run!(dev, c, seed, composite::rc_conv1d);
         compare(&format!("rc_conv1d {c:?}"), param_names(&c), &got, &want);
     }
@@ -215,11 +216,11 @@ fn pools_match_the_host_ops() {
         for ties in [false, true] {
             let x = pool_input(b * c * l, 300 + i as u64, ties);
             let case = format!("(B, C, L, p) = {:?}, ties {ties}", (b, c, l, p));
-            let want = pool_run!(dev, (b, c, l, p), &x, drg_core::ops::weighted_pool);
+            let want = pool_run!(dev, (b, c, l, p), &x, DrgDevice::weighted_pool);
             compare(&format!("weighted_pool {case}"), &[], &pool_run!(dev, (b, c, l, p), &x, composite::weighted_pool), &want);
-            let want = pool_run!(dev, (b, c, l, p), &x, drg_core::ops::max_pool);
+            let want = pool_run!(dev, (b, c, l, p), &x, DrgDevice::max_pool);
             compare(&format!("max_pool {case}"), &[], &pool_run!(dev, (b, c, l, p), &x, composite::max_pool), &want);
-            let want = pool_run!(dev, (b, c, l, p), &x, drg_core::ops::mean_pool);
+            let want = pool_run!(dev, (b, c, l, p), &x, DrgDevice::mean_pool);
             compare(&format!("mean_pool {case}"), &[], &pool_run!(dev, (b, c, l, p), &x, composite::mean_pool), &want);
         }
     }
@@ -276,7 +277,7 @@ fn batchnorm_gelu_matches_the_host_op() {
             for gelu in [true, false] {
                 let seed = 400 + 10 * i as u64;
                 let [b, c, l] = dims;
-                let want = bn_run!(dev, [b, c, l], mode, gelu, seed, drg_core::ops::batchnorm_gelu);
+                let want = bn_run!(dev, [b, c, l], mode, gelu, seed, DrgDevice::batchnorm_gelu);
                 let got = bn_run!(dev, [b, c, l], mode, gelu, seed, composite::batchnorm_gelu);
                 compare(&format!("batchnorm_gelu {dims:?} {mode:?} gelu {gelu}"), &BN_PARAMS, &got, &want);
             }
@@ -293,7 +294,7 @@ fn batchnorm_composite_accepts_rank_2_inputs() {
     let beta = p1(&dev, &randn(4, 79));
     let mode = BnMode::Train { momentum: 0.1 };
     let (mut rm, mut rv) = (p1(&dev, &[0.0; 4]), p1(&dev, &[1.0; 4]));
-    let want = drg_core::ops::batchnorm_gelu(dev.tensor_from_vec(x.clone(), (6, 4)), &gamma, &beta, &mut rm, &mut rv, mode, true).as_vec();
+    let want = DrgDevice::batchnorm_gelu(dev.tensor_from_vec(x.clone(), (6, 4)), &gamma, &beta, &mut rm, &mut rv, mode, true).as_vec();
     let (mut rm, mut rv) = (p1(&dev, &[0.0; 4]), p1(&dev, &[1.0; 4]));
     let got = composite::batchnorm_gelu(dev.tensor_from_vec(x, (6, 4)), &gamma, &beta, &mut rm, &mut rv, mode, true).as_vec();
     assert_close("rank-2 batchnorm_gelu", &got, &to_f64(&want), TOL);
@@ -304,10 +305,10 @@ fn gelu_and_add_match_the_host_ops() {
     let dev = Cpu::default();
     let d = [3, 4, 50];
     let x = randn(600, 500);
-    let want = run(&dev, &x, d, drg_core::ops::gelu, |_| vec![]);
+    let want = run(&dev, &x, d, DrgDevice::gelu, |_| vec![]);
     compare("gelu", &[], &run(&dev, &x, d, composite::gelu, |_| vec![]), &want);
     let other = p3(&dev, &randn(600, 501), d);
-    let want = run(&dev, &x, d, |x| drg_core::ops::add(x, other.leaky_trace()), |g| vec![g.get(&other).as_vec()]);
+    let want = run(&dev, &x, d, |x| DrgDevice::add(x, other.leaky_trace()), |g| vec![g.get(&other).as_vec()]);
     let got = run(&dev, &x, d, |x| composite::add(x, other.leaky_trace()), |g| vec![g.get(&other).as_vec()]);
     compare("add", &["grad other"], &got, &want);
 }
@@ -344,7 +345,7 @@ fn loss_matches_the_host_loss() {
     for kind in [LossKind::Correlationdata, LossKind::Correlationmse, LossKind::Mse, LossKind::None] {
         for (i, widths) in [&[7usize][..], &[3, 5, 2][..]].into_iter().enumerate() {
             let seed = 600 + 10 * i as u64;
-            let want = loss_run!(dev, kind, 6, widths, seed, loss::loss_sum_grouped);
+            let want = loss_run!(dev, kind, 6, widths, seed, DrgDevice::loss_sum_grouped);
             let got = loss_run!(dev, kind, 6, widths, seed, composite::loss_sum_grouped);
             assert_close(&format!("{kind:?} {widths:?}: value"), &got[0], &to_f64(&want[0]), TOL);
             assert_close(&format!("{kind:?} {widths:?}: gradient"), &got[1], &to_f64(&want[1]), TOL);
@@ -394,7 +395,7 @@ fn loss_composite_reports_bad_shapes_as_the_host_loss() {
     let pred = || dev.tensor_from_vec(vec![0.0f32; 12], (3, 4));
     for (target, widths) in [(11, vec![4]), (12, vec![2, 0, 2]), (12, vec![2, 3])] {
         let t = vec![0.0f32; target];
-        let want = loss::loss_sum_grouped(LossKind::Mse, pred(), &t, &widths).map(|_| ()).unwrap_err();
+        let want = DrgDevice::loss_sum_grouped(LossKind::Mse, pred(), &t, &widths).map(|_| ()).unwrap_err();
         let got = composite::loss_sum_grouped(LossKind::Mse, pred(), &t, &widths).map(|_| ()).unwrap_err();
         assert_eq!(got, want);
     }
@@ -416,10 +417,10 @@ mod on_cuda {
         let (cpu, gpu) = (Cpu::default(), gpu());
         for (i, c) in conv_cases(4).into_iter().enumerate() {
             let seed = 700 + 10 * i as u64;
-            let want = conv_run!(cpu, c, seed, drg_core::ops::conv1d);
+            let want = conv_run!(cpu, c, seed, DrgDevice::conv1d);
             let got = conv_run!(gpu, c, seed, composite::conv1d);
             compare(&format!("cuda conv1d {c:?}"), param_names(&c), &got, &want);
-            let want = conv_run!(cpu, c, seed, drg_core::ops::rc_conv1d);
+            let want = conv_run!(cpu, c, seed, DrgDevice::rc_conv1d);
             let got = conv_run!(gpu, c, seed, composite::rc_conv1d);
             compare(&format!("cuda rc_conv1d {c:?}"), param_names(&c), &got, &want);
         }
@@ -432,11 +433,11 @@ mod on_cuda {
             for ties in [false, true] {
                 let x = pool_input(b * c * l, 800 + i as u64, ties);
                 let case = format!("{:?} ties {ties}", (b, c, l, p));
-                let want = pool_run!(cpu, (b, c, l, p), &x, drg_core::ops::weighted_pool);
+                let want = pool_run!(cpu, (b, c, l, p), &x, DrgDevice::weighted_pool);
                 compare(&format!("cuda weighted_pool {case}"), &[], &pool_run!(gpu, (b, c, l, p), &x, composite::weighted_pool), &want);
-                let want = pool_run!(cpu, (b, c, l, p), &x, drg_core::ops::max_pool);
+                let want = pool_run!(cpu, (b, c, l, p), &x, DrgDevice::max_pool);
                 compare(&format!("cuda max_pool {case}"), &[], &pool_run!(gpu, (b, c, l, p), &x, composite::max_pool), &want);
-                let want = pool_run!(cpu, (b, c, l, p), &x, drg_core::ops::mean_pool);
+                let want = pool_run!(cpu, (b, c, l, p), &x, DrgDevice::mean_pool);
                 compare(&format!("cuda mean_pool {case}"), &[], &pool_run!(gpu, (b, c, l, p), &x, composite::mean_pool), &want);
             }
         }
@@ -446,20 +447,20 @@ mod on_cuda {
     fn cuda_batchnorm_gelu_add_and_loss_match_the_cpu_host_ops() {
         let (cpu, gpu) = (Cpu::default(), gpu());
         for mode in [BnMode::Train { momentum: 0.1 }, BnMode::Eval] {
-            let want = bn_run!(cpu, [4, 3, 16], mode, true, 900, drg_core::ops::batchnorm_gelu);
+            let want = bn_run!(cpu, [4, 3, 16], mode, true, 900, DrgDevice::batchnorm_gelu);
             let got = bn_run!(gpu, [4, 3, 16], mode, true, 900, composite::batchnorm_gelu);
             compare(&format!("cuda batchnorm_gelu {mode:?}"), &BN_PARAMS, &got, &want);
         }
         let (d, x) = ([3, 4, 50], randn(600, 910));
-        let want = run(&cpu, &x, d, drg_core::ops::gelu, |_| vec![]);
+        let want = run(&cpu, &x, d, DrgDevice::gelu, |_| vec![]);
         compare("cuda gelu", &[], &run(&gpu, &x, d, composite::gelu, |_| vec![]), &want);
         let other = randn(600, 911);
         let (oc, og) = (p3(&cpu, &other, d), p3(&gpu, &other, d));
-        let want = run(&cpu, &x, d, |x| drg_core::ops::add(x, oc.leaky_trace()), |g| vec![g.get(&oc).as_vec()]);
+        let want = run(&cpu, &x, d, |x| DrgDevice::add(x, oc.leaky_trace()), |g| vec![g.get(&oc).as_vec()]);
         let got = run(&gpu, &x, d, |x| composite::add(x, og.leaky_trace()), |g| vec![g.get(&og).as_vec()]);
         compare("cuda add", &["grad other"], &got, &want);
         for kind in [LossKind::Correlationdata, LossKind::Correlationmse, LossKind::Mse] {
-            let want = loss_run!(cpu, kind, 6, &[3, 5, 2], 920, loss::loss_sum_grouped);
+            let want = loss_run!(cpu, kind, 6, &[3, 5, 2], 920, DrgDevice::loss_sum_grouped);
             let got = loss_run!(gpu, kind, 6, &[3, 5, 2], 920, composite::loss_sum_grouped);
             assert_close(&format!("cuda {kind:?}: value"), &got[0], &to_f64(&want[0]), TOL);
             assert_close(&format!("cuda {kind:?}: gradient"), &got[1], &to_f64(&want[1]), TOL);
@@ -469,7 +470,6 @@ mod on_cuda {
     #[test]
     fn cuda_dispatch_runs_the_composites() {
         // DrgKernels on Cuda = the composites: a conv through the dispatch equals the direct call
-        use drg_core::device::DrgDevice;
         let gpu = gpu();
         let c = conv_cases(4)[3];
         let via_dispatch = conv_run!(gpu, c, 990, Cuda::conv1d);
@@ -493,27 +493,27 @@ fn host_ops_match_the_composites_at_demo_model_shapes() {
     for (i, c) in cases.into_iter().enumerate() {
         let seed = 900 + 10 * i as u64;
         if i == 0 {
-            let want = conv_run!(dev, c, seed, drg_core::ops::rc_conv1d);
+            let want = conv_run!(dev, c, seed, DrgDevice::rc_conv1d);
             let got = conv_run!(dev, c, seed, composite::rc_conv1d);
             compare(&format!("rc_conv1d {c:?}"), param_names(&c), &got, &want);
         }
-        let want = conv_run!(dev, c, seed, drg_core::ops::conv1d);
+        let want = conv_run!(dev, c, seed, DrgDevice::conv1d);
         let got = conv_run!(dev, c, seed, composite::conv1d);
         compare(&format!("conv1d {c:?}"), param_names(&c), &got, &want);
     }
     for (i, &(b, c, l, p)) in [(8, 64, 2000, 4), (8, 64, 500, 3), (8, 64, 166, 3)].iter().enumerate() {
         let x = pool_input(b * c * l, 950 + i as u64, false);
         let case = format!("(B, C, L, p) = {:?}", (b, c, l, p));
-        let want = pool_run!(dev, (b, c, l, p), &x, drg_core::ops::weighted_pool);
+        let want = pool_run!(dev, (b, c, l, p), &x, DrgDevice::weighted_pool);
         compare(&format!("weighted_pool {case}"), &[], &pool_run!(dev, (b, c, l, p), &x, composite::weighted_pool), &want);
     }
     for mode in [BnMode::Train { momentum: 0.1 }, BnMode::Eval] {
-        let want = bn_run!(dev, [8, 64, 500], mode, true, 970, drg_core::ops::batchnorm_gelu);
+        let want = bn_run!(dev, [8, 64, 500], mode, true, 970, DrgDevice::batchnorm_gelu);
         let got = bn_run!(dev, [8, 64, 500], mode, true, 970, composite::batchnorm_gelu);
         compare(&format!("batchnorm_gelu [8, 64, 500] {mode:?}"), &BN_PARAMS, &got, &want);
     }
     let d = [8, 64, 2000];
     let x = randn(8 * 64 * 2000, 980);
-    let want = run(&dev, &x, d, drg_core::ops::gelu, |_| vec![]);
+    let want = run(&dev, &x, d, DrgDevice::gelu, |_| vec![]);
     compare("gelu [8, 64, 2000]", &[], &run(&dev, &x, d, composite::gelu, |_| vec![]), &want);
 }

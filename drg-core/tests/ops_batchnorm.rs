@@ -4,8 +4,9 @@
 
 mod ops_support;
 
+use drg_core::device::DrgDevice;
 use drg_core::dfdx::prelude::*;
-use drg_core::ops::{add, batchnorm_gelu, gelu, BnMode};
+use drg_core::ops::BnMode;
 use ops_support::*;
 
 const TOL: f64 = 1e-5;
@@ -54,7 +55,7 @@ fn check_bn(b: usize, c: usize, l: usize, train: bool, with_gelu: bool, seed: u6
     let (mut rm, mut rv) = (t1(&dev, rmv.clone()), t1(&dev, rvv.clone()));
     let momentum = 0.1f32;
     let mode = if train { BnMode::Train { momentum } } else { BnMode::Eval };
-    let (out, grads, gx) = run_with_upstream(&x, &up, |x| batchnorm_gelu(x, &gamma, &beta, &mut rm, &mut rv, mode, with_gelu));
+    let (out, grads, gx) = run_with_upstream(&x, &up, |x| DrgDevice::batchnorm_gelu(x, &gamma, &beta, &mut rm, &mut rv, mode, with_gelu));
     let (x64, g64, b64, up64) = (to_f64(&xv), to_f64(&gv), to_f64(&bv), to_f64(&up));
     let what = format!("B={b} C={c} L={l} train={train} gelu={with_gelu}");
     let reference = |x: &[f64], g: &[f64], bt: &[f64]| {
@@ -106,7 +107,7 @@ fn gelu_matches_erf_form_and_finite_differences() {
     let n = xv.len();
     let x = t3(&dev, xv.clone(), &[1, 1, n]);
     let up = randn(n, 78);
-    let (out, _, gx) = run_with_upstream(&x, &up, gelu);
+    let (out, _, gx) = run_with_upstream(&x, &up, DrgDevice::gelu);
     let x64 = to_f64(&xv);
     assert_close("gelu forward", &out, &x64.iter().map(|&v| gelu64(v)).collect::<Vec<_>>(), 1e-6);
     let fd = finite_diff(&x64, 1e-6, |x| dot(&x.iter().map(|&v| gelu64(v)).collect::<Vec<_>>(), &to_f64(&up)));
@@ -119,7 +120,7 @@ fn add_sums_values_and_sends_the_gradient_to_both_tapes() {
     let (av, bv, up) = (randn(2 * 3 * 5, 1), randn(2 * 3 * 5, 2), randn(2 * 3 * 5, 3));
     let a = t3(&dev, av.clone(), &[2, 3, 5]);
     let b = t3(&dev, bv.clone(), &[2, 3, 5]);
-    let y = add(a.leaky_trace(), b.leaky_trace());
+    let y = DrgDevice::add(a.leaky_trace(), b.leaky_trace());
     let want: Vec<f64> = av.iter().zip(&bv).map(|(a, b)| (a + b) as f64).collect();
     assert_close("add forward", &y.as_vec(), &want, 0.0);
     let upt = t3(&dev, up.clone(), &[2, 3, 5]);
@@ -127,7 +128,7 @@ fn add_sums_values_and_sends_the_gradient_to_both_tapes() {
     assert_close("add grad a", &grads.get(&a).as_vec(), &to_f64(&up), 0.0);
     assert_close("add grad b", &grads.get(&b).as_vec(), &to_f64(&up), 0.0);
     // the untaped right operand of a taped left one gets no tape but the sum is the same
-    let y2 = add(a.leaky_trace(), b.clone());
+    let y2 = DrgDevice::add(a.leaky_trace(), b.clone());
     assert_close("add forward, untaped b", &y2.as_vec(), &want, 0.0);
 }
 
@@ -139,5 +140,5 @@ fn batchnorm_rejects_mismatched_parameters() {
     let g = t1(&dev, vec![1.0; 2]);
     let b = t1(&dev, vec![0.0; 3]);
     let (mut rm, mut rv) = (t1(&dev, vec![0.0; 3]), t1(&dev, vec![1.0; 3]));
-    let _ = batchnorm_gelu(x, &g, &b, &mut rm, &mut rv, BnMode::Eval, true);
+    let _ = DrgDevice::batchnorm_gelu(x, &g, &b, &mut rm, &mut rv, BnMode::Eval, true);
 }

@@ -4,8 +4,9 @@
 
 mod ops_support;
 
+use drg_core::device::DrgDevice;
 use drg_core::dfdx::prelude::*;
-use drg_core::ops::{conv1d, rc_conv1d, ConvGeom};
+use drg_core::ops::ConvGeom;
 use ops_support::*;
 
 const TOL: f64 = 1e-5;
@@ -87,9 +88,9 @@ fn check_against_reference(c: Case, with_bias: bool, rc_stem: bool, seed: u64) {
     let (out, grads, gx) = run_with_upstream(&x, &up, |x| {
         let bias = if with_bias { Some(&bias) } else { None };
         if rc_stem {
-            rc_conv1d(x, &w, bias, c.geom, out_shape)
+            DrgDevice::rc_conv1d(x, &w, bias, c.geom, out_shape)
         } else {
-            conv1d(x, &w, bias, c.geom, out_shape)
+            DrgDevice::conv1d(x, &w, bias, c.geom, out_shape)
         }
     });
     let reference: RefFn = if rc_stem { rc_conv_ref } else { conv_ref };
@@ -156,9 +157,9 @@ fn check_fixture(layer: &str, rc_stem: bool, geom: ConvGeom) {
     let out_shape = (od[0], od[1], od[2]);
     let (out, grads, gx) = run_with_upstream(&x, &up, |x| {
         if rc_stem {
-            rc_conv1d(x, &w, bias.as_ref(), geom, out_shape)
+            DrgDevice::rc_conv1d(x, &w, bias.as_ref(), geom, out_shape)
         } else {
-            conv1d(x, &w, bias.as_ref(), geom, out_shape)
+            DrgDevice::conv1d(x, &w, bias.as_ref(), geom, out_shape)
         }
     });
     assert_close(&format!("{layer}: output"), &out, &to_f64(&ov), TOL);
@@ -198,5 +199,5 @@ fn conv1d_rejects_a_wrong_output_shape() {
     let dev = Cpu::default();
     let x = t3(&dev, vec![0.0; 2 * 3 * 10], &[2, 3, 10]);
     let w = t3(&dev, vec![0.0; 4 * 3 * 3], &[4, 3, 3]);
-    let _ = conv1d(x, &w, None::<&Tensor<(usize,), f32, Cpu>>, ConvGeom::same(3, 1), (2usize, 4usize, 9usize));
+    let _ = DrgDevice::conv1d(x, &w, None::<&Tensor<(usize,), f32, Cpu>>, ConvGeom::same(3, 1), (2usize, 4usize, 9usize));
 }

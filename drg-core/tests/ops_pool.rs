@@ -4,8 +4,9 @@
 
 mod ops_support;
 
+use drg_core::device::DrgDevice;
 use drg_core::dfdx::prelude::*;
-use drg_core::ops::{max_pool, mean_pool, pooled_len, weighted_pool};
+use drg_core::ops::pooled_len;
 use ops_support::*;
 
 const TOL: f64 = 1e-5;
@@ -44,9 +45,9 @@ fn run(kind: Kind, x: &X3, p: usize, up: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let d = x.shape().concrete();
     let out_shape = (d[0], d[1], pooled_len(d[2], p));
     let (out, _, gx) = run_with_upstream(x, up, |x| match kind {
-        Kind::Weighted => weighted_pool(x, p, out_shape),
-        Kind::Max => max_pool(x, p, out_shape),
-        Kind::Mean => mean_pool(x, p, out_shape),
+        Kind::Weighted => DrgDevice::weighted_pool(x, p, out_shape),
+        Kind::Max => DrgDevice::max_pool(x, p, out_shape),
+        Kind::Mean => DrgDevice::mean_pool(x, p, out_shape),
     });
     (out, gx)
 }
@@ -102,7 +103,7 @@ fn the_pad_value_is_the_minimum_of_the_whole_batch() {
     // sample 1 holds the global minimum; sample 0's padded window must see it
     let dev = Cpu::default();
     let x = t3(&dev, vec![1.0, 2.0, 3.0, -1.0, -1.0, -5.0], &[2, 1, 3]);
-    let out = weighted_pool(x, 2, (2usize, 1usize, 2usize)).as_vec();
+    let out = DrgDevice::weighted_pool(x, 2, (2usize, 1usize, 2usize)).as_vec();
     // L=3, p=2: q=1, windows (pad, x0) and (x1, x2)
     let wp = |a: f64, b: f64| (a * a.exp() + b * b.exp()) / (a.exp() + b.exp());
     let want = [wp(-5.0, 1.0), wp(2.0, 3.0), wp(-5.0, -1.0), wp(-1.0, -5.0)];
@@ -114,5 +115,5 @@ fn the_pad_value_is_the_minimum_of_the_whole_batch() {
 fn pool_rejects_a_wrong_output_shape() {
     let dev = Cpu::default();
     let x = t3(&dev, vec![0.0; 2 * 3 * 10], &[2, 3, 10]);
-    let _ = weighted_pool(x, 4, (2usize, 3usize, 2usize));
+    let _ = DrgDevice::weighted_pool(x, 4, (2usize, 3usize, 2usize));
 }

@@ -5,8 +5,8 @@
 //! * [`pickle`]: a small non-executing reader of Python pickles (torch's container format).
 //! * [`pth`]: PyTorch `torch.save` files (the reference's `_parameter.pth`), without Python;
 //!   `torch_storage` decodes their raw storages and strided views.
-//! * [`state_dict`]: [`StateDict`], named tensors in the reference's key names, read from
-//!   `.npz` or `.pth` and written as `.npz`.
+//! * [`state_dict`]: [`StateDict`], named tensors in the reference's key names (a leaf module);
+//!   `state_dict_files` reads it from `.npz` or `.pth` (by extension) and writes it as `.npz`.
 //! * [`load`]: filling any dfdx `TensorCollection` from a [`StateDict`] by its joined tensor
 //!   names ([`load_state_dict`], [`import_file`]) and exporting one ([`export_state_dict`]).
 //! * [`error`]: [`ImportError`]; every message names the file, and a state dict that does not
@@ -28,6 +28,7 @@ pub mod npz;
 pub mod pickle;
 pub mod pth;
 pub mod state_dict;
+mod state_dict_files;
 mod torch_storage;
 
 pub use error::{ImportError, KeyProblem};

@@ -3,7 +3,6 @@
 use dfdx::prelude::*;
 
 use crate::device::DrgDevice;
-use crate::ops;
 
 /// An activation chosen by a model declaration (`gelu`, or none for a plain linear map).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +14,7 @@ pub enum Activation {
 impl Activation {
     pub fn apply<S: Shape, D: DrgDevice, T: Tape<f32, D>>(self, x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
         match self {
-            Activation::Gelu => ops::gelu(x),
+            Activation::Gelu => D::gelu(x),
             Activation::Identity => x,
         }
     }
@@ -27,6 +26,6 @@ pub struct Gelu;
 
 impl Gelu {
     pub fn forward<S: Shape, D: DrgDevice, T: Tape<f32, D>>(&self, x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
-        ops::gelu(x)
+        D::gelu(x)
     }
 }

@@ -143,7 +143,7 @@ impl<const CI: usize, const E: usize, const H: usize, const L: usize, const CI2:
         let o = attn.matmul(v).permute::<_, Axes4<0, 2, 1, 3>>().reshape_like(&(b, L, HE));
         let u = pointwise(o, &self.combine) + res;
         let u = layer_norm(u, &self.norm1_weight, &self.norm1_bias);
-        let ff = pointwise(crate::ops::gelu(pointwise(u.with_empty_tape(), &self.ff1)), &self.ff2);
+        let ff = pointwise(D::gelu(pointwise(u.with_empty_tape(), &self.ff1)), &self.ff2);
         let v = layer_norm(ff + u, &self.norm2_weight, &self.norm2_bias);
         v.permute::<_, Axes3<0, 2, 1>>().reshape_like(&(b, Const::<E>, Const::<L>))
     }

@@ -5,7 +5,7 @@ use dfdx::prelude::*;
 
 use super::ctx::Ctx;
 use crate::device::DrgDevice;
-use crate::ops::{self, BnMode};
+use crate::ops::BnMode;
 
 /// PyTorch's BatchNorm1d momentum for the running statistics.
 pub const MOMENTUM: f32 = 0.1;
@@ -33,7 +33,7 @@ impl<const C: usize, D: DrgDevice> BatchNorm<C, f32, D> {
         gelu: bool,
     ) -> Tensor<(usize, Const<C>, L), f32, D, T> {
         let mode = if ctx.train { BnMode::Train { momentum: MOMENTUM } } else { BnMode::Eval };
-        ops::batchnorm_gelu(x, &self.weight, &self.bias, &mut self.running_mean, &mut self.running_var, mode, gelu)
+        D::batchnorm_gelu(x, &self.weight, &self.bias, &mut self.running_mean, &mut self.running_var, mode, gelu)
     }
 }
 

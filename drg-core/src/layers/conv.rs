@@ -5,7 +5,7 @@ use dfdx::prelude::*;
 
 use super::init::fill_uniform_fan_in;
 use crate::device::DrgDevice;
-use crate::ops::{self, ConvGeom};
+use crate::ops::ConvGeom;
 
 /// `Conv1d(CI → CO, kernel K, dilation DIL)`, stride 1, the reference's asymmetric 'same' padding
 /// (so the length is unchanged), with a bias when `BIAS`.
@@ -48,9 +48,9 @@ impl<const CI: usize, const CO: usize, const K: usize, const DIL: usize, const B
         let (b, _, l) = *x.shape();
         let bias = self.bias.as_ref();
         if RC {
-            ops::rc_conv1d(x, &self.weight, bias, Self::GEOM, (b, Const::<CO>, l))
+            D::rc_conv1d(x, &self.weight, bias, Self::GEOM, (b, Const::<CO>, l))
         } else {
-            ops::conv1d(x, &self.weight, bias, Self::GEOM, (b, Const::<CO>, l))
+            D::conv1d(x, &self.weight, bias, Self::GEOM, (b, Const::<CO>, l))
         }
     }
 }

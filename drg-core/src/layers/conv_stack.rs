@@ -15,7 +15,6 @@ use super::ctx::Ctx;
 use super::pooling::pooled_len;
 use super::{Seq, SeqDyn};
 use crate::device::DrgDevice;
-use crate::ops;
 
 /// Layer `IDX` of a stack: BatchNorm (when `BN`) → GELU → Conv1d(C → C, kernel K, dilation DIL).
 ///
@@ -43,7 +42,7 @@ impl<const IDX: usize, const C: usize, const K: usize, const DIL: usize, const B
     pub fn forward<T: Tape<f32, D>>(&mut self, h: SeqDyn<C, D, T>, ctx: &Ctx) -> SeqDyn<C, D, T> {
         let a = match &mut self.bnorm {
             Some(bn) => bn.forward(h, ctx, true),
-            None => ops::gelu(h),
+            None => D::gelu(h),
         };
         self.conv.forward(a)
     }
@@ -125,12 +124,12 @@ impl<const C: usize, const P: usize, const S: usize, L> ConvStack<C, P, S, L> {
             let z = self.layers.layer(i, h, ctx);
             ctx.record(&format!("conv{i}"), &z);
             let len = z.shape().2;
-            let skip = if pooled_before { ops::weighted_pool(r, P, (b, Const::<C>, len)) } else { r };
+            let skip = if pooled_before { D::weighted_pool(r, P, (b, Const::<C>, len)) } else { r };
             r = z.with_empty_tape();
-            h = ops::add(z, skip);
+            h = D::add(z, skip);
             pooled_before = P > 0 && (i + 1) % S == 0;
             if pooled_before {
-                h = ops::weighted_pool(h, P, (b, Const::<C>, pooled_len(len, P)));
+                h = D::weighted_pool(h, P, (b, Const::<C>, pooled_len(len, P)));
             }
         }
         h.reshape_like(&(b, Const::<C>, Const::<LO>))

@@ -6,7 +6,6 @@ use dfdx::prelude::*;
 
 use super::Seq;
 use crate::device::DrgDevice;
-use crate::ops;
 
 pub use crate::ops::pooled_len;
 
@@ -38,15 +37,15 @@ pooling_layer!(
     /// values (no learned weights); the sequence is padded on both sides with the minimum of the
     /// whole batch tensor when `P` does not divide its length (reference P2).
     WeightedPool,
-    ops::weighted_pool
+    D::weighted_pool
 );
 pooling_layer!(
     /// Max pooling over windows of `P` positions (padding with the tensor's minimum).
     MaxPool,
-    ops::max_pool
+    D::max_pool
 );
 pooling_layer!(
     /// Mean pooling over windows of `P` positions (zero padding counted, as PyTorch's default).
     MeanPool,
-    ops::mean_pool
+    D::mean_pool
 );

@@ -5,18 +5,9 @@
 use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{Merge, PutTape, SplitTape, Tape, Tensor};
 
-use super::host::{add_assign, copied, host_vec};
-use crate::device::{DrgDevice, HostDevice};
+use super::host::{add_assign, copied, host_vec, HostDevice};
 
-/// `a + b`; both shapes must be equal (checked at runtime).
-pub fn add<S: Shape, D: DrgDevice, T: Tape<f32, D> + Merge<R>, R: Tape<f32, D>>(
-    a: Tensor<S, f32, D, T>,
-    b: Tensor<S, f32, D, R>,
-) -> Tensor<S, f32, D, T> {
-    D::add(a, b)
-}
-
-/// The host (CPU) kernel of [`add`].
+/// The host (CPU) kernel of [`DrgDevice::add`](crate::device::DrgDevice::add).
 pub(crate) fn add_host<S: Shape, D: HostDevice, T: Tape<f32, D> + Merge<R>, R: Tape<f32, D>>(
     a: Tensor<S, f32, D, T>,
     b: Tensor<S, f32, D, R>,

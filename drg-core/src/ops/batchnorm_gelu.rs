@@ -10,8 +10,7 @@ use rayon::prelude::*;
 
 use super::fast_math::wide;
 use super::gelu::{gelu_derivative, gelu_value};
-use super::host::{add_assign, copied, dims, expect_dims, host_vec};
-use crate::device::{DrgDevice, HostDevice};
+use super::host::{add_assign, copied, dims, expect_dims, host_vec, HostDevice};
 
 /// PyTorch's BatchNorm epsilon.
 pub const BN_EPS: f32 = 1e-5;
@@ -68,23 +67,7 @@ fn batch_stats(x: &[f32], b: usize, c: usize, l: usize) -> (Vec<f64>, Vec<f64>) 
         .unzip()
 }
 
-/// BatchNorm (train or eval, see [`BnMode`]) followed by exact GELU when `gelu` is true.
-/// gamma, beta, running_mean, running_var: `[C]`; eps = 1e-5. Gradients flow to x (tape) and
-/// to gamma and beta (by id); the running statistics are buffers and get none.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_gelu<S: Shape, Sc: Shape, D: DrgDevice, T: Tape<f32, D>>(
-    x: Tensor<S, f32, D, T>,
-    gamma: &Tensor<Sc, f32, D>,
-    beta: &Tensor<Sc, f32, D>,
-    running_mean: &mut Tensor<Sc, f32, D>,
-    running_var: &mut Tensor<Sc, f32, D>,
-    mode: BnMode,
-    gelu: bool,
-) -> Tensor<S, f32, D, T> {
-    D::batchnorm_gelu(x, gamma, beta, running_mean, running_var, mode, gelu)
-}
-
-/// The host (CPU) kernel of [`batchnorm_gelu`].
+/// The host (CPU) kernel of [`DrgDevice::batchnorm_gelu`](crate::device::DrgDevice::batchnorm_gelu).
 pub(crate) fn batchnorm_gelu_host<S: Shape, Sc: Shape, D: HostDevice, T: Tape<f32, D>>(
     x: Tensor<S, f32, D, T>,
     gamma: &Tensor<Sc, f32, D>,

@@ -13,9 +13,8 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::host::{add_assign, copied, dims, expect_dims, host_vec, Scratch};
+use super::host::{add_assign, copied, dims, expect_dims, host_vec, HostDevice, Scratch};
 use super::sgemm::sgemm;
-use crate::device::{DrgDevice, HostDevice};
 
 /// Geometry of a 1-d convolution along the length axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,20 +244,7 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
     }
 }
 
-/// 1-d convolution. x: `[B, CI, L]`; weight: `[CO, CI, K]` (PyTorch layout); bias: `[CO]`;
-/// out: `[B, CO, LO]` with LO = `geom.out_len(L)`. Gradients flow to x (through the tape) and to
-/// weight and bias (by tensor id, where optimizers find them).
-pub fn conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
-    x: Tensor<Si, f32, D, T>,
-    weight: &Tensor<Sw, f32, D>,
-    bias: Option<&Tensor<Sb, f32, D>>,
-    geom: ConvGeom,
-    out_shape: So,
-) -> Tensor<So, f32, D, T> {
-    D::conv1d(x, weight, bias, geom, out_shape)
-}
-
-/// The host (CPU) kernel of [`conv1d`].
+/// The host (CPU) kernel of [`DrgDevice::conv1d`](crate::device::DrgDevice::conv1d).
 pub(crate) fn conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     x: Tensor<Si, f32, D, T>,
     weight: &Tensor<Sw, f32, D>,

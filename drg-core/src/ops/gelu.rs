@@ -6,8 +6,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::fast_math::{erf, exp, wide};
-use super::host::{copied, host_vec, PAR_CHUNK};
-use crate::device::{DrgDevice, HostDevice};
+use super::host::{copied, host_vec, HostDevice, PAR_CHUNK};
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π)
@@ -25,12 +24,7 @@ pub(crate) fn gelu_derivative(x: f32) -> f32 {
     0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
 }
 
-/// Exact GELU, element-wise, any shape.
-pub fn gelu<S: Shape, D: DrgDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
-    D::gelu(x)
-}
-
-/// The host (CPU) kernel of [`gelu`].
+/// The host (CPU) kernel of [`DrgDevice::gelu`](crate::device::DrgDevice::gelu).
 pub(crate) fn gelu_host<S: Shape, D: HostDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
     let (x, mut tape) = x.split_tape();
     let xh = host_vec(&x);

@@ -1,12 +1,139 @@
-//! Host-side plumbing shared by the ops: shape checks, fast copies of tensor data, parallel
-//! accumulation. (dfdx's `GhostTensor` and `Tensorlike` are crate-private, so the gradient
-//! look-ups themselves stay inline in each op's backward closure.)
+//! Host-side plumbing shared by the ops: the [`HostDevice`] bound of the host kernels, their
+//! allocations (which report failure instead of aborting, see [`AllocFailure`]), shape checks,
+//! fast copies of tensor data, parallel accumulation. (dfdx's `GhostTensor` and `Tensorlike` are
+//! crate-private, so the gradient look-ups themselves stay inline in each op's backward closure.)
 
 use dfdx::shapes::{HasShape, Shape};
-use dfdx::tensor::Tensor;
+use dfdx::tensor::{Cpu, Storage, Tensor, TensorFromVec};
+use dfdx::tensor_ops::Device;
 use rayon::prelude::*;
 
-use crate::device::HostDevice;
+/// A dfdx device whose gradient buffers are host memory, on which the host kernels of
+/// [`crate::ops`] run (today: `Cpu`).
+pub trait HostDevice: Device<f32> + TensorFromVec<f32> + Clone + Send + Sync + 'static {
+    /// Mutable host view of a gradient buffer, for backward passes computed on the host.
+    fn host_mut(buf: &mut <Self as Storage<f32>>::Vec) -> &mut [f32];
+
+    /// A zeroed host buffer of `n` values that is about to become a tensor on this device
+    /// (`tensor_from_vec`). When the memory cannot be had it unwinds with an [`AllocFailure`]
+    /// (see there); it never aborts the process.
+    fn host_buffer(&self, n: usize) -> Vec<f32>;
+}
+
+impl HostDevice for Cpu {
+    fn host_mut(buf: &mut <Self as Storage<f32>>::Vec) -> &mut [f32] {
+        buf
+    }
+
+    fn host_buffer(&self, n: usize) -> Vec<f32> {
+        // dfdx (feature `fast-alloc`) allocates a cache miss with `vec!`, which aborts the process
+        // when the allocator refuses; so first ask the allocator ourselves, fallibly (a `malloc`
+        // that touches no page, freed at once).
+        if let Err(failure) = try_reserve_probe(n) {
+            failure.unwind();
+        }
+        // `try_alloc_len` pops a buffer from the cache (or allocates one); taking the `Vec` out
+        // leaves an empty placeholder in dfdx's wrapper, which goes into the cache when dropped
+        // (emptied by `DrgDevice::end_pass`). dfdx zero-fills a recycled buffer on one thread,
+        // work the ops then overwrite; dfdx offers no unfilled pop, and the recycling still saves
+        // more than it costs (BENCHMARKS.md, trunk step).
+        let mut cached = self.try_alloc_len(n).unwrap_or_else(|_| AllocFailure { floats: n }.unwind());
+        let v = std::mem::take(&mut *cached);
+        drop(cached);
+        advise_huge_pages_for(&v);
+        v
+    }
+}
+
+/// Host memory for one buffer of `floats` values that the allocator refused (or that exceeds
+/// the address space).
+///
+/// The ops return tensors, not `Result`s (dfdx's custom-op pattern, and every layer and
+/// generated model is written against it), so an allocation failure deep inside a forward or
+/// backward pass leaves by unwinding, with this value as the payload and without the panic hook
+/// (no panic message): [`catch_alloc_failure`] around a batch turns it back into an error, which
+/// the trainer words with the batch size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot allocate {} for one buffer of {floats} values", bytes_text(*floats))]
+pub struct AllocFailure {
+    pub floats: usize,
+}
+
+impl AllocFailure {
+    /// Leaves the current computation with `self` as the unwinding payload (no panic hook runs).
+    pub fn unwind(self) -> ! {
+        std::panic::resume_unwind(Box::new(self))
+    }
+}
+
+/// `n` f32 values as bytes in the largest binary unit that keeps the number at least 1 (`1.5 GiB`).
+fn bytes_text(floats: usize) -> String {
+    let bytes = floats as f64 * 4.0;
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
+/// Runs `f` (a batch of a pass), returning `Err` with the [`AllocFailure`] that one of its
+/// allocations unwound with; any other panic continues unwinding unchanged.
+pub fn catch_alloc_failure<R>(f: impl FnOnce() -> R) -> Result<R, AllocFailure> {
+    // AssertUnwindSafe: on failure the caller abandons the pass (the run ends with an error), so
+    // no state that the unwinding left half-updated is used afterwards.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Ok(r),
+        Err(payload) => match payload.downcast::<AllocFailure>() {
+            Ok(failure) => Err(*failure),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    }
+}
+
+/// Whether the allocator gives `n` f32 values now: a plain `malloc` of that size, freed at once
+/// (no page is touched, unlike `calloc` of a recycled heap block, which would zero it).
+fn try_reserve_probe(n: usize) -> Result<(), AllocFailure> {
+    let failure = AllocFailure { floats: n };
+    if n == 0 {
+        return Ok(());
+    }
+    let layout = std::alloc::Layout::array::<f32>(n).map_err(|_| failure)?;
+    // SAFETY: `layout` has a non-zero size; a non-null pointer is freed with the same layout.
+    unsafe {
+        let ptr = std::alloc::alloc(layout);
+        if ptr.is_null() {
+            return Err(failure);
+        }
+        std::alloc::dealloc(ptr, layout);
+    }
+    Ok(())
+}
+
+/// `n` zeros from the allocator, or the failure.
+fn try_zeroed(n: usize) -> Result<Vec<f32>, AllocFailure> {
+    let failure = AllocFailure { floats: n };
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<f32>(n).map_err(|_| failure)?;
+    // SAFETY: `layout` has a non-zero size. A non-null result is memory from the global
+    // allocator with exactly this layout (capacity n, align of f32), all bytes zero, and all-zero
+    // bytes are the f32 value 0.0, so `from_raw_parts(ptr, n, n)` has what it requires.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<f32>();
+        if ptr.is_null() {
+            return Err(failure);
+        }
+        Ok(Vec::from_raw_parts(ptr, n, n))
+    }
+}
 
 /// Elements per rayon task for element-wise loops (large enough to amortise scheduling).
 pub(crate) const PAR_CHUNK: usize = 1 << 15;
@@ -35,8 +162,10 @@ const HUGE_PAGE_MIN_BYTES: usize = 8 << 20;
 /// more than the arithmetic of a pass over the data (measured on the target VM: 46 ms to fault
 /// in 96 MB, 5 ms to refill it). Advising the kernel to use transparent huge pages for the
 /// buffer (before it is touched) cuts that to about 10 ms. Advice only: no effect on contents.
+///
+/// A refused allocation unwinds with an [`AllocFailure`].
 pub(crate) fn alloc_zeroed(n: usize) -> Vec<f32> {
-    let v = vec![0.0f32; n];
+    let v = try_zeroed(n).unwrap_or_else(|failure| failure.unwind());
     advise_huge_pages_for(&v);
     v
 }

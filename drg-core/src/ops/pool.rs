@@ -16,8 +16,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::fast_math::exp;
-use super::host::{copied, dims, expect_dims, host_vec};
-use crate::device::{DrgDevice, HostDevice};
+use super::host::{copied, dims, expect_dims, host_vec, HostDevice};
 
 /// Output length of any of the pools: ⌈len/p⌉ (`const`, for compile-time length checks).
 pub const fn pooled_len(len: usize, p: usize) -> usize {
@@ -182,17 +181,7 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     out.put_tape(tape)
 }
 
-/// Weighted pooling WP(p) of the reference: softmax-weighted sum within each window, padded with
-/// the global minimum of `x`. x `[B, C, L]` → `[B, C, ⌈L/p⌉]`.
-pub fn weighted_pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
-    x: Tensor<Si, f32, D, T>,
-    p: usize,
-    out_shape: So,
-) -> Tensor<So, f32, D, T> {
-    D::weighted_pool(x, p, out_shape)
-}
-
-/// The host (CPU) kernel of [`weighted_pool`].
+/// The host (CPU) kernel of [`DrgDevice::weighted_pool`](crate::device::DrgDevice::weighted_pool).
 pub(crate) fn weighted_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     x: Tensor<Si, f32, D, T>,
     p: usize,
@@ -201,16 +190,7 @@ pub(crate) fn weighted_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f3
     pool(PoolKind::Weighted, x, p, out_shape)
 }
 
-/// Max pooling with the same windows, padded with the global minimum of `x`.
-pub fn max_pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
-    x: Tensor<Si, f32, D, T>,
-    p: usize,
-    out_shape: So,
-) -> Tensor<So, f32, D, T> {
-    D::max_pool(x, p, out_shape)
-}
-
-/// The host (CPU) kernel of [`max_pool`].
+/// The host (CPU) kernel of [`DrgDevice::max_pool`](crate::device::DrgDevice::max_pool).
 pub(crate) fn max_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     x: Tensor<Si, f32, D, T>,
     p: usize,
@@ -219,16 +199,7 @@ pub(crate) fn max_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>
     pool(PoolKind::Max, x, p, out_shape)
 }
 
-/// Mean pooling with the same windows, zero-padded, dividing by p (`count_include_pad`).
-pub fn mean_pool<Si: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
-    x: Tensor<Si, f32, D, T>,
-    p: usize,
-    out_shape: So,
-) -> Tensor<So, f32, D, T> {
-    D::mean_pool(x, p, out_shape)
-}
-
-/// The host (CPU) kernel of [`mean_pool`].
+/// The host (CPU) kernel of [`DrgDevice::mean_pool`](crate::device::DrgDevice::mean_pool).
 pub(crate) fn mean_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     x: Tensor<Si, f32, D, T>,
     p: usize,

@@ -14,8 +14,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::conv1d::{backward_host, forward_host, ConvGeom, ConvProblem};
-use super::host::{add_assign, copied, host_vec, Scratch};
-use crate::device::{DrgDevice, HostDevice};
+use super::host::{add_assign, copied, host_vec, HostDevice, Scratch};
 
 /// Which strand won the max at one output element.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -34,19 +33,7 @@ fn reverse_complement_into(x: &[f32], out: &mut [f32], len: usize) {
     }
 }
 
-/// Reverse-complement convolution stem: `max(conv(x), flip_L(conv(rc(x))))`.
-/// x: `[B, 4, L]` (or any CI); weight `[CO, CI, K]`; bias `[CO]`; out `[B, CO, LO]`.
-pub fn rc_conv1d<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: DrgDevice, T: Tape<f32, D>>(
-    x: Tensor<Si, f32, D, T>,
-    weight: &Tensor<Sw, f32, D>,
-    bias: Option<&Tensor<Sb, f32, D>>,
-    geom: ConvGeom,
-    out_shape: So,
-) -> Tensor<So, f32, D, T> {
-    D::rc_conv1d(x, weight, bias, geom, out_shape)
-}
-
-/// The host (CPU) kernel of [`rc_conv1d`].
+/// The host (CPU) kernel of [`DrgDevice::rc_conv1d`](crate::device::DrgDevice::rc_conv1d).
 pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     x: Tensor<Si, f32, D, T>,
     weight: &Tensor<Sw, f32, D>,

@@ -161,7 +161,7 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                 convs += 1;
                 body.push(quote! { let h = self.#f.forward(h); ctx.record(#stage, &h); });
             }
-            LayerKind::Gelu => body.push(quote! { let h = #c::ops::gelu(h); ctx.record("after_act", &h); }),
+            LayerKind::Gelu => body.push(quote! { let h = #c::device::DrgDevice::gelu(h); ctx.record("after_act", &h); }),
             LayerKind::Pool(p) => {
                 let (ch, li) = seq_dims(layer.input);
                 let (lo, size) = (p.out_len, p.size);
@@ -350,7 +350,7 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                 let feat = format_ident!("feat{}", t);
                 let ev = format_ident!("emb{}", t);
                 let nu = uses[t];
-                let act = if gelu { quote!(#c::ops::gelu(e)) } else { quote!(e) };
+                let act = if gelu { quote!(#c::device::DrgDevice::gelu(e)) } else { quote!(e) };
                 let scope = format!("t{t}");
                 body.push(quote! {
                     let e = self.#f.forward(#feat);

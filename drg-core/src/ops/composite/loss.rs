@@ -1,4 +1,4 @@
-//! Device-generic version of the training loss [`crate::train::loss::loss_sum`]: the same sum over
+//! Device-generic version of the training loss [`crate::ops::loss::loss_sum_grouped_host`]: the same sum over
 //! a `(rows, tracks)` prediction, built from dfdx ops so that the backward pass runs on the
 //! prediction's device.
 //!
@@ -14,7 +14,7 @@
 
 use dfdx::prelude::*;
 
-use crate::train::loss::{LossKind, LossShapeError, COSINE_EPS};
+use crate::ops::loss::{check_shapes as host_check_shapes, LossKind, LossShapeError, COSINE_EPS};
 
 /// The host loss's per-element weights, in f32.
 fn weights(kind: LossKind) -> (f32, f32) {
@@ -59,18 +59,7 @@ fn head_loss<D: Device<f32>, T: Tape<f32, D>>(kind: LossKind, pred: Mat<D, T>, t
     }
 }
 
-/// [`crate::train::loss::loss_sum`] on any device: one head, `pred` `(rows, tracks)`.
-pub fn loss_sum<S, D, T>(kind: LossKind, pred: Tensor<S, f32, D, T>, target: &[f32]) -> Result<Tensor<Rank0, f32, D, T>, LossShapeError>
-where
-    S: Shape<Concrete = [usize; 2]>,
-    D: Device<f32>,
-    T: Tape<f32, D>,
-{
-    let tracks = pred.shape().concrete()[1];
-    loss_sum_grouped(kind, pred, target, &[tracks])
-}
-
-/// [`crate::train::loss::loss_sum_grouped`] on any device: heads side by side, `widths[h]`
+/// [`crate::ops::loss::loss_sum_grouped_host`] on any device: heads side by side, `widths[h]`
 /// columns each, each head's correlation over its own columns, heads summed.
 pub fn loss_sum_grouped<S, D, T>(
     kind: LossKind,
@@ -114,7 +103,7 @@ where
 
 /// The host loss's shape checks, then the widths against the matrix, with the host's errors.
 fn check_shapes(pred: usize, target: usize, widths: &[usize], cols: usize) -> Result<(), LossShapeError> {
-    let sum = crate::train::loss::check_shapes(pred, target, widths)?;
+    let sum = host_check_shapes(pred, target, widths)?;
     if sum != cols {
         return Err(LossShapeError::Widths { widths: widths.to_vec(), sum, cols });
     }

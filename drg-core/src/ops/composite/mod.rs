@@ -32,7 +32,7 @@ pub use add::add;
 pub use batchnorm_gelu::batchnorm_gelu;
 pub use conv1d::conv1d;
 pub use gelu::gelu;
-pub use loss::{loss_sum, loss_sum_grouped};
+pub use loss::loss_sum_grouped;
 pub use pool::{max_pool, mean_pool, weighted_pool};
 pub use rc_conv::rc_conv1d;
 
