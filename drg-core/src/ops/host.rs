@@ -107,7 +107,8 @@ fn try_reserve_probe(n: usize) -> Result<(), AllocFailure> {
     let layout = std::alloc::Layout::array::<f32>(n).map_err(|_| failure)?;
     // SAFETY: `layout` has a non-zero size; a non-null pointer is freed with the same layout.
     unsafe {
-        let ptr = std::alloc::alloc(layout);
+        // black_box: the compiler may otherwise drop an allocation that is freed unused.
+        let ptr = std::hint::black_box(std::alloc::alloc(layout));
         if ptr.is_null() {
             return Err(failure);
         }

@@ -16,6 +16,7 @@ use crate::data::Dataset;
 use crate::device::DrgDevice;
 use crate::layers::Ctx;
 use crate::model::{DrgModel, InputBatch};
+use crate::ops::catch_alloc_failure;
 
 /// What a pass collected: predictions and targets of every row it saw (dropped rows excluded),
 /// each `rows × ΣT` with heads concatenated, and the summed training loss of the updates.
@@ -85,6 +86,16 @@ fn check_heads<M: DrgModel<D>, D: DrgDevice>(got: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs one batch of `rows` sequences. Memory that one of its allocations could not get (see
+/// [`crate::ops::AllocFailure`]) becomes one error line naming the batch size and the memory.
+fn run_batch<R>(rows: usize, batch: impl FnOnce() -> anyhow::Result<R>) -> anyhow::Result<R> {
+    catch_alloc_failure(batch).map_err(|failure| {
+        anyhow::anyhow!(
+            "a batch of {rows} sequences needs more memory than this machine gives: {failure}; choose a smaller batch size (--batchsize, or batchsize= in --cnn)"
+        )
+    })?
+}
+
 /// The inputs of `rows` as tensors on `dev` with tape `T` (`NoneTape`, or empty `OwnedTape`s).
 fn input_tensors<D: DrgDevice, T: Tape<f32, D> + Default>(dev: &D, data: &Dataset, rows: &[usize]) -> Vec<InputBatch<D, T>> {
     data.inputs
@@ -116,9 +127,11 @@ pub fn pass_without_gradient<M: DrgModel<D>, D: DrgDevice>(
     progress.start_pass(label, batches.iter().map(Vec::len).sum());
     for (b, rows) in batches.iter().enumerate() {
         let mut ctx = ctx_for(b);
-        let heads = model.forward(input_tensors::<D, NoneTape>(dev, data, rows), &mut ctx);
-        check_heads::<M, D>(heads.len())?;
-        let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
+        let host = run_batch(rows.len(), || {
+            let heads = model.forward(input_tensors::<D, NoneTape>(dev, data, rows), &mut ctx);
+            check_heads::<M, D>(heads.len())?;
+            Ok(heads.iter().map(|h| h.as_vec()).collect::<Vec<Vec<f32>>>())
+        })?;
         append_side_by_side(&host, &widths, rows.len(), &mut rec.preds);
         rec.targets.extend(targets_side_by_side(data, rows));
         progress.batch_done(rows.len(), None);
@@ -147,27 +160,30 @@ pub fn training_pass<M: DrgModel<D>, D: DrgDevice>(
     progress.start_pass("train", batches.iter().map(Vec::len).sum());
     for (b, rows) in batches.iter().enumerate() {
         let mut ctx = ctx_for(b);
-        let g = grads.take().unwrap_or_else(|| model.alloc_grads());
-        let mut inputs = input_tensors::<D, OwnedTape<f32, D>>(dev, data, rows);
-        inputs[0] = inputs[0].retaped::<NoneTape>().traced(g);
-        let heads = model.forward(inputs, &mut ctx);
-        check_heads::<M, D>(heads.len())?;
-        let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
         let targets = data.gather_targets(rows);
-        let mut total: Option<Tensor<Rank0, f32, D, OwnedTape<f32, D>>> = None;
-        for (h, head) in heads.into_iter().enumerate() {
-            let l = loss::loss_sum(losses.train[h], head, &targets[h])?;
-            total = Some(match total {
-                None => l,
-                Some(t) => t + l,
-            });
-        }
-        let total = total.ok_or_else(|| anyhow::anyhow!("model {} has no outputs", M::SPEC.name))?;
-        let value = total.as_vec()[0] as f64;
-        let mut g = total.backward();
-        opt.update(model, &mut g)?;
-        model.zero_grads(&mut g);
-        *grads = Some(g);
+        let (host, value) = run_batch(rows.len(), || {
+            let g = grads.take().unwrap_or_else(|| model.alloc_grads());
+            let mut inputs = input_tensors::<D, OwnedTape<f32, D>>(dev, data, rows);
+            inputs[0] = inputs[0].retaped::<NoneTape>().traced(g);
+            let heads = model.forward(inputs, &mut ctx);
+            check_heads::<M, D>(heads.len())?;
+            let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
+            let mut total: Option<Tensor<Rank0, f32, D, OwnedTape<f32, D>>> = None;
+            for (h, head) in heads.into_iter().enumerate() {
+                let l = loss::loss_sum(losses.train[h], head, &targets[h])?;
+                total = Some(match total {
+                    None => l,
+                    Some(t) => t + l,
+                });
+            }
+            let total = total.ok_or_else(|| anyhow::anyhow!("model {} has no outputs", M::SPEC.name))?;
+            let value = total.as_vec()[0] as f64;
+            let mut g = total.backward();
+            opt.update(model, &mut g)?;
+            model.zero_grads(&mut g);
+            *grads = Some(g);
+            Ok((host, value))
+        })?;
         rec.summed_train_loss += value;
         append_side_by_side(&host, &losses.widths, rows.len(), &mut rec.preds);
         append_side_by_side(&targets, &losses.widths, rows.len(), &mut rec.targets);
@@ -190,4 +206,32 @@ pub fn predict<M: DrgModel<D>, D: DrgDevice>(
 ) -> anyhow::Result<Vec<f32>> {
     let batches: Vec<Vec<usize>> = rows.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
     Ok(pass_without_gradient(model, dev, data, &batches, |_| Ctx::eval(), progress, "predict")?.preds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_whose_memory_cannot_be_had_is_one_error_line() {
+        let dev: dfdx::tensor::Cpu = Default::default();
+        // More values than the address space holds: refused on any machine, without touching memory.
+        let n = usize::MAX / 8;
+        let err = run_batch(4096, || Ok(dev.host_buffer(n).len())).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "a batch of 4096 sequences needs more memory than this machine gives: cannot allocate 8.0 EiB for one buffer of {n} values; choose a smaller batch size (--batchsize, or batchsize= in --cnn)"
+            )
+        );
+        assert!(!err.contains('\n'));
+        // The same through a host kernel's own scratch buffers.
+        let err = run_batch(2, || Ok(crate::ops::host::Scratch::for_overwrite(n).len())).unwrap_err().to_string();
+        assert!(err.starts_with("a batch of 2 sequences needs more memory"), "{err}");
+        // A batch that fits runs as it is.
+        assert_eq!(run_batch(2, || Ok(dev.host_buffer(3))).unwrap(), vec![0.0; 3]);
+        // Other panics are not swallowed.
+        let other = std::panic::catch_unwind(|| run_batch(1, || -> anyhow::Result<()> { panic!("a bug") }));
+        assert!(other.is_err());
+    }
 }
