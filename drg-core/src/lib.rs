@@ -23,6 +23,7 @@ pub mod import;
 pub mod layers;
 pub mod model;
 pub mod ops;
+pub mod temp_file;
 pub mod train;
 
 pub use dfdx;

@@ -85,11 +85,7 @@ impl StateDict {
     pub fn write_npz(&self, path: impl AsRef<Path>) -> Result<(), ImportError> {
         let path = path.as_ref();
         let werr = |msg: String| ImportError::Write { path: path.to_path_buf(), msg };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| werr(e.to_string()))?;
+        let tmp = crate::temp_file::temp_file_beside(path).map_err(|e| werr(e.to_string()))?;
         {
             let mut npz = npyz::npz::NpzWriter::new(std::io::BufWriter::new(tmp.as_file()));
             for (key, entry) in &self.entries {

@@ -62,14 +62,7 @@ impl OutputPaths {
 
 /// Saves `model` to `path` in safetensors format, atomically (temporary file + rename).
 pub fn save_weights<M: TensorCollection<f32, D>, D: DrgDevice>(model: &M, path: &Path) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".drg-tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a temporary file", path.display()))?;
+    let tmp = crate::temp_file::temp_file_beside(path).with_context(|| format!("{}: cannot create a temporary file", path.display()))?;
     model.save_safetensors(tmp.path()).map_err(|e| anyhow::anyhow!("{}: cannot write weights: {e:?}", path.display()))?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot replace the file", path.display()))?;
     Ok(())
