@@ -128,6 +128,13 @@ pub struct RunArgs {
     /// No progress bars or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// A trial run: stop after N training steps (batches with an update), counted over epochs;
+    /// the epoch-0 pass and each validation pass also take at most N batches (their losses are
+    /// averaged over the rows seen), and no test-set evaluation follows. For a quick look at the
+    /// memory and speed of a run on a large data set. No `--cnn` key (the reference has none).
+    #[arg(long = "max_steps", alias = "max-steps", value_name = "N")]
+    pub max_steps: Option<usize>,
 }
 
 const AFTER_HELP: &str = "\

@@ -377,6 +377,7 @@ fn train_config(args: &RunArgs, cnn: &CnnString) -> anyhow::Result<TrainConfig> 
         plots: !args.no_plots,
     };
     cfg.resume = args.resume;
+    cfg.max_steps = args.max_steps;
     cfg.progress = !args.quiet;
     cfg.verbose = !args.quiet;
     Ok(cfg)

@@ -8,6 +8,7 @@
 //! * [`optim`]: SGD with momentum, Adam and AdamW with buffers that checkpoints can save;
 //! * [`data_fit`]: a `data::Dataset` checked against a model, and its outputs side by side;
 //! * [`passes`]: one pass over batches (training with updates, without gradient, prediction);
+//! * [`prefetch`]: the next batch's host values gathered on a second thread during a step;
 //! * [`trainer`]: [`train`], the reference's `fit_model` for any `DrgModel`, with resume;
 //! * [`checkpoint`]: the per-epoch resumable state, written atomically;
 //! * [`evaluate`]: test-set evaluation and reports, and [`predict_new`] (`--predictnew`);
@@ -21,6 +22,7 @@ pub mod loss;
 pub mod optim;
 pub mod outputs;
 pub mod passes;
+pub mod prefetch;
 pub mod progress;
 pub mod schedule;
 #[cfg(test)]

@@ -8,9 +8,10 @@
 
 use dfdx::prelude::*;
 
-use super::data_fit::{append_side_by_side, targets_side_by_side};
+use super::data_fit::append_side_by_side;
 use super::loss::{self, epoch_loss, summed_loss, EpochTracks, LossKind};
 use super::optim::Optimizer;
+use super::prefetch::for_each_prefetched;
 use super::progress::Progress;
 use crate::data::Dataset;
 use crate::device::DrgDevice;
@@ -86,8 +87,9 @@ fn check_heads<M: DrgModel<D>, D: DrgDevice>(got: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs one batch of `rows` sequences. Memory that one of its allocations could not get (see
-/// [`crate::ops::AllocFailure`]) becomes one error line naming the batch size and the memory.
+/// Runs a pass whose largest batch has `rows` sequences. Memory that one of its allocations could
+/// not get (see [`crate::ops::AllocFailure`]) becomes one error line naming the batch size and the
+/// memory. The prefetch thread's scope is inside, so it is joined before the error is returned.
 fn run_batch<R>(rows: usize, batch: impl FnOnce() -> anyhow::Result<R>) -> anyhow::Result<R> {
     catch_alloc_failure(batch).map_err(|failure| {
         anyhow::anyhow!(
@@ -96,17 +98,15 @@ fn run_batch<R>(rows: usize, batch: impl FnOnce() -> anyhow::Result<R>) -> anyho
     })?
 }
 
-/// The inputs of `rows` as tensors on `dev` with tape `T` (`NoneTape`, or empty `OwnedTape`s).
-fn input_tensors<D: DrgDevice, T: Tape<f32, D> + Default>(dev: &D, data: &Dataset, rows: &[usize]) -> Vec<InputBatch<D, T>> {
-    data.inputs
-        .iter()
-        .enumerate()
-        .map(|(k, x)| {
-            let mut buf = dev.host_buffer(rows.len() * 4 * x.length);
-            data.gather_input_into(k, rows, &mut buf);
-            dev.tensor_from_vec(buf, (rows.len(), 4, x.length)).retaped::<T>()
-        })
-        .collect()
+/// The gathered inputs of `rows` as tensors on `dev` with tape `T` (`NoneTape`, or empty
+/// `OwnedTape`s).
+fn input_tensors<D: DrgDevice, T: Tape<f32, D> + Default>(
+    dev: &D,
+    data: &Dataset,
+    rows: &[usize],
+    host: Vec<Vec<f32>>,
+) -> Vec<InputBatch<D, T>> {
+    data.inputs.iter().zip(host).map(|(x, buf)| dev.tensor_from_vec(buf, (rows.len(), 4, x.length)).retaped::<T>()).collect()
 }
 
 /// A pass without gradient over `batches` in the mode of `ctx_for(batch index)` (eval for
@@ -125,17 +125,24 @@ pub fn pass_without_gradient<M: DrgModel<D>, D: DrgDevice>(
     let widths = data.n_tracks();
     let mut rec = PassRecord::default();
     progress.start_pass(label, batches.iter().map(Vec::len).sum());
-    for (b, rows) in batches.iter().enumerate() {
-        let mut ctx = ctx_for(b);
-        let host = run_batch(rows.len(), || {
-            let heads = model.forward(input_tensors::<D, NoneTape>(dev, data, rows), &mut ctx);
-            check_heads::<M, D>(heads.len())?;
-            Ok(heads.iter().map(|h| h.as_vec()).collect::<Vec<Vec<f32>>>())
-        })?;
-        append_side_by_side(&host, &widths, rows.len(), &mut rec.preds);
-        rec.targets.extend(targets_side_by_side(data, rows));
-        progress.batch_done(rows.len(), None);
-    }
+    let largest = batches.iter().map(Vec::len).max().unwrap_or(0);
+    run_batch(largest, || {
+        for_each_prefetched(
+            data,
+            batches,
+            |n| dev.host_buffer(n),
+            |b, rows, batch| {
+                let mut ctx = ctx_for(b);
+                let heads = model.forward(input_tensors::<D, NoneTape>(dev, data, rows, batch.inputs), &mut ctx);
+                check_heads::<M, D>(heads.len())?;
+                let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
+                append_side_by_side(&host, &widths, rows.len(), &mut rec.preds);
+                append_side_by_side(&batch.targets, &widths, rows.len(), &mut rec.targets);
+                progress.batch_done(rows.len(), None);
+                Ok(())
+            },
+        )
+    })?;
     dev.end_pass();
     Ok(rec)
 }
@@ -158,38 +165,44 @@ pub fn training_pass<M: DrgModel<D>, D: DrgDevice>(
     let per_value = (losses.tracks.all.max(1)) as f64;
     let mut seen = 0usize;
     progress.start_pass("train", batches.iter().map(Vec::len).sum());
-    for (b, rows) in batches.iter().enumerate() {
-        let mut ctx = ctx_for(b);
-        let targets = data.gather_targets(rows);
-        let (host, value) = run_batch(rows.len(), || {
-            let g = grads.take().unwrap_or_else(|| model.alloc_grads());
-            let mut inputs = input_tensors::<D, OwnedTape<f32, D>>(dev, data, rows);
-            inputs[0] = inputs[0].retaped::<NoneTape>().traced(g);
-            let heads = model.forward(inputs, &mut ctx);
-            check_heads::<M, D>(heads.len())?;
-            let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
-            let mut total: Option<Tensor<Rank0, f32, D, OwnedTape<f32, D>>> = None;
-            for (h, head) in heads.into_iter().enumerate() {
-                let l = loss::loss_sum(losses.train[h], head, &targets[h])?;
-                total = Some(match total {
-                    None => l,
-                    Some(t) => t + l,
-                });
-            }
-            let total = total.ok_or_else(|| anyhow::anyhow!("model {} has no outputs", M::SPEC.name))?;
-            let value = total.as_vec()[0] as f64;
-            let mut g = total.backward();
-            opt.update(model, &mut g)?;
-            model.zero_grads(&mut g);
-            *grads = Some(g);
-            Ok((host, value))
-        })?;
-        rec.summed_train_loss += value;
-        append_side_by_side(&host, &losses.widths, rows.len(), &mut rec.preds);
-        append_side_by_side(&targets, &losses.widths, rows.len(), &mut rec.targets);
-        seen += rows.len();
-        progress.batch_done(rows.len(), Some(rec.summed_train_loss / (seen as f64 * per_value)));
-    }
+    let largest = batches.iter().map(Vec::len).max().unwrap_or(0);
+    run_batch(largest, || {
+        for_each_prefetched(
+            data,
+            batches,
+            |n| dev.host_buffer(n),
+            |b, rows, batch| {
+                let mut ctx = ctx_for(b);
+                let g = grads.take().unwrap_or_else(|| model.alloc_grads());
+                let mut inputs = input_tensors::<D, OwnedTape<f32, D>>(dev, data, rows, batch.inputs);
+                inputs[0] = inputs[0].retaped::<NoneTape>().traced(g);
+                let heads = model.forward(inputs, &mut ctx);
+                check_heads::<M, D>(heads.len())?;
+                let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
+                let targets = batch.targets;
+                let mut total: Option<Tensor<Rank0, f32, D, OwnedTape<f32, D>>> = None;
+                for (h, head) in heads.into_iter().enumerate() {
+                    let l = loss::loss_sum(losses.train[h], head, &targets[h])?;
+                    total = Some(match total {
+                        None => l,
+                        Some(t) => t + l,
+                    });
+                }
+                let total = total.ok_or_else(|| anyhow::anyhow!("model {} has no outputs", M::SPEC.name))?;
+                let value = total.as_vec()[0] as f64;
+                let mut g = total.backward();
+                opt.update(model, &mut g)?;
+                model.zero_grads(&mut g);
+                *grads = Some(g);
+                rec.summed_train_loss += value;
+                append_side_by_side(&host, &losses.widths, rows.len(), &mut rec.preds);
+                append_side_by_side(&targets, &losses.widths, rows.len(), &mut rec.targets);
+                seen += rows.len();
+                progress.batch_done(rows.len(), Some(rec.summed_train_loss / (seen as f64 * per_value)));
+                Ok(())
+            },
+        )
+    })?;
     dev.end_pass();
     Ok(rec)
 }

@@ -77,6 +77,11 @@ pub struct TrainConfig {
     /// Start from these weights (any file [`load_weights`] reads) instead of a fresh
     /// initialisation.
     pub initial_weights: Option<std::path::PathBuf>,
+    /// A trial run (`--max_steps N`): stop once this many training steps (optimizer updates) have
+    /// run, and cut every pass without updates (the epoch-0 pass, validation) to as many batches,
+    /// so that a look at memory and speed on a genome-sized data set takes minutes. The losses
+    /// of a cut pass are averaged over the rows it saw; no test-set evaluation follows.
+    pub max_steps: Option<usize>,
 }
 
 impl TrainConfig {
@@ -102,12 +107,22 @@ impl TrainConfig {
             shuffle: true,
             dropout: true,
             initial_weights: None,
+            max_steps: None,
         }
     }
 
     /// What must not change between a run and its resumption: model, data (gene names and split,
     /// hashed) and settings (not the device: a run may continue on another one).
     fn fingerprint(&self, spec: &ModelSpec, data: &Dataset) -> serde_json::Value {
+        let mut print = self.run_fingerprint(spec, data);
+        // Only trial runs carry the key, so that the checkpoints of full runs keep their fingerprint.
+        if let Some(steps) = self.max_steps {
+            print["max_steps"] = json!(steps);
+        }
+        print
+    }
+
+    fn run_fingerprint(&self, spec: &ModelSpec, data: &Dataset) -> serde_json::Value {
         let names = data.genes.iter().flat_map(|g| g.bytes().chain([0]));
         let split = [&data.split.train, &data.split.val, &data.split.test]
             .into_iter()
@@ -252,6 +267,20 @@ impl<D: DrgDevice> Run<'_, D> {
         }
     }
 
+    /// `batches` of a set of `n` rows cut to at most `limit` (a trial run's passes), and what the
+    /// pass's summed loss is divided by: `n` (the reference's rule, dropped rows included), or
+    /// the rows a cut pass saw.
+    fn trial_cut(batches: Vec<Vec<usize>>, limit: Option<usize>, n: usize) -> (Vec<Vec<usize>>, usize) {
+        match limit {
+            Some(k) if k < batches.len() => {
+                let cut: Vec<Vec<usize>> = batches.into_iter().take(k).collect();
+                let seen = cut.iter().map(Vec::len).sum();
+                (cut, seen)
+            }
+            _ => (batches, n),
+        }
+    }
+
     /// Train-mode contexts of pass `pass`, one dropout generator per batch.
     fn train_ctx(&self, pass: u64, stream: Stream) -> impl FnMut(usize) -> Ctx {
         let (seed, dropout) = (self.cfg.seed, self.cfg.dropout);
@@ -291,7 +320,8 @@ impl<D: DrgDevice> Run<'_, D> {
             self.say(format!("Warm up from {}", python_repr(schedule.lr())));
         }
         self.say("Train_loss(val), Val_loss(val), Train_loss(train), Val_loss(train)".to_string());
-        let val_batches = self.batches(&data.split.val, 0, Stream::ValShuffle);
+        let (val_batches, n_val) =
+            Self::trial_cut(self.batches(&data.split.val, 0, Stream::ValShuffle), cfg.max_steps, data.split.val.len());
         let val_rec = pass_without_gradient(
             &mut model,
             &self.dev,
@@ -301,7 +331,8 @@ impl<D: DrgDevice> Run<'_, D> {
             &self.progress,
             "valid",
         )?;
-        let train_batches = self.batches(&data.split.train, 0, Stream::TrainShuffle);
+        let (train_batches, n_train) =
+            Self::trial_cut(self.batches(&data.split.train, 0, Stream::TrainShuffle), cfg.max_steps, data.split.train.len());
         let train_rec = pass_without_gradient(
             &mut model,
             &self.dev,
@@ -311,8 +342,8 @@ impl<D: DrgDevice> Run<'_, D> {
             &self.progress,
             "train",
         )?;
-        let (orig_val, val) = self.losses.epoch_losses(&val_rec, data.split.val.len())?;
-        let (train, train_val) = self.losses.epoch_losses(&train_rec, data.split.train.len())?;
+        let (orig_val, val) = self.losses.epoch_losses(&val_rec, n_val)?;
+        let (train, train_val) = self.losses.epoch_losses(&train_rec, n_train)?;
         let e0 = EpochLosses { orig_val, val, train, train_val };
         let opt = Optimizer::new(cfg.optimizer, schedule.lr());
         let mut st = RunState { best: model.clone(), model, schedule, opt, passes: 1, lines: Vec::new(), checkpoint_best: String::new() };
@@ -367,9 +398,10 @@ impl<D: DrgDevice> Run<'_, D> {
     /// schedule's decision carried out, the checkpoint.
     fn epoch<M: DrgModel<D>>(&mut self, st: &mut RunState<M, D>, grads: &mut Option<Gradients<f32, D>>) -> anyhow::Result<()> {
         let (data, started, pass) = (self.data, Instant::now(), st.passes);
-        let (n_train, n_val) = (data.split.train.len(), data.split.val.len());
         st.opt.set_lr(st.schedule.lr());
-        let batches = self.batches(&data.split.train, pass, Stream::TrainShuffle);
+        let remaining = self.cfg.max_steps.map(|k| k.saturating_sub(st.opt.steps()));
+        let (batches, n_train) =
+            Self::trial_cut(self.batches(&data.split.train, pass, Stream::TrainShuffle), remaining, data.split.train.len());
         let rec = training_pass(
             &mut st.model,
             &self.dev,
@@ -383,7 +415,8 @@ impl<D: DrgDevice> Run<'_, D> {
         )?;
         let train = self.losses.train_loss(&rec, n_train);
         let (_, train_val) = self.losses.epoch_losses(&rec, n_train)?;
-        let val_batches = self.batches(&data.split.val, pass, Stream::ValShuffle);
+        let (val_batches, n_val) =
+            Self::trial_cut(self.batches(&data.split.val, pass, Stream::ValShuffle), self.cfg.max_steps, data.split.val.len());
         let val_rec = pass_without_gradient(&mut st.model, &self.dev, data, &val_batches, |_| Ctx::eval(), &self.progress, "valid")?;
         let (orig_val, val) = self.losses.epoch_losses(&val_rec, n_val)?;
         let l = EpochLosses { orig_val, val, train, train_val };
@@ -426,6 +459,17 @@ impl<D: DrgDevice> Run<'_, D> {
         self.checkpoint.save(&mut state, &st.opt.state(model)?, |p| save_weights(model, p), best_changed, |p| save_weights(best, p))?;
         st.checkpoint_best = state.best_file;
         Ok(())
+    }
+
+    /// The end of a trial run (`--max_steps`): the loss lines and the best weights stay; no
+    /// test-set evaluation; the checkpoint is removed unless kept.
+    fn stop_trial<M: DrgModel<D>>(self, st: RunState<M, D>, steps: usize) -> anyhow::Result<TrainResult<M>> {
+        self.progress.finish();
+        self.say(format!("Stopped after {steps} training steps (--max_steps)"));
+        if !self.cfg.keep_checkpoint {
+            self.checkpoint.remove()?;
+        }
+        Ok(TrainResult { lines: st.epoch_lines(), model: st.model, completed: false, evaluation: None })
     }
 
     /// After the last epoch: the final weights, the test-set evaluation and reports, the plots,
@@ -476,6 +520,7 @@ pub fn train<M: DrgModel<D>, D: DrgDevice>(data: &Dataset, cfg: &TrainConfig, ou
     ensure!(!data.split.train.is_empty(), "the training set is empty");
     ensure!(!data.split.val.is_empty(), "the validation set is empty");
     ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
+    ensure!(cfg.max_steps != Some(0), "--max_steps must be at least 1");
     let dev = D::open(cfg.device_ordinal, cfg.seed)?;
     out.create_dir()?;
     ModelDescription::of(&M::SPEC, &data.n_tracks(), cfg.description(&format!("{}:{}", D::KIND, cfg.device_ordinal)))
@@ -500,6 +545,9 @@ pub fn train<M: DrgModel<D>, D: DrgDevice>(data: &Dataset, cfg: &TrainConfig, ou
         if cfg.stop_after_passes.is_some_and(|k| st.passes >= k) {
             run.progress.finish();
             return Ok(TrainResult { lines: st.epoch_lines(), model: st.model, completed: false, evaluation: None });
+        }
+        if let Some(k) = cfg.max_steps.filter(|&k| st.opt.steps() >= k) {
+            return run.stop_trial(st, k);
         }
         run.epoch(&mut st, &mut grads)?;
     }
@@ -720,6 +768,40 @@ mod tests {
         assert_eq!(std::fs::read(out.file("_loss.txt")).unwrap(), std::fs::read(out_in(&dir, "whole").file("_loss.txt")).unwrap());
         // No temporary files are left next to the outputs of the resumed run's checkpoint.
         assert!(!out.checkpoint_dir().exists());
+    }
+
+    /// `max_steps`: the run stops after that many updates; a pass that is not cut computes what
+    /// the full run computes, a cut one averages over the rows it saw.
+    #[test]
+    fn a_trial_run_stops_after_max_steps() {
+        let data = synthetic(60); // 40 training genes: 5 steps per epoch; validation: 1 batch
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig { reports: ReportOptions::default(), ..config() };
+        let whole = train::<Tiny, _>(&data, &cfg, &out_in(&dir, "whole")).unwrap();
+        let trial = |k: usize| {
+            let out = out_in(&dir, &format!("trial{k}"));
+            let res = train::<Tiny, _>(&data, &TrainConfig { max_steps: Some(k), ..cfg.clone() }, &out).unwrap();
+            assert!(!res.completed && res.evaluation.is_none());
+            assert!(!out.checkpoint_dir().exists());
+            assert_eq!(std::fs::read_to_string(out.file("_loss.txt")).unwrap().lines().count(), res.lines.len());
+            res.lines
+        };
+        // One whole epoch: nothing is cut, the lines are the full run's.
+        assert_eq!(bits(&trial(5)), bits(&whole.lines[..2]));
+        // Seven steps: epoch 2 has two of its five, averaged over their 16 rows (over all 40 the
+        // value would be 0.4 of the full epoch's).
+        let seven = trial(7);
+        assert_eq!(bits(&seven[..2]), bits(&whole.lines[..2]));
+        assert_eq!(seven.len(), 3);
+        let ratio = seven[2].train / whole.lines[2].train;
+        assert!((0.6..1.6).contains(&ratio), "{seven:?} vs {:?}", whole.lines);
+        // Two steps: the epoch-0 training pass is cut as well, its validation pass (1 batch) is not.
+        let two = trial(2);
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[0].val.to_bits(), whole.lines[0].val.to_bits());
+        assert_ne!(two[0].train.to_bits(), whole.lines[0].train.to_bits());
+        let err = train::<Tiny, _>(&data, &TrainConfig { max_steps: Some(0), ..cfg.clone() }, &out_in(&dir, "zero")).unwrap_err();
+        assert_eq!(format!("{err:#}"), "--max_steps must be at least 1");
     }
 
     #[test]
