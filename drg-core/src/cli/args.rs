@@ -19,7 +19,7 @@ pub struct RunArgs {
     pub inputs: Option<String>,
 
     /// Output matrices, comma-separated, in the order of the model's outputs (tsv/csv with the
-    /// reference's `#` header, or npz). Required when inputs are given.
+    /// reference's `#` header, or npz). Required when inputs are given, except with --predictnew.
     pub outputs: Option<String>,
 
     /// Folder (prefix) for every output file; joined to the output name as the reference does.
@@ -120,11 +120,43 @@ pub struct RunArgs {
     #[arg(long)]
     pub resume: bool,
 
+    // After training (issue 13): prediction with saved weights, fine-tuning, track selection.
     /// No training: apply saved weights (`.safetensors` written by drg-rs, or the reference's
-    /// `.pth` / `.npz` state dict) to every gene of the data and evaluate.
+    /// `.pth` / `.npz` state dict) to every gene of the input files (npz or FASTA) and write
+    /// `<name>_pred.npz` (names, values, columns) and `<name>_pred.tsv`. Output files are
+    /// optional: with them the predictions are also evaluated (summary table, the
+    /// `--save_correlation_*` files), on every gene, or on the test set with --crossvalidation.
+    /// Without them the track counts come from the weights and the track names from the
+    /// `_model_params.json` beside them.
     #[arg(long, value_name = "WEIGHTS")]
     pub predictnew: Option<PathBuf>,
 
+    /// Train (or predict) only these tracks of the output files: comma-separated names or
+    /// 0-based column indices (the outputs' tracks side by side), or a file listing them
+    /// (whitespace-separated, `#` comments), or one name. Names are the headers' (before
+    /// `--add_fileclasses` suffixes). With --load_parameters (or --predictnew), a head saved
+    /// with every track keeps the selected tracks' rows: a model trained on 88 tracks is
+    /// fine-tuned on 12.
+    #[arg(long = "select_tracks", alias = "select-tracks", value_name = "TRACKS")]
+    pub select_tracks: Option<String>,
+
+    /// Fine-tuning: before training, fill the fresh model from a saved one (`.safetensors`,
+    /// `.pth` or `.npz`), the reference's five arguments. TRANSLATE: `current:saved` name pairs,
+    /// comma-separated (a name may be a prefix ending at a `.`), or None. EXCLUDE: state-dict
+    /// names or prefixes not to load, comma-separated, or None. INCLUDE: `True` makes EXCLUDE the
+    /// list of the only tensors to load. ALLOW_REDUCTION: `True` lets tensors whose first axis
+    /// differs share their leading rows. Tensors not loaded keep their fresh initialisation;
+    /// every tensor's outcome is printed. E.g. `--load_parameters run_parameter.safetensors None
+    /// None False False` (everything), `... None convolution_layers.conv1d True False` (only the
+    /// first convolution).
+    #[arg(
+        long = "load_parameters",
+        alias = "load-parameters",
+        num_args = 5,
+        value_names = ["FILE", "TRANSLATE", "EXCLUDE", "INCLUDE", "ALLOW_REDUCTION"]
+    )]
+    pub load_parameters: Option<Vec<String>>,
+    // End of the after-training block.
     /// No progress bars or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -143,7 +175,9 @@ Examples:
   model_d TSS40k.npz,RNA40k.npz exonic.tsv,degrad.tsv,intronic.tsv --delimiter '\\t' \\
       --crossvalidation Exintron_testsetcv10.txt 1 10 --split_outclasses condition.class.txt \\
       --add_fileclasses ex,kd,kt --save_correlation_perclass --save_correlation_perpoint
-  model_d ... --predictnew drg-output/<name>_parameter.safetensors";
+  model_d ... --predictnew drg-output/<name>_parameter.safetensors
+  model_d new_dna.npz,new_rna.fa --predictnew drg-output/<name>_parameter.safetensors   (no measured values)
+  model_d ... --select_tracks Bcell_IL2,Bcell_IL4 --load_parameters drg-output/<name>_parameter.safetensors None None False False";
 
 #[cfg(test)]
 mod tests {

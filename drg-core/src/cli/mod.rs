@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod hyper;
+pub mod predict;
 pub mod rebuild;
 pub mod select;
 
@@ -20,18 +21,21 @@ use anyhow::{bail, Context};
 use clap::Parser;
 
 use crate::data::builtin::{ensure_default_dataset, SimInput, SimOutput};
+use crate::data::tracks::{select_tracks_tokens, TrackSelection};
 use crate::data::{self, CvSpec, DataSpec, Dataset, InputSpec};
 use crate::device::{DeviceChoice, DrgDevice};
 use crate::dfdx::tensor::Cpu;
 use crate::eval::outname::{data_outname, CvName, DataNameSettings};
 use crate::eval::report_files::CorrelationReports;
 use crate::model::{DrgModel, ModelFamily, ModelSpec, VariantJob};
-use crate::train::evaluate::{predict_new, ReportOptions};
+use crate::train::evaluate::ReportOptions;
 use crate::train::optim::OptimizerKind;
 use crate::train::outputs::OutputPaths;
+use crate::train::saved_model::LoadParameters;
 use crate::train::trainer::{train, TrainConfig};
 use args::RunArgs;
 use hyper::CnnString;
+use predict::PredictSettings;
 
 /// Protocol settings for the built-in dataset when none are given: a demo that ends in minutes
 /// (the reference's 1000 epochs, patience 10 and 4 warm-up epochs suit the 40 kb data).
@@ -67,6 +71,8 @@ struct Job {
     data: Dataset,
     cfg: TrainConfig,
     out: OutputPaths,
+    /// `--select_tracks`, already applied to `data`.
+    tracks: Option<TrackSelection>,
 }
 
 impl VariantJob for Job {
@@ -102,18 +108,22 @@ impl Job {
             );
         }
         if let Some(weights) = &self.args.predictnew {
-            let description = self.out.model_description();
-            let description = description.is_file().then_some(description);
-            let ev = predict_new::<M, D>(
-                weights,
-                description.as_deref(),
-                &self.data,
-                &self.cfg.reports,
-                &self.out,
-                self.cfg.batch_size,
-                self.device.ordinal(),
-            )?;
-            println!("{}", ev.summary_text);
+            let settings = PredictSettings {
+                weights: weights.clone(),
+                out: self.out.clone(),
+                reports: self.cfg.reports,
+                batch_size: self.cfg.batch_size,
+                device_ordinal: self.device.ordinal(),
+                quiet: self.args.quiet,
+            };
+            // The reference predicts every row, unless --crossvalidation names a test set.
+            let all: Vec<usize> = (0..self.data.n_genes()).collect();
+            let (rows, baseline) = match self.args.crossvalidation {
+                Some(_) => (self.data.split.test.as_slice(), Some(self.data.split.train.as_slice())),
+                None => (all.as_slice(), None),
+            };
+            let summary = predict::predict_measured::<M, D>(&settings, &self.data, self.tracks.as_ref(), rows, baseline)?;
+            println!("{summary}");
             return Ok(());
         }
         let result = train::<M, D>(&self.data, &self.cfg, &self.out)?;
@@ -149,9 +159,29 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     check_reverse_complement(first, args.reverse_complement.as_deref())?;
+    if args.predictnew.is_some() && args.load_parameters.is_some() {
+        bail!("--load_parameters fills a model before training (fine-tuning); --predictnew takes the weights to apply itself");
+    }
+    let tokens = args.select_tracks.as_deref().map(select_tracks_tokens).transpose()?;
+    if args.predictnew.is_some() && args.inputs.is_some() && args.outputs.is_none() {
+        return predict_without_outputs::<F>(args, device, &cnn, tokens);
+    }
 
     let (spec, names) = data_spec(first, &args)?;
-    let data = data::load(&spec)?;
+    let mut data = data::load(&spec)?;
+    let tracks = match &tokens {
+        Some(t) => {
+            let sel = data.resolve_tracks(t)?;
+            data.select_tracks(&sel);
+            if !args.quiet {
+                for ((m, cols), full) in data.outputs.iter().zip(&sel.per_output).zip(&sel.full_widths) {
+                    eprintln!("--select_tracks: {} of the {full} tracks of {}: {}", cols.len(), m.file.display(), m.track_names.join(", "));
+                }
+            }
+            Some(sel)
+        }
+        None => None,
+    };
     let lengths: Vec<usize> = data.inputs.iter().map(|s| s.length).collect();
     let index = select::choose_variant(F::NAME, F::DECLARATION, &variants, &lengths, &data.n_tracks(), args.size.as_deref(), || {
         rebuild::Rebuild::of_this_process(F::NAME)
@@ -167,12 +197,75 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     if args.inputs.is_none() {
         apply_builtin_defaults(&mut cfg, &args, &cnn)?;
     }
+    if let Some(lp) = &args.load_parameters {
+        cfg.load_parameters = Some(LoadParameters::from_reference_args(lp, tracks.clone())?);
+    }
     let name = match &args.outname {
         Some(n) => n.clone(),
         None => output_name(&chosen, &args, &names, &spec, cfg.seed),
     };
     let out = OutputPaths::new(&args.outdir, &name);
-    F::with_variant(index, Job { args, device, data, cfg, out })
+    F::with_variant(index, Job { args, device, data, cfg, out, tracks })
+}
+
+/// `--predictnew` with input files only: the variant whose input lengths fit the sequences,
+/// the weights' track counts.
+fn predict_without_outputs<F: ModelFamily>(
+    args: RunArgs,
+    device: DeviceChoice,
+    cnn: &CnnString,
+    tokens: Option<Vec<String>>,
+) -> anyhow::Result<()> {
+    let variants = F::variants();
+    let first = variants.first().context("the model declares no size")?;
+    let files: Vec<String> = args.inputs.as_deref().unwrap_or_default().split(',').map(str::to_string).collect();
+    if files.len() != first.inputs.len() {
+        bail!(
+            "{} takes {} input file(s) ({}), {} given",
+            first.name,
+            first.inputs.len(),
+            first.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "),
+            files.len()
+        );
+    }
+    let specs: Vec<InputSpec> =
+        files.iter().zip(first.inputs).map(|(p, i)| InputSpec::new(PathBuf::from(p), i.reverse_complement)).collect();
+    let (genes, inputs) = data::load_sequences(&specs)?;
+    let lengths: Vec<usize> = inputs.iter().map(|s| s.length).collect();
+    // Track counts come from the weights: any count fits an output of data width.
+    let tracks: Vec<usize> = first.outputs.iter().map(|o| o.width.unwrap_or(1)).collect();
+    let fits_tracks = |v: &ModelSpec| v.outputs.iter().map(|o| o.width.unwrap_or(1)).eq(tracks.iter().copied());
+    let candidates: Vec<ModelSpec> = variants.iter().copied().filter(fits_tracks).collect();
+    let index = select::choose_variant(F::NAME, F::DECLARATION, &candidates, &lengths, &tracks, args.size.as_deref(), || {
+        rebuild::Rebuild::of_this_process(F::NAME)
+    })?;
+    let chosen = candidates[index];
+    let index = variants.iter().position(|v| v.variant == chosen.variant).context("the chosen variant")?;
+    cnn.check_architecture(&chosen)?;
+    let cfg = train_config(&args, cnn)?;
+    let ds = DataSpec::new(specs, Vec::new());
+    let name = match &args.outname {
+        Some(n) => n.clone(),
+        None => output_name(&chosen, &args, &(files, Vec::new()), &ds, cfg.seed),
+    };
+    let settings = PredictSettings {
+        weights: args.predictnew.clone().context("--predictnew")?,
+        out: OutputPaths::new(&args.outdir, &name),
+        reports: cfg.reports,
+        batch_size: cfg.batch_size,
+        device_ordinal: device.ordinal(),
+        quiet: args.quiet,
+    };
+    if !args.quiet {
+        eprintln!(
+            "{} size {} on {device}: predicting {} genes; output prefix {}",
+            chosen.name,
+            chosen.variant,
+            genes.len(),
+            settings.out.prefix
+        );
+    }
+    F::with_variant(index, predict::SequencesJob { settings, device, genes, inputs, tokens })
 }
 
 /// The built-in dataset's protocol for every setting the user left out (see [`BUILTIN_EPOCHS`],
@@ -388,6 +481,8 @@ fn train_config(args: &RunArgs, cnn: &CnnString) -> anyhow::Result<TrainConfig> 
 /// every size gets its own files.
 fn output_name(spec: &ModelSpec, args: &RunArgs, (inputs, outputs): &FileNames, ds: &DataSpec, seed: u64) -> String {
     let crossvalidation = match &ds.cv {
+        // The reference adds no `-cv…` to the name of a --predictnew run (it has no folds).
+        _ if args.predictnew.is_some() && args.crossvalidation.is_none() => None,
         CvSpec::File { fold, .. } => {
             let cutoff = args.crossvalidation.as_ref().and_then(|c| c[2].parse::<f64>().ok()).unwrap_or(10.0);
             Some(CvName::File { cutoff, fold: *fold })

@@ -6,6 +6,7 @@
 //! * [`classes`]: the track class file and `--add_fileclasses` renaming;
 //! * [`crossval`]: train/validation/test [`Split`] (file and integer mode);
 //! * [`batch`]: [`Batcher`] and gathering batches into host tensors;
+//! * [`tracks`]: `--select_tracks`, a subset of the output tracks;
 //! * [`simulate`], [`builtin`]: the simulator and the cached built-in dataset.
 //!
 //! [`load`] ties them together from a [`DataSpec`]. Every failure is a [`DataError`] whose
@@ -25,6 +26,7 @@ pub mod onehot;
 pub mod packed;
 pub mod seqset;
 pub mod simulate;
+pub mod tracks;
 
 use std::path::{Path, PathBuf};
 
@@ -129,6 +131,24 @@ pub fn read_sequences(path: &Path, fasta_length: Option<usize>) -> DataResult<Se
     } else {
         fasta::read_fasta(path, fasta_length)
     }
+}
+
+/// Reads the sequences of `inputs` alone (for predicting genes without measured values):
+/// every input file, restricted and ordered to the sorted names they all share.
+pub fn load_sequences(inputs: &[InputSpec]) -> DataResult<(Vec<String>, Vec<SeqSet>)> {
+    if inputs.is_empty() {
+        return Err(DataError::Other("need at least one input file".into()));
+    }
+    let mut sets = inputs
+        .iter()
+        .map(|i| {
+            let mut s = read_sequences(&i.path, i.fasta_length)?;
+            s.reverse_complement = i.reverse_complement;
+            Ok(s)
+        })
+        .collect::<DataResult<Vec<_>>>()?;
+    let genes = align::align_by_name(&mut sets, &mut [])?;
+    Ok((genes, sets))
 }
 
 /// Reads, validates and aligns everything in `spec` and computes the split.

@@ -9,6 +9,9 @@
 //!   `state_dict_files` reads it from `.npz` or `.pth` (by extension) and writes it as `.npz`.
 //! * [`load`]: filling any dfdx `TensorCollection` from a [`StateDict`] by its joined tensor
 //!   names ([`load_state_dict`], [`import_file`]) and exporting one ([`export_state_dict`]).
+//! * [`weights_file`]: any weights file (`.safetensors`, `.pth`, `.npz`) into a [`StateDict`].
+//! * [`partial`]: the reference's `--load_parameters` (renames, include/exclude lists,
+//!   reduction) and `--select_tracks` row selection, tensor by tensor.
 //! * [`error`]: [`ImportError`]; every message names the file, and a state dict that does not
 //!   fit a model reports every missing key, wrong shape and unused key at once.
 //!
@@ -25,13 +28,17 @@ pub mod error;
 pub mod gradients;
 pub mod load;
 pub mod npz;
+pub mod partial;
 pub mod pickle;
 pub mod pth;
 pub mod state_dict;
 mod state_dict_files;
 mod torch_storage;
+pub mod weights_file;
 
 pub use error::{ImportError, KeyProblem};
 pub use gradients::export_gradients;
 pub use load::{export_npz, export_state_dict, import_file, load_state_dict, LoadOptions, LoadReport};
+pub use partial::{load_partial, PartialLoad, PartialReport};
 pub use state_dict::{Entry, StateDict, StoredDtype};
+pub use weights_file::read_weights;

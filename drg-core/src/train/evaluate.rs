@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::ensure;
 
 use super::data_fit::{check_fits, gene_names, targets_side_by_side, track_classes, track_names};
-use super::outputs::{load_weights, ModelDescription, OutputPaths};
+use super::outputs::{ModelDescription, OutputPaths};
 use super::passes::predict;
 use super::progress::Progress;
+use super::saved_model::open_saved_model;
 use crate::data::Dataset;
 use crate::device::DrgDevice;
 use crate::eval::metrics::{class_correlations, ClassCorrelations, TestSet};
@@ -61,6 +62,20 @@ pub fn evaluate_and_report<M: DrgModel<D>, D: DrgDevice>(
 ) -> anyhow::Result<Evaluation> {
     ensure!(!rows.is_empty(), "no genes to evaluate (the test set is empty)");
     let preds = predict(model, dev, data, rows, batch_size, progress)?;
+    report_predictions::<M, D>(preds, data, rows, baseline_rows, opts, out)
+}
+
+/// [`evaluate_and_report`] for predictions already made: `preds` (`rows × ΣT`, heads side by
+/// side) of model `M` compared with the measured values of `rows`.
+pub fn report_predictions<M: DrgModel<D>, D: DrgDevice>(
+    preds: Vec<f32>,
+    data: &Dataset,
+    rows: &[usize],
+    baseline_rows: Option<&[usize]>,
+    opts: &ReportOptions,
+    out: &OutputPaths,
+) -> anyhow::Result<Evaluation> {
+    ensure!(!rows.is_empty(), "no genes to evaluate (the test set is empty)");
     let truth: Vec<f64> = targets_side_by_side(data, rows).into_iter().map(f64::from).collect();
     let genes = gene_names(data, rows);
     let (tracks, track_classes) = (track_names(data), track_classes(data));
@@ -114,8 +129,7 @@ pub fn predict_new<M: DrgModel<D>, D: DrgDevice>(
         ModelDescription::read(desc)?.check_fits(&M::SPEC, &data.n_tracks(), desc)?;
     }
     let dev = D::open(ordinal, 0)?;
-    let mut model = M::new(&dev, &data.n_tracks());
-    load_weights(&mut model, weights)?;
+    let mut model = open_saved_model::<M, D>(&dev, weights, Some(&data.n_tracks()), None)?.model;
     out.create_dir()?;
     let progress = Progress::auto(0);
     let eval = evaluate_and_report(&mut model, &dev, data, &data.split.test, Some(&data.split.train), opts, out, batch_size, &progress)?;

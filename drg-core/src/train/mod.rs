@@ -12,6 +12,8 @@
 //! * [`trainer`]: [`train`], the reference's `fit_model` for any `DrgModel`, with resume;
 //! * [`checkpoint`]: the per-epoch resumable state, written atomically;
 //! * [`evaluate`]: test-set evaluation and reports, and [`predict_new`] (`--predictnew`);
+//! * [`saved_model`]: weights files (safetensors, `.pth`, `.npz`) into a model, whole, with
+//!   `--select_tracks` rows, or in part (`--load_parameters`);
 //! * [`outputs`]: output paths, weights files (safetensors) and the model description (JSON);
 //! * [`progress`]: epoch and batch progress bars.
 
@@ -24,6 +26,7 @@ pub mod outputs;
 pub mod passes;
 pub mod prefetch;
 pub mod progress;
+pub mod saved_model;
 pub mod schedule;
 #[cfg(test)]
 pub(crate) mod test_model;

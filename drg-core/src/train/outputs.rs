@@ -100,6 +100,15 @@ pub struct ModelDescription {
     pub parameter_count: usize,
     /// The training settings (free-form JSON from the trainer).
     pub training: serde_json::Value,
+    /// The track names of every output as the data's headers give them (absent from
+    /// descriptions written before drg-rs recorded them): `--predictnew` without output files
+    /// names its columns by them and resolves `--select_tracks` names against them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_names: Vec<Vec<String>>,
+    /// The tracks' evaluation names (after `--add_fileclasses`), outputs side by side: the
+    /// `columns` of `_pred.npz`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
 }
 
 impl ModelDescription {
@@ -114,7 +123,16 @@ impl ModelDescription {
             hyper: spec.hyper.iter().map(|k| (k.key.to_string(), k.value.to_string())).collect(),
             parameter_count: spec.parameter_count(widths),
             training,
+            track_names: Vec::new(),
+            columns: Vec::new(),
         }
+    }
+
+    /// The description with the data's track names (raw per output, and the evaluation names).
+    pub fn with_tracks(mut self, track_names: Vec<Vec<String>>, columns: Vec<String>) -> Self {
+        self.track_names = track_names;
+        self.columns = columns;
+        self
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use super::loss::{self, epoch_loss, summed_loss, EpochTracks, LossKind};
 use super::optim::Optimizer;
 use super::prefetch::for_each_prefetched;
 use super::progress::Progress;
-use crate::data::Dataset;
+use crate::data::{Dataset, SeqSet};
 use crate::device::DrgDevice;
 use crate::layers::Ctx;
 use crate::model::{DrgModel, InputBatch};
@@ -219,6 +219,45 @@ pub fn predict<M: DrgModel<D>, D: DrgDevice>(
 ) -> anyhow::Result<Vec<f32>> {
     let batches: Vec<Vec<usize>> = rows.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
     Ok(pass_without_gradient(model, dev, data, &batches, |_| Ctx::eval(), progress, "predict")?.preds)
+}
+
+/// Predictions of `model` for `rows` of `inputs` (sequences alone, no measured values), in eval
+/// mode and sequential batches of `batch_size` as [`predict`]: `rows × ΣT`, heads side by side,
+/// with the model's own track counts.
+pub fn predict_inputs<M: DrgModel<D>, D: DrgDevice>(
+    model: &mut M,
+    dev: &D,
+    inputs: &[SeqSet],
+    rows: &[usize],
+    batch_size: usize,
+    progress: &Progress,
+) -> anyhow::Result<Vec<f32>> {
+    let widths = model.output_widths();
+    let mut preds = Vec::with_capacity(rows.len() * widths.iter().sum::<usize>());
+    progress.start_pass("predict", rows.len());
+    run_batch(batch_size, || {
+        for batch in rows.chunks(batch_size.max(1)) {
+            let tensors: Vec<InputBatch<D, NoneTape>> = inputs
+                .iter()
+                .map(|s| {
+                    let w = 4 * s.length;
+                    let mut buf = dev.host_buffer(batch.len() * w);
+                    for (&i, dst) in batch.iter().zip(buf.chunks_exact_mut(w.max(1))) {
+                        s.bases.expand_row(i, dst);
+                    }
+                    dev.tensor_from_vec(buf, (batch.len(), 4, s.length))
+                })
+                .collect();
+            let heads = model.forward(tensors, &mut Ctx::eval());
+            check_heads::<M, D>(heads.len())?;
+            let host: Vec<Vec<f32>> = heads.iter().map(|h| h.as_vec()).collect();
+            append_side_by_side(&host, &widths, batch.len(), &mut preds);
+            progress.batch_done(batch.len(), None);
+        }
+        Ok(())
+    })?;
+    dev.end_pass();
+    Ok(preds)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use super::optim::{Optimizer, OptimizerKind};
 use super::outputs::{load_weights, save_weights, ModelDescription, OutputPaths};
 use super::passes::{pass_without_gradient, training_pass, HeadLosses};
 use super::progress::Progress;
+use super::saved_model::LoadParameters;
 use super::schedule::{EpochLosses, Event, Schedule, ScheduleConfig};
 use crate::data::batch::reference_drop_last;
 use crate::data::{Batcher, Dataset};
@@ -82,6 +83,9 @@ pub struct TrainConfig {
     /// so that a look at memory and speed on a genome-sized data set takes minutes. The losses
     /// of a cut pass are averaged over the rows it saw; no test-set evaluation follows.
     pub max_steps: Option<usize>,
+    /// Fine-tuning: fill the fresh model in part from a saved one (the reference's
+    /// `--load_parameters`); tensors it does not load keep their fresh initialisation.
+    pub load_parameters: Option<LoadParameters>,
 }
 
 impl TrainConfig {
@@ -108,6 +112,7 @@ impl TrainConfig {
             dropout: true,
             initial_weights: None,
             max_steps: None,
+            load_parameters: None,
         }
     }
 
@@ -127,7 +132,7 @@ impl TrainConfig {
         let split = [&data.split.train, &data.split.val, &data.split.test]
             .into_iter()
             .flat_map(|s| s.iter().flat_map(|i| i.to_le_bytes()).chain([0xff; 8]));
-        json!({
+        let mut fingerprint = json!({
             "model": spec.name, "variant": spec.variant,
             "rows": data.n_genes(), "train": data.split.train.len(), "val": data.split.val.len(), "test": data.split.test.len(),
             "genes_fnv1a": format!("{:016x}", fnv1a(names)), "split_fnv1a": format!("{:016x}", fnv1a(split)),
@@ -135,16 +140,24 @@ impl TrainConfig {
             "optimizer": self.optimizer, "schedule": self.schedule,
             "loss_function": self.loss.map(LossKind::name), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
             "shuffle": self.shuffle, "dropout": self.dropout, "initial_weights": self.initial_weights.as_ref().map(|p| p.display().to_string()),
-        })
+        });
+        if let Some(lp) = &self.load_parameters {
+            fingerprint["load_parameters"] = lp.describe();
+        }
+        fingerprint
     }
 
     fn description(&self, device: &str) -> serde_json::Value {
-        json!({
+        let mut description = json!({
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed, "optimizer": self.optimizer, "schedule": self.schedule, "device": device,
             "loss_function": self.loss.map(LossKind::name), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
             "keepmodel": self.keep_model, "shuffle": self.shuffle, "dropout": self.dropout,
             "initial_weights": self.initial_weights.as_ref().map(|p| p.display().to_string()),
-        })
+        });
+        if let Some(lp) = &self.load_parameters {
+            description["load_parameters"] = lp.describe();
+        }
+        description
     }
 }
 
@@ -314,6 +327,13 @@ impl<D: DrgDevice> Run<'_, D> {
         let mut model = M::new(&self.dev, &self.data.n_tracks());
         if let Some(weights) = &cfg.initial_weights {
             load_weights(&mut model, weights)?;
+        }
+        if let Some(lp) = &cfg.load_parameters {
+            let report = lp.apply(&mut model)?;
+            for line in &report.lines {
+                self.say(line.text());
+            }
+            eprintln!("{}", report.summary(&lp.file.display().to_string()));
         }
         let schedule = Schedule::new(cfg.schedule, cfg.lr);
         if cfg.schedule.warm_up_epochs > 0 {
@@ -524,6 +544,7 @@ pub fn train<M: DrgModel<D>, D: DrgDevice>(data: &Dataset, cfg: &TrainConfig, ou
     let dev = D::open(cfg.device_ordinal, cfg.seed)?;
     out.create_dir()?;
     ModelDescription::of(&M::SPEC, &data.n_tracks(), cfg.description(&format!("{}:{}", D::KIND, cfg.device_ordinal)))
+        .with_tracks(data.raw_track_names(), super::data_fit::track_names(data))
         .write(&out.model_description())?;
     let mut run = Run {
         dev,

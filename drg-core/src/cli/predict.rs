@@ -1,0 +1,162 @@
+//! `--predictnew WEIGHTS`: a saved model applied to every gene of the given sequences
+//! (drg-after-training.md §2.2), without training.
+//!
+//! The weights (drg-rs `.safetensors`, the reference's `.pth` or `.npz`) are checked against the
+//! compiled model before anything is written ([`open_saved_model`]). Every gene of the inputs is
+//! predicted, in name order (with `--crossvalidation`, which the reference lets take precedence,
+//! the test set), and `<prefix>_pred.npz` and `<prefix>_pred.tsv` are written. With output files
+//! the predictions are evaluated too, as after training; without them the track counts are
+//! those of the weights, and the tracks are named by the `_model_params.json` beside the weights
+//! (else `C0..`). `--select_tracks` keeps a subset of the tracks either way.
+
+use std::path::PathBuf;
+
+use crate::data::tracks::{resolve_tracks, TrackSelection};
+use crate::data::{Dataset, SeqSet};
+use crate::device::{DeviceChoice, DrgDevice};
+use crate::dfdx::tensor::Cpu;
+use crate::eval::prediction_files::write_prediction_files;
+use crate::model::{DrgModel, VariantJob};
+use crate::train::data_fit::{gene_names, track_names};
+use crate::train::evaluate::{report_predictions, ReportOptions};
+use crate::train::outputs::OutputPaths;
+use crate::train::passes::predict_inputs;
+use crate::train::progress::Progress;
+use crate::train::saved_model::{column_names, open_saved_model, track_names_for};
+
+/// What a `--predictnew` run needs besides its data.
+#[derive(Debug, Clone)]
+pub struct PredictSettings {
+    pub weights: PathBuf,
+    pub out: OutputPaths,
+    pub reports: ReportOptions,
+    pub batch_size: usize,
+    pub device_ordinal: usize,
+    pub quiet: bool,
+}
+
+impl PredictSettings {
+    fn say_written(&self, files: &[PathBuf], genes: usize, tracks: usize) {
+        if !self.quiet {
+            for f in files {
+                eprintln!("wrote {} ({genes} genes x {tracks} tracks)", f.display());
+            }
+        }
+    }
+}
+
+/// `--predictnew` with measured values: predicts `rows` of `data` (whose tracks are already
+/// cut to `select`, if given) with model `M` on device kind `D`, writes the prediction files and
+/// evaluates; returns the summary table.
+pub fn predict_measured<M: DrgModel<D>, D: DrgDevice>(
+    s: &PredictSettings,
+    data: &Dataset,
+    select: Option<&TrackSelection>,
+    rows: &[usize],
+    baseline_rows: Option<&[usize]>,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(s.batch_size > 0, "the batch size must be positive");
+    crate::train::data_fit::check_fits(data, &M::SPEC)?;
+    let dev = D::open(s.device_ordinal, 0)?;
+    let mut saved = open_saved_model::<M, D>(&dev, &s.weights, Some(&data.n_tracks()), select)?;
+    s.out.create_dir()?;
+    let progress = Progress::auto(0);
+    let inputs = data.inputs.as_slice();
+    let preds = predict_inputs(&mut saved.model, &dev, inputs, rows, s.batch_size, &progress)?;
+    progress.finish();
+    let (genes, columns) = (gene_names(data, rows), track_names(data));
+    let files = write_prediction_files(&s.out.prefix, &genes, &preds, &columns)?;
+    s.say_written(&files, genes.len(), columns.len());
+    let opts = ReportOptions { save_predictions: false, ..s.reports };
+    let eval = report_predictions::<M, D>(preds, data, rows, baseline_rows, &opts, &s.out)?;
+    if !s.quiet {
+        for f in &eval.files {
+            eprintln!("wrote {}", f.display());
+        }
+    }
+    Ok(eval.summary_text)
+}
+
+/// `--predictnew` on sequences alone: every gene of `inputs` (aligned, `genes` in name order),
+/// the weights' track counts, `tokens` of `--select_tracks` resolved against the weights' track
+/// names.
+pub fn predict_sequences<M: DrgModel<D>, D: DrgDevice>(
+    s: &PredictSettings,
+    genes: &[String],
+    inputs: &[SeqSet],
+    tokens: Option<&[String]>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(s.batch_size > 0, "the batch size must be positive");
+    let spec = M::SPEC;
+    for (x, i) in inputs.iter().zip(spec.inputs) {
+        anyhow::ensure!(
+            x.length == i.length,
+            "{}: sequences of length {}, model {} input '{}' needs {}",
+            x.source.display(),
+            x.length,
+            spec.name,
+            i.name,
+            i.length
+        );
+    }
+    let dev = D::open(s.device_ordinal, 0)?;
+    let mut saved = open_saved_model::<M, D>(&dev, &s.weights, None, None)?;
+    let names = track_names_for(saved.description.as_ref(), &saved.widths);
+    let all_columns = column_names(saved.description.as_ref(), &spec, &names);
+    let files: Vec<String> = spec.outputs.iter().map(|o| format!("output '{}' of {}", o.name, s.weights.display())).collect();
+    let keep: Option<Vec<usize>> = match tokens {
+        None => None,
+        Some(t) => {
+            let sel = resolve_tracks(t, &names, &files)?;
+            let mut offset = 0;
+            let mut cols = Vec::new();
+            for (k, picked) in sel.per_output.iter().enumerate() {
+                cols.extend(picked.iter().map(|c| offset + c));
+                offset += saved.widths[k];
+            }
+            Some(cols)
+        }
+    };
+    s.out.create_dir()?;
+    let rows: Vec<usize> = (0..genes.len()).collect();
+    let progress = Progress::auto(0);
+    let preds = predict_inputs(&mut saved.model, &dev, inputs, &rows, s.batch_size, &progress)?;
+    progress.finish();
+    let (preds, columns) = match keep {
+        None => (preds, all_columns),
+        Some(cols) => {
+            let total = all_columns.len();
+            let values = preds.chunks_exact(total).flat_map(|row| cols.iter().map(move |&c| row[c])).collect();
+            (values, cols.iter().map(|&c| all_columns[c].clone()).collect())
+        }
+    };
+    let files = write_prediction_files(&s.out.prefix, genes, &preds, &columns)?;
+    s.say_written(&files, genes.len(), columns.len());
+    Ok(())
+}
+
+/// [`predict_sequences`] as a job for the variant the sequences' lengths chose.
+pub struct SequencesJob {
+    pub settings: PredictSettings,
+    pub device: DeviceChoice,
+    pub genes: Vec<String>,
+    pub inputs: Vec<SeqSet>,
+    pub tokens: Option<Vec<String>>,
+}
+
+impl VariantJob for SequencesJob {
+    type Output = anyhow::Result<()>;
+
+    fn run<M: DrgModel<Cpu>>(self) -> anyhow::Result<()> {
+        let tokens = self.tokens.as_deref();
+        match self.device {
+            DeviceChoice::Cpu => predict_sequences::<M, Cpu>(&self.settings, &self.genes, &self.inputs, tokens),
+            #[cfg(feature = "cuda")]
+            DeviceChoice::Cuda(_) => {
+                predict_sequences::<M::On<crate::device::Cuda>, crate::device::Cuda>(&self.settings, &self.genes, &self.inputs, tokens)
+            }
+            #[cfg(not(feature = "cuda"))]
+            DeviceChoice::Cuda(_) => unreachable!("check_device refuses CUDA in a build without it"),
+        }
+    }
+}
