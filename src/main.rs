@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use drg_core::data::{self, simulate, CvSpec, DataSpec, InputSpec};
+use drg_core::sweep::{self, CollectOptions, SweepOptions};
 
 #[derive(Parser)]
 #[command(name = "drg", version, about = "drg-rs: sequence-to-expression CNNs in Rust")]
@@ -65,6 +66,10 @@ enum Command {
         #[arg(long)]
         lengths: Option<String>,
     },
+    /// Train models × cross-validation folds × seeds as one SLURM job array (or here, --local).
+    Sweep(SweepOptions),
+    /// Join a finished sweep's per-fold test predictions into cross-validated results and ensembles.
+    Collect(CollectOptions),
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -89,6 +94,8 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("held-out per-gene correlation: average-profile baseline {base:.3}, noiseless truth {truth:.3}");
             Ok(())
         }
+        Command::Sweep(opts) => sweep::sweep_command(&opts).map_err(|e| format!("{e:#}")),
+        Command::Collect(opts) => sweep::collect_command(&opts).map_err(|e| format!("{e:#}")),
         Command::Builtin => {
             let p = data::builtin::ensure_default_dataset().map_err(|e| e.to_string())?;
             println!("{}", p.dir.display());

@@ -10,7 +10,8 @@
 //!   trunk layers (conv stacks, attention, flatten, fully connected stacks) and heads;
 //! * [`import`]: reading the reference implementation's state dicts (`.npz`, `.pth`) into models;
 //! * [`train`]: losses, optimizers, the training protocol of the reference, checkpoints;
-//! * [`eval`]: correlations, the reference's report files and plots.
+//! * [`eval`]: correlations, the reference's report files and plots;
+//! * [`sweep`]: models × folds × seeds as SLURM job arrays, collected into cross-validated results.
 //!
 //! Models themselves are declared with the `drg_model!` macro of the `drg-macros` crate, which
 //! expands into items built from [`layers`] and implementing [`model::DrgModel`].
@@ -24,6 +25,7 @@ pub mod layers;
 pub mod model;
 pub mod ops;
 pub mod temp_file;
+pub mod sweep;
 pub mod train;
 
 pub use dfdx;

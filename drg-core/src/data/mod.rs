@@ -177,21 +177,34 @@ pub fn load(spec: &DataSpec) -> DataResult<Dataset> {
         .collect::<DataResult<Vec<_>>>()?;
     let genes = align::align_by_name(&mut inputs, &mut outputs)?;
     let tracks: Vec<Vec<String>> = outputs.iter().map(|m| m.track_names.clone()).collect();
+    let (track_classes, eval_track_names) = track_labels(spec, &tracks)?;
+    let split = split(&spec.cv, &genes, &outputs)?;
+    Ok(Dataset { genes, inputs, outputs, track_classes, eval_track_names, split })
+}
 
+/// The evaluation class and the evaluation name of every track of the output files whose raw
+/// track names are `tracks` (one list per file): classes from `spec.class_file` (else `"0"`),
+/// then the `--add_fileclasses` renaming when there are several files or tags are given.
+pub fn track_labels(spec: &DataSpec, tracks: &[Vec<String>]) -> DataResult<(Vec<Vec<String>>, Vec<Vec<String>>)> {
     let mut track_classes = match &spec.class_file {
-        Some(path) => classes::assign_classes(path, &classes::read_class_file(path)?, &tracks)?,
+        Some(path) => classes::assign_classes(path, &classes::read_class_file(path)?, tracks)?,
         None => tracks.iter().map(|t| vec!["0".to_string(); t.len()]).collect(),
     };
-    let mut eval_track_names = tracks.clone();
-    if outputs.len() > 1 || spec.file_tags.is_some() {
-        let tags = spec.file_tags.clone().unwrap_or_else(|| (0..outputs.len()).map(|i| i.to_string()).collect());
-        (track_classes, eval_track_names) = classes::apply_file_classes(&tags, &track_classes, &tracks).map_err(DataError::Other)?;
+    let mut eval_track_names = tracks.to_vec();
+    if tracks.len() > 1 || spec.file_tags.is_some() {
+        let tags = spec.file_tags.clone().unwrap_or_else(|| (0..tracks.len()).map(|i| i.to_string()).collect());
+        (track_classes, eval_track_names) = classes::apply_file_classes(&tags, &track_classes, tracks).map_err(DataError::Other)?;
     }
+    Ok((track_classes, eval_track_names))
+}
 
+/// The split of `cv` over the aligned `genes` (`outputs`' rows, which integer mode's
+/// stratification reads). `drg collect` computes every fold's split of one loaded dataset with it.
+pub fn split(cv: &CvSpec, genes: &[String], outputs: &[Matrix]) -> DataResult<Split> {
     let n = genes.len();
-    let split = match &spec.cv {
+    Ok(match cv {
         CvSpec::File { path, fold } => {
-            let sets = crossval::read_cv_sets(path, &genes)?;
+            let sets = crossval::read_cv_sets(path, genes)?;
             crossval::split_from_sets(path, &sets, n, *fold)?
         }
         CvSpec::Integer { folds, fold, cutoff } => {
@@ -199,8 +212,7 @@ pub fn load(spec: &DataSpec) -> DataResult<Dataset> {
                 cutoff.map(|c| crossval::cutoff_classes((0..n).map(|i| outputs.iter().flat_map(move |m| m.row(i).iter().copied())), c));
             crossval::split_integer(n, *folds, *fold, cls.as_deref()).map_err(DataError::Other)?
         }
-    };
-    Ok(Dataset { genes, inputs, outputs, track_classes, eval_track_names, split })
+    })
 }
 
 #[cfg(test)]

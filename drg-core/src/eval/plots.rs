@@ -28,7 +28,10 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// Renders with `draw` into an SVG string and writes it to `path`.
-fn write_svg(path: &Path, draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+pub(crate) fn write_svg(
+    path: &Path,
+    draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();

@@ -75,11 +75,29 @@ pub fn summarize(set: &TestSet<'_>, train_mean: &[f64]) -> Result<Summary, Metri
     if train_mean.len() != cols {
         return Err(MetricsError::Size { what: "the training mean profile", got: train_mean.len(), want: cols, genes: 1, tracks: cols });
     }
+    Ok(summarize_rows(set, |_| train_mean))
+}
+
+/// [`summarize`] with a baseline profile of its own for every gene (`genes × tracks`, C order):
+/// joined cross-validation predictions, where each gene's baseline is the mean profile of the
+/// training set of the fold that held it out.
+pub fn summarize_per_gene_baseline(set: &TestSet<'_>, baseline: &[f64]) -> Result<Summary, MetricsError> {
+    set.validate()?;
+    let (genes, cols) = (set.genes.len(), set.tracks.len());
+    if baseline.len() != genes * cols {
+        return Err(MetricsError::Size { what: "the baseline", got: baseline.len(), want: genes * cols, genes, tracks: cols });
+    }
+    Ok(summarize_rows(set, |g| &baseline[g * cols..(g + 1) * cols]))
+}
+
+/// The table of a validated `set`, with `baseline_of(g)` the baseline profile (all tracks) of gene g.
+fn summarize_rows<'b>(set: &TestSet<'_>, baseline_of: impl Fn(usize) -> &'b [f64]) -> Summary {
+    let cols = set.tracks.len();
     let rows = set
         .class_members()
         .into_iter()
         .map(|(class, members)| {
-            let baseline_profile: Vec<f64> = members.iter().map(|&t| train_mean[t]).collect();
+            let baseline_profile = |g: usize| -> Vec<f64> { members.iter().map(|&t| baseline_of(g)[t]).collect() };
             let per_gene = |g: usize| -> (Vec<f64>, Vec<f64>) {
                 let truth = members.iter().map(|&t| set.truth[g * cols + t]).collect();
                 let pred = members.iter().map(|&t| set.pred[g * cols + t] as f64).collect();
@@ -90,11 +108,11 @@ pub fn summarize(set: &TestSet<'_>, train_mean: &[f64]) -> Result<Summary, Metri
                 let (truth, pred) = per_gene(g);
                 pearson(&truth, &pred)
             }));
-            let (baseline, genes_baseline) = mean_defined(genes.map(|g| pearson(&per_gene(g).0, &baseline_profile)));
+            let (baseline, genes_baseline) = mean_defined(genes.map(|g| pearson(&per_gene(g).0, &baseline_profile(g))));
             SummaryRow { class: class.to_string(), tracks: members.len(), genes_model, genes_baseline, model, baseline }
         })
         .collect();
-    Ok(Summary { rows })
+    Summary { rows }
 }
 
 impl fmt::Display for Summary {
@@ -165,6 +183,28 @@ mod tests {
              A           3      2   0.9910      0.0000  +0.9910\n\
              B           2      3   0.3333     -0.3333  +0.6667\n"
         );
+    }
+
+    #[test]
+    fn per_gene_baselines_replace_the_one_profile() {
+        let genes = strings(&["g0", "g1"]);
+        let tracks = strings(&["t0", "t1", "t2"]);
+        let classes = strings(&["A", "A", "A"]);
+        let truth = [1.0, 2.0, 3.0, /**/ 3.0, 1.0, 2.0];
+        let pred = [1.0f32, 2.0, 4.0, /**/ 3.0, 2.0, 1.0];
+        let set = TestSet { pred: &pred, truth: &truth, genes: &genes, tracks: &tracks, classes: &classes };
+        // The same profile for every gene is `summarize`.
+        let profile = [1.0, 2.0, 3.0];
+        assert_eq!(summarize_per_gene_baseline(&set, &profile.repeat(2)).unwrap(), summarize(&set, &profile).unwrap());
+        // g0's baseline (1,2,3) has r = 1; g1's baseline (1,2,3) against (3,1,2): centred (1,-1,0) and
+        // (-1,0,1), r = -1/2. The mean is 1/4.
+        let s = summarize_per_gene_baseline(&set, &[1.0, 2.0, 3.0, 1.0, 2.0, 3.0]).unwrap();
+        assert!((s.rows[0].baseline - 0.25).abs() < 1e-12, "{s:?}");
+        // g1 with a baseline of its own truth: r = 1 for both genes.
+        let s = summarize_per_gene_baseline(&set, &[1.0, 2.0, 3.0, 3.0, 1.0, 2.0]).unwrap();
+        assert!((s.rows[0].baseline - 1.0).abs() < 1e-12, "{s:?}");
+        let e = summarize_per_gene_baseline(&set, &profile).unwrap_err().to_string();
+        assert!(e.contains("the baseline has 3 values, expected 6"), "{e}");
     }
 
     #[test]
