@@ -1,5 +1,6 @@
-//! Inference tests on token streams: the reference's shapes (§2.2, §2.3, the fixtures'
-//! per-configuration reference) and parameter counts (§2.5), and the error messages.
+//! Inference tests on token streams: the reference's shapes (basemodel, transmodel, the fixtures'
+//! per-configuration reference) and parameter counts (as `models/tests/parameter_counts.rs`
+//! checks them on the built models), and the error messages.
 
 use crate::ast::ModelDef;
 use crate::infer::{fc_widths, infer, pooling, same_padding};
@@ -118,7 +119,7 @@ fn basemodel_shapes_paddings_and_counts_match_the_reference() {
     assert_eq!(fc.keys, ["nfcs.nfcs.Fullyconnected0", "nfcs.nfcs.Fullyconnected1", "nfcs.nfcs.Fullyconnected2"]);
     assert_eq!(fc.dropout, 0.1);
 
-    // §2.5: 12,989,524 + 1025·n, with the breakdown the reference documents.
+    // The reference's basemodel: 12,989,524 + 1025·n, with this breakdown.
     assert_eq!(v.parameter_count, 13_092_024);
     assert_eq!(variant(&m, "n88").parameter_count, 13_079_724);
     let sum = |pred: &dyn Fn(&str) -> bool| -> usize { v.parameter_breakdown.iter().filter(|(k, _)| pred(k)).map(|(_, n)| n).sum() };
@@ -159,7 +160,7 @@ fn transmodel_shapes_and_count_match_the_reference() {
     assert_eq!(stack_lengths(tr), [1000, 250, 63, 16, 4]);
     assert_eq!(tr.layers.iter().map(|l| l.pool.unwrap().pad).collect::<Vec<_>>(), [0, 1, 1, 0]);
     assert_eq!(t.layers[6].output, Shape::Flat { features: 2160 });
-    // §2.5: attention 7,551,360; total 29,168,404 + 1025·100.
+    // The reference's transmodel: attention 7,551,360; total 29,168,404 + 1025·100.
     assert_eq!(crate::params::attention(a), 7_551_360);
     assert_eq!(v.parameter_count, 29_270_904);
 }

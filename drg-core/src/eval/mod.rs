@@ -7,7 +7,7 @@
 //! * [`report_files`]: `_clss_corr_tcl*.txt`, `_pnt_corr_tcl*.txt`, `_loss.txt`, `_pred.npz`;
 //! * [`summary`]: per class, the model's mean per-gene correlation next to a mean-profile baseline;
 //! * [`plots`]: loss curves and predicted-vs-measured scatter plots (SVG);
-//! * [`outname`]: the reference's output-name construction (§6.1).
+//! * [`outname`]: the reference's output-name construction.
 
 pub mod atomic_file;
 pub mod float_text;
