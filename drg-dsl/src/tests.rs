@@ -445,6 +445,54 @@ fn size_parameters_missing_in_a_variant_name_the_variant() {
 }
 
 #[test]
+fn a_missing_size_parameter_is_reported_with_every_other_error() {
+    // `fc` sits after an unknown layer (its trunk never reaches inference) and `fc2` after a
+    // pooling that fails (inference stops there): both are still reported, in the same compile.
+    let errs = errors(quote! {
+        struct M {
+            sizes { full: len = 100, nk = 8; demo: len = 50; }
+            input x: onehot(4, len);
+            input y: onehot(4, len);
+            trunk x: conv(nk, 3) >> gelux >> flatten >> linear(fc);
+            trunk y: conv(4, 3) >> wpool(200) >> flatten >> linear(fc2);
+            output o[2] = difference(x, y);
+        }
+    });
+    assert_eq!(
+        errs,
+        [
+            "unknown layer `gelux`; did you mean `gelu`? layers are: conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout",
+            "size parameter `nk` is not defined in size variant `demo`; add `nk = ..` to that variant",
+            "unknown size parameter `fc` (defined: len, nk)",
+            "unknown size parameter `fc2` (defined: len, nk)",
+            "in size variant `full`: wpool(200) needs length ≥ 200, but the input here has length 100; use a pooling size ≤ 100",
+            "in size variant `demo`: wpool(200) needs length ≥ 200, but the input here has length 50; use a pooling size ≤ 50",
+        ]
+    );
+}
+
+#[test]
+fn the_same_message_at_different_calls_of_two_models_is_reported_for_each() {
+    // Each model writes its own `wpool(p)`: two mistakes, not one shared by two models.
+    let errs = expansion_errors(quote! {
+        pub struct X {
+            sizes { a: len = 8, p = 16; }
+            input dna: onehot(4, len);
+            trunk dna: conv(4, 3) >> wpool(p) >> flatten;
+            output ex[2] = head(dna);
+        }
+        pub struct Y {
+            sizes { a: len = 8, p = 16; }
+            input dna: onehot(4, len);
+            trunk dna: conv(4, 3) >> wpool(p) >> flatten;
+            output ex[2] = head(dna);
+        }
+    });
+    let message = "in size variant `a`: wpool(16) needs length ≥ 16, but the input here has length 8; use a pooling size ≤ 8";
+    assert_eq!(errs, [format!("{message} (in model `X`)"), format!("{message} (in model `Y`)")]);
+}
+
+#[test]
 fn layer_order_errors() {
     let errs = errors(quote! {
         struct M {
