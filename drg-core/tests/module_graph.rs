@@ -1,4 +1,4 @@
-//! drg-core's modules depend on each other one way only (issue 15, point 3): for every module
+//! drg-core's modules depend on each other one way only (`docs/architecture.md`): for every module
 //! that is a directory (the crate root, `ops`, `import`, ...), the graph between its immediate
 //! children (`ops` → `device` → `layers` → ...; `pth` → `state_dict`) has no cycle.
 //!

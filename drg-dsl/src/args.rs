@@ -150,9 +150,9 @@ impl<'a> Args<'a> {
     pub fn req_usize_list(&self, name: &str, errs: &mut Errors) -> Option<(Span, Vec<Param<usize>>)> {
         match self.get(name) {
             Some(Value::List(span, items)) => {
-                let before = errs.count();
-                let params: Vec<_> = items.iter().filter_map(|v| usize_value(v, &self.what, name, errs)).collect();
-                (errs.count() == before).then_some((*span, params))
+                // Every item is checked (and reports its error), also after one that fails.
+                let params: Vec<Option<_>> = items.iter().map(|v| usize_value(v, &self.what, name, errs)).collect();
+                params.into_iter().collect::<Option<Vec<_>>>().map(|params| (*span, params))
             }
             Some(v) => {
                 errs.at(v.span(), format!("`{name}` of `{}` must be a list like `[1, 2, 4]`, found `{}`", self.what, v.describe()));
@@ -218,11 +218,9 @@ pub(crate) struct SizeEnv<'a> {
     /// The variant's name; `None` for the implicit variant of a model without `sizes`.
     pub variant: Option<&'a Ident>,
     pub values: &'a [(Ident, Number)],
-    /// Every size-parameter name defined in any variant.
-    pub all_names: &'a BTreeSet<String>,
-    /// Whether this is the first variant: errors that do not depend on the variant (an unknown
-    /// parameter) are reported only there, once.
-    pub first: bool,
+    /// The names that [`crate::size_names::check_size_names`] already reported as missing from
+    /// some variant: looking them up fails without a second error.
+    pub reported: &'a BTreeSet<String>,
 }
 
 impl SizeEnv<'_> {
@@ -238,20 +236,9 @@ impl SizeEnv<'_> {
         if let Some((_, n)) = self.values.iter().find(|(p, _)| p == name) {
             return Some(n);
         }
-        if !self.all_names.contains(&name.to_string()) {
-            if self.first {
-                let known = if self.all_names.is_empty() {
-                    "no `sizes { .. }` block defines any".to_string()
-                } else {
-                    format!("defined: {}", self.all_names.iter().cloned().collect::<Vec<_>>().join(", "))
-                };
-                errs.at(name.span(), format!("unknown size parameter `{name}` ({known})"));
-            }
-        } else if let Some(v) = self.variant {
-            errs.at(
-                name.span(),
-                format!("size parameter `{name}` is not defined in size variant `{v}`; add `{name} = ..` to that variant"),
-            );
+        if !self.reported.contains(&name.to_string()) {
+            // Only a name the declaration-wide check did not see gets here.
+            errs.at(name.span(), format!("{}size parameter `{name}` is not defined", self.prefix()));
         }
         None
     }

@@ -5,6 +5,7 @@
 //! spans kept here to point its errors at the user's tokens.
 
 use proc_macro2::Span;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use syn::{Attribute, Ident, LitBool, LitFloat, LitInt, Visibility};
 
 /// One `drg_model!` invocation: trunk pipelines shared by its models (`let NAME = ..;`), and
@@ -100,6 +101,22 @@ pub struct OutputDecl {
 pub struct Call {
     pub name: Ident,
     pub args: Vec<Arg>,
+    /// Which call of the source this is; copies of the call keep it.
+    pub site: Site,
+}
+
+/// The identity of one layer call as written in the source: given when the call is parsed and
+/// kept by every copy of it (a pipeline substituted into several trunks or models, a `same as`
+/// trunk's layers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Site(usize);
+
+impl Site {
+    /// A site no other call has.
+    pub(crate) fn fresh() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        Site(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 /// One argument of a [`Call`]: positional (`15`) or named (`k = 15`).

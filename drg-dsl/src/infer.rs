@@ -2,7 +2,8 @@
 //!
 //! Two phases, each collecting every error it finds:
 //! 1. [`crate::resolve`]: names, layer signatures, argument types, cross-references (trunks ↔
-//!    inputs, outputs → trunks), head-structure consistency. Independent of the size variant.
+//!    inputs, outputs → trunks), head-structure consistency; then every size parameter named is
+//!    looked for in every variant ([`crate::size_names`]). Independent of the size variant.
 //! 2. here, per size variant: evaluate size parameters, walk every trunk computing shapes,
 //!    paddings and the conv-stack layers the reference actually builds, then the heads
 //!    ([`crate::heads`]) and the parameter count ([`crate::params`]). Messages name the variant
@@ -18,8 +19,8 @@ use crate::heads::infer_heads;
 use crate::ir::*;
 use crate::params;
 use crate::resolve::*;
+use crate::size_names::check_size_names;
 use proc_macro2::Span;
-use std::collections::BTreeSet;
 
 /// Flattened feature vectors above this size are rejected: the first linear layer alone would
 /// hold more than 2^31 weights per output unit.
@@ -30,9 +31,15 @@ pub(crate) const MAX_PARAMETERS: usize = 1 << 40;
 
 /// Infers the complete IR of a declaration, or returns every error found, combined.
 pub fn infer(def: &ModelDef) -> syn::Result<Model> {
+    infer_collecting(def).map_err(Errors::into_error)
+}
+
+/// [`infer`], with the errors as collected (each with the layer call it concerns, so that
+/// [`crate::expand`] can tell a shared pipeline's mistake found in several models); the `Err`
+/// holds at least one.
+pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
     let mut errs = Errors::new();
     let variants = resolve_sizes(def, &mut errs);
-    let all_size_names: BTreeSet<String> = variants.iter().flat_map(|v| v.values.iter().map(|(n, _)| n.to_string())).collect();
     let inputs = resolve_inputs(def, &mut errs);
     let trunks = resolve_trunks(def, &inputs, &mut errs);
     let outputs = resolve_outputs(def, &inputs, &mut errs);
@@ -42,51 +49,51 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
         // Only when every output resolved: otherwise "unused" may be a consequence of a typo.
         check_inputs_used(&inputs, &outputs, &mut errs);
     }
+    // Every size parameter named, checked before any shape: reported with the errors above.
+    let missing_sizes = check_size_names(def, &variants, &mut errs);
     let combined = inputs.len() > 1 || combination == CombinationKind::Mlp;
     // Heads are inferred only for a structurally valid declaration (their construction relies
     // on the consistency checks above); trunk shapes are inferred regardless.
-    let structural_ok = errs.count() == 0;
+    let structural_ok = errs.is_empty();
 
     let mut ir_variants = Vec::new();
-    for (vi, variant) in variants.iter().enumerate() {
-        let env = SizeEnv {
-            variant: (!variant.implicit).then_some(&variant.name),
-            values: &variant.values,
-            all_names: &all_size_names,
-            first: vi == 0,
-        };
-        let before = errs.count();
-        let mut built_trunks = Vec::new();
-        for (ti, input) in inputs.iter().enumerate() {
-            let Some(Some(trunk)) = trunks.get(ti) else {
-                continue;
-            };
-            let prefix = if combined { format!("cnns.CNN{ti}.") } else { String::new() };
-            let built = match &trunk.same_as {
-                None => infer_trunk(input, &trunk.layers, prefix, &env, &mut errs),
-                Some(source) => {
-                    // The errors point at `source`'s tokens: say which trunk they concern,
-                    // unless the source trunk already reported the very same error.
-                    let mut own = Errors::new();
-                    let t = infer_trunk(input, &trunk.layers, prefix, &env, &mut own);
-                    let note = format!(" (in trunk `{}`, declared `same as {source}`)", input.name);
-                    errs.absorb(own, &note);
-                    t
+    for variant in &variants {
+        let env = SizeEnv { variant: (!variant.implicit).then_some(&variant.name), values: &variant.values, reported: &missing_sizes };
+        // The variant's heads are inferred only when its trunks and widths are free of errors.
+        let ((built_trunks, widths), clean) = errs.check(|errs| {
+            let mut built_trunks = Vec::new();
+            for (ti, input) in inputs.iter().enumerate() {
+                let Some(Some(trunk)) = trunks.get(ti) else {
+                    continue;
+                };
+                let prefix = if combined { format!("cnns.CNN{ti}.") } else { String::new() };
+                let built = match &trunk.same_as {
+                    None => infer_trunk(input, &trunk.layers, prefix, &env, errs),
+                    Some(source) => {
+                        // The errors point at `source`'s tokens: say which trunk they concern,
+                        // unless the source trunk reported the same error of the same call.
+                        let mut own = Errors::new();
+                        let t = infer_trunk(input, &trunk.layers, prefix, &env, &mut own);
+                        let note = format!(" (in trunk `{}`, declared `same as {source}`)", input.name);
+                        errs.absorb(own, &note);
+                        t
+                    }
+                };
+                if let Some(t) = built {
+                    built_trunks.push(t);
                 }
-            };
-            if let Some(t) = built {
-                built_trunks.push(t);
             }
-        }
-        let widths: Vec<Option<Width>> = outputs
-            .iter()
-            .enumerate()
-            .map(|(i, o)| match &o.width {
-                WidthSpec::Fixed(p) => positive(&env, p, "an output width", &mut errs).map(Width::Fixed),
-                WidthSpec::Data(_) => Some(Width::Data { output: i }),
-            })
-            .collect();
-        if !structural_ok || errs.count() != before || built_trunks.len() != inputs.len() {
+            let widths: Vec<Option<Width>> = outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| match &o.width {
+                    WidthSpec::Fixed(p) => positive(&env, p, "an output width", errs).map(Width::Fixed),
+                    WidthSpec::Data(_) => Some(Width::Data { output: i }),
+                })
+                .collect();
+            (built_trunks, widths)
+        });
+        if !structural_ok || !clean || built_trunks.len() != inputs.len() {
             continue;
         }
         let widths: Vec<Width> = widths.into_iter().map(|w| w.unwrap_or(Width::Fixed(0))).collect();
@@ -115,7 +122,9 @@ pub fn infer(def: &ModelDef) -> syn::Result<Model> {
         }
         ir_variants.push(v);
     }
-    errs.finish()?;
+    if !errs.is_empty() {
+        return Err(errs);
+    }
     Ok(Model {
         attrs: def.attrs.clone(),
         vis: def.vis.clone(),
@@ -228,8 +237,11 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 None
             }
         };
-        let before = errs.count();
-        let (kind, output) = match &spec.kind {
+        // The layer's errors belong to its call; the trunk stops at a layer with any error (the
+        // shapes after it are unknown).
+        let (built, clean) = errs.for_call(spec.site, |errs| {
+            errs.check(|errs| -> Option<(LayerKind, Shape)> {
+                Some(match &spec.kind {
             SpecKind::Conv { filters, k, bias, dilation } => {
                 let (c, l) = needs_seq(errs)?;
                 let (filters, k, d) = (
@@ -362,10 +374,10 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, Activation::Gelu, &stem, "fc", errs)?;
                 (LayerKind::Fc(fc), shape)
             }
-        };
-        if errs.count() != before {
-            return None;
-        }
+                })
+            })
+        });
+        let (kind, output) = built.filter(|_| clean)?;
         layers.push(Layer { span: spec.span, input: shape, output, kind });
         shape = output;
     }

@@ -2,7 +2,7 @@
 //!
 //! Everything codegen needs is computed here once, per size variant: concrete channels and
 //! lengths at every layer boundary, paddings, the conv-stack layers that are actually built
-//! (the reference truncates stacks, §2.1 P4), FC widths (P6), the output combination, parameter
+//! (the reference truncates stacks: `docs/dsl.md`, "Layers"), FC widths, the output combination, parameter
 //! counts and the reference's state-dict key prefix of every parameterised layer. Codegen must
 //! not re-derive any of it. Spans point at the user's tokens, for errors emitted by codegen
 //! (e.g. `const` assertions).

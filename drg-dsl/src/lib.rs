@@ -22,6 +22,7 @@ mod params;
 mod parse;
 mod pipelines;
 mod resolve;
+mod size_names;
 mod suggest;
 #[cfg(test)]
 mod tests;

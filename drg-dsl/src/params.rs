@@ -1,4 +1,4 @@
-//! Trainable-parameter counting (§2.5 of the reference behaviour).
+//! Trainable-parameter counting, to the reference's counts (`models/tests/parameter_counts.rs`).
 //!
 //! Counts what PyTorch's `sum(p.numel() for p in model.parameters())` reports: weights, biases,
 //! BatchNorm and LayerNorm affine parameters. BatchNorm running statistics and the attention's

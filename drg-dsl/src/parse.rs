@@ -213,7 +213,7 @@ impl Parse for Call {
                 inner.parse::<Token![,]>()?;
             }
         }
-        Ok(Call { name, args })
+        Ok(Call { name, args, site: crate::ast::Site::fresh() })
     }
 }
 

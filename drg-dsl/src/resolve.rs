@@ -6,7 +6,7 @@
 //! per variant.
 
 use crate::args::{Args, Param};
-use crate::ast::{Call, ModelDef, Number, TrunkBody, Value};
+use crate::ast::{Call, ModelDef, Number, Site, TrunkBody, Value};
 use crate::error::Errors;
 use crate::ir::{CombinationKind, Loss, PoolKind, Relation, StackRole};
 use proc_macro2::Span;
@@ -98,6 +98,8 @@ pub(crate) fn resolve_inputs(def: &ModelDef, errs: &mut Errors) -> Vec<InputSpec
 /// A trunk layer as declared, arguments typed but size parameters not yet evaluated.
 pub(crate) struct LayerSpec {
     pub(crate) span: Span,
+    /// The call as written, for errors raised while inferring it.
+    pub(crate) site: Site,
     pub(crate) name: String,
     pub(crate) kind: SpecKind,
 }
@@ -218,20 +220,29 @@ pub(crate) fn resolve_trunks(def: &ModelDef, inputs: &[InputSpec], errs: &mut Er
             // A `same as` trunk reuses the other trunk's layers; only resolve (and report) them once.
             if visited.len() > 1 {
                 let mut scratch = Errors::new();
-                let layers: Vec<_> = calls.iter().filter_map(|c| resolve_layer(c, &mut scratch)).collect();
-                let same_as = Some(decl.name.clone());
-                return (scratch.count() == 0).then_some(ResolvedTrunk { layers, same_as });
+                let layers: Option<Vec<_>> = calls.iter().map(|c| resolve_layer(c, &mut scratch)).collect();
+                return layers.map(|layers| ResolvedTrunk { layers, same_as: Some(decl.name.clone()) });
             }
-            let before = errs.count();
-            let layers: Vec<_> = calls.iter().filter_map(|c| resolve_layer(c, errs)).collect();
-            (errs.count() == before).then_some(ResolvedTrunk { layers, same_as: None })
+            // Every layer is resolved (and reports its errors), also after one that fails.
+            let layers: Vec<Option<LayerSpec>> = calls.iter().map(|c| resolve_layer(c, errs)).collect();
+            let layers: Option<Vec<_>> = layers.into_iter().collect();
+            layers.map(|layers| ResolvedTrunk { layers, same_as: None })
         })
         .collect()
 }
 
+/// The layer `call` with its arguments checked, or `None` when it has an error (every error of
+/// the call is reported).
 fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
+    let (kind, clean) = errs.for_call(call.site, |errs| errs.check(|errs| layer_kind(call, errs)));
+    let kind = kind.filter(|_| clean)?;
+    Some(LayerSpec { span: call.name.span(), site: call.site, name: call.name.to_string(), kind })
+}
+
+/// What the layer `call` is, from its name and arguments; `None` when a required part is missing
+/// or unusable (the caller also rejects a call with any other error).
+fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
     let name = call.name.to_string();
-    let before = errs.count();
     let kind = match name.as_str() {
         "conv" => {
             let sig = "conv(filters, k, bias = true, dilation = 1)";
@@ -317,7 +328,7 @@ fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
             return None;
         }
     };
-    (errs.count() == before).then_some(LayerSpec { span: call.name.span(), name, kind })
+    Some(kind)
 }
 
 /// The width of an output as declared.
@@ -363,109 +374,113 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
             errs.at(o.name.span(), format!("duplicate output `{}`", o.name));
             continue;
         }
-        let before = errs.count();
-        let width = match &o.width {
-            Value::Int(l) => l.base10_parse::<usize>().map(|n| WidthSpec::Fixed(Param::Lit(n, l.span()))).map_err(|e| errs.push(e)).ok(),
-            Value::Ident(i) => Some(WidthSpec::Fixed(Param::Size(i.clone()))),
-            Value::Infer(s) => Some(WidthSpec::Data(*s)),
-            v => {
-                errs.at(
-                    v.span(),
-                    format!(
-                        "an output width must be a whole number, a size parameter or `_` (the data's track count), found `{}`",
-                        v.describe()
-                    ),
-                );
-                None
-            }
-        };
-        let mut validated = true;
-        for opt in &o.options {
-            match (&opt.name, &opt.value) {
-                (Some(n), Value::Ident(v)) if n == "validation" && v == "none" => validated = false,
-                (Some(n), v) if n == "validation" => errs.at(
-                    v.span(),
-                    format!("`validation` of an output must be `none` (excluded from early stopping), found `{}`", v.describe()),
-                ),
-                (name, v) => {
-                    errs.at(name.as_ref().map_or(v.span(), |n| n.span()), "unknown output option; the only option is `validation = none`")
-                }
-            }
-        }
         let c = &o.combinator;
-        let trunk_ref = |v: &Value, errs: &mut Errors| -> Option<usize> {
-            let Value::Ident(name) = v else {
-                errs.at(v.span(), format!("expected a trunk name, found `{}`", v.describe()));
-                return None;
+        // The output is used only when nothing in it is wrong.
+        let ((width, validated, relation, shared, mlp), clean) = errs.check(|errs| {
+            let width = match &o.width {
+                Value::Int(l) => {
+                    l.base10_parse::<usize>().map(|n| WidthSpec::Fixed(Param::Lit(n, l.span()))).map_err(|e| errs.push(e)).ok()
+                }
+                Value::Ident(i) => Some(WidthSpec::Fixed(Param::Size(i.clone()))),
+                Value::Infer(s) => Some(WidthSpec::Data(*s)),
+                v => {
+                    errs.at(
+                        v.span(),
+                        format!(
+                            "an output width must be a whole number, a size parameter or `_` (the data's track count), found `{}`",
+                            v.describe()
+                        ),
+                    );
+                    None
+                }
             };
-            let found = inputs.iter().position(|i| i.name == *name);
-            if found.is_none() {
-                errs.at(
-                    name.span(),
-                    format!("unknown trunk `{name}` in output `{}`; trunks: {}", o.name, names(inputs.iter().map(|i| &i.name))),
-                );
+            let mut validated = true;
+            for opt in &o.options {
+                match (&opt.name, &opt.value) {
+                    (Some(n), Value::Ident(v)) if n == "validation" && v == "none" => validated = false,
+                    (Some(n), v) if n == "validation" => errs.at(
+                        v.span(),
+                        format!("`validation` of an output must be `none` (excluded from early stopping), found `{}`", v.describe()),
+                    ),
+                    (name, v) => errs
+                        .at(name.as_ref().map_or(v.span(), |n| n.span()), "unknown output option; the only option is `validation = none`"),
+                }
             }
-            found
-        };
-        let (relation, shared, mlp) = match c.name.to_string().as_str() {
-            kind @ ("head" | "direct" | "difference") => {
-                let n = if kind == "difference" { 2 } else { 1 };
-                let sig = match kind {
-                    "head" => "head(trunk)",
-                    "direct" => "direct(trunk) or direct(trunk, shared)",
-                    _ => "difference(a, b) or difference(a, b, shared)",
+            let trunk_ref = |v: &Value, errs: &mut Errors| -> Option<usize> {
+                let Value::Ident(name) = v else {
+                    errs.at(v.span(), format!("expected a trunk name, found `{}`", v.describe()));
+                    return None;
                 };
-                let a = Args::read(c, &[], &[], true, sig, errs);
-                let mut trunks = Vec::new();
-                let mut shared = false;
-                for v in &a.rest {
-                    match v {
-                        Value::Ident(i) if i == "shared" && kind != "head" && trunks.len() == n && !shared => shared = true,
-                        _ if trunks.len() < n => trunks.push(trunk_ref(v, errs)),
-                        _ => errs.at(v.span(), format!("too many arguments: expected `{sig}`")),
-                    }
+                let found = inputs.iter().position(|i| i.name == *name);
+                if found.is_none() {
+                    errs.at(
+                        name.span(),
+                        format!("unknown trunk `{name}` in output `{}`; trunks: {}", o.name, names(inputs.iter().map(|i| &i.name))),
+                    );
                 }
-                if trunks.len() < n {
-                    errs.at(c.name.span(), format!("`{kind}` needs {n} trunk{}: write `{sig}`", if n == 1 { "" } else { "s" }));
-                    (None, None, None)
-                } else if let [Some(plus), Some(minus)] = trunks[..] {
-                    (Some(Relation::Difference { plus, minus }), Some(shared), None)
-                } else if let [Some(trunk)] = trunks[..] {
-                    (Some(Relation::Direct { trunk }), Some(shared), None)
-                } else {
-                    (None, None, None)
-                }
-            }
-            "mlp" => {
-                let sig = "mlp(trunk, .., layers = 3, embed = 512, act = gelu, widening = 1.1)";
-                let a = Args::read(c, &[], &["layers", "embed", "act", "widening"], true, sig, errs);
-                let layers = a.usize_or("layers", 3, errs);
-                let embed = a.usize_or("embed", 512, errs);
-                let widening = a.f64_or("widening", 1.1, errs);
-                let act = a.keyword_or("act", &["gelu", "linear"], "gelu", errs);
-                let mut trunks = Vec::new();
-                for v in &a.rest {
-                    if let Some(t) = trunk_ref(v, errs) {
-                        if trunks.contains(&t) {
-                            errs.at(v.span(), format!("trunk `{}` is listed twice in `mlp`", inputs[t].name));
+                found
+            };
+            let (relation, shared, mlp) = match c.name.to_string().as_str() {
+                kind @ ("head" | "direct" | "difference") => {
+                    let n = if kind == "difference" { 2 } else { 1 };
+                    let sig = match kind {
+                        "head" => "head(trunk)",
+                        "direct" => "direct(trunk) or direct(trunk, shared)",
+                        _ => "difference(a, b) or difference(a, b, shared)",
+                    };
+                    let a = Args::read(c, &[], &[], true, sig, errs);
+                    let mut trunks = Vec::new();
+                    let mut shared = false;
+                    for v in &a.rest {
+                        match v {
+                            Value::Ident(i) if i == "shared" && kind != "head" && trunks.len() == n && !shared => shared = true,
+                            _ if trunks.len() < n => trunks.push(trunk_ref(v, errs)),
+                            _ => errs.at(v.span(), format!("too many arguments: expected `{sig}`")),
                         }
-                        trunks.push(t);
+                    }
+                    if trunks.len() < n {
+                        errs.at(c.name.span(), format!("`{kind}` needs {n} trunk{}: write `{sig}`", if n == 1 { "" } else { "s" }));
+                        (None, None, None)
+                    } else if let [Some(plus), Some(minus)] = trunks[..] {
+                        (Some(Relation::Difference { plus, minus }), Some(shared), None)
+                    } else if let [Some(trunk)] = trunks[..] {
+                        (Some(Relation::Direct { trunk }), Some(shared), None)
+                    } else {
+                        (None, None, None)
                     }
                 }
-                if a.rest.is_empty() {
-                    errs.at(c.name.span(), format!("`mlp` needs at least one trunk: write `{sig}`"));
+                "mlp" => {
+                    let sig = "mlp(trunk, .., layers = 3, embed = 512, act = gelu, widening = 1.1)";
+                    let a = Args::read(c, &[], &["layers", "embed", "act", "widening"], true, sig, errs);
+                    let layers = a.usize_or("layers", 3, errs);
+                    let embed = a.usize_or("embed", 512, errs);
+                    let widening = a.f64_or("widening", 1.1, errs);
+                    let act = a.keyword_or("act", &["gelu", "linear"], "gelu", errs);
+                    let mut trunks = Vec::new();
+                    for v in &a.rest {
+                        if let Some(t) = trunk_ref(v, errs) {
+                            if trunks.contains(&t) {
+                                errs.at(v.span(), format!("trunk `{}` is listed twice in `mlp`", inputs[t].name));
+                            }
+                            trunks.push(t);
+                        }
+                    }
+                    if a.rest.is_empty() {
+                        errs.at(c.name.span(), format!("`mlp` needs at least one trunk: write `{sig}`"));
+                    }
+                    (Some(Relation::Mlp { trunks }), None, Some(MlpSpec { layers, embed, widening, act }))
                 }
-                (Some(Relation::Mlp { trunks }), None, Some(MlpSpec { layers, embed, widening, act }))
-            }
-            other => {
-                errs.at(
-                    c.name.span(),
-                    format!("unknown output combinator `{other}`; expected `head(t)`, `direct(t)`, `difference(a, b)` or `mlp(t, ..)`"),
-                );
-                (None, None, None)
-            }
-        };
-        if errs.count() != before {
+                other => {
+                    errs.at(
+                        c.name.span(),
+                        format!("unknown output combinator `{other}`; expected `head(t)`, `direct(t)`, `difference(a, b)` or `mlp(t, ..)`"),
+                    );
+                    (None, None, None)
+                }
+            };
+            (width, validated, relation, shared, mlp)
+        });
+        if !clean {
             continue;
         }
         let (Some(width), Some(relation)) = (width, relation) else {

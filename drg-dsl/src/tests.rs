@@ -1,5 +1,6 @@
-//! Inference tests on token streams: the reference's shapes (§2.2, §2.3, the fixtures'
-//! per-configuration reference) and parameter counts (§2.5), and the error messages.
+//! Inference tests on token streams: the reference's shapes (basemodel, transmodel, the fixtures'
+//! per-configuration reference) and parameter counts (as `models/tests/parameter_counts.rs`
+//! checks them on the built models), and the error messages.
 
 use crate::ast::ModelDef;
 use crate::infer::{fc_widths, infer, pooling, same_padding};
@@ -118,7 +119,7 @@ fn basemodel_shapes_paddings_and_counts_match_the_reference() {
     assert_eq!(fc.keys, ["nfcs.nfcs.Fullyconnected0", "nfcs.nfcs.Fullyconnected1", "nfcs.nfcs.Fullyconnected2"]);
     assert_eq!(fc.dropout, 0.1);
 
-    // §2.5: 12,989,524 + 1025·n, with the breakdown the reference documents.
+    // The reference's basemodel: 12,989,524 + 1025·n, with this breakdown.
     assert_eq!(v.parameter_count, 13_092_024);
     assert_eq!(variant(&m, "n88").parameter_count, 13_079_724);
     let sum = |pred: &dyn Fn(&str) -> bool| -> usize { v.parameter_breakdown.iter().filter(|(k, _)| pred(k)).map(|(_, n)| n).sum() };
@@ -159,7 +160,7 @@ fn transmodel_shapes_and_count_match_the_reference() {
     assert_eq!(stack_lengths(tr), [1000, 250, 63, 16, 4]);
     assert_eq!(tr.layers.iter().map(|l| l.pool.unwrap().pad).collect::<Vec<_>>(), [0, 1, 1, 0]);
     assert_eq!(t.layers[6].output, Shape::Flat { features: 2160 });
-    // §2.5: attention 7,551,360; total 29,168,404 + 1025·100.
+    // The reference's transmodel: attention 7,551,360; total 29,168,404 + 1025·100.
     assert_eq!(crate::params::attention(a), 7_551_360);
     assert_eq!(v.parameter_count, 29_270_904);
 }
@@ -441,6 +442,54 @@ fn size_parameters_missing_in_a_variant_name_the_variant() {
     has(&errs, "in size variant `c`: size parameter `nk` is 2.5, but a whole number is needed here");
     has(&errs, "unknown size parameter `nope` (defined: len, nk)");
     assert_eq!(errs.iter().filter(|e| e.contains("nope")).count(), 1, "{errs:#?}");
+}
+
+#[test]
+fn a_missing_size_parameter_is_reported_with_every_other_error() {
+    // `fc` sits after an unknown layer (its trunk never reaches inference) and `fc2` after a
+    // pooling that fails (inference stops there): both are still reported, in the same compile.
+    let errs = errors(quote! {
+        struct M {
+            sizes { full: len = 100, nk = 8; demo: len = 50; }
+            input x: onehot(4, len);
+            input y: onehot(4, len);
+            trunk x: conv(nk, 3) >> gelux >> flatten >> linear(fc);
+            trunk y: conv(4, 3) >> wpool(200) >> flatten >> linear(fc2);
+            output o[2] = difference(x, y);
+        }
+    });
+    assert_eq!(
+        errs,
+        [
+            "unknown layer `gelux`; did you mean `gelu`? layers are: conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout",
+            "size parameter `nk` is not defined in size variant `demo`; add `nk = ..` to that variant",
+            "unknown size parameter `fc` (defined: len, nk)",
+            "unknown size parameter `fc2` (defined: len, nk)",
+            "in size variant `full`: wpool(200) needs length ≥ 200, but the input here has length 100; use a pooling size ≤ 100",
+            "in size variant `demo`: wpool(200) needs length ≥ 200, but the input here has length 50; use a pooling size ≤ 50",
+        ]
+    );
+}
+
+#[test]
+fn the_same_message_at_different_calls_of_two_models_is_reported_for_each() {
+    // Each model writes its own `wpool(p)`: two mistakes, not one shared by two models.
+    let errs = expansion_errors(quote! {
+        pub struct X {
+            sizes { a: len = 8, p = 16; }
+            input dna: onehot(4, len);
+            trunk dna: conv(4, 3) >> wpool(p) >> flatten;
+            output ex[2] = head(dna);
+        }
+        pub struct Y {
+            sizes { a: len = 8, p = 16; }
+            input dna: onehot(4, len);
+            trunk dna: conv(4, 3) >> wpool(p) >> flatten;
+            output ex[2] = head(dna);
+        }
+    });
+    let message = "in size variant `a`: wpool(16) needs length ≥ 16, but the input here has length 8; use a pooling size ≤ 8";
+    assert_eq!(errs, [format!("{message} (in model `X`)"), format!("{message} (in model `Y`)")]);
 }
 
 #[test]

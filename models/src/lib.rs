@@ -1,6 +1,6 @@
 //! The seed models of drg-rs: the reference's use cases A–F and the attention variant
-//! (`shared/reference/use-cases.md`), each declared once with `drg_model!` and compiled at three
-//! sizes:
+//! (`shared/reference/use-cases.md`), each declared once with `drg_model!` and compiled at four
+//! sizes (the attention variant at three: it has no `long`), 31 model items in all:
 //!
 //! * `full`: 40 kb inputs, 300 kernels, 1024-wide fully connected layers (the reference's
 //!   configuration);

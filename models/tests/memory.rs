@@ -5,7 +5,7 @@
 //! epoch must peak no higher than one with 2 (give or take allocator noise). This caught dfdx's CPU buffer cache
 //! collecting every activation our host kernels allocate (they build tensors from plain `Vec`s,
 //! which the cache takes on drop but never hands back), which ran the built-in demo out of 24 GB
-//! within two epochs; the trainer now empties it after every batch (`DrgDevice::end_batch`).
+//! within two epochs; the trainer now empties it after every pass over a set (`DrgDevice::end_pass`).
 
 mod common;
 

@@ -1,6 +1,7 @@
-//! The full-size seed models have exactly the reference's trainable parameter counts
-//! (drg-behaviour.md §2.5, with 88 tracks per output), counted on the built dfdx modules (not
-//! only as the macro computed them), so a layer that is left out, doubled or mis-sized fails here.
+//! The full-size seed models have exactly the reference's trainable parameter counts (the
+//! reference's models' counts with 88 tracks per output, as counted in torch), counted on the built
+//! dfdx modules (not only as the macro computed them), so a layer that is left out, doubled or
+//! mis-sized fails here.
 
 use drg_core::dfdx::prelude::*;
 use drg_core::model::DrgModel;

@@ -16,7 +16,8 @@ use crate::model::{ModelSpec, ReferenceKey};
 use crate::train::loss::LossKind;
 
 /// `key=value` pairs of a `--cnn` string (split on `+`, each on its first `=` or `:`), as the
-/// reference parses them (drg-behaviour.md §1.7); values stay text until a key asks for a type.
+/// reference parses them (`docs/dsl.md`, "From the reference's `--cnn` keys"); values stay text
+/// until a key asks for a type.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CnnString(pub BTreeMap<String, String>);
 

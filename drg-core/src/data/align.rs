@@ -1,4 +1,4 @@
-//! Aligning inputs and outputs by gene name (drg-behaviour.md §1.3): the rows kept are the
+//! Aligning inputs and outputs by gene name (`docs/data.md`, "Alignment by gene name"): the rows kept are the
 //! intersection of every input's and every output file's names, in ascending lexicographic
 //! order, and every input and matrix is reordered to exactly those rows.
 

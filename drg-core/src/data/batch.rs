@@ -1,4 +1,4 @@
-//! Batching (drg-behaviour.md §5 "Data"): index batches over one set, shuffled with a seeded RNG
+//! Batching (`docs/data.md`, "Batches"): index batches over one set, shuffled with a seeded RNG
 //! every epoch (training, and the reference's validation loader) or sequential (prediction),
 //! with the reference's `drop_last = (N mod batch < 10)` rule, plus gathering the rows of a batch
 //! into contiguous host tensors. Reverse complement is the stem's job, so nothing is flipped here.

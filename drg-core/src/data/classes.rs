@@ -1,6 +1,6 @@
-//! Track classes: the `--split_outclasses` file (drg-behaviour.md §1.5) and the
-//! `--add_fileclasses` renaming of classes and tracks across several output files (§1.4).
-//! Classes only group tracks for evaluation; they never change training.
+//! Track classes: the `--split_outclasses` file (`docs/data.md`, "Track classes") and the
+//! `--add_fileclasses` renaming of classes and tracks across several output files (`docs/data.md`,
+//! "`--add_fileclasses`"). Classes only group tracks for evaluation; they never change training.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Train / validation / test splits (drg-behaviour.md §1.6), in the reference's two modes:
+//! Train / validation / test splits (`docs/data.md`, "Cross-validation"), in the reference's two modes:
 //! * **file mode**: each non-comment line lists the genes of one set; fold i uses set i for
 //!   validation and set i+1 (mod S) for test; every other row trains;
 //! * **integer mode**: `folds` contiguous slices of a numpy `RandomState(1010)` permutation,

@@ -1,5 +1,5 @@
 //! FASTA input, one-hot encoded on the fly with the rules of the reference's writer
-//! (drg-behaviour.md §1.1): upper-cased, A/C/G/T one-hot, every other letter (N, U, IUPAC) an
+//! (`docs/data.md`, "FASTA"): upper-cased, A/C/G/T one-hot, every other letter (N, U, IUPAC) an
 //! all-zero column, left-aligned, zero-padded (or cut) to one length. Records whose sequence is
 //! ≤ 10 nt or reads `Sequence unavailable` are skipped, as the reference does.
 //!

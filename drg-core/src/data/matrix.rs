@@ -1,4 +1,4 @@
-//! Output matrices (genes × tracks) in the reference's text format (drg-behaviour.md §1.2):
+//! Output matrices (genes × tracks) in the reference's text format (`docs/data.md`, "Output matrices"):
 //! column 0 holds the gene name, the other columns numbers; an optional first line containing
 //! `#` lists the track names only (`# C0,C1,...`); without it tracks are named `C0..C{n-1}`;
 //! lines starting with `#` are comments; no transform is applied. `.npz` outputs (`counts`,

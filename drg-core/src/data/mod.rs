@@ -1,4 +1,4 @@
-//! Data in the reference's formats, validated (drg-behaviour.md §1), and the built-in simulator.
+//! Data in the reference's formats, validated (`docs/data.md`), and the built-in simulator.
 //!
 //! * [`onehot`], [`fasta`]: sequence inputs into a [`SeqSet`] (`(N, 4, L)` f32);
 //! * [`matrix`]: output matrices (tsv/csv/npz) into [`Matrix`];
@@ -52,7 +52,7 @@ impl InputSpec {
     }
 }
 
-/// How rows are split into train / validation / test (drg-behaviour.md §1.6).
+/// How rows are split into train / validation / test (`docs/data.md`, "Cross-validation").
 #[derive(Debug, Clone, PartialEq)]
 pub enum CvSpec {
     /// A cross-validation file; `fold` i = validation set i, test set i+1.

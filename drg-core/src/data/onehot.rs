@@ -1,4 +1,4 @@
-//! One-hot sequence `.npz` files in the reference's format (drg-behaviour.md §1.1):
+//! One-hot sequence `.npz` files in the reference's format (`docs/data.md`, "One-hot `.npz`"):
 //! `seqfeatures` (N, L, 4) int8 (or any numeric dtype), `genenames` (N,) numpy unicode,
 //! `featurenames` `['A','C','G','T']`. Read into a [`SeqSet`] (channel-first f32) with every
 //! problem reported as one line; written with npyz so that numpy reads our files unchanged.

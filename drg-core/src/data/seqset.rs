@@ -22,7 +22,7 @@ pub struct SeqSet {
     /// The rows' bases.
     pub bases: PackedBases,
     /// Metadata: whether the model's stem should also scan the reverse complement of this input.
-    /// Batching never flips sequences; the stem does (drg-behaviour.md §2.1 P1).
+    /// Batching never flips sequences; the stem does (`docs/data.md`, "Reverse complement").
     pub reverse_complement: bool,
 }
 

@@ -1,5 +1,5 @@
 //! Test-set correlations per class, as the reference's `--save_correlation_perclass` and
-//! `--save_correlation_perpoint` compute them (§6.2 of drg-behaviour.md).
+//! `--save_correlation_perpoint` compute them (checked against `fixtures/metrics.npz` in the tests below).
 //!
 //! For each class (tracks grouped by their class label; classes sorted as strings, like
 //! `np.unique`):

@@ -8,7 +8,7 @@
 //! * [`prediction_files`]: `--predictnew`'s `_pred.npz` and `_pred.tsv`;
 //! * [`summary`]: per class, the model's mean per-gene correlation next to a mean-profile baseline;
 //! * [`plots`]: loss curves and predicted-vs-measured scatter plots (SVG);
-//! * [`outname`]: the reference's output-name construction (§6.1).
+//! * [`outname`]: the reference's output-name construction.
 
 pub mod atomic_file;
 pub mod float_text;

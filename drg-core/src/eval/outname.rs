@@ -1,4 +1,5 @@
-//! The reference's output name (§6.1 of drg-behaviour.md): the prefix of every file a run writes.
+//! The reference's output name: the prefix of every file a run writes (its parts are listed
+//! below; the tests check it against the names in the reference fixtures).
 //!
 //! Researchers find their runs by these names (`Models/exoniconRNA40krcomp_sd1-cv10-1_Cormse...`).
 //! The reference builds them from a **data part** (input and output file names,
@@ -286,7 +287,7 @@ fn strip_float(x: f64) -> String {
     python_repr(x).trim_matches('0').trim_matches('.').to_string()
 }
 
-/// How the cross-validation entered the run (§1.6), for the `-cv` suffix.
+/// How the cross-validation entered the run (`docs/data.md`, "Cross-validation"), for the `-cv` suffix.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CvName {
     /// A sets file: `-cv<int(cutoff)>-<fold>`.
@@ -341,7 +342,8 @@ fn fold_names(files: &[String]) -> String {
     it.fold(first, |acc, f| combine_names(f, &acc, ""))
 }
 
-/// The data part of the output name (§6.1 steps 1–3).
+/// The data part of the output name: the input and output file names joined by `on`, `rcomp`,
+/// the output folder, `--addname`, then the cross-validation suffix.
 pub fn data_outname(d: &DataNameSettings) -> String {
     let mut o = combine_names(&fold_names(&d.inputs), &fold_names(&d.outputs), "on");
     if d.reverse_complement {
@@ -371,7 +373,7 @@ mod tests {
         OneOrPerHead::PerHead(v.iter().map(|x| x.to_string()).collect())
     }
 
-    /// The use cases' basemodel settings (§2.2, §6.1) at size `kernels` / `fc`, single output.
+    /// The use cases' basemodel settings (`shared/reference/use-cases.md`) at size `kernels` / `fc`, single output.
     fn basemodel(kernels: usize, fc: usize, trpool: usize, lr: f64) -> ModelNameSettings {
         ModelNameSettings {
             loss_function: OneOrPerHead::One(s("Correlationmse")),

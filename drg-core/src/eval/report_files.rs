@@ -1,5 +1,5 @@
-//! The reference's report files, byte for byte (§6.2 of drg-behaviour.md), each written
-//! atomically:
+//! The reference's report files, byte for byte (checked against the reference's files in
+//! `fixtures/metrics/` in the tests below), each written atomically:
 //!
 //! * `<prefix>_clss_corr_tcl<class>.txt` / `<prefix>_pnt_corr_tcl<class>.txt`: one `name value`
 //!   line per track / per test gene, the value as numpy prints a float64;

@@ -53,9 +53,10 @@ pub struct Attention<
     pub positions: Tensor<Rank2<CI, L>, El, D>,
 }
 
-/// The reference's positional embedding of `dim` rows over `len` positions (§2.7.3): the first
-/// ⌊dim/2⌋ rows are sines, the rest cosines; row n (1-based within each half) has wavelength
-/// len/(0.8 + 1.2ⁿ), computed in f32 in torch's order so that the pseudo-random high rows match.
+/// The reference's positional embedding of `dim` rows over `len` positions (checked against the
+/// reference's buffer in the tests below): the first ⌊dim/2⌋ rows are sines, the rest cosines; row
+/// n (1-based within each half) has wavelength len/(0.8 + 1.2ⁿ), computed in f32 in torch's order
+/// so that the pseudo-random high rows match.
 pub fn positional_embedding(dim: usize, len: usize) -> Vec<f32> {
     let n_sin = dim / 2;
     let mut out = Vec::with_capacity(dim * len);
@@ -75,7 +76,7 @@ pub fn positional_embedding(dim: usize, len: usize) -> Vec<f32> {
 }
 
 /// torch's float32 `1.2 ** n`: the correctly rounded value of f64(f32(1.2))ⁿ, except at the
-/// exponents where torch's pow differs by one ulp (measured; §2.7.3).
+/// exponents where torch's pow differs by one ulp (measured against the reference's buffer).
 fn pow_1_2(n: usize) -> f32 {
     const EXCEPTIONS: [(usize, u32); 7] = [
         (150, 0x532f7b17),

@@ -1,4 +1,4 @@
-//! Combining trunks into outputs (reference §3.2): using one tensor in several places, the
+//! Combining trunks into outputs (`docs/dsl.md`, "Output combinators"): using one tensor in several places, the
 //! `difference` relation, and concatenating trunk embeddings for a combiner.
 
 use dfdx::prelude::*;

@@ -22,7 +22,7 @@ where
     D::loss_sum_grouped(kind, pred, target, &[tracks])
 }
 
-/// The track counts of one epoch's normaliser (§5 "Loss bookkeeping").
+/// The track counts of one epoch's normaliser (the reference divides an epoch's summed loss by `N · ΣT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochTracks {
     /// Tracks of every head (ΣT).
@@ -166,7 +166,7 @@ mod tests {
         assert!((plain.array() as f64 - host).abs() <= 1e-5 * host.abs());
     }
 
-    /// Independent f64 reference for the finite differences: the definition of §4, written
+    /// Independent f64 reference for the finite differences: the definition in `ops/loss.rs`, written
     /// directly (centre, clamp each norm, cosine, broadcast, sum).
     fn naive_sum(kind: LossKind, p: &[f64], y: &[f64], widths: &[usize]) -> f64 {
         let cols: usize = widths.iter().sum();

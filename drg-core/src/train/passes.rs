@@ -1,5 +1,6 @@
 //! One pass of a model over batches of a set: with updates (a training epoch), without gradient
-//! (the epoch-0 pass, validation, prediction), and the epoch losses of §5 from what a pass saw.
+//! (the epoch-0 pass, validation, prediction), and the reference's epoch losses
+//! ([`super::loss::epoch_loss`]) from what a pass saw.
 //!
 //! Inputs are handed to the model as `(batch, channels, length)` tensors: in a training step the
 //! first carries the model's gradients (`traced(grads)`) and the others empty `OwnedTape`s that
@@ -28,7 +29,7 @@ pub struct PassRecord {
     pub summed_train_loss: f64,
 }
 
-/// The loss functions of a model's heads and the normalisers of §5.
+/// The loss functions of a model's heads and the epoch-loss normalisers ([`super::loss::EpochTracks`]).
 #[derive(Debug, Clone)]
 pub struct HeadLosses {
     pub train: Vec<LossKind>,

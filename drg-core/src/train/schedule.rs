@@ -1,4 +1,4 @@
-//! The reference's epoch state machine (§5 of drg-behaviour.md) as pure logic, without tensors.
+//! The reference's epoch state machine (its rules are the tests of this file) as pure logic, without tensors.
 //!
 //! The trainer runs a pass, hands the epoch's four losses to [`Schedule::end_epoch`] and gets back
 //! a [`Decision`]: whether to save the current model as the best, whether to reload the best one,
@@ -128,7 +128,7 @@ pub enum Phase {
     Done,
 }
 
-/// Something the reference prints; the trainer words it (§6.3).
+/// Something the reference prints; the trainer words it as the reference does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// `Warming up lr X`: the lr after a warm-up epoch.

@@ -1,4 +1,4 @@
-//! The generic trainer: the reference's `fit_model` (§5 of drg-behaviour.md) for any
+//! The generic trainer: the reference's `fit_model` (the protocol `README.md` describes) for any
 //! [`DrgModel`], with a checkpoint after every epoch and `--resume`.
 //!
 //! One run: build the model from a device seeded with `seed`; the epoch-0 pass (validation, then
@@ -211,7 +211,7 @@ fn line_of(epoch: usize, l: &EpochLosses) -> EpochLine {
     EpochLine { epoch, orig_val: l.orig_val, val: l.val, train: l.train, train_val: l.train_val }
 }
 
-/// The reference's wording of a schedule event (§6.3).
+/// The reference's wording of a schedule event, as its stdout has it.
 fn event_text(e: &Event, weights: &std::path::Path) -> String {
     let f = |x: f64| python_repr(x);
     match e {

@@ -1,4 +1,4 @@
-//! Use case A: one RNA input with reverse complement, basemodel trunk (§2.2, §2.5).
+//! Use case A: one RNA input with reverse complement, the reference's basemodel trunk.
 drg_macros::drg_model! {
     /// Model A.
     pub struct ModelA {

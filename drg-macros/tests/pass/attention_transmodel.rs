@@ -1,4 +1,4 @@
-//! The attention variant (transmodel, §2.3; §2.5: 29,168,404 + 1025·n).
+//! The attention variant (transmodel: the reference's 29,168,404 + 1025·n parameters).
 drg_macros::drg_model! {
     pub struct ModelAttn {
         sizes {

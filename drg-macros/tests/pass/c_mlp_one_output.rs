@@ -1,4 +1,4 @@
-//! Use case C: two trunks, one output through a 3-layer combiner (§2.5: 30,696,048).
+//! Use case C: two trunks, one output through a 3-layer combiner (the reference's 30,696,048 parameters).
 drg_macros::drg_model! {
     pub struct ModelC {
         input dna: onehot(4, 40_000), reverse_complement;

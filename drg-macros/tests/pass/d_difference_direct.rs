@@ -1,4 +1,4 @@
-//! Use case D: per-output heads in each trunk, unused ones included (§2.5: 26,520,248).
+//! Use case D: per-output heads in each trunk, unused ones included (the reference's 26,520,248 parameters).
 drg_macros::drg_model! {
     /// Model D: ex = DNA head − RNA head, kd from RNA, kt from DNA.
     pub struct ModelD {

@@ -1,4 +1,4 @@
-//! Use case E: one shared head per trunk (§2.5: 26,159,448).
+//! Use case E: one shared head per trunk (the reference's 26,159,448 parameters).
 drg_macros::drg_model! {
     pub struct ModelE {
         input dna: onehot(4, 40_000), reverse_complement;

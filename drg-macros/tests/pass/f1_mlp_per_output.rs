@@ -1,4 +1,4 @@
-//! Use case F1: every output combines both embeddings (§2.5: 34,223,842).
+//! Use case F1: every output combines both embeddings (the reference's 34,223,842 parameters).
 drg_macros::drg_model! {
     pub struct ModelF1 {
         input dna: onehot(4, 40_000), reverse_complement;

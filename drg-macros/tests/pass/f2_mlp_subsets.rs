@@ -1,4 +1,4 @@
-//! Use case F2: only expression sees both embeddings (§2.5: 30,672,508).
+//! Use case F2: only expression sees both embeddings (the reference's 30,672,508 parameters).
 drg_macros::drg_model! {
     pub struct ModelF2 {
         input dna: onehot(4, 40_000), reverse_complement;
