@@ -85,7 +85,7 @@ pub enum CombinationKind {
     Mlp,
 }
 
-/// A loss of the reference (its `basic_loss_dict`), by the DSL's snake_case name; each maps to
+/// A loss of the reference, by the DSL's snake_case name; each maps to
 /// one `drg_core::train::loss::LossKind` (whose docs define it) and to the reference's own name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {

@@ -36,7 +36,7 @@ const CORR_WEIGHT: f64 = 0.95;
 const BOTH_RATIO: f64 = 0.5;
 
 /// A loss of the reference, by the name its `--cnn loss_function=` / `validation_loss=` options
-/// use (its `basic_loss_dict`). "Row" is a data point, "column" a track: a `(rows, tracks)`
+/// use. "Row" is a data point, "column" a track: a `(rows, tracks)`
 /// matrix of one head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LossKind {
@@ -47,8 +47,8 @@ pub enum LossKind {
     /// `exp(ŷ) − y·ŷ` per element: torch's `PoissonNLLLoss` at its defaults (`log_input=True`,
     /// `full=False`), the prediction being the log rate.
     PoissonNnl,
-    /// `1 − cos(ŷ_row, y_row)` on every element of the row (uncentred, no eps: an all-zero row
-    /// gives NaN, as in the reference).
+    /// `1 − cos(ŷ_row, y_row)` on every element of the row (uncentred, no eps: the fixture's row
+    /// of magnitude 1e-18 is unclamped in the reference; an all-zero row gives NaN here).
     Cosinedata,
     /// `1 − cos(ŷ_col, y_col)` on every element of the column (across the data points).
     Cosineclass,
@@ -276,8 +276,9 @@ fn correlation(pred: &[f64], target: &[f64], dr: Option<&mut [f64]>) -> f64 {
     r
 }
 
-/// The reference's `cosine_loss` similarity of one line, `Σŷy / sqrt(Σŷ²·Σy²)` (no centring, no
-/// eps: a zero line gives NaN as in the reference), and on request `ds/dŷ` written into `ds`.
+/// The reference's cosine similarity of one line, `Σŷy / sqrt(Σŷ²·Σy²)` (no centring, no eps:
+/// `breadth/losses.npz` row 3, magnitude 1e-18, is unclamped; a zero line gives NaN), and on
+/// request `ds/dŷ` written into `ds`.
 fn cosine(pred: &[f64], target: &[f64], ds: Option<&mut [f64]>) -> f64 {
     let (mut pp, mut yy, mut py) = (0.0, 0.0, 0.0);
     for (&p, &y) in pred.iter().zip(target) {
