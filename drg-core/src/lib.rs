@@ -24,8 +24,8 @@ pub mod import;
 pub mod layers;
 pub mod model;
 pub mod ops;
-pub mod temp_file;
 pub mod sweep;
+pub mod temp_file;
 pub mod train;
 
 pub use dfdx;

@@ -342,7 +342,7 @@ macro_rules! loss_run {
 #[test]
 fn loss_matches_the_host_loss() {
     let dev = Cpu::default();
-    for kind in [LossKind::Correlationdata, LossKind::Correlationmse, LossKind::Mse, LossKind::None] {
+    for kind in LossKind::ALL {
         for (i, widths) in [&[7usize][..], &[3, 5, 2][..]].into_iter().enumerate() {
             let seed = 600 + 10 * i as u64;
             let want = loss_run!(dev, kind, 6, widths, seed, DrgDevice::loss_sum_grouped);
@@ -459,7 +459,7 @@ mod on_cuda {
         let want = run(&cpu, &x, d, |x| DrgDevice::add(x, oc.leaky_trace()), |g| vec![g.get(&oc).as_vec()]);
         let got = run(&gpu, &x, d, |x| composite::add(x, og.leaky_trace()), |g| vec![g.get(&og).as_vec()]);
         compare("cuda add", &["grad other"], &got, &want);
-        for kind in [LossKind::Correlationdata, LossKind::Correlationmse, LossKind::Mse] {
+        for kind in LossKind::ALL {
             let want = loss_run!(cpu, kind, 6, &[3, 5, 2], 920, DrgDevice::loss_sum_grouped);
             let got = loss_run!(gpu, kind, 6, &[3, 5, 2], 920, composite::loss_sum_grouped);
             assert_close(&format!("cuda {kind:?}: value"), &got[0], &to_f64(&want[0]), TOL);

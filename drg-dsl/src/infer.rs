@@ -132,7 +132,14 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
         inputs: inputs.into_iter().map(|i| Input { attrs: i.attrs, name: i.name, reverse_complement: i.reverse_complement }).collect(),
         outputs: outputs
             .into_iter()
-            .map(|o| Output { attrs: o.attrs, width_span: o.width.span(), name: o.name, validated: o.validated, relation: o.relation })
+            .map(|o| Output {
+                attrs: o.attrs,
+                width_span: o.width.span(),
+                name: o.name,
+                validated: o.validated,
+                validation: o.validation,
+                relation: o.relation,
+            })
             .collect(),
         loss,
         validation,

@@ -55,6 +55,8 @@ pub struct Output {
     pub width_span: Span,
     /// `false` for `validation = none`: excluded from the validation loss and early stopping.
     pub validated: bool,
+    /// `validation = <loss>`: this output's validation loss instead of [`Model::validation`].
+    pub validation: Option<Loss>,
     pub relation: Relation,
 }
 
@@ -83,14 +85,95 @@ pub enum CombinationKind {
     Mlp,
 }
 
+/// A loss of the reference, by the DSL's snake_case name; each maps to
+/// one `drg_core::train::loss::LossKind` (whose docs define it) and to the reference's own name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
-    /// The reference's `Correlationmse`: 0.95·(1 − r) + 0.05·squared error.
-    CorrelationMse,
-    /// The reference's `Correlationdata`: 1 − r across the tracks of a data point.
-    Correlation,
-    /// The reference's `MSE`.
+    /// `MSE`.
     Mse,
+    /// `L1Loss`.
+    L1,
+    /// `PoissonNNL` (log-rate input, the reference's defaults).
+    PoissonNnl,
+    /// `Cosinedata`: 1 − cosine across the tracks of a data point.
+    CosineData,
+    /// `Cosineclass`: 1 − cosine of a track across the data points.
+    CosineClass,
+    /// `Correlationdata`: 1 − r across the tracks of a data point.
+    Correlation,
+    /// `Correlationclass`: 1 − r of a track across the data points.
+    CorrelationClass,
+    /// `Correlationsumdata`: 1 − r of the data points' track sums.
+    CorrelationSumData,
+    /// `Correlationmse`: 0.95·(1 − r) + 0.05·squared error.
+    CorrelationMse,
+    /// `MSECorrelation`: 0.95·(1 − r across the data points) + 0.05·squared error.
+    MseCorrelation,
+    /// `Correlationboth`: mean of the data-point and the track correlations' 1 − r.
+    CorrelationBoth,
+    /// `Cosineboth`: the data-point and the track cosines' 1 − cos, half each.
+    CosineBoth,
+}
+
+impl Loss {
+    /// Every loss, in the reference's order.
+    pub const ALL: [Loss; 12] = [
+        Loss::Mse,
+        Loss::L1,
+        Loss::PoissonNnl,
+        Loss::CosineData,
+        Loss::CosineClass,
+        Loss::Correlation,
+        Loss::CorrelationClass,
+        Loss::CorrelationSumData,
+        Loss::CorrelationMse,
+        Loss::MseCorrelation,
+        Loss::CorrelationBoth,
+        Loss::CosineBoth,
+    ];
+
+    /// `(DSL name, reference name, LossKind variant)`.
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Loss::Mse => ("mse", "MSE", "Mse"),
+            Loss::L1 => ("l1", "L1Loss", "L1Loss"),
+            Loss::PoissonNnl => ("poisson_nnl", "PoissonNNL", "PoissonNnl"),
+            Loss::CosineData => ("cosine_data", "Cosinedata", "Cosinedata"),
+            Loss::CosineClass => ("cosine_class", "Cosineclass", "Cosineclass"),
+            Loss::Correlation => ("correlation", "Correlationdata", "Correlationdata"),
+            Loss::CorrelationClass => ("correlation_class", "Correlationclass", "Correlationclass"),
+            Loss::CorrelationSumData => ("correlation_sum_data", "Correlationsumdata", "Correlationsumdata"),
+            Loss::CorrelationMse => ("correlation_mse", "Correlationmse", "Correlationmse"),
+            Loss::MseCorrelation => ("mse_correlation", "MSECorrelation", "MseCorrelation"),
+            Loss::CorrelationBoth => ("correlation_both", "Correlationboth", "Correlationboth"),
+            Loss::CosineBoth => ("cosine_both", "Cosineboth", "Cosineboth"),
+        }
+    }
+
+    /// The name a declaration writes (`loss correlation_mse;`).
+    pub fn dsl_name(self) -> &'static str {
+        self.names().0
+    }
+
+    /// The reference's name (`--cnn loss_function=Correlationmse`).
+    pub fn reference_name(self) -> &'static str {
+        self.names().1
+    }
+
+    /// The `drg_core::train::loss::LossKind` variant the code generator names.
+    pub fn kind_variant(self) -> &'static str {
+        self.names().2
+    }
+
+    /// The loss a declaration names, if it is one.
+    pub fn from_dsl_name(name: &str) -> Option<Loss> {
+        Self::ALL.into_iter().find(|l| l.dsl_name() == name)
+    }
+
+    /// Every DSL name, for error messages: `mse, l1, …, cosine_both`.
+    pub fn dsl_names() -> String {
+        Self::ALL.map(Loss::dsl_name).join(", ")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -353,6 +353,8 @@ pub(crate) struct OutputSpec {
     pub(crate) name: Ident,
     pub(crate) width: WidthSpec,
     pub(crate) validated: bool,
+    /// `validation = <loss>`: this output's validation loss instead of the model's.
+    pub(crate) validation: Option<Loss>,
     pub(crate) relation: Relation,
     pub(crate) combinator: Ident,
     /// `Some(shared flag)` for head/direct/difference outputs.
@@ -376,7 +378,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
         }
         let c = &o.combinator;
         // The output is used only when nothing in it is wrong.
-        let ((width, validated, relation, shared, mlp), clean) = errs.check(|errs| {
+        let ((width, validated, validation, relation, shared, mlp), clean) = errs.check(|errs| {
             let width = match &o.width {
                 Value::Int(l) => {
                     l.base10_parse::<usize>().map(|n| WidthSpec::Fixed(Param::Lit(n, l.span()))).map_err(|e| errs.push(e)).ok()
@@ -394,16 +396,25 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                     None
                 }
             };
-            let mut validated = true;
+            let (mut validated, mut validation) = (true, None);
             for opt in &o.options {
                 match (&opt.name, &opt.value) {
                     (Some(n), Value::Ident(v)) if n == "validation" && v == "none" => validated = false,
+                    (Some(n), Value::Ident(v)) if n == "validation" && Loss::from_dsl_name(&v.to_string()).is_some() => {
+                        validation = Loss::from_dsl_name(&v.to_string())
+                    }
                     (Some(n), v) if n == "validation" => errs.at(
                         v.span(),
-                        format!("`validation` of an output must be `none` (excluded from early stopping), found `{}`", v.describe()),
+                        format!(
+                            "`validation` of an output must be `none` (excluded from early stopping) or one of {}, found `{}`",
+                            Loss::dsl_names(),
+                            v.describe()
+                        ),
                     ),
-                    (name, v) => errs
-                        .at(name.as_ref().map_or(v.span(), |n| n.span()), "unknown output option; the only option is `validation = none`"),
+                    (name, v) => errs.at(
+                        name.as_ref().map_or(v.span(), |n| n.span()),
+                        "unknown output option; the only option is `validation` (`none` or a loss)",
+                    ),
                 }
             }
             let trunk_ref = |v: &Value, errs: &mut Errors| -> Option<usize> {
@@ -478,7 +489,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                     (None, None, None)
                 }
             };
-            (width, validated, relation, shared, mlp)
+            (width, validated, validation, relation, shared, mlp)
         });
         if !clean {
             continue;
@@ -500,6 +511,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
             name: o.name.clone(),
             width,
             validated,
+            validation,
             relation,
             combinator: c.name.clone(),
             shared,
@@ -524,15 +536,10 @@ pub(crate) fn resolve_losses(def: &ModelDef, errs: &mut Errors) -> (Loss, Loss) 
         }
         match list.first() {
             None => default,
-            Some(i) => match i.to_string().as_str() {
-                "correlation_mse" => Loss::CorrelationMse,
-                "correlation" => Loss::Correlation,
-                "mse" => Loss::Mse,
-                other => {
-                    errs.at(i.span(), format!("unknown {what} `{other}`; expected correlation_mse, correlation or mse"));
-                    default
-                }
-            },
+            Some(i) => Loss::from_dsl_name(&i.to_string()).unwrap_or_else(|| {
+                errs.at(i.span(), format!("unknown {what} `{i}`; expected one of {}", Loss::dsl_names()));
+                default
+            }),
         }
     };
     (parse(&def.losses, "loss", Loss::CorrelationMse, errs), parse(&def.validations, "validation", Loss::Correlation, errs))

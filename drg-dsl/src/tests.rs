@@ -608,7 +608,11 @@ fn declaration_level_errors() {
     has(&errs, "`same as w`: there is no trunk `w`");
     has(&errs, "trunk `q` has no input of the same name");
     has(&errs, "every output has `validation = none`");
-    has(&errs, "unknown loss `huber`; expected correlation_mse, correlation or mse");
+    has(
+        &errs,
+        "unknown loss `huber`; expected one of mse, l1, poisson_nnl, cosine_data, cosine_class, correlation, correlation_class, \
+         correlation_sum_data, correlation_mse, mse_correlation, correlation_both, cosine_both",
+    );
     has(&errs, "`loss` is given twice");
 }
 
@@ -894,4 +898,53 @@ fn shared_heads_take_one_kind_of_width() {
         }
     });
     has(&errs, "found `_`");
+}
+
+#[test]
+fn every_reference_loss_is_selectable_for_training_and_per_output_validation() {
+    for (i, loss) in Loss::ALL.into_iter().enumerate() {
+        let name = syn::Ident::new(loss.dsl_name(), proc_macro2::Span::call_site());
+        let other = Loss::ALL[(i + 5) % Loss::ALL.len()];
+        let per_output = syn::Ident::new(other.dsl_name(), proc_macro2::Span::call_site());
+        let m = model(two_input(quote! {
+            output ex[n] = difference(dna, rna);
+            output kd[n] = direct(rna), validation = #per_output;
+            output kt[n] = direct(dna), validation = none;
+            loss #name;
+            validation #name;
+        }));
+        assert_eq!((m.loss, m.validation), (loss, loss));
+        assert_eq!(
+            m.outputs.iter().map(|o| (o.validated, o.validation)).collect::<Vec<_>>(),
+            [(true, None), (true, Some(other)), (false, None)]
+        );
+        // the generated code names the LossKind variants, the `--cnn` keys the reference's names
+        let code = crate::expand::expand(two_input(quote! {
+            output ex[n] = difference(dna, rna);
+            output kd[n] = direct(rna), validation = #per_output;
+            output kt[n] = direct(dna), validation = none;
+            loss #name;
+        }))
+        .expect("expands")
+        .to_string();
+        for variant in [loss.kind_variant(), other.kind_variant(), "Correlationdata", "None"] {
+            assert!(code.contains(&format!("LossKind :: {variant}")), "{loss:?}: no LossKind::{variant} in the expansion");
+        }
+        let list = format!("['Correlationdata','{}','None']", other.reference_name());
+        assert!(code.contains(&list), "{loss:?}: no validation_loss list {list}");
+    }
+    let errs = errors(base_model_with(quote! { output ex[n] = head(dna), validation = huber; }));
+    has(&errs, "`validation` of an output must be `none` (excluded from early stopping) or one of mse, l1, poisson_nnl,");
+}
+
+/// The basemodel's trunk with other outputs.
+fn base_model_with(outputs: TokenStream) -> TokenStream {
+    quote! {
+        pub struct Base {
+            sizes { fixture: len = 997, nk = 16, tp = 3, fc = 64, n = 6; }
+            input dna: onehot(4, len), reverse_complement;
+            trunk dna: conv(nk, 15) >> gelu >> wpool(4) >> flatten >> linear(fc) >> fc(3);
+            #outputs
+        }
+    }
 }

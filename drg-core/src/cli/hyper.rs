@@ -303,6 +303,11 @@ mod tests {
         assert_eq!(c.validation_losses(&SPEC).unwrap(), Some(vec![LossKind::Correlationdata; 2]));
         let c = CnnString::parse("validation_loss=['Correlationdata','None','None']").unwrap();
         assert!(c.validation_losses(&SPEC).unwrap_err().to_string().contains("lists 3 losses"));
-        assert!(CnnString::parse("loss_function=Poisson").unwrap().loss().is_err());
+        let e = CnnString::parse("loss_function=Poisson").unwrap().loss().unwrap_err().to_string();
+        assert!(e.starts_with("--cnn: loss_function: unknown loss 'Poisson': expected one of MSE, L1Loss, PoissonNNL,"), "{e}");
+        // every loss of the reference's list, by its own name
+        let c = CnnString::parse("loss_function=PoissonNNL+validation_loss=['Cosineclass','MSECorrelation']").unwrap();
+        assert_eq!(c.loss().unwrap(), Some(LossKind::PoissonNnl));
+        assert_eq!(c.validation_losses(&SPEC).unwrap(), Some(vec![LossKind::Cosineclass, LossKind::MseCorrelation]));
     }
 }

@@ -187,6 +187,7 @@ mod tests {
                         LossKind::Correlationmse => 0.95 * (1.0 - r) + 0.05 * sq,
                         LossKind::Mse => sq,
                         LossKind::None => 0.0,
+                        other => unreachable!("{other:?} is checked in tests/losses_breadth.rs"),
                     };
                 }
                 off += w;
@@ -254,7 +255,8 @@ mod tests {
         assert!(<Cpu as DrgDevice>::loss_sum_grouped(LossKind::Mse, x, &[0.0; 6], &[2, 2]).is_err());
         assert_eq!(
             "Poisson".parse::<LossKind>().unwrap_err().to_string(),
-            "unknown loss 'Poisson': expected one of Correlationdata, Correlationmse, MSE, None"
+            "unknown loss 'Poisson': expected one of MSE, L1Loss, PoissonNNL, Cosinedata, Cosineclass, Correlationdata, Correlationclass, \
+             Correlationsumdata, Correlationmse, MSECorrelation, Correlationboth, Cosineboth, None"
         );
     }
 

@@ -139,13 +139,18 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|(k, _, _)| seen.insert(k.clone()));
     let n_out = model.outputs.len();
-    let loss = |l: Loss| match l {
-        Loss::CorrelationMse => "Correlationmse",
-        Loss::Correlation => "Correlationdata",
-        Loss::Mse => "MSE",
-    };
-    out.push(key("loss_function", loss(model.loss), format!("`loss {}`", dsl_loss(model.loss))));
-    out.push(key("validation_loss", loss(model.validation), format!("`validation {}`", dsl_loss(model.validation))));
+    out.push(key("loss_function", model.loss.reference_name(), format!("`loss {}`", model.loss.dsl_name())));
+    if model.outputs.iter().any(|o| o.validation.is_some()) {
+        // per-output validation losses: the reference's list form, `None` for `validation = none`
+        let each: Vec<String> = model
+            .outputs
+            .iter()
+            .map(|o| format!("'{}'", if o.validated { o.validation.unwrap_or(model.validation).reference_name() } else { "None" }))
+            .collect();
+        out.push(key("validation_loss", format!("[{}]", each.join(",")), "each output's `validation = ..`"));
+    } else {
+        out.push(key("validation_loss", model.validation.reference_name(), format!("`validation {}`", model.validation.dsl_name())));
+    }
     if model.combined {
         let trunks_of = |o: &Output| match &o.relation {
             Relation::Direct { trunk } => vec![*trunk],
@@ -198,12 +203,4 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
         out.push(key("outclass", "Linear", "`head(..)` (a linear head)"));
     }
     out
-}
-
-fn dsl_loss(l: Loss) -> &'static str {
-    match l {
-        Loss::CorrelationMse => "correlation_mse",
-        Loss::Correlation => "correlation",
-        Loss::Mse => "mse",
-    }
 }

@@ -87,11 +87,8 @@ fn strip_suffix<'a>(key: &'a str, suffix: &str) -> &'a str {
 
 fn loss_kind(l: Loss) -> TokenStream {
     let c = core();
-    match l {
-        Loss::CorrelationMse => quote!(#c::train::loss::LossKind::Correlationmse),
-        Loss::Correlation => quote!(#c::train::loss::LossKind::Correlationdata),
-        Loss::Mse => quote!(#c::train::loss::LossKind::Mse),
-    }
+    let variant = format_ident!("{}", l.kind_variant());
+    quote!(#c::train::loss::LossKind::#variant)
 }
 
 fn fc_spec(fc: &FcStack) -> Result<TokenStream, syn::Error> {
@@ -445,7 +442,11 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
         .zip(widths)
         .map(|(o, &w)| {
             let name = o.name.to_string();
-            let val = if o.validated { validation.clone() } else { quote!(#c::train::loss::LossKind::None) };
+            let val = if o.validated {
+                o.validation.map_or_else(|| validation.clone(), loss_kind)
+            } else {
+                quote!(#c::train::loss::LossKind::None)
+            };
             let width = match w {
                 Width::Fixed(n) => quote!(::core::option::Option::Some(#n)),
                 Width::Data { .. } => quote!(::core::option::Option::None),
