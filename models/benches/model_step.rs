@@ -133,7 +133,11 @@ fn bench<M: DrgModel<Cpu>>(name: &str, reps: usize, large_eval_batch: Option<usi
         let (t8, p8) = time(&mut model, &by_8);
         let (t_all, p_all) = time(&mut model, &whole);
         let diff = p8.iter().zip(&p_all).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        println!("    eval of {rows} rows: {} s in batches of {BATCH}, {} s in one batch; largest prediction difference {diff:.1e}", secs(t8), secs(t_all));
+        println!(
+            "    eval of {rows} rows: {} s in batches of {BATCH}, {} s in one batch; largest prediction difference {diff:.1e}",
+            secs(t8),
+            secs(t_all)
+        );
     }
 }
 
