@@ -78,3 +78,31 @@ fn memory_does_not_grow_with_the_number_of_steps() {
     eprintln!("peak live heap: {:.1} MiB with 2 steps per epoch, {:.1} MiB with 10", mib(short), mib(long));
     assert!(long <= short + short / 10, "peak live heap: {:.1} MiB with 2 steps per epoch, {:.1} MiB with 10", mib(short), mib(long));
 }
+
+/// Peak live bytes above the level before the run (the data excluded) of a trial run
+/// (`max_steps` 3) of model D on `n` genes, 90 % of them training genes.
+fn peak_of_trial(n: usize) -> usize {
+    let mut data = random_data::<ModelDFixture, Cpu>(n);
+    let (n_train, n_val) = (n * 9 / 10, n / 20);
+    data.split = Split { train: (0..n_train).collect(), val: (n_train..n_train + n_val).collect(), test: (n_train + n_val..n).collect() };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig { max_steps: Some(3), progress: false, verbose: false, ..TrainConfig::reference(1e-4) };
+    let out = OutputPaths::new(&format!("{}/", dir.path().display()), "m");
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let res = train::<ModelDFixture, _>(&data, &cfg, &out).unwrap();
+    assert!(!res.completed && res.lines.len() == 2, "{:?}", res.lines);
+    PEAK.load(Ordering::Relaxed) - before
+}
+
+/// The first steps of a run on a genome-sized set (`--max_steps`, how BENCHMARKS.md measures
+/// model D at full size on 20,000 genes) hold no more than on a small set: nothing is expanded
+/// or collected per gene of the set, only per batch.
+#[test]
+fn a_trial_run_does_not_grow_with_the_number_of_genes() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap();
+    let (small, large) = (peak_of_trial(80), peak_of_trial(4000));
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    eprintln!("peak live heap of 3 steps: {:.1} MiB on 80 genes, {:.1} MiB on 4,000", mib(small), mib(large));
+    assert!(large <= small + small / 10, "peak live heap of 3 steps: {:.1} MiB on 80 genes, {:.1} MiB on 4,000", mib(small), mib(large));
+}

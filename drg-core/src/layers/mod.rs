@@ -30,7 +30,7 @@ pub use attention::Attention;
 pub use batchnorm::BatchNorm;
 pub use conv::Conv1d;
 pub use conv_stack::{ConvStack, StackLayer, StackLayers};
-pub use ctx::Ctx;
+pub use ctx::{Ctx, StageClock};
 pub use dense::{Dense, Head, TrackHead};
 pub use fc_stack::{FcLayers, FcStack};
 pub use flatten::flatten;
