@@ -147,7 +147,7 @@ pub struct RunArgs {
     /// list of the only tensors to load. ALLOW_REDUCTION: `True` lets tensors whose first axis
     /// differs share their leading rows. Tensors not loaded keep their fresh initialisation;
     /// every tensor's outcome is printed. E.g. `--load_parameters run_parameter.safetensors None
-    /// None False False` (everything), `... None convolution_layers.conv1d True False` (only the
+    /// None False False` (everything), `... None convolutions.conv1d True False` (only the
     /// first convolution).
     #[arg(
         long = "load_parameters",

@@ -317,15 +317,26 @@ impl LoadParameters {
         })
     }
 
-    /// Loads what the arguments ask for into `model` and says, per tensor, what was loaded and
-    /// what kept its initial values.
-    pub fn apply<M: DrgModel<D>, D: DrgDevice>(&self, model: &mut M) -> anyhow::Result<PartialReport> {
+    /// Reads the weights file and the rows of the track selection for model `M`: the errors
+    /// [`Self::apply`] can meet, found before a run writes any file.
+    pub fn check<M: DrgModel<D>, D: DrgDevice>(&self) -> anyhow::Result<()> {
+        self.prepare::<M, D>().map(|_| ())
+    }
+
+    fn prepare<M: DrgModel<D>, D: DrgDevice>(&self) -> anyhow::Result<(StateDict, PartialLoad)> {
         anyhow::ensure!(self.file.exists(), "{}: no such file (--load_parameters)", self.file.display());
         let sd = read_weights(&self.file).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut how = self.how.clone();
         if let Some(sel) = self.tracks.as_ref().filter(|s| !s.keeps_all()) {
             how.rows = selected_rows::<M, D>(sel)?;
         }
+        Ok((sd, how))
+    }
+
+    /// Loads what the arguments ask for into `model` and says, per tensor, what was loaded and
+    /// what kept its initial values.
+    pub fn apply<M: DrgModel<D>, D: DrgDevice>(&self, model: &mut M) -> anyhow::Result<PartialReport> {
+        let (sd, how) = self.prepare::<M, D>()?;
         let report = load_partial(model, &sd, &how);
         if report.loaded().count() == 0 {
             eprintln!("warning: --load_parameters {}: no tensor was loaded", self.file.display());

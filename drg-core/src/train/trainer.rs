@@ -541,6 +541,9 @@ pub fn train<M: DrgModel<D>, D: DrgDevice>(data: &Dataset, cfg: &TrainConfig, ou
     ensure!(!data.split.val.is_empty(), "the validation set is empty");
     ensure!(cfg.lr.is_finite() && cfg.lr > 0.0, "the learning rate must be positive, not {}", cfg.lr);
     ensure!(cfg.max_steps != Some(0), "--max_steps must be at least 1");
+    if let Some(lp) = &cfg.load_parameters {
+        lp.check::<M, D>()?;
+    }
     let dev = D::open(cfg.device_ordinal, cfg.seed)?;
     out.create_dir()?;
     ModelDescription::of(&M::SPEC, &data.n_tracks(), cfg.description(&format!("{}:{}", D::KIND, cfg.device_ordinal)))
