@@ -85,8 +85,10 @@ SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
-# Keep finished jobs visible to squeue/scontrol for 10 minutes.
+# Keep finished jobs visible to squeue/scontrol for 10 minutes; look for startable jobs every 5 s
+# (not every 60 s and 30 s): a requeued task starts soon after its begin time.
 MinJobAge=600
+SchedulerParameters=sched_interval=5,bf_interval=5
 NodeName=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF

@@ -67,7 +67,7 @@ enum Command {
         lengths: Option<String>,
     },
     /// Train models × cross-validation folds × seeds as one SLURM job array (or here, --local).
-    Sweep(SweepOptions),
+    Sweep(Box<SweepOptions>),
     /// Join a finished sweep's per-fold test predictions into cross-validated results and ensembles.
     Collect(CollectOptions),
 }

@@ -182,10 +182,13 @@ pub fn load(spec: &DataSpec) -> DataResult<Dataset> {
     Ok(Dataset { genes, inputs, outputs, track_classes, eval_track_names, split })
 }
 
+/// One label per track, one list per output file.
+pub type PerFileLabels = Vec<Vec<String>>;
+
 /// The evaluation class and the evaluation name of every track of the output files whose raw
 /// track names are `tracks` (one list per file): classes from `spec.class_file` (else `"0"`),
 /// then the `--add_fileclasses` renaming when there are several files or tags are given.
-pub fn track_labels(spec: &DataSpec, tracks: &[Vec<String>]) -> DataResult<(Vec<Vec<String>>, Vec<Vec<String>>)> {
+pub fn track_labels(spec: &DataSpec, tracks: &[Vec<String>]) -> DataResult<(PerFileLabels, PerFileLabels)> {
     let mut track_classes = match &spec.class_file {
         Some(path) => classes::assign_classes(path, &classes::read_class_file(path)?, tracks)?,
         None => tracks.iter().map(|t| vec!["0".to_string(); t.len()]).collect(),
