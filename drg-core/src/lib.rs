@@ -10,7 +10,9 @@
 //!   trunk layers (conv stacks, attention, flatten, fully connected stacks) and heads;
 //! * [`import`]: reading the reference implementation's state dicts (`.npz`, `.pth`) into models;
 //! * [`train`]: losses, optimizers, the training protocol of the reference, checkpoints;
-//! * [`eval`]: correlations, the reference's report files and plots.
+//! * [`eval`]: correlations, the reference's report files and plots;
+//! * [`explain`]: attributions (gradients, in-silico mutagenesis) and kernel motifs of trained
+//!   models.
 //!
 //! Models themselves are declared with the `drg_model!` macro of the `drg-macros` crate, which
 //! expands into items built from [`layers`] and implementing [`model::DrgModel`].
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod eval;
+pub mod explain;
 pub mod import;
 pub mod layers;
 pub mod model;

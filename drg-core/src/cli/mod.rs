@@ -25,10 +25,11 @@ use crate::device::{DeviceChoice, DrgDevice};
 use crate::dfdx::tensor::Cpu;
 use crate::eval::outname::{data_outname, CvName, DataNameSettings};
 use crate::eval::report_files::CorrelationReports;
+use crate::explain::{run_explain, ExplainFlags, ExplainRequest};
 use crate::model::{DrgModel, ModelFamily, ModelSpec, VariantJob};
 use crate::train::evaluate::{predict_new, ReportOptions};
 use crate::train::optim::OptimizerKind;
-use crate::train::outputs::OutputPaths;
+use crate::train::outputs::{load_weights, OutputPaths};
 use crate::train::trainer::{train, TrainConfig};
 use args::RunArgs;
 use hyper::CnnString;
@@ -101,6 +102,7 @@ impl Job {
                 self.out.prefix
             );
         }
+        let explain = self.explain_request()?;
         if let Some(weights) = &self.args.predictnew {
             let description = self.out.model_description();
             let description = description.is_file().then_some(description);
@@ -114,7 +116,7 @@ impl Job {
                 self.device.ordinal(),
             )?;
             println!("{}", ev.summary_text);
-            return Ok(());
+            return self.explain::<M, D>(&explain, weights);
         }
         let result = train::<M, D>(&self.data, &self.cfg, &self.out)?;
         if let Some(ev) = &result.evaluation {
@@ -126,6 +128,36 @@ impl Job {
                     eprintln!("wrote {}", f.display());
                 }
             }
+        }
+        self.explain::<M, D>(&explain, &self.out.weights())
+    }
+
+    /// The explanation flags checked against the data (before anything runs or is written).
+    fn explain_request(&self) -> anyhow::Result<ExplainRequest> {
+        let a = &self.args;
+        let flags = ExplainFlags {
+            sequence_attributions: a.sequence_attributions.as_deref(),
+            window: a.attribution_window.as_deref(),
+            average_outclasses: a.average_outclasses.as_deref(),
+            genes: a.attribution_genes.as_deref(),
+            save_kernel_filters: a.save_kernel_filters,
+            kernel_analysis: a.kernel_analysis,
+            logos: a.attribution_logos,
+        };
+        ExplainRequest::resolve(&flags, &self.data, &self.data.split.test)
+    }
+
+    /// Runs `req` on the model with the weights of `weights`.
+    fn explain<M: DrgModel<D>, D: DrgDevice>(&self, req: &ExplainRequest, weights: &std::path::Path) -> anyhow::Result<()> {
+        if req.is_empty() {
+            return Ok(());
+        }
+        let dev = D::open(self.device.ordinal(), 0)?;
+        let mut model = M::new(&dev, &self.data.n_tracks());
+        load_weights(&mut model, weights)?;
+        self.out.create_dir()?;
+        for f in run_explain(&mut model, &dev, &self.data, req, &self.out.prefix, self.cfg.batch_size)? {
+            eprintln!("wrote {}", f.display());
         }
         Ok(())
     }
