@@ -226,9 +226,17 @@ fn truth_data(dir: &std::path::Path) -> (drg_core::data::simulate::Simulation, D
     (sim, drg_core::data::load(&spec).unwrap())
 }
 
-/// On model B (fixture size) trained briefly on simulated data, the top 1 % of DNA positions by
-/// |gradient × input| for the transcription tracks fall inside planted sites far more often than
-/// the sites' share of the sequence.
+/// On model B (fixture size) trained briefly on simulated data (600 genes of 1,024 bp, 12 epochs,
+/// about 30 s on 2 loaded cores), the top 1 % of DNA positions by |gradient × input|, per
+/// transcription track, fall inside planted sites far more often than the sites' share of the
+/// sequence: measured 3.4× (39.6 % of the picked positions against a 11.6 % share, seeded, CPU);
+/// the test fails below 2×, twice chance, which a model that had not learned the sites (1× in
+/// expectation) cannot reach by luck over 60 genes × 7 tracks × 10 positions.
+///
+/// Part (b), planted motifs against kernel activation PPMs and attribution seqlets with the
+/// Tomtom-style comparison, is measured and printed, not asserted: on this briefly trained
+/// fixture model the planted motifs' best similarities overlap those of random motifs (6 of 14
+/// against 19 of 100 random ones at 0.75), so no threshold separates them yet.
 #[test]
 fn attributions_find_the_planted_sites() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,10 +248,11 @@ fn attributions_find_the_planted_sites() {
         progress: false,
         verbose: false,
         batch_size: 32,
-        ..TrainConfig::reference(1e-3)
+        ..TrainConfig::reference(3e-3)
     };
     let out = OutputPaths::new(&format!("{}/", dir.path().display()), "truth");
-    train::<ModelBFixture, Cpu>(&data, &cfg, &out).unwrap();
+    let result = train::<ModelBFixture, Cpu>(&data, &cfg, &out).unwrap();
+    eprintln!("{}", result.evaluation.as_ref().map(|e| e.summary_text.clone()).unwrap_or_default());
     let dev = Cpu::seed_from_u64(0);
     let mut model = ModelBFixture::new(&dev, &data.n_tracks());
     load_weights(&mut model, &out.weights()).unwrap();
@@ -276,7 +285,8 @@ fn attributions_find_the_planted_sites() {
     eprintln!("top 1 % in planted sites: {rate:.3} of positions, sites cover {share:.3}: enrichment {enrichment:.2}");
     assert!(enrichment >= 2.0, "enrichment {enrichment:.2} (hit rate {rate:.3}, site share {share:.3})");
 
-    // (b) planted motifs against kernel activation PPMs and attribution seqlets
+    // (b) planted motifs against kernel activation PPMs and attribution seqlets: a measurement
+    // (see the doc comment), printed for BENCHMARKS.md
     let sd = export_state_dict::<_, Cpu>(&model);
     let kernels = first_layer_kernels(&sd);
     let train_seqs = data.gather_input(0, &data.split.train);
@@ -284,7 +294,8 @@ fn attributions_find_the_planted_sites() {
         .iter()
         .filter_map(|k| activation_ppm(&k.values, k.bias.unwrap_or(0.0), &train_seqs, l, 1000).map(|p| (p, k.width)))
         .collect();
-    let seqlets = seqlets(&gxi[0], &rows, &data, groups.len(), l, 3, 12);
+    let grad = gradients(&mut model, &dev, &data, &rows, &groups, window, 32, false).unwrap();
+    let seqlets = seqlets(&gxi[0], &grad[0], rows.len(), groups.len(), l, 3, 14);
     let planted = planted_motifs(&sim);
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let random: Vec<Motif> = (0..100)
@@ -295,19 +306,18 @@ fn attributions_find_the_planted_sites() {
             Motif { name: format!("random{i}"), values: v, width: w, bias: None }
         })
         .collect();
-    let matched = |m: &Motif, set: &[(Vec<f32>, usize)]| {
-        set.iter().map(|(p, w)| compare(&m.values, m.width, p, *w, m.width - 2)).filter(|a| a.similarity >= MATCH).count() > 0
+    let best = |m: &Motif, set: &[(Vec<f32>, usize)]| {
+        set.iter().map(|(p, w)| compare(&m.values, m.width, p, *w, m.width - 2).similarity).fold(f64::NEG_INFINITY, f64::max)
     };
-    let (mut by_kernel, mut by_seqlet, mut either) = (0, 0, 0);
-    for m in &planted {
-        let (k, s) = (matched(m, &ppms), matched(m, &seqlets));
-        by_kernel += usize::from(k);
-        by_seqlet += usize::from(s);
-        either += usize::from(k || s);
-    }
-    let random_either = random.iter().filter(|m| matched(m, &ppms) || matched(m, &seqlets)).count();
+    let scores = |ms: &[Motif]| -> Vec<(f64, f64)> { ms.iter().map(|m| (best(m, &ppms), best(m, &seqlets))).collect() };
+    let (planted_scores, random_scores) = (scores(&planted), scores(&random));
+    let found = |s: &[(f64, f64)]| s.iter().filter(|(k, q)| k.max(*q) >= MATCH).count();
+    let (n_planted, n_random) = (found(&planted_scores), found(&random_scores));
+    let show = |s: &[(f64, f64)]| s.iter().map(|(k, q)| format!("{k:.2}/{q:.2}")).collect::<Vec<_>>().join(" ");
+    eprintln!("planted motifs, best similarity kernel PPM / seqlet: {}", show(&planted_scores));
+    eprintln!("random motifs: {}", show(&random_scores));
     eprintln!(
-        "planted motifs matched (similarity >= {MATCH}): {either} of {} ({by_kernel} by {} kernel PPMs, {by_seqlet} by {} seqlets); random motifs: {random_either} of 100",
+        "planted motifs matched (similarity >= {MATCH}): {n_planted} of {} ({} kernel PPMs, {} seqlets); random motifs: {n_random} of 100",
         planted.len(),
         ppms.len(),
         seqlets.len()
@@ -315,18 +325,18 @@ fn attributions_find_the_planted_sites() {
 }
 
 /// The Tomtom-style similarity (mean column Pearson r over at least width − 2 columns) from which
-/// a planted motif counts as found.
+/// a motif counts as found in part (b)'s measurement.
 const MATCH: f64 = 0.75;
 
 /// Attribution seqlets: per gene, the `per_gene` strongest peaks of |gradient × input| summed over
-/// the output groups (at least `w` apart), each the `(4, w)` window of summed |gradient × input|
-/// around its peak.
-fn seqlets(gxi: &[f64], rows: &[usize], data: &Dataset, nt: usize, l: usize, per_gene: usize, w: usize) -> Vec<(Vec<f32>, usize)> {
-    let _ = data;
+/// the output groups (at least `w` apart), each the `(4, w)` window of the zero-mean gradient
+/// (summed over the groups) around its peak: what the model would prefer at each position there.
+fn seqlets(gxi: &[f64], grad: &[f64], n_genes: usize, nt: usize, l: usize, per_gene: usize, w: usize) -> Vec<(Vec<f32>, usize)> {
     let mut out = Vec::new();
-    for i in 0..rows.len() {
-        let at = |c: usize, p: usize| (0..nt).map(|t| gxi[((i * nt + t) * 4 + c) * l + p].abs()).sum::<f64>();
-        let score: Vec<f64> = (0..l).map(|p| (0..4).map(|c| at(c, p)).sum()).collect();
+    for i in 0..n_genes {
+        let sum = |m: &[f64], c: usize, p: usize| (0..nt).map(|t| m[((i * nt + t) * 4 + c) * l + p]).sum::<f64>();
+        let score: Vec<f64> =
+            (0..l).map(|p| (0..4).map(|c| (0..nt).map(|t| gxi[((i * nt + t) * 4 + c) * l + p].abs()).sum::<f64>()).sum()).collect();
         let mut order: Vec<usize> = (w / 2..l - w / 2).collect();
         order.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
         let mut peaks: Vec<usize> = Vec::new();
@@ -340,7 +350,7 @@ fn seqlets(gxi: &[f64], rows: &[usize], data: &Dataset, nt: usize, l: usize, per
         }
         for p in peaks {
             let start = p - w / 2;
-            let m: Vec<f32> = (0..4).flat_map(|c| (0..w).map(move |j| (c, j))).map(|(c, j)| at(c, start + j) as f32).collect();
+            let m: Vec<f32> = (0..4).flat_map(|c| (0..w).map(move |j| (c, j))).map(|(c, j)| sum(grad, c, start + j) as f32).collect();
             out.push((m, w));
         }
     }
