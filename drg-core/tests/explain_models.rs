@@ -356,3 +356,59 @@ fn seqlets(gxi: &[f64], grad: &[f64], n_genes: usize, nt: usize, l: usize, per_g
     }
     out
 }
+
+/// `--kernel_analysis` on model B (fixture size, random weights and data): the tables have a row
+/// per kernel and a column per track, the weight PPMs are the reference's formula of the exported
+/// kernels, and the way a kernel is set to its mean (weights 0, bias the mean) makes its channel
+/// after the reverse-complement stem that constant at every position, as the reference's
+/// `nullify=mean` intends.
+#[test]
+fn kernel_analysis_tables_and_the_nullified_channel() {
+    use drg_core::explain::kernels::{analyse_kernels, kernel_to_ppm, write_kernel_analysis};
+    use drg_core::import::load::{load_state_dict, LoadOptions};
+    use drg_core::layers::Ctx;
+    let dev = Cpu::seed_from_u64(4);
+    let data = random_data::<ModelBFixture>(8);
+    let mut model = ModelBFixture::new(&dev, &data.n_tracks());
+    let a = analyse_kernels(&mut model, &dev, &data, 4).unwrap();
+    assert_eq!(a.kernels.len(), 16);
+    assert_eq!(a.tracks.len(), 15);
+    for table in [&a.tables.importance, &a.tables.mse_importance, &a.tables.effect, &a.tables.abs_effect] {
+        assert_eq!(table.len(), 16);
+        assert!(table.iter().all(|r| r.len() == 15 && r.iter().all(|v| v.is_finite())));
+    }
+    assert!(a.tables.abs_effect.iter().flatten().any(|v| *v != 0.0), "no kernel changed a prediction");
+    for (k, p) in a.kernels.iter().zip(&a.weight_ppms) {
+        assert_eq!(p.values, kernel_to_ppm(&k.values, k.bias.unwrap()));
+        let max_col = (0..p.width).map(|j| (0..4).map(|c| p.values[c * p.width + j]).sum::<f32>()).fold(0f32, f32::max);
+        assert!((max_col - 1.0).abs() <= 0.003, "{max_col}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/m", dir.path().display());
+    let files = write_kernel_analysis(&prefix, &a).unwrap();
+    let table = std::fs::read_to_string(format!("{prefix}_kernattrack.dat")).unwrap();
+    assert_eq!(table.lines().count(), 17);
+    assert!(table.lines().skip(1).all(|l| l.split(' ').count() == 2 + 15), "{table}");
+    assert_eq!(files.len(), 6);
+
+    // kernel 5 set to its mean, as analyse_kernels does it
+    let j = 5;
+    let mut sd = export_state_dict::<_, Cpu>(&model);
+    let key = sd.entries.keys().find(|k| k.ends_with("convolutions.conv1d.weight")).unwrap().clone();
+    let bias_key = key.replace(".weight", ".bias");
+    let w = sd.entries[&key].values[j * 60..(j + 1) * 60].to_vec();
+    let mean = sd.entries[&bias_key].values[j] + 0.25 * w.iter().sum::<f32>();
+    sd.entries.get_mut(&key).unwrap().values[j * 60..(j + 1) * 60].iter_mut().for_each(|v| *v = 0.0);
+    sd.entries.get_mut(&bias_key).unwrap().values[j] = mean;
+    let mut masked = model.clone();
+    load_state_dict(&mut masked, &sd, &LoadOptions::default()).unwrap();
+    let x: Vec<_> = data.gather_inputs(&[0, 1]).into_iter().map(|v| dev.tensor_from_vec(v, (2, 4, 1024))).collect();
+    let mut ctx = Ctx::eval().with_probe();
+    masked.forward(x, &mut ctx);
+    let (shape, conv) = &ctx.probe.unwrap().stages["after_conv"];
+    assert_eq!(shape, &vec![2, 16, 1024]);
+    for b in 0..2 {
+        let channel = &conv[(b * 16 + j) * 1024..(b * 16 + j + 1) * 1024];
+        assert!(channel.iter().all(|v| (v - mean).abs() < 1e-6), "kernel {j} is not its mean {mean} everywhere");
+    }
+}

@@ -334,7 +334,7 @@ mod tests {
     fn variants_are_the_absent_bases_and_four_at_padding() {
         // (4, 3): A, padding, T
         let x = vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0];
-        let v = variants(&[x.clone()], &[3], Window { start: 0, end: 3 });
+        let v = variants(std::slice::from_ref(&x), &[3], Window { start: 0, end: 3 });
         assert_eq!(v.len(), 3 + 4 + 3);
         assert!(v.iter().all(|v| x[v.base * 3 + v.position] == 0.0));
         let mut y = x.clone();

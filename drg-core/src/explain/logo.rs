@@ -65,7 +65,7 @@ pub fn logo_svg(values: &[f64], w: usize, title: &str, first_position: usize) ->
                 letter(&mut svg, c, x, down, h);
             }
         }
-        if (first_position + j) % 10 == 0 {
+        if (first_position + j).is_multiple_of(10) {
             let _ = write!(
                 svg,
                 r#"<text x="{:.1}" y="{:.1}" font-family="sans-serif" font-size="9" text-anchor="middle">{}</text>"#,

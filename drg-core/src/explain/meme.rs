@@ -92,12 +92,12 @@ pub fn first_layer_kernels(sd: &StateDict) -> Vec<Motif> {
         } else {
             None
         };
-        for j in 0..k {
+        for (j, &b) in bias.iter().enumerate().take(k) {
             let name = match &tag {
                 Some(t) => format!("filter{j}_{t}"),
                 None => format!("filter{j}"),
             };
-            motifs.push(Motif { name, values: e.values[j * 4 * l..(j + 1) * 4 * l].to_vec(), width: l, bias: Some(bias[j]) });
+            motifs.push(Motif { name, values: e.values[j * 4 * l..(j + 1) * 4 * l].to_vec(), width: l, bias: Some(b) });
         }
     }
     motifs
