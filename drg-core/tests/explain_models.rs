@@ -129,8 +129,8 @@ fn gradients_match_finite_differences_on_both_inputs() {
     let l = data.lengths()[0];
     let h = 0.01f32;
     let mut checked = 0;
-    for k in 0..2 {
-        let scale = g[k].iter().fold(0f64, |m, v| m.max(v.abs()));
+    for (k, gk) in g.iter().enumerate() {
+        let scale = gk.iter().fold(0f64, |m, v| m.max(v.abs()));
         assert!(scale > 0.0, "input {k} has no gradient");
         for (i, &row) in rows.iter().enumerate() {
             let x = data.gather_inputs(&[row])[k].clone();
@@ -148,7 +148,7 @@ fn gradients_match_finite_differences_on_both_inputs() {
                     let down = predict_with(&mut model, &dev, &data, row, k, &shifted(-h));
                     for t in 0..nt {
                         let fd = (up[t] - down[t]) / (2.0 * f64::from(h));
-                        let got = g[k][((i * nt + t) * 4 + c) * w + p - window.start];
+                        let got = gk[((i * nt + t) * 4 + c) * w + p - window.start];
                         assert!(
                             (fd - got).abs() <= 0.02 * scale + 1e-4,
                             "input {k} gene {row} pos {p} base {c} group {t}: gradient {got}, finite difference {fd} (scale {scale})"
