@@ -275,13 +275,13 @@ mod tests {
 
     #[test]
     fn weight_ppm_follows_the_reference_formula() {
-        // one kernel (4, 2): P[c,j] = 2^(W/σ) / max_j Σ_c 2^(W/σ); the bias cancels
+        // one kernel (4, 2) preferring A then G: P[c,j] = 2^(W/σ) / max_j Σ_c 2^(W/σ); the bias cancels
         let w = [1.0f32, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
         let p = kernel_to_ppm(&w, 0.7);
         let sd = (w.iter().map(|x| (x - 0.25) * (x - 0.25)).sum::<f32>() / 8.0).sqrt();
         let e = (1.0 / sd).exp2();
         let col = e + 3.0;
-        let want = [e / col, 1.0 / col, 1.0 / col, 1.0 / col, 1.0 / col, 1.0 / col, e / col, 1.0 / col];
+        let want = [e / col, 1.0 / col, 1.0 / col, 1.0 / col, 1.0 / col, e / col, 1.0 / col, 1.0 / col];
         for (g, w) in p.iter().zip(want) {
             assert!((g - (w * 1000.0).round() / 1000.0).abs() < 1e-6, "{p:?} vs {want:?}");
         }
