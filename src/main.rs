@@ -17,7 +17,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Write a simulated dataset (DNA/RNA one-hot npz, expression/degradation/transcription
-    /// matrices, class file, 10-set cross-validation file) in the reference's formats.
+    /// matrices, class file, 10-set cross-validation file) in the reference's formats, and the
+    /// planted truth: `planted_motifs.meme` and `planted_sites.tsv` (site positions per gene).
     Simulate {
         #[arg(long)]
         outdir: PathBuf,
@@ -88,9 +89,11 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let sim = simulate::simulate(&o)?;
             let p = simulate::write_dataset(&sim, &o, &outdir).map_err(|e| e.to_string())?;
+            let (motifs, sites) = drg_core::explain::truth::write_truth(&sim, &outdir).map_err(|e| format!("{e:#}"))?;
             let (train, test) = (sim.cv_sets[2..].concat(), &sim.cv_sets[1]);
             let (base, truth) = simulate::learnability::expression_scores(&sim, &train, test);
             println!("wrote {} genes × {} tracks to {}", sim.genes.len(), sim.tracks.len(), p.dir.display());
+            println!("planted truth: motifs {}, sites {}", motifs.display(), sites.display());
             println!("held-out per-gene correlation: average-profile baseline {base:.3}, noiseless truth {truth:.3}");
             Ok(())
         }

@@ -68,7 +68,17 @@ fn simulate_then_check_data_succeeds_and_is_deterministic() {
     let (code, _, err) =
         drg(&["simulate", "--outdir", s(&again), "--genes", "80", "--length", "700", "--rna-length", "500", "--seed", "3"]);
     assert_eq!(code, 0, "{err}");
-    for f in ["dna.npz", "rna.npz", "expression.tsv", "degradation.tsv", "transcription.tsv", "condition.class.txt", "testsetcv10.txt"] {
+    for f in [
+        "dna.npz",
+        "rna.npz",
+        "expression.tsv",
+        "degradation.tsv",
+        "transcription.tsv",
+        "condition.class.txt",
+        "testsetcv10.txt",
+        "planted_motifs.meme",
+        "planted_sites.tsv",
+    ] {
         assert_eq!(std::fs::read(sim.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f}");
     }
 }

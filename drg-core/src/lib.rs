@@ -11,6 +11,8 @@
 //! * [`import`]: reading the reference implementation's state dicts (`.npz`, `.pth`) into models;
 //! * [`train`]: losses, optimizers, the training protocol of the reference, checkpoints;
 //! * [`eval`]: correlations, the reference's report files and plots;
+//! * [`explain`]: attributions (gradients, in-silico mutagenesis) and kernel motifs of trained
+//!   models;
 //! * [`sweep`]: models × folds × seeds as SLURM job arrays, collected into cross-validated results.
 //!
 //! Models themselves are declared with the `drg_model!` macro of the `drg-macros` crate, which
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod eval;
+pub mod explain;
 pub mod import;
 pub mod layers;
 pub mod model;

@@ -182,3 +182,95 @@ fn data_of_a_length_the_model_was_not_compiled_for_is_one_clear_error() {
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(stderr.starts_with("error: ") && stderr.contains("/nonexistent/dna.npz") && stderr.trim_end().lines().count() == 1, "{stderr}");
 }
+
+/// The explanation flags (issue 13) on model B after two epochs of training, then again on the
+/// saved weights with `--predictnew`: the attribution npz files in the reference's layout, the
+/// kernels as MEME, SVG logos; and bad input (an unknown track, a window outside the sequence,
+/// weights of another architecture) is one error line with nothing written.
+#[test]
+fn explanation_flags_write_their_files_and_reject_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = tiny_dataset(dir.path());
+    let out = tempfile::tempdir().unwrap();
+    let outdir = format!("{}/", out.path().display());
+    let ins = d.dna.display().to_string();
+    let outs = format!("{},{},{}", d.expression.display(), d.degradation.display(), d.transcription.display());
+    let cv = d.crossvalidation.display().to_string();
+    let common = |outdir: &str| -> Vec<String> {
+        [&ins, &outs, "--outdir", outdir, "--delimiter", "\\t", "--crossvalidation", &cv, "1", "10", "--quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run_with = |bin: &str, outdir: &str, extra: &[&str]| {
+        let mut args = common(outdir);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run(bin, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let model_b = env!("CARGO_BIN_EXE_model_b");
+    let train_flags = ["--epochs", "2", "--warm_up_epochs", "0", "--optimizer", "Adam", "--lr", "0.001"];
+    let explain = ["--sequence_attributions", "grad", "all", "--attribution_window", "900:1000", "--save_kernel_filters"];
+    let res = run_with(model_b, &outdir, &[&train_flags[..], &explain[..]].concat());
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let grad = files_with(out.path(), "_gradall.npz");
+    assert_eq!(grad.len(), 1, "{:?}", std::fs::read_dir(out.path()).unwrap().collect::<Vec<_>>());
+    let npz = read_npz(&grad[0]).unwrap();
+    let genes = npz.get("names").unwrap().strings().unwrap();
+    assert_eq!(genes.len(), 6, "the test set of cross-validation set 1 of 10");
+    let (shape, values) = npz.f32("values").unwrap();
+    assert_eq!(shape, vec![6, 63, 4, 100], "6 genes, 3 outputs × 21 tracks, 4 bases, 100 bp");
+    assert_eq!(npz.get("experiments").unwrap().strings().unwrap().len(), 63);
+    // the zero-mean gauge: every position sums to 0 over the 4 bases, and the map is not empty
+    for block in values.chunks_exact(400) {
+        for p in 0..100 {
+            let s: f32 = (0..4).map(|c| block[c * 100 + p]).sum();
+            assert!(s.abs() < 1e-5, "{s}");
+        }
+    }
+    assert!(values.iter().any(|v| v.abs() > 0.0));
+    let meme = std::fs::read_to_string(&files_with(out.path(), "_kernelweights.meme")[0]).unwrap();
+    assert!(meme.starts_with("MEME version"), "{meme}");
+    assert_eq!(meme.matches("\nMOTIF filter").count(), 64);
+
+    // ISM of two tracks in a 10 bp window on the saved weights, with logos
+    let weights = files_with(out.path(), "_parameter.safetensors").remove(0).display().to_string();
+    let ism = ["--sequence_attributions", "ism", "0,3", "--attribution_window", "1000:1010", "--attribution_logos"];
+    let res = run_with(model_b, &outdir, &[&["--predictnew", weights.as_str()][..], &ism[..]].concat());
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let npz = read_npz(&files_with(out.path(), "_ism0-3.npz")[0]).unwrap();
+    let ism_values = npz.get("values").unwrap();
+    assert!(matches!(ism_values.values, drg_core::import::npz::Values::F64(_)), "ISM values are float64, as the reference's");
+    let (shape, values) = (ism_values.shape.clone(), ism_values.to_f64().unwrap());
+    assert_eq!(shape, vec![6, 2, 4, 10]);
+    assert!(values.iter().all(|v| v.is_finite()) && values.iter().any(|v| v.abs() > 0.0));
+    let logos = files_with(out.path(), "_dna.svg");
+    assert_eq!(logos.len(), 6 * 2, "{logos:?}");
+    assert!(std::fs::read_to_string(&logos[0]).unwrap().starts_with("<svg"));
+
+    // bad input: one error line naming the problem, nothing written
+    let cases: [(&str, Vec<&str>, &str); 3] = [
+        (model_b, vec!["--predictnew", &weights, "--sequence_attributions", "grad", "nosuchtrack"], "unknown track 'nosuchtrack'"),
+        (
+            model_b,
+            vec!["--predictnew", &weights, "--sequence_attributions", "ism", "0", "--attribution_window", "1990:2100"],
+            "outside the sequence",
+        ),
+        (env!("CARGO_BIN_EXE_model_c"), vec!["--predictnew", &weights, "--sequence_attributions", "grad", "0"], &weights),
+    ];
+    for (bin, extra, want) in cases {
+        let empty = tempfile::tempdir().unwrap();
+        let empty_dir = format!("{}/", empty.path().display());
+        let mut args = common(&empty_dir);
+        if bin.ends_with("model_c") {
+            args[0] = format!("{},{}", d.dna.display(), d.rna.display());
+            args[1] = d.expression.display().to_string();
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let res = run(bin, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(want), "{extra:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{extra:?}: {stderr}");
+        assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "{extra:?} wrote files");
+    }
+}

@@ -167,6 +167,46 @@ pub struct RunArgs {
     /// memory and speed of a run on a large data set. No `--cnn` key (the reference has none).
     #[arg(long = "max_steps", alias = "max-steps", value_name = "N")]
     pub max_steps: Option<usize>,
+
+    // ---- Explaining a model (issue 13; drg-core/src/explain): after training, or with
+    // ---- --predictnew on the loaded weights.
+    /// Per-base attributions of the test genes (or `--attribution_genes`): TYPE `grad` (zero-mean
+    /// gradient), `gradxinput` (that times the one-hot input) or `ism` (in-silico saturation
+    /// mutagenesis, zero-mean); TRACKS `all`, `a-to-b`, an index, a name, or a comma list of
+    /// them. Writes `<name>_<TYPE><TRACKS>.npz` (names, values (N, T, 4, W), experiments,
+    /// window).
+    #[arg(long = "sequence_attributions", alias = "sequence-attributions", num_args = 2, value_names = ["TYPE", "TRACKS"])]
+    pub sequence_attributions: Option<Vec<String>>,
+
+    /// Restrict attributions to positions START..END (bp of the sequence, END exclusive).
+    #[arg(long = "attribution_window", alias = "attribution-window", value_name = "START:END")]
+    pub attribution_window: Option<String>,
+
+    /// Explain these genes instead of the test set: a comma list of names or a file of names.
+    #[arg(long = "attribution_genes", alias = "attribution-genes", value_name = "NAMES|FILE")]
+    pub attribution_genes: Option<String>,
+
+    /// Also draw each explained gene's attribution map as an SVG sequence logo per output and
+    /// input (`<name>_<TYPE>_logo_<gene>_<track>_<input>.svg`); best with a short window.
+    #[arg(long = "attribution_logos", alias = "attribution-logos")]
+    pub attribution_logos: bool,
+
+    /// `track class` file: each explained output is the mean of the selected tracks of one class
+    /// (the reference's `--average_outclasses`, as it applies to attributions).
+    #[arg(long = "average_outclasses", alias = "average-outclasses", value_name = "FILE")]
+    pub average_outclasses: Option<PathBuf>,
+
+    /// Write the first convolution's kernels (raw weights, biases on the header lines) as
+    /// `<name>_kernelweights.meme`.
+    #[arg(long = "save_kernel_filters", alias = "save-kernel-filters")]
+    pub save_kernel_filters: bool,
+
+    /// Kernel PPMs (`<name>_kernel_ppms.meme` from the weights as the reference,
+    /// `<name>_kernel_actppms.meme` from the top activations over the training genes) and each
+    /// kernel's importance per track, by setting its output to its mean and predicting every gene
+    /// again (`_kernattrack.dat`, `_kernmsetrack.dat`, `_kernimpact.dat`, `_kerneffct.dat`).
+    #[arg(long = "kernel_analysis", alias = "kernel-analysis")]
+    pub kernel_analysis: bool,
 }
 
 const AFTER_HELP: &str = "\
@@ -177,7 +217,8 @@ Examples:
       --add_fileclasses ex,kd,kt --save_correlation_perclass --save_correlation_perpoint
   model_d ... --predictnew drg-output/<name>_parameter.safetensors
   model_d new_dna.npz,new_rna.fa --predictnew drg-output/<name>_parameter.safetensors   (no measured values)
-  model_d ... --select_tracks Bcell_IL2,Bcell_IL4 --load_parameters drg-output/<name>_parameter.safetensors None None False False";
+  model_d ... --select_tracks Bcell_IL2,Bcell_IL4 --load_parameters drg-output/<name>_parameter.safetensors None None False False
+  model_d ... --predictnew W.safetensors --sequence_attributions ism all --attribution_window 900:1100";
 
 #[cfg(test)]
 mod tests {

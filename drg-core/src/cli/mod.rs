@@ -27,11 +27,12 @@ use crate::device::{DeviceChoice, DrgDevice};
 use crate::dfdx::tensor::Cpu;
 use crate::eval::outname::{data_outname, CvName, DataNameSettings};
 use crate::eval::report_files::CorrelationReports;
+use crate::explain::{run_explain, ExplainFlags, ExplainRequest};
 use crate::model::{DrgModel, ModelFamily, ModelSpec, VariantJob};
 use crate::train::evaluate::ReportOptions;
 use crate::train::optim::OptimizerKind;
 use crate::train::outputs::OutputPaths;
-use crate::train::saved_model::LoadParameters;
+use crate::train::saved_model::{open_saved_model, LoadParameters};
 use crate::train::trainer::{train, TrainConfig};
 use args::RunArgs;
 use hyper::CnnString;
@@ -107,6 +108,7 @@ impl Job {
                 self.out.prefix
             );
         }
+        let explain = self.explain_request()?;
         if let Some(weights) = &self.args.predictnew {
             let settings = PredictSettings {
                 weights: weights.clone(),
@@ -124,7 +126,7 @@ impl Job {
             };
             let summary = predict::predict_measured::<M, D>(&settings, &self.data, self.tracks.as_ref(), rows, baseline)?;
             println!("{summary}");
-            return Ok(());
+            return self.explain::<M, D>(&explain, weights);
         }
         let result = train::<M, D>(&self.data, &self.cfg, &self.out)?;
         if let Some(ev) = &result.evaluation {
@@ -136,6 +138,36 @@ impl Job {
                     eprintln!("wrote {}", f.display());
                 }
             }
+        }
+        self.explain::<M, D>(&explain, &self.out.weights())
+    }
+
+    /// The explanation flags checked against the data (before anything runs or is written).
+    fn explain_request(&self) -> anyhow::Result<ExplainRequest> {
+        let a = &self.args;
+        let flags = ExplainFlags {
+            sequence_attributions: a.sequence_attributions.as_deref(),
+            window: a.attribution_window.as_deref(),
+            average_outclasses: a.average_outclasses.as_deref(),
+            genes: a.attribution_genes.as_deref(),
+            save_kernel_filters: a.save_kernel_filters,
+            kernel_analysis: a.kernel_analysis,
+            logos: a.attribution_logos,
+        };
+        ExplainRequest::resolve(&flags, &self.data, &self.data.split.test)
+    }
+
+    /// Runs `req` on the model with the weights of `weights`.
+    fn explain<M: DrgModel<D>, D: DrgDevice>(&self, req: &ExplainRequest, weights: &std::path::Path) -> anyhow::Result<()> {
+        if req.is_empty() {
+            return Ok(());
+        }
+        let dev = D::open(self.device.ordinal(), 0)?;
+        // The weights' heads are cut to the rows of --select_tracks when they hold every track.
+        let mut model = open_saved_model::<M, D>(&dev, weights, Some(&self.data.n_tracks()), self.tracks.as_ref())?.model;
+        self.out.create_dir()?;
+        for f in run_explain(&mut model, &dev, &self.data, req, &self.out.prefix, self.cfg.batch_size)? {
+            eprintln!("wrote {}", f.display());
         }
         Ok(())
     }

@@ -111,6 +111,30 @@ pub struct Simulation {
     /// The planted motifs (consensus sequences), for motif analyses of trained models.
     pub tf_motifs: Vec<Vec<u8>>,
     pub rbp_motifs: Vec<Vec<u8>>,
+    /// Every planted motif copy, in planting order (a later copy may overwrite part of an
+    /// earlier one), for checking attributions against the truth (`sim_truth`).
+    pub sites: Vec<PlantedSite>,
+}
+
+/// Which input a planted site lies in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteInput {
+    Dna,
+    Rna,
+}
+
+/// One planted motif copy: gene index, input, motif name (`TF<m>`, `RBP<m>`), first position
+/// (0-based, bp of the input), length, and strand (`forward` false: the reverse complement was
+/// planted). RBP sites of the mRNA appear twice: in the RNA and, where the transcript's start
+/// lies inside the DNA window (downstream of the TSS), in the DNA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlantedSite {
+    pub gene: usize,
+    pub input: SiteInput,
+    pub motif: String,
+    pub start: usize,
+    pub length: usize,
+    pub forward: bool,
 }
 
 /// The files of a dataset written by [`write_dataset`] (and used by the built-in dataset).
@@ -206,16 +230,19 @@ fn plant_site(
     copies: usize,
     either_strand: bool,
     mut pick: impl FnMut(&mut StdRng) -> usize,
-) {
+) -> Vec<(usize, bool)> {
     let rc = either_strand.then(|| revcomp(motif));
+    let mut planted = Vec::with_capacity(copies);
     for _ in 0..copies {
         let pos = pick(rng);
-        let m = match &rc {
-            Some(rc) if !rng.gen_bool(0.5) => rc.as_slice(),
-            _ => motif,
+        let (m, forward) = match &rc {
+            Some(rc) if !rng.gen_bool(0.5) => (rc.as_slice(), false),
+            _ => (motif, true),
         };
         plant(seq, pos, m);
+        planted.push((pos, forward));
     }
+    planted
 }
 
 /// `profile += w · activity`, track by track.
@@ -278,6 +305,7 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
     let n_prom = Poisson::new(1.5f64).expect("valid poisson");
     let n_enh = Poisson::new(2.0f64).expect("valid poisson");
     let n_utr = Poisson::new(2.0f64).expect("valid poisson");
+    let mut sites = Vec::new();
     for g in 0..o.n_genes {
         // mRNA: 5'UTR, CDS (ATG ... stop), 3'UTR.
         let utr5 = rng.gen_range(50..150);
@@ -304,6 +332,7 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
         }
 
         // RBP motifs in the 3'UTR (forward strand: the RNA input has no reverse complement).
+        let mut rbp_sites: Vec<(usize, usize, bool)> = Vec::new();
         let k_utr = n_utr.sample(&mut rng) as usize + 1;
         for _ in 0..k_utr {
             let m = rng.gen_range(0..o.n_rbp_motifs);
@@ -311,21 +340,46 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
             if utr3_end < utr3_start + len {
                 break;
             }
-            plant_site(&mut rng, &mut mrna, &rbp_motifs[m], o.site_copies, false, |r| r.gen_range(utr3_start..=utr3_end - len));
+            let planted =
+                plant_site(&mut rng, &mut mrna, &rbp_motifs[m], o.site_copies, false, |r| r.gen_range(utr3_start..=utr3_end - len));
+            rbp_sites.extend(planted.into_iter().map(|(start, forward)| (m, start, forward)));
             add_activity(kd, &rbp_act[m], 0.6);
         }
         push_onehot(&mut rna, &mrna, o.rna_length);
+        for &(m, start, forward) in &rbp_sites {
+            let motif = format!("RBP{m}");
+            sites.push(PlantedSite { gene: g, input: SiteInput::Rna, motif: motif.clone(), start, length: o.rbp_motif_length, forward });
+        }
 
         // DNA: upstream background, promoter and enhancer motifs, then the transcript's start.
         let mut seq = random_seq(&mut rng, o.dna_length, 0.42);
         let copy = (o.dna_length - tss).min(mrna.len());
         seq[tss..tss + copy].copy_from_slice(&mrna[..copy]);
+        // the transcript's RBP sites, as far as its start lies in the DNA window
+        for &(m, start, forward) in rbp_sites.iter().filter(|s| s.1 + o.rbp_motif_length <= copy) {
+            sites.push(PlantedSite {
+                gene: g,
+                input: SiteInput::Dna,
+                motif: format!("RBP{m}"),
+                start: tss + start,
+                length: o.rbp_motif_length,
+                forward,
+            });
+        }
         let k_prom = n_prom.sample(&mut rng) as usize + 1;
         let prom_lo = tss.saturating_sub(250);
         for _ in 0..k_prom {
             let m = rng.gen_range(0..o.n_tf_motifs);
             let hi = tss - 10 - o.tf_motif_length.saturating_sub(8);
-            plant_site(&mut rng, &mut seq, &tf_motifs[m], o.site_copies, true, |r| r.gen_range(prom_lo..hi));
+            let planted = plant_site(&mut rng, &mut seq, &tf_motifs[m], o.site_copies, true, |r| r.gen_range(prom_lo..hi));
+            sites.extend(planted.into_iter().map(|(start, forward)| PlantedSite {
+                gene: g,
+                input: SiteInput::Dna,
+                motif: format!("TF{m}"),
+                start,
+                length: o.tf_motif_length,
+                forward,
+            }));
             add_activity(kt, &tf_act[m], 1.0);
         }
         let k_enh = n_enh.sample(&mut rng) as usize;
@@ -338,7 +392,17 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
             // an enhancer: the cluster within 100 bp
             let lo = rng.gen_range(10..enh_hi.saturating_sub(100).max(11));
             let last = prom_lo - o.tf_motif_length;
-            plant_site(&mut rng, &mut seq, &tf_motifs[m], o.site_copies, true, |r| r.gen_range(lo..lo + 100 - o.tf_motif_length).min(last));
+            let planted = plant_site(&mut rng, &mut seq, &tf_motifs[m], o.site_copies, true, |r| {
+                r.gen_range(lo..lo + 100 - o.tf_motif_length).min(last)
+            });
+            sites.extend(planted.into_iter().map(|(start, forward)| PlantedSite {
+                gene: g,
+                input: SiteInput::Dna,
+                motif: format!("TF{m}"),
+                start,
+                length: o.tf_motif_length,
+                forward,
+            }));
             add_activity(kt, &tf_act[m], 0.5);
         }
         push_onehot(&mut dna, &seq, o.dna_length);
@@ -374,6 +438,7 @@ pub fn simulate(o: &SimOptions) -> Result<Simulation, String> {
         cv_sets,
         tf_motifs,
         rbp_motifs,
+        sites,
     })
 }
 

@@ -158,7 +158,7 @@ pub fn write_predictions_npz(prefix: &str, names: &[String], values: &[f32], col
 }
 
 /// One 1-d numpy unicode array (`<U{longest}`), as numpy stores a list of Python strings.
-fn write_unicode_array<W: std::io::Write + std::io::Seek>(
+pub(crate) fn write_unicode_array<W: std::io::Write + std::io::Seek>(
     npz: &mut npyz::npz::NpzWriter<W>,
     name: &str,
     strings: &[String],

@@ -1,0 +1,414 @@
+//! Explaining models (issue 13): gradients against finite differences and ISM against
+//! predictions of the mutated sequences, on fixture-size copies of seed models D and B (declared
+//! here, as `models/src/lib.rs` declares them, so that this test builds without the model
+//! binaries) with random weights; the first-layer kernels as MEME; and, on model B trained
+//! briefly on simulated data, attributions and kernels against the simulator's planted truth.
+
+use drg_core::data::builtin::{SimInput, SimOutput};
+use drg_core::data::simulate::{simulate, write_dataset, SimOptions, SiteInput};
+use drg_core::data::Dataset;
+use drg_core::data::{Matrix, SeqSet, Split};
+use drg_core::dfdx::prelude::*;
+use drg_core::drg_model;
+use drg_core::explain::attribution::{gradients, group_predictions, ism_naive, Window};
+use drg_core::explain::kernels::activation_ppm;
+use drg_core::explain::meme::{first_layer_kernels, meme_text, Motif};
+use drg_core::explain::tomtom::compare;
+use drg_core::explain::tracks::TrackGroups;
+use drg_core::explain::truth::{planted_motifs, site_mask};
+use drg_core::import::load::export_state_dict;
+use drg_core::model::DrgModel;
+use drg_core::train::optim::OptimizerKind;
+use drg_core::train::outputs::load_weights;
+use drg_core::train::schedule::ScheduleConfig;
+use drg_core::train::{train, OutputPaths, ReportOptions, TrainConfig};
+use rand::{Rng, SeedableRng};
+
+drg_model! {
+    let basemodel = conv(nk, 15) >> gelu >> wpool(4)
+        >> dilated(k = 11, dilations = [1, 2, 4])
+        >> convblocks(4, k = 11, wpool = tp)
+        >> flatten >> linear(fc) >> fc(3);
+
+    /// Seed model B at its fixture size.
+    pub struct ModelB {
+        sizes {
+            fixture: len = 1_024, nk = 16, fc = 64, tp = 3;
+        }
+        input dna: onehot(4, len), reverse_complement;
+        trunk dna: basemodel;
+        output ex[_] = head(dna);
+        output kd[_] = head(dna), validation = none;
+        output kt[_] = head(dna), validation = none;
+    }
+
+    /// Seed model D at its fixture size.
+    pub struct ModelD {
+        sizes {
+            fixture: len = 560, nk = 16, fc = 64, tp = 3;
+        }
+        input dna: onehot(4, len), reverse_complement;
+        input rna: onehot(4, len);
+        trunk dna: basemodel;
+        trunk rna: same as dna;
+        output ex[_] = difference(dna, rna);
+        output kd[_] = direct(rna), validation = none;
+        output kt[_] = direct(dna), validation = none;
+    }
+}
+
+/// Random one-hot inputs of the shapes `M` declares and random targets, 5 tracks per output
+/// (`models/tests/common`).
+fn random_data<M: DrgModel<Cpu>>(n: usize) -> Dataset {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let genes: Vec<String> = (0..n).map(|i| format!("g{i:03}")).collect();
+    let inputs = M::SPEC
+        .inputs
+        .iter()
+        .map(|s| {
+            let mut data = vec![0f32; n * 4 * s.length];
+            for i in 0..n {
+                for p in 0..s.length {
+                    data[(i * 4 + rng.gen_range(0..4)) * s.length + p] = 1.0;
+                }
+            }
+            SeqSet::from_channel_first(format!("{}.npz", s.name).into(), genes.clone(), s.length, &data, s.reverse_complement).unwrap()
+        })
+        .collect();
+    let outputs: Vec<Matrix> = M::SPEC
+        .outputs
+        .iter()
+        .map(|o| Matrix {
+            file: format!("{}.csv", o.name).into(),
+            genes: genes.clone(),
+            track_names: (0..5).map(|t| format!("C{t}")).collect(),
+            values: (0..n * 5).map(|_| rng.gen_range(0.0f32..3.0)).collect(),
+        })
+        .collect();
+    Dataset {
+        track_classes: outputs.iter().map(|m| vec!["0".to_string(); m.n_tracks()]).collect(),
+        eval_track_names: M::SPEC
+            .outputs
+            .iter()
+            .zip(&outputs)
+            .map(|(o, m)| m.track_names.iter().map(|t| format!("{t}_{}", o.name)).collect())
+            .collect(),
+        split: Split { train: (0..n / 2).collect(), val: vec![], test: (n / 2..n).collect() },
+        genes,
+        inputs,
+        outputs,
+    }
+}
+
+/// Group 0: track 1 alone; group 1: the mean of tracks 0 and 6 (two heads).
+fn groups() -> TrackGroups {
+    TrackGroups { names: vec!["C1".into(), "mean".into()], members: vec![vec![1], vec![0, 6]] }
+}
+
+/// The group predictions of gene `row` with input `k` replaced by `x`.
+fn predict_with<M: DrgModel<Cpu>>(model: &mut M, dev: &Cpu, data: &Dataset, row: usize, k: usize, x: &[f32]) -> Vec<f64> {
+    let mut inputs = data.gather_inputs(&[row]);
+    inputs[k] = x.to_vec();
+    group_predictions(model, dev, inputs, &data.lengths(), 1, &data.n_tracks(), &groups())
+}
+
+#[test]
+fn gradients_match_finite_differences_on_both_inputs() {
+    let dev = Cpu::seed_from_u64(0);
+    let data = random_data::<ModelDFixture>(4);
+    let mut model = ModelDFixture::new(&dev, &data.n_tracks());
+    let window = Window { start: 200, end: 330 };
+    let rows = [1, 3];
+    // batch 1 and batch 2 must agree: rows are independent in eval mode
+    let g = gradients(&mut model, &dev, &data, &rows, &groups(), window, 2, false).unwrap();
+    let g1 = gradients(&mut model, &dev, &data, &rows, &groups(), window, 1, false).unwrap();
+    for (a, b) in g.iter().flatten().zip(g1.iter().flatten()) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+    let (nt, w) = (2, window.len());
+    let l = data.lengths()[0];
+    let h = 0.01f32;
+    let mut checked = 0;
+    for (k, gk) in g.iter().enumerate() {
+        let scale = gk.iter().fold(0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0, "input {k} has no gradient");
+        for (i, &row) in rows.iter().enumerate() {
+            let x = data.gather_inputs(&[row])[k].clone();
+            // the positions of the largest gradients, and a few others
+            for p in [200usize, 250, 263, 301, 329] {
+                for c in 0..4 {
+                    // the zero-mean gradient is the derivative along e_c − 1/4 (all four bases)
+                    let shifted = |s: f32| {
+                        let mut y = x.clone();
+                        (0..4).for_each(|b| y[b * l + p] -= s / 4.0);
+                        y[c * l + p] += s;
+                        y
+                    };
+                    let up = predict_with(&mut model, &dev, &data, row, k, &shifted(h));
+                    let down = predict_with(&mut model, &dev, &data, row, k, &shifted(-h));
+                    for t in 0..nt {
+                        let fd = (up[t] - down[t]) / (2.0 * f64::from(h));
+                        let got = gk[((i * nt + t) * 4 + c) * w + p - window.start];
+                        assert!(
+                            (fd - got).abs() <= 0.02 * scale + 1e-4,
+                            "input {k} gene {row} pos {p} base {c} group {t}: gradient {got}, finite difference {fd} (scale {scale})"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 2 * 5 * 4 * 2);
+}
+
+#[test]
+fn ism_is_the_change_of_prediction_in_the_zero_mean_gauge() {
+    let dev = Cpu::seed_from_u64(1);
+    let data = random_data::<ModelDFixture>(3);
+    let mut model = ModelDFixture::new(&dev, &data.n_tracks());
+    let window = Window { start: 100, end: 106 };
+    let rows = [2, 0];
+    let ism = ism_naive(&mut model, &dev, &data, &rows, &groups(), window, 7).unwrap();
+    let (nt, w, l) = (2, window.len(), data.lengths()[1]);
+    for (i, &row) in rows.iter().enumerate() {
+        let reference = predict_with(&mut model, &dev, &data, row, 1, &data.gather_inputs(&[row])[1]);
+        let x = data.gather_inputs(&[row])[1].clone();
+        for p in window.range() {
+            let deltas: Vec<Vec<f64>> = (0..4)
+                .map(|c| {
+                    let mut y = x.clone();
+                    (0..4).for_each(|b| y[b * l + p] = 0.0);
+                    y[c * l + p] = 1.0;
+                    let pred = predict_with(&mut model, &dev, &data, row, 1, &y);
+                    (0..nt).map(|t| pred[t] - reference[t]).collect()
+                })
+                .collect();
+            for t in 0..nt {
+                let mean = (0..4).map(|c| deltas[c][t]).sum::<f64>() / 4.0;
+                for c in 0..4 {
+                    let want = deltas[c][t] - mean;
+                    let got = ism[1][((i * nt + t) * 4 + c) * w + p - window.start];
+                    assert!((want - got).abs() <= 1e-4 * (1.0 + want.abs()), "gene {row} pos {p} base {c} group {t}: {got} vs {want}");
+                }
+            }
+        }
+        // only input 1 was mutated for input 1's map; input 0's map is its own
+        assert!(ism[0].iter().any(|v| *v != 0.0));
+    }
+}
+
+#[test]
+fn first_layer_kernels_become_meme_motifs_named_per_trunk() {
+    let dev = Cpu::seed_from_u64(2);
+    let model = ModelDFixture::new(&dev, &[5, 5, 5]);
+    let sd = export_state_dict::<_, Cpu>(&model);
+    let kernels = first_layer_kernels(&sd);
+    assert_eq!(kernels.len(), 2 * 16, "{:?}", sd.entries.keys().collect::<Vec<_>>());
+    assert_eq!(kernels[0].name, "filter0_CNN0");
+    assert_eq!(kernels[16].name, "filter0_CNN1");
+    let key = sd.entries.keys().find(|k| k.contains("CNN1") && k.ends_with("convolutions.conv1d.weight")).unwrap();
+    let w = &sd.entries[key];
+    assert_eq!(w.shape, vec![16, 4, 15]);
+    assert_eq!(kernels[17].values, w.values[60..120].to_vec());
+    let text = meme_text(&kernels);
+    assert_eq!(text.matches("\nMOTIF filter").count(), 32);
+    assert!(text.contains("\nMOTIF filter3_CNN1 \nletter-probability matrix: alength= 4 w= 15 bias= "));
+}
+
+/// The simulated dataset of the truth test: DNA only (model B), 1,024 bp, the built-in
+/// dataset's motifs and noise.
+fn truth_data(dir: &std::path::Path) -> (drg_core::data::simulate::Simulation, Dataset) {
+    let o = SimOptions { n_genes: 600, dna_length: 1024, rna_length: 1024, seed: 3, ..SimOptions::default() };
+    let sim = simulate(&o).unwrap();
+    let paths = write_dataset(&sim, &o, dir).unwrap();
+    let spec = paths.spec(&[SimInput::Dna], &[SimOutput::Expression, SimOutput::Degradation, SimOutput::Transcription], 1);
+    (sim, drg_core::data::load(&spec).unwrap())
+}
+
+/// On model B (fixture size) trained briefly on simulated data (600 genes of 1,024 bp, 12 epochs,
+/// about 30 s on 2 loaded cores), the top 1 % of DNA positions by |gradient × input|, per
+/// transcription track, fall inside planted sites far more often than the sites' share of the
+/// sequence: measured 3.4× (39.6 % of the picked positions against a 11.6 % share, seeded, CPU);
+/// the test fails below 2×, twice chance, which a model that had not learned the sites (1× in
+/// expectation) cannot reach by luck over 60 genes × 7 tracks × 10 positions.
+///
+/// Part (b), planted motifs against kernel activation PPMs and attribution seqlets with the
+/// Tomtom-style comparison, is measured and printed, not asserted: on this briefly trained
+/// fixture model the planted motifs' best similarities overlap those of random motifs (6 of 14
+/// against 19 of 100 random ones at 0.75), so no threshold separates them yet.
+#[test]
+fn attributions_find_the_planted_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, data) = truth_data(dir.path());
+    let cfg = TrainConfig {
+        schedule: ScheduleConfig { epochs: 12, warm_up_epochs: 0, patience: 12, finetuning_rounds: 0, ..ScheduleConfig::default() },
+        optimizer: OptimizerKind::from_reference("Adam", None, None).unwrap(),
+        reports: ReportOptions::default(),
+        progress: false,
+        verbose: false,
+        batch_size: 32,
+        ..TrainConfig::reference(3e-3)
+    };
+    let out = OutputPaths::new(&format!("{}/", dir.path().display()), "truth");
+    let result = train::<ModelBFixture, Cpu>(&data, &cfg, &out).unwrap();
+    eprintln!("{}", result.evaluation.as_ref().map(|e| e.summary_text.clone()).unwrap_or_default());
+    let dev = Cpu::seed_from_u64(0);
+    let mut model = ModelBFixture::new(&dev, &data.n_tracks());
+    load_weights(&mut model, &out.weights()).unwrap();
+    // the transcription tracks (third output), each its own group
+    let widths = data.n_tracks();
+    let kt: Vec<usize> = (widths[0] + widths[1]..widths.iter().sum()).collect();
+    let names: Vec<String> = data.eval_track_names.concat();
+    let groups = TrackGroups::single(&kt, &names);
+    let rows = data.split.test.clone();
+    let l = data.lengths()[0];
+    let window = Window { start: 0, end: l };
+    let gxi = gradients(&mut model, &dev, &data, &rows, &groups, window, 32, true).unwrap();
+    let top = l / 100;
+    let (mut hits, mut picked, mut covered) = (0usize, 0usize, 0usize);
+    for (i, &row) in rows.iter().enumerate() {
+        let gene = sim.genes.iter().position(|g| *g == data.genes[row]).unwrap();
+        let mask = site_mask(&sim, gene, SiteInput::Dna, l);
+        covered += mask.iter().filter(|m| **m).count() * groups.len();
+        for t in 0..groups.len() {
+            let score: Vec<f64> = (0..l).map(|p| (0..4).map(|c| gxi[0][((i * groups.len() + t) * 4 + c) * l + p].abs()).sum()).collect();
+            let mut order: Vec<usize> = (0..l).collect();
+            order.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+            hits += order[..top].iter().filter(|&&p| mask[p]).count();
+            picked += top;
+        }
+    }
+    let share = covered as f64 / (rows.len() * groups.len() * l) as f64;
+    let rate = hits as f64 / picked as f64;
+    let enrichment = rate / share;
+    eprintln!("top 1 % in planted sites: {rate:.3} of positions, sites cover {share:.3}: enrichment {enrichment:.2}");
+    assert!(enrichment >= 2.0, "enrichment {enrichment:.2} (hit rate {rate:.3}, site share {share:.3})");
+
+    // (b) planted motifs against kernel activation PPMs and attribution seqlets: a measurement
+    // (see the doc comment), printed for BENCHMARKS.md
+    let sd = export_state_dict::<_, Cpu>(&model);
+    let kernels = first_layer_kernels(&sd);
+    let train_seqs = data.gather_input(0, &data.split.train);
+    let ppms: Vec<(Vec<f32>, usize)> = kernels
+        .iter()
+        .filter_map(|k| activation_ppm(&k.values, k.bias.unwrap_or(0.0), &train_seqs, l, 1000).map(|p| (p, k.width)))
+        .collect();
+    let grad = gradients(&mut model, &dev, &data, &rows, &groups, window, 32, false).unwrap();
+    let seqlets = seqlets(&gxi[0], &grad[0], rows.len(), groups.len(), l, 3, 14);
+    let planted = planted_motifs(&sim);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let random: Vec<Motif> = (0..100)
+        .map(|i| {
+            let w = planted[i % planted.len()].width;
+            let mut v = vec![0f32; 4 * w];
+            (0..w).for_each(|j| v[rng.gen_range(0..4) * w + j] = 1.0);
+            Motif { name: format!("random{i}"), values: v, width: w, bias: None }
+        })
+        .collect();
+    let best = |m: &Motif, set: &[(Vec<f32>, usize)]| {
+        set.iter().map(|(p, w)| compare(&m.values, m.width, p, *w, m.width - 2).similarity).fold(f64::NEG_INFINITY, f64::max)
+    };
+    let scores = |ms: &[Motif]| -> Vec<(f64, f64)> { ms.iter().map(|m| (best(m, &ppms), best(m, &seqlets))).collect() };
+    let (planted_scores, random_scores) = (scores(&planted), scores(&random));
+    let found = |s: &[(f64, f64)]| s.iter().filter(|(k, q)| k.max(*q) >= MATCH).count();
+    let (n_planted, n_random) = (found(&planted_scores), found(&random_scores));
+    let show = |s: &[(f64, f64)]| s.iter().map(|(k, q)| format!("{k:.2}/{q:.2}")).collect::<Vec<_>>().join(" ");
+    eprintln!("planted motifs, best similarity kernel PPM / seqlet: {}", show(&planted_scores));
+    eprintln!("random motifs: {}", show(&random_scores));
+    eprintln!(
+        "planted motifs matched (similarity >= {MATCH}): {n_planted} of {} ({} kernel PPMs, {} seqlets); random motifs: {n_random} of 100",
+        planted.len(),
+        ppms.len(),
+        seqlets.len()
+    );
+}
+
+/// The Tomtom-style similarity (mean column Pearson r over at least width − 2 columns) from which
+/// a motif counts as found in part (b)'s measurement.
+const MATCH: f64 = 0.75;
+
+/// Attribution seqlets: per gene, the `per_gene` strongest peaks of |gradient × input| summed over
+/// the output groups (at least `w` apart), each the `(4, w)` window of the zero-mean gradient
+/// (summed over the groups) around its peak: what the model would prefer at each position there.
+fn seqlets(gxi: &[f64], grad: &[f64], n_genes: usize, nt: usize, l: usize, per_gene: usize, w: usize) -> Vec<(Vec<f32>, usize)> {
+    let mut out = Vec::new();
+    for i in 0..n_genes {
+        let sum = |m: &[f64], c: usize, p: usize| (0..nt).map(|t| m[((i * nt + t) * 4 + c) * l + p]).sum::<f64>();
+        let score: Vec<f64> =
+            (0..l).map(|p| (0..4).map(|c| (0..nt).map(|t| gxi[((i * nt + t) * 4 + c) * l + p].abs()).sum::<f64>()).sum()).collect();
+        let mut order: Vec<usize> = (w / 2..l - w / 2).collect();
+        order.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+        let mut peaks: Vec<usize> = Vec::new();
+        for p in order {
+            if peaks.len() == per_gene {
+                break;
+            }
+            if peaks.iter().all(|&q| q.abs_diff(p) >= w) {
+                peaks.push(p);
+            }
+        }
+        for p in peaks {
+            let start = p - w / 2;
+            let m: Vec<f32> = (0..4).flat_map(|c| (0..w).map(move |j| (c, j))).map(|(c, j)| sum(grad, c, start + j) as f32).collect();
+            out.push((m, w));
+        }
+    }
+    out
+}
+
+/// `--kernel_analysis` on model B (fixture size, random weights and data): the tables have a row
+/// per kernel and a column per track, the weight PPMs are the reference's formula of the exported
+/// kernels, and the way a kernel is set to its mean (weights 0, bias the mean) makes its channel
+/// after the reverse-complement stem that constant at every position, as the reference's
+/// `nullify=mean` intends.
+#[test]
+fn kernel_analysis_tables_and_the_nullified_channel() {
+    use drg_core::explain::kernels::{analyse_kernels, kernel_to_ppm, write_kernel_analysis};
+    use drg_core::import::load::{load_state_dict, LoadOptions};
+    use drg_core::layers::Ctx;
+    let dev = Cpu::seed_from_u64(4);
+    let data = random_data::<ModelBFixture>(8);
+    let mut model = ModelBFixture::new(&dev, &data.n_tracks());
+    let a = analyse_kernels(&mut model, &dev, &data, 4).unwrap();
+    assert_eq!(a.kernels.len(), 16);
+    assert_eq!(a.tracks.len(), 15);
+    for table in [&a.tables.importance, &a.tables.mse_importance, &a.tables.effect, &a.tables.abs_effect] {
+        assert_eq!(table.len(), 16);
+        assert!(table.iter().all(|r| r.len() == 15 && r.iter().all(|v| v.is_finite())));
+    }
+    assert!(a.tables.abs_effect.iter().flatten().any(|v| *v != 0.0), "no kernel changed a prediction");
+    for (k, p) in a.kernels.iter().zip(&a.weight_ppms) {
+        assert_eq!(p.values, kernel_to_ppm(&k.values, k.bias.unwrap()));
+        let max_col = (0..p.width).map(|j| (0..4).map(|c| p.values[c * p.width + j]).sum::<f32>()).fold(0f32, f32::max);
+        assert!((max_col - 1.0).abs() <= 0.003, "{max_col}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/m", dir.path().display());
+    let files = write_kernel_analysis(&prefix, &a).unwrap();
+    let table = std::fs::read_to_string(format!("{prefix}_kernattrack.dat")).unwrap();
+    assert_eq!(table.lines().count(), 17);
+    assert!(table.lines().skip(1).all(|l| l.split(' ').count() == 2 + 15), "{table}");
+    assert_eq!(files.len(), 6);
+
+    // kernel 5 set to its mean, as analyse_kernels does it
+    let j = 5;
+    let mut sd = export_state_dict::<_, Cpu>(&model);
+    let key = sd.entries.keys().find(|k| k.ends_with("convolutions.conv1d.weight")).unwrap().clone();
+    let bias_key = key.replace(".weight", ".bias");
+    let w = sd.entries[&key].values[j * 60..(j + 1) * 60].to_vec();
+    let mean = sd.entries[&bias_key].values[j] + 0.25 * w.iter().sum::<f32>();
+    sd.entries.get_mut(&key).unwrap().values[j * 60..(j + 1) * 60].iter_mut().for_each(|v| *v = 0.0);
+    sd.entries.get_mut(&bias_key).unwrap().values[j] = mean;
+    let mut masked = model.clone();
+    load_state_dict(&mut masked, &sd, &LoadOptions::default()).unwrap();
+    let x: Vec<_> = data.gather_inputs(&[0, 1]).into_iter().map(|v| dev.tensor_from_vec(v, (2, 4, 1024))).collect();
+    let mut ctx = Ctx::eval().with_probe();
+    masked.forward(x, &mut ctx);
+    let (shape, conv) = &ctx.probe.unwrap().stages["after_conv"];
+    assert_eq!(shape, &vec![2, 16, 1024]);
+    for b in 0..2 {
+        let channel = &conv[(b * 16 + j) * 1024..(b * 16 + j + 1) * 1024];
+        assert!(channel.iter().all(|v| (v - mean).abs() < 1e-6), "kernel {j} is not its mean {mean} everywhere");
+    }
+}
