@@ -13,6 +13,7 @@
 mod args;
 pub mod ast;
 mod codegen;
+mod declared;
 mod error;
 mod expand;
 mod heads;
@@ -27,6 +28,7 @@ mod suggest;
 #[cfg(test)]
 mod tests;
 
+pub use declared::declared_model;
 pub use expand::expand;
 pub use suggest::{suggest_sizes, Change, Reason, Stage, Suggestion, TrunkStages};
 pub use syn;

@@ -181,7 +181,7 @@ pub fn suggest_sizes(declaration: &str, model: &str, input_lengths: &[usize], ou
 }
 
 /// The model named `model` of a declaration's text, with its pipelines substituted.
-fn model_def(declaration: &str, model: &str) -> Result<ModelDef, String> {
+pub(crate) fn model_def(declaration: &str, model: &str) -> Result<ModelDef, String> {
     let mut decls: Declarations = syn::parse_str(declaration).map_err(|e| format!("the declaration of {model} does not parse: {e}"))?;
     crate::pipelines::substitute(&decls.pipelines, &mut decls.models)
         .map_err(|e| format!("the pipelines of {model}'s declaration fail: {}", messages(&e)))?;
@@ -659,7 +659,7 @@ fn verify(declaration: &str, model: &str, suggestion: &Suggestion, lengths: &[us
 }
 
 /// Every message of a combined error, joined with `; `.
-fn messages(e: &syn::Error) -> String {
+pub(crate) fn messages(e: &syn::Error) -> String {
     let all: Vec<String> = e.clone().into_iter().map(|e| e.to_string()).collect();
     all.join("; ")
 }

@@ -5,6 +5,9 @@
 //! `--average_outclasses`, `--attribution_genes`, `--save_kernel_filters`) build ([`request`]).
 
 pub mod attribution;
+pub mod ism_fast;
+pub mod ism_plan;
+pub mod ism_stretch;
 pub mod kernels;
 pub mod logo;
 pub mod meme;

@@ -23,9 +23,9 @@
 //! the cache on must empty it regularly (`DrgDevice::end_pass`, which the trainer calls after
 //! every pass over a set).
 
-mod fast_math;
+pub(crate) mod fast_math;
 pub(crate) mod host;
-mod sgemm;
+pub(crate) mod sgemm;
 
 pub mod composite;
 pub mod loss;
