@@ -172,7 +172,9 @@ pub struct RunArgs {
     // ---- --predictnew on the loaded weights.
     /// Per-base attributions of the test genes (or `--attribution_genes`): TYPE `grad` (zero-mean
     /// gradient), `gradxinput` (that times the one-hot input) or `ism` (in-silico saturation
-    /// mutagenesis, zero-mean); TRACKS `all`, `a-to-b`, an index, a name, or a comma list of
+    /// mutagenesis, zero-mean; fast ISM recomputes only the stretch each substitution reaches,
+    /// on the CPU, and falls back to one full prediction per variant, with a line saying why, for
+    /// layers it cannot split, such as attention); TRACKS `all`, `a-to-b`, an index, a name, or a comma list of
     /// them. Writes `<name>_<TYPE><TRACKS>.npz` (names, values (N, T, 4, W), experiments,
     /// window).
     #[arg(long = "sequence_attributions", alias = "sequence-attributions", num_args = 2, value_names = ["TYPE", "TRACKS"])]

@@ -74,6 +74,8 @@ struct Job {
     out: OutputPaths,
     /// `--select_tracks`, already applied to `data`.
     tracks: Option<TrackSelection>,
+    /// `ModelFamily::DECLARATION`, for fast ISM.
+    declaration: &'static str,
 }
 
 impl VariantJob for Job {
@@ -153,6 +155,7 @@ impl Job {
             save_kernel_filters: a.save_kernel_filters,
             kernel_analysis: a.kernel_analysis,
             logos: a.attribution_logos,
+            declaration: Some(self.declaration),
         };
         ExplainRequest::resolve(&flags, &self.data, &self.data.split.test)
     }
@@ -237,7 +240,7 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
         None => output_name(&chosen, &args, &names, &spec, cfg.seed),
     };
     let out = OutputPaths::new(&args.outdir, &name);
-    F::with_variant(index, Job { args, device, data, cfg, out, tracks })
+    F::with_variant(index, Job { args, device, data, cfg, out, tracks, declaration: F::DECLARATION })
 }
 
 /// `--predictnew` with input files only: the variant whose input lengths fit the sequences,

@@ -133,7 +133,7 @@ fn reference_pass(trunk: &TrunkPlan, x: &[f32]) -> Vec<Cached> {
                         len: trunk.nodes[j].len,
                     })
                     .collect();
-                let mut p = step(node, &inputs, 1);
+                let mut p = step(node, &inputs, None, 1);
                 debug_assert_eq!(p.ranges, vec![0..node.len]);
                 p.values.swap_remove(0)
             }
@@ -165,13 +165,13 @@ fn variant_pass(trunk: &TrunkPlan, cache: &[Cached], x: &[f32], positions: Range
         }
     }
     let mut patches: Vec<Patch> = vec![Patch { ranges: vec![positions], values: vec![values] }];
-    for node in &trunk.nodes[1..] {
+    for (n, node) in trunk.nodes.iter().enumerate().skip(1) {
         let inputs: Vec<NodeInput> = node
             .inputs
             .iter()
             .map(|&j| NodeInput { reference: &cache[j], patch: &patches[j], channels: trunk.nodes[j].channels, len: trunk.nodes[j].len })
             .collect();
-        let p = step(node, &inputs, b);
+        let p = step(node, &inputs, Some(&cache[n]), b);
         patches.push(p);
     }
     let last = trunk.nodes.last().expect("nodes");

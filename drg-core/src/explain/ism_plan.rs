@@ -27,6 +27,9 @@ pub struct ConvPlan {
     pub cout: usize,
     pub geom: ConvGeom,
     pub weight: Vec<f32>,
+    /// The weights as `(cout·K, cin)` (row `o·K + j` is tap `j` of output channel `o`), for
+    /// convolving only the change of the input ([`super::ism_stretch`]).
+    pub taps: Vec<f32>,
     pub bias: Option<Vec<f32>>,
     pub reverse: Option<(Vec<f32>, ConvGeom)>,
 }
@@ -125,7 +128,15 @@ impl Weights<'_> {
             }
             (flipped, ConvGeom { pad_left: geom.pad_right, pad_right: geom.pad_left, ..geom })
         });
-        Ok(ConvPlan { cin: *cin, cout: *cout, geom, weight: w.to_vec(), bias, reverse })
+        let mut taps = vec![0f32; w.len()];
+        for o in 0..*cout {
+            for i in 0..*cin {
+                for j in 0..kernel {
+                    taps[(o * kernel + j) * cin + i] = w[(o * cin + i) * kernel + j];
+                }
+            }
+        }
+        Ok(ConvPlan { cin: *cin, cout: *cout, geom, weight: w.to_vec(), taps, bias, reverse })
     }
 
     fn dense(&self, key: &str, gelu: bool) -> Result<DenseLayer, Unsupported> {

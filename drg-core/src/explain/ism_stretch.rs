@@ -13,10 +13,14 @@
 use std::ops::Range;
 
 use super::ism_plan::{ConvPlan, Node, Op, PoolKind};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
 use crate::ops::conv1d::{forward_host_into, ConvProblem};
-use crate::ops::fast_math::exp;
+use crate::ops::fast_math::{exp, wide};
 use crate::ops::gelu::gelu_value;
 use crate::ops::pool::pad_each_side;
+use crate::ops::sgemm::sgemm;
 use crate::ops::ConvGeom;
 
 /// Sorts `v` and merges overlapping or touching ranges; empty ranges are dropped.
@@ -123,11 +127,15 @@ pub struct NodeInput<'a> {
     pub len: usize,
 }
 
-/// The node's patch for the batch, from its inputs' patches.
-pub fn step(node: &Node, inputs: &[NodeInput], b: usize) -> Patch {
+/// The node's patch for the batch, from its inputs' patches; `own` is the node's reference
+/// output when there is one (every step but the reference pass's).
+pub fn step(node: &Node, inputs: &[NodeInput], own: Option<&Cached>, b: usize) -> Patch {
     match &node.op {
         Op::Input => unreachable!("the input node has no step"),
-        Op::Conv(plan) => conv(plan, &inputs[0], b),
+        Op::Conv(plan) => match own {
+            Some(own) if plan.reverse.is_none() => conv_change(plan, &inputs[0], own, b),
+            _ => conv(plan, &inputs[0], b),
+        },
         Op::Gelu => map(inputs[0].patch, |_, x| gelu_value(x), inputs[0].channels),
         Op::BnGelu { scale, shift } => map(inputs[0].patch, |ch, x| gelu_value(x * scale[ch] + shift[ch]), inputs[0].channels),
         Op::Pool { kind, size } => pool(*kind, *size, &inputs[0], node.len, b),
@@ -136,14 +144,20 @@ pub fn step(node: &Node, inputs: &[NodeInput], b: usize) -> Patch {
 }
 
 /// An elementwise op (`f(channel, x)`): the same stretches.
-fn map(patch: &Patch, f: impl Fn(usize, f32) -> f32, c: usize) -> Patch {
+fn map(patch: &Patch, f: impl Fn(usize, f32) -> f32 + Sync, c: usize) -> Patch {
     let values = patch
         .ranges
         .iter()
         .zip(&patch.values)
         .map(|(r, v)| {
             let n = r.len();
-            v.iter().enumerate().map(|(i, &x)| f((i / n) % c, x)).collect()
+            let mut out = vec![0f32; v.len()];
+            out.par_chunks_mut(c * n).zip(v.par_chunks(c * n)).for_each(|(o, x)| {
+                for (ch, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate() {
+                    wide(|| o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(ch, x)));
+                }
+            });
+            out
         })
         .collect();
     Patch { ranges: patch.ranges.clone(), values }
@@ -203,6 +217,90 @@ fn conv(plan: &ConvPlan, x: &NodeInput, b: usize) -> Patch {
     Patch { ranges, values }
 }
 
+thread_local! {
+    /// Per-thread buffers of [`conv_change`] (the input change and the GEMM's taps, megabytes at
+    /// full size), kept between calls: allocating them afresh cost a fifth of the time in page
+    /// faults.
+    static SCRATCH: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// A convolution as its reference output plus the convolution of the input's change, which is
+/// zero outside the changed stretches: `y = y_ref + W ∗ (x − x_ref)`. Per variant one GEMM
+/// `(cout·K × cin)·(cin × n)` over the `n` changed inputs and a scatter of its taps; the
+/// whole-stretch convolution ([`conv`]) would cost `n + dilation·(K − 1)` columns instead of `n`
+/// (twice as much at the widest dilation of the seed models' stacks).
+fn conv_change(plan: &ConvPlan, x: &NodeInput, own: &Cached, b: usize) -> Patch {
+    let g = plan.geom;
+    let (cin, cout, k, l) = (plan.cin, plan.cout, g.kernel, x.len);
+    let ranges = merge(x.patch.ranges.iter().map(|r| r.start.saturating_sub(g.pad_right)..(r.end + g.pad_left).min(l)).collect());
+    let values = ranges
+        .iter()
+        .map(|o| {
+            let on = o.len();
+            let mut y = vec![0f32; b * cout * on];
+            let inside: Vec<(&Range<usize>, &Vec<f32>)> =
+                x.patch.ranges.iter().zip(&x.patch.values).filter(|(r, _)| o.contains(&r.start.saturating_sub(g.pad_right))).collect();
+            // variants in one GEMM per thread: the changed stretches are narrow (a few columns),
+            // the variants side by side make the GEMM wide enough for its kernel
+            let per_task = b.div_ceil(rayon::current_num_threads()).max(1);
+            y.par_chunks_mut(per_task * cout * on).enumerate().for_each(|(task, ys)| {
+                let v0 = task * per_task;
+                let nv = ys.len() / (cout * on);
+                for yv in ys.chunks_exact_mut(cout * on) {
+                    for (ch, row) in yv.chunks_exact_mut(on).enumerate() {
+                        row.copy_from_slice(&own.data[(ch * l + o.start)..(ch * l + o.end)]);
+                    }
+                }
+                for &(r, vals) in &inside {
+                    let n = r.len();
+                    let cols = nv * n;
+                    // delta[i, v·n + s] = x_v[i, r.start + s] − x_ref[i, r.start + s]
+                    let (mut delta, mut taps) = SCRATCH.with(|s| s.take());
+                    delta.resize(cin * cols, 0.0);
+                    taps.resize(cout * k * cols, 0.0);
+                    for (i, dr) in delta[..cin * cols].chunks_exact_mut(cols).enumerate() {
+                        let refr = &x.reference.data[i * l + r.start..i * l + r.end];
+                        for (v, d) in dr.chunks_exact_mut(n).enumerate() {
+                            let var = &vals[((v0 + v) * cin + i) * n..((v0 + v) * cin + i + 1) * n];
+                            d.iter_mut().zip(var.iter().zip(refr)).for_each(|(d, (a, b))| *d = a - b);
+                        }
+                    }
+                    let out = &mut taps[..cout * k * cols];
+                    sgemm(
+                        (cout * k, cols, cin),
+                        out,
+                        cols,
+                        false,
+                        &plan.taps,
+                        (1, cin),
+                        &delta[..cin * cols],
+                        (1, cols),
+                        Parallelism::None,
+                    );
+                    // input position p reaches output t = p + pad_left − j·dilation
+                    for (row, tap_row) in out.chunks_exact(cols).enumerate() {
+                        let (ch, j) = (row / k, row % k);
+                        let shift = (r.start + g.pad_left) as isize - (j * g.dilation) as isize - o.start as isize;
+                        let s0 = (-shift).max(0) as usize;
+                        let s1 = ((on as isize - shift).max(0) as usize).min(n);
+                        if s1 <= s0 {
+                            continue;
+                        }
+                        for (v, tap) in tap_row.chunks_exact(n).enumerate() {
+                            let y = &mut ys[(v * cout + ch) * on..(v * cout + ch + 1) * on];
+                            let t0 = (s0 as isize + shift) as usize;
+                            y[t0..t0 + s1 - s0].iter_mut().zip(&tap[s0..s1]).for_each(|(o, t)| *o += t);
+                        }
+                    }
+                    SCRATCH.with(|s| s.set((delta, taps)));
+                }
+            });
+            y
+        })
+        .collect();
+    Patch { ranges, values }
+}
+
 /// Reduces one window (pad values included), as the pool op does.
 fn reduce(kind: PoolKind, v: &[f32]) -> f32 {
     match kind {
@@ -218,6 +316,25 @@ fn reduce(kind: PoolKind, v: &[f32]) -> f32 {
         }
         PoolKind::Max => v.iter().copied().fold(f32::NEG_INFINITY, f32::max),
         PoolKind::Mean => v.iter().sum::<f32>() / v.len() as f32,
+    }
+}
+
+/// The weighted pool of consecutive windows of `p` values (`x`, pad values included) into `y`:
+/// the window maxima and `exp(x − max)` over the whole row in one vectorised pass, then the sums
+/// of [`reduce`] in its order, so every value is the one it computes.
+fn weighted_windows(x: &[f32], p: usize, e: &mut [f32], y: &mut [f32]) {
+    for (w, ew) in x.chunks_exact(p).zip(e.chunks_exact_mut(p)) {
+        let m = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        ew.fill(m);
+    }
+    wide(|| e.iter_mut().zip(x).for_each(|(e, &x)| *e = exp(x - *e)));
+    for ((y, w), ew) in y.iter_mut().zip(x.chunks_exact(p)).zip(e.chunks_exact(p)) {
+        let (mut z, mut s) = (0.0f32, 0.0f32);
+        for (&x, &e) in w.iter().zip(ew) {
+            z += e;
+            s += x * e;
+        }
+        *y = s / z;
     }
 }
 
@@ -249,7 +366,6 @@ fn pool(kind: PoolKind, p: usize, x: &NodeInput, len_out: usize, b: usize) -> Pa
         }
     }
     let ranges = merge(ranges);
-    let mut window = vec![0f32; p];
     let values = ranges
         .iter()
         .map(|r| {
@@ -257,19 +373,26 @@ fn pool(kind: PoolKind, p: usize, x: &NodeInput, len_out: usize, b: usize) -> Pa
             let hi = (r.end * p).saturating_sub(q).min(l);
             let n = hi - lo;
             let input = gather(&x.reference.data, c, l, x.patch, b, lo, hi);
-            let mut y = vec![0f32; b * c * r.len()];
-            for v in 0..b {
-                for ch in 0..c {
-                    let row = &input[(v * c + ch) * n..(v * c + ch + 1) * n];
+            let nw = r.len();
+            let mut y = vec![0f32; b * c * nw];
+            y.par_chunks_mut(nw).enumerate().for_each_init(
+                || (vec![0f32; nw * p], vec![0f32; nw * p]),
+                |(win, e), (vc, yr)| {
+                    let (v, row) = (vc / c, &input[vc * n..(vc + 1) * n]);
+                    // every window of the row with its pad values, then the reductions
                     for (wi, w) in r.clone().enumerate() {
-                        for (s, slot) in window.iter_mut().enumerate() {
+                        for (s, slot) in win[wi * p..(wi + 1) * p].iter_mut().enumerate() {
                             let pos = (w * p + s) as isize - q as isize;
                             *slot = if pos >= 0 && (pos as usize) < l { row[pos as usize - lo] } else { pads[v] };
                         }
-                        y[(v * c + ch) * r.len() + wi] = reduce(kind, &window);
                     }
-                }
-            }
+                    if kind == PoolKind::Weighted {
+                        weighted_windows(&win[..nw * p], p, &mut e[..nw * p], yr);
+                    } else {
+                        yr.iter_mut().zip(win.chunks_exact(p)).for_each(|(y, w)| *y = reduce(kind, w));
+                    }
+                },
+            );
             y
         })
         .collect();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::attribution::{gradients, ism_naive, Attributions, Method, Window};
+use super::ism_fast::FastIsm;
 use super::kernels::{analyse_kernels, write_kernel_analysis};
 use super::logo::{heatmap_svg, logo_svg, ppm_heights, write_svg};
 use super::meme::{first_layer_kernels, write_meme};
@@ -29,6 +30,9 @@ pub struct AttributionRequest {
     pub rows: Vec<usize>,
     /// `--attribution_logos`: an SVG logo per gene, output and input.
     pub logos: bool,
+    /// The text of the model's declaration (`ModelFamily::DECLARATION`), for fast ISM; without
+    /// it ISM is naive.
+    pub declaration: Option<&'static str>,
 }
 
 /// Everything the explanation flags ask for.
@@ -58,6 +62,8 @@ pub struct ExplainFlags<'a> {
     pub save_kernel_filters: bool,
     pub kernel_analysis: bool,
     pub logos: bool,
+    /// `ModelFamily::DECLARATION` of the model, for fast ISM.
+    pub declaration: Option<&'static str>,
 }
 
 impl AttributionRequest {
@@ -92,7 +98,15 @@ impl AttributionRequest {
         if rows.is_empty() {
             bail!("--sequence_attributions: no genes to explain (the test set is empty)");
         }
-        Ok(Some(AttributionRequest { method, tracks_text: tracks_text.clone(), groups, window, rows, logos: flags.logos }))
+        Ok(Some(AttributionRequest {
+            method,
+            tracks_text: tracks_text.clone(),
+            groups,
+            window,
+            rows,
+            logos: flags.logos,
+            declaration: flags.declaration,
+        }))
     }
 }
 
@@ -134,7 +148,7 @@ pub fn attributions<M: DrgModel<D>, D: DrgDevice>(
         Method::Grad | Method::GradTimesInput => {
             gradients(model, dev, data, &req.rows, &req.groups, req.window, batch_size, req.method == Method::GradTimesInput)?
         }
-        Method::Ism => ism_naive(model, dev, data, &req.rows, &req.groups, req.window, batch_size)?,
+        Method::Ism => ism(model, dev, data, req, batch_size)?,
     };
     Ok(Attributions {
         method: req.method,
@@ -143,6 +157,28 @@ pub fn attributions<M: DrgModel<D>, D: DrgDevice>(
         window: req.window,
         per_input,
     })
+}
+
+/// ISM maps for `req`: fast ISM when the model's layers allow it, else naive ISM after one line
+/// saying why.
+fn ism<M: DrgModel<D>, D: DrgDevice>(
+    model: &mut M,
+    dev: &D,
+    data: &Dataset,
+    req: &AttributionRequest,
+    batch_size: usize,
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    if let Some(declaration) = req.declaration {
+        match FastIsm::new(model, declaration) {
+            Ok(fast) => return fast.run(data, &req.rows, &req.groups, req.window),
+            Err(why) => eprintln!(
+                "--sequence_attributions ism: no fast ISM for {} ({}); naive ISM, one full forward pass per variant",
+                M::SPEC.name,
+                why.0
+            ),
+        }
+    }
+    ism_naive(model, dev, data, &req.rows, &req.groups, req.window, batch_size)
 }
 
 /// Runs `req` on `model` (weights loaded) and writes its files under `prefix`; returns them.
