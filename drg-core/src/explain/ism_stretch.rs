@@ -419,6 +419,7 @@ mod tests {
         }
         let ranges = [2..9, 20..37];
         assert_eq!(rm.min_outside(&ranges, l), scan(&|p| !ranges.iter().any(|r| r.contains(&p))));
-        assert_eq!(rm.min_outside(&[0..37], l), f32::INFINITY);
+        let whole: Vec<Range<usize>> = std::iter::once(0..37).collect();
+        assert_eq!(rm.min_outside(&whole, l), f32::INFINITY);
     }
 }
