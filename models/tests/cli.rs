@@ -237,6 +237,8 @@ fn explanation_flags_write_their_files_and_reject_bad_input() {
     let ism = ["--sequence_attributions", "ism", "0,3", "--attribution_window", "1000:1010", "--attribution_logos"];
     let res = run_with(model_b, &outdir, &[&["--predictnew", weights.as_str()][..], &ism[..]].concat());
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    // model B has no attention: fast ISM, no fallback line (its values: drg-core/tests/ism_fast.rs)
+    assert!(!String::from_utf8_lossy(&res.stderr).contains("no fast ISM"), "{}", String::from_utf8_lossy(&res.stderr));
     let npz = read_npz(&files_with(out.path(), "_ism0-3.npz")[0]).unwrap();
     let ism_values = npz.get("values").unwrap();
     assert!(matches!(ism_values.values, drg_core::import::npz::Values::F64(_)), "ISM values are float64, as the reference's");

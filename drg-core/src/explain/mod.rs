@@ -1,6 +1,7 @@
 //! Reading biology out of a trained model (issue 13, drg-after-training.md §5–§8): per-base
 //! attributions of chosen genes ([`attribution`]: gradients, gradient × input, in-silico
-//! mutagenesis), the first-layer kernels as MEME motifs ([`meme`]), and the request that the
+//! mutagenesis, fast by the locality of the convolutions: [`ism_fast`] over [`ism_plan`] and
+//! [`ism_stretch`]), the first-layer kernels as MEME motifs ([`meme`]), and the request that the
 //! model binaries' flags (`--sequence_attributions`, `--attribution_window`,
 //! `--average_outclasses`, `--attribution_genes`, `--save_kernel_filters`) build ([`request`]).
 
