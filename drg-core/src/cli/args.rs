@@ -78,7 +78,9 @@ pub struct RunArgs {
     /// the reference's command lines write them. Training keys (lr, batchsize, patience, seed,
     /// epochs, optimizer, optim_params, optim_weight_decay, warm_up_epochs, finetuning_patience,
     /// finetuning_rounds, finetuning_rate, device, keepmodel, init_adjust, loss_function,
-    /// validation_loss) apply to the run; flags below override them. Architecture keys
+    /// validation_loss, loss_weights) apply to the run; flags below override them.
+    /// loss_function, validation_loss and loss_weights take one value for every output or a
+    /// list with one per output (`loss_function=['MSE','Correlationdata']`). Architecture keys
     /// (num_kernels, dilations, ...) must agree with the compiled model, else an error names the
     /// declaration's text to change.
     #[arg(long)]

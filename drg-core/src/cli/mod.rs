@@ -222,7 +222,8 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     cnn.check_architecture(&chosen)?;
 
     let mut cfg = train_config(&args, &cnn)?;
-    cfg.loss = cnn.loss()?;
+    cfg.loss = cnn.losses(&chosen)?;
+    cfg.loss_weights = cnn.loss_weights(&chosen)?;
     cfg.validation_losses = cnn.validation_losses(&chosen)?;
     cfg.keep_model = cnn.flag("keepmodel")?.unwrap_or(true);
     cfg.device_ordinal = device.ordinal();
