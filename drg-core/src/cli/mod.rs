@@ -117,6 +117,7 @@ impl Job {
                 batch_size: self.cfg.batch_size,
                 device_ordinal: self.device.ordinal(),
                 quiet: self.args.quiet,
+                track_names: None,
             };
             // The reference predicts every row, unless --crossvalidation names a test set.
             let all: Vec<usize> = (0..self.data.n_genes()).collect();
@@ -193,6 +194,9 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     check_reverse_complement(first, args.reverse_complement.as_deref())?;
     if args.predictnew.is_some() && args.load_parameters.is_some() {
         bail!("--load_parameters fills a model before training (fine-tuning); --predictnew takes the weights to apply itself");
+    }
+    if args.load_output_track_names.is_some() && !(args.predictnew.is_some() && args.inputs.is_some() && args.outputs.is_none()) {
+        bail!("--load_output_track_names names the tracks of --predictnew without output files; with output files their headers name the tracks");
     }
     let tokens = args.select_tracks.as_deref().map(select_tracks_tokens).transpose()?;
     if args.predictnew.is_some() && args.inputs.is_some() && args.outputs.is_none() {
@@ -288,6 +292,7 @@ fn predict_without_outputs<F: ModelFamily>(
         batch_size: cfg.batch_size,
         device_ordinal: device.ordinal(),
         quiet: args.quiet,
+        track_names: args.load_output_track_names.as_deref().map(predict::read_track_name_files).transpose()?,
     };
     if !args.quiet {
         eprintln!(

@@ -347,11 +347,12 @@ impl<D: DrgDevice> Run<'_, D> {
             load_weights(&mut model, weights)?;
         }
         if let Some(lp) = &cfg.load_parameters {
-            let report = lp.apply(&mut model)?;
-            for line in &report.lines {
-                self.say(line.text());
+            for (file, report) in lp.apply(&mut model)? {
+                for line in &report.lines {
+                    self.say(line.text());
+                }
+                eprintln!("{}", report.summary(&file.display().to_string()));
             }
-            eprintln!("{}", report.summary(&lp.file.display().to_string()));
         }
         let schedule = Schedule::new(cfg.schedule, cfg.lr);
         if cfg.schedule.warm_up_epochs > 0 {
