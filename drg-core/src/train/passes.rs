@@ -132,7 +132,7 @@ fn weighted_summed_loss(kinds: &[LossKind], weights: &[f32], pred: &[f32], targe
         return Ok(summed_loss(kinds, pred, target, widths)?);
     }
     let cols: usize = widths.iter().sum();
-    let rows = if cols == 0 { 0 } else { pred.len() / cols };
+    let rows = pred.len().checked_div(cols).unwrap_or(0);
     let mut total = 0.0;
     let mut off = 0;
     for ((&kind, &w), &width) in kinds.iter().zip(weights).zip(widths) {
