@@ -41,6 +41,9 @@ pub struct OutputSpec {
     /// The validation loss of this output; `LossKind::None` excludes it from validation and
     /// early stopping (the reference's `'None'`).
     pub validation: LossKind,
+    /// The training loss of this output (the reference's `loss_function` list form; the
+    /// declaration's `loss = ..` on the output line, else its model-wide `loss` line).
+    pub loss: LossKind,
 }
 
 /// Everything about a compiled model variant that is not a tensor.
@@ -52,7 +55,8 @@ pub struct ModelSpec {
     pub variant: &'static str,
     pub inputs: &'static [InputSpec],
     pub outputs: &'static [OutputSpec],
-    /// The training loss of every output (the reference's `loss_function`).
+    /// The declaration's model-wide training loss (its `loss` line); an output may name its own
+    /// ([`OutputSpec::loss`], which is what training uses).
     pub loss: LossKind,
     /// The reference's `--cnn` keys that describe this variant (`num_kernels=300`,
     /// `dilations=[1,2,4]`, ...), each with the declaration's text that sets it: a binary

@@ -138,6 +138,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
                 name: o.name,
                 validated: o.validated,
                 validation: o.validation,
+                loss: o.loss,
                 relation: o.relation,
             })
             .collect(),

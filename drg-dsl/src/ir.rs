@@ -26,7 +26,7 @@ pub struct Model {
     pub inputs: Vec<Input>,
     /// Outputs in declaration order (the order of the reference's output files and heads).
     pub outputs: Vec<Output>,
-    /// The training loss for every output.
+    /// The training loss of every output that does not name its own (`loss = ..`).
     pub loss: Loss,
     /// The validation (early-stopping) loss for outputs whose `validation` is not `none`.
     pub validation: Loss,
@@ -57,6 +57,8 @@ pub struct Output {
     pub validated: bool,
     /// `validation = <loss>`: this output's validation loss instead of [`Model::validation`].
     pub validation: Option<Loss>,
+    /// `loss = <loss>`: this output's training loss instead of [`Model::loss`].
+    pub loss: Option<Loss>,
     pub relation: Relation,
 }
 

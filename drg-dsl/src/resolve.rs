@@ -355,6 +355,8 @@ pub(crate) struct OutputSpec {
     pub(crate) validated: bool,
     /// `validation = <loss>`: this output's validation loss instead of the model's.
     pub(crate) validation: Option<Loss>,
+    /// `loss = <loss>`: this output's training loss instead of the model's.
+    pub(crate) loss: Option<Loss>,
     pub(crate) relation: Relation,
     pub(crate) combinator: Ident,
     /// `Some(shared flag)` for head/direct/difference outputs.
@@ -378,7 +380,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
         }
         let c = &o.combinator;
         // The output is used only when nothing in it is wrong.
-        let ((width, validated, validation, relation, shared, mlp), clean) = errs.check(|errs| {
+        let ((width, validated, validation, loss, relation, shared, mlp), clean) = errs.check(|errs| {
             let width = match &o.width {
                 Value::Int(l) => {
                     l.base10_parse::<usize>().map(|n| WidthSpec::Fixed(Param::Lit(n, l.span()))).map_err(|e| errs.push(e)).ok()
@@ -396,7 +398,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                     None
                 }
             };
-            let (mut validated, mut validation) = (true, None);
+            let (mut validated, mut validation, mut loss) = (true, None, None);
             for opt in &o.options {
                 match (&opt.name, &opt.value) {
                     (Some(n), Value::Ident(v)) if n == "validation" && v == "none" => validated = false,
@@ -411,9 +413,15 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                             v.describe()
                         ),
                     ),
+                    (Some(n), Value::Ident(v)) if n == "loss" && Loss::from_dsl_name(&v.to_string()).is_some() => {
+                        loss = Loss::from_dsl_name(&v.to_string())
+                    }
+                    (Some(n), v) if n == "loss" => {
+                        errs.at(v.span(), format!("`loss` of an output must be one of {}, found `{}`", Loss::dsl_names(), v.describe()))
+                    }
                     (name, v) => errs.at(
                         name.as_ref().map_or(v.span(), |n| n.span()),
-                        "unknown output option; the only option is `validation` (`none` or a loss)",
+                        "unknown output option; the options are `validation` (`none` or a loss) and `loss` (a loss)",
                     ),
                 }
             }
@@ -489,7 +497,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                     (None, None, None)
                 }
             };
-            (width, validated, validation, relation, shared, mlp)
+            (width, validated, validation, loss, relation, shared, mlp)
         });
         if !clean {
             continue;
@@ -512,6 +520,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
             width,
             validated,
             validation,
+            loss,
             relation,
             combinator: c.name.clone(),
             shared,

@@ -937,6 +937,42 @@ fn every_reference_loss_is_selectable_for_training_and_per_output_validation() {
     has(&errs, "`validation` of an output must be `none` (excluded from early stopping) or one of mse, l1, poisson_nnl,");
 }
 
+#[test]
+fn an_output_names_its_own_training_loss() {
+    let m = model(two_input(quote! {
+        output ex[n] = difference(dna, rna), loss = mse;
+        output kd[n] = direct(rna), validation = none;
+        output kt[n] = direct(dna), loss = correlation, validation = mse;
+        loss poisson_nnl;
+    }));
+    assert_eq!(m.loss, Loss::PoissonNnl);
+    assert_eq!(m.outputs.iter().map(|o| o.loss).collect::<Vec<_>>(), [Some(Loss::Mse), None, Some(Loss::Correlation)]);
+    let code = crate::expand::expand(two_input(quote! {
+        output ex[n] = difference(dna, rna), loss = mse;
+        output kd[n] = direct(rna), validation = none;
+        output kt[n] = direct(dna), loss = correlation;
+        loss poisson_nnl;
+    }))
+    .expect("expands")
+    .to_string();
+    // each OutputSpec carries its own loss; the `--cnn` key is the reference's list form
+    for (name, variant) in [("ex", "Mse"), ("kd", "PoissonNnl"), ("kt", "Correlationdata")] {
+        let spec = format!("name : \"{name}\"");
+        let at = code.find(&spec).unwrap_or_else(|| panic!("no OutputSpec for {name}"));
+        let rest = &code[at..];
+        let end = rest.find('}').unwrap();
+        assert!(rest[..end].contains(&format!("loss : :: drg_core :: train :: loss :: LossKind :: {variant}")), "{name}: {}", &rest[..end]);
+    }
+    assert!(code.contains("['MSE','PoissonNNL','Correlationdata']"), "no loss_function list in {code}");
+    // an unknown name is an error at its token
+    let errs = errors(base_model_with(quote! { output ex[n] = head(dna), loss = huber; }));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    has(&errs, "`loss` of an output must be one of mse, l1, poisson_nnl,");
+    has(&errs, "found `huber`");
+    let errs = errors(base_model_with(quote! { output ex[n] = head(dna), weight = 2; }));
+    has(&errs, "unknown output option; the options are `validation` (`none` or a loss) and `loss` (a loss)");
+}
+
 /// The basemodel's trunk with other outputs.
 fn base_model_with(outputs: TokenStream) -> TokenStream {
     quote! {

@@ -64,7 +64,7 @@ fn bench<M: DrgModel<Cpu>>(name: &str, reps: usize, large_eval_batch: Option<usi
     data.split.val = (BATCH..2 * BATCH).collect();
     let widths = data.n_tracks();
     let mut model = M::new(&dev, &widths);
-    let losses = HeadLosses::of::<M, Cpu>(&widths, None, None).unwrap();
+    let losses = HeadLosses::of::<M, Cpu>(&widths, None, None, None).unwrap();
     let mut opt = Optimizer::<Cpu>::new(OptimizerKind::reference_sgd(), 1e-6);
     let progress = Progress::new(0, false);
     let mut grads = None;

@@ -421,3 +421,190 @@ fn weights_of_another_model_and_unknown_tracks_are_one_error_line_and_write_noth
         &["missing_parameter.safetensors"],
     );
 }
+
+/// `--load_parameters` with several files (the reference's multi-input form): loaded in order,
+/// each with its own TRANSLATE pairs (`-`-separated) and EXCLUDE/INCLUDE list, one INCLUDE value
+/// for both; list counts that fit neither form and a missing file are one error line.
+#[test]
+fn load_parameters_takes_several_files_each_with_its_own_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = tiny_dataset(&dir.path().join("sim"));
+    // Three initialisations (`--epochs 0` saves the model as built): two to load, one fresh.
+    let built = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        train_a(&d, &out, "0", &["--seed", seed, "--quiet"]);
+        file_with(&out, "_parameter.safetensors")
+    };
+    let (w1, w2, fresh) = (built("w1", "11"), built("w2", "12"), built("fresh", "13"));
+    let (first, second, fresh) =
+        (read_weights(&w1).unwrap(), trainable(&read_weights(&w2).unwrap()), trainable(&read_weights(&fresh).unwrap()));
+    // The first file as a .pth whose first convolution has other names.
+    let mut renamed = first.clone();
+    for (from, to) in [("convolutions.conv1d.weight", "old.conv.weight"), ("convolutions.conv1d.bias", "old.conv.bias")] {
+        let e = renamed.entries.remove(from).unwrap();
+        renamed.entries.insert(to.to_string(), e);
+    }
+    let pth = dir.path().join("renamed.pth");
+    write_pth(&renamed, &pth);
+
+    let out = dir.path().join("both");
+    let files = format!("{},{}", s(&pth), s(&w2));
+    let translate = "convolutions.conv1d.weight:old.conv.weight-convolutions.conv1d.bias:old.conv.bias,None";
+    let res = train_a(
+        &d,
+        &out,
+        "0",
+        &["--seed", "13", "--load_parameters", &files, translate, "convolutions.conv1d,classifier.", "True", "False"],
+    );
+    let log = format!("{}{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr));
+    assert!(log.contains("Loaded convolutions.conv1d.weight with old.conv.weight"), "{log}");
+    assert!(log.contains("Loaded classifier.classifier.Linear.weight with classifier.classifier.Linear.weight"), "{log}");
+    assert!(log.contains(&format!("{}: loaded 2 tensors", s(&pth))) && log.contains(&format!("{}: loaded 2 tensors", s(&w2))), "{log}");
+    let got = trainable(&read_weights(file_with(&out, "_parameter.safetensors")).unwrap());
+    let first = trainable(&first);
+    for (key, values) in &got {
+        let (want, from) = if key.starts_with("convolutions.conv1d.") {
+            (&first[key], "file 1")
+        } else if key.starts_with("classifier.") {
+            (&second[key], "file 2")
+        } else {
+            (&fresh[key], "the fresh model")
+        };
+        assert_eq!(values, want, "{key} should come from {from}");
+        if from != "the fresh model" {
+            assert!(first[key] != second[key] && want != &fresh[key], "{key}: the three initialisations differ");
+        }
+    }
+
+    let refused = dir.path().join("refused");
+    let outdir = format!("{}/", refused.display());
+    let cv = s(&d.crossvalidation);
+    let base = [s(&d.rna), s(&d.expression), "--delimiter".into(), "\\t".into(), "--crossvalidation".into(), cv, "1".into(), "10".into()];
+    let with = |lp: [&str; 5]| -> Vec<String> {
+        base.iter()
+            .cloned()
+            .chain(["--epochs", "0", "--outdir", &outdir, "--quiet", "--load_parameters"].map(String::from))
+            .chain(lp.map(String::from))
+            .collect()
+    };
+    let args = with([&files, "None", "None", "True,False,True", "False"]);
+    assert_refused(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &refused,
+        &["INCLUDE 'True,False,True' has 3 comma-separated entries for 2 files"],
+    );
+    let missing = format!("{},{}", s(&w1), s(&dir.path().join("missing.safetensors")));
+    let args = with([&missing, "None", "None", "False", "False"]);
+    assert_refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), &refused, &["missing.safetensors: no such file"]);
+}
+
+/// `--load_output_track_names`: names for the columns of `--predictnew` without output files,
+/// one file per output (the comma form for model B's three outputs), checked against the weights.
+#[test]
+fn load_output_track_names_names_the_columns_of_a_prediction_without_output_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = tiny_dataset(&dir.path().join("sim"));
+    let a = dir.path().join("a");
+    train_a(&d, &a, "0", &["--quiet"]);
+    // Without the model description beside the weights, nothing names the 21 tracks.
+    let alone = dir.path().join("a_alone.safetensors");
+    std::fs::copy(file_with(&a, "_parameter.safetensors"), &alone).unwrap();
+    let names: Vec<String> = (0..21).map(|i| format!("cond{}", 20 - i)).collect();
+    let list = dir.path().join("names.txt");
+    std::fs::write(&list, format!("# the 21 conditions\n{}\n{}\n", names[..10].join(" "), names[10..].join("\n"))).unwrap();
+    let rna = s(&d.rna);
+    let named = dir.path().join("named");
+    ok(
+        MODEL_A,
+        &[
+            &rna,
+            "--predictnew",
+            &s(&alone),
+            "--load_output_track_names",
+            &s(&list),
+            "--outdir",
+            &format!("{}/", named.display()),
+            "--quiet",
+        ],
+    );
+    let all = predictions(&file_with(&named, "_pred.npz"));
+    assert_eq!(all.columns, names);
+    // --select_tracks picks by those names.
+    let picked = dir.path().join("picked");
+    let args = [&rna, "--predictnew", &s(&alone), "--load_output_track_names", &s(&list), "--select_tracks", "cond3,cond17"];
+    ok(MODEL_A, &args.into_iter().chain(["--outdir", &format!("{}/", picked.display()), "--quiet"]).collect::<Vec<_>>());
+    let sel = predictions(&file_with(&picked, "_pred.npz"));
+    assert_eq!(sel.columns, ["cond17", "cond3"], "in the weights' order");
+    for (gene, row) in &sel.rows {
+        assert_eq!(row, &vec![all.rows[gene][3], all.rows[gene][17]], "{gene}");
+    }
+
+    // Wrong counts and files: one error line each, nothing written.
+    let out = dir.path().join("out");
+    let outdir = format!("{}/", out.display());
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, names[..20].join("\n")).unwrap();
+    let refuse = |names_arg: &str, needles: &[&str]| {
+        assert_refused(
+            &[&rna, "--predictnew", &s(&alone), "--load_output_track_names", names_arg, "--outdir", &outdir, "--quiet"],
+            &out,
+            needles,
+        )
+    };
+    refuse(&s(&short), &["short.txt: 20 track names, output 'ex' of", "has 21 tracks"]);
+    refuse(&format!("{},{}", s(&list), s(&list)), &["2 file(s) for the 1 outputs of ModelA"]);
+    refuse(&s(&dir.path().join("none.txt")), &["none.txt: cannot read the track names"]);
+    // With output files their headers name the tracks.
+    assert_refused(
+        &[
+            &rna,
+            &s(&d.expression),
+            "--delimiter",
+            "\\t",
+            "--predictnew",
+            &s(&alone),
+            "--load_output_track_names",
+            &s(&list),
+            "--outdir",
+            &outdir,
+            "--quiet",
+        ],
+        &out,
+        &["--load_output_track_names names the tracks of --predictnew without output files"],
+    );
+
+    // Model B: one file per output, comma-separated.
+    let b = dir.path().join("b");
+    let outs = [&d.expression, &d.degradation, &d.transcription].map(|p| s(p)).join(",");
+    let cv = s(&d.crossvalidation);
+    let b_args = [&s(&d.dna), &outs, "--delimiter", "\\t", "--crossvalidation", &cv, "1", "10", "--epochs", "0", "--quiet"];
+    ok(env!("CARGO_BIN_EXE_model_b"), &b_args.into_iter().chain(["--outdir", &format!("{}/", b.display())]).collect::<Vec<_>>());
+    let b_alone = dir.path().join("b_alone.safetensors");
+    std::fs::copy(file_with(&b, "_parameter.safetensors"), &b_alone).unwrap();
+    let per_output: Vec<PathBuf> = ["ex", "kd", "kt"]
+        .iter()
+        .map(|o| {
+            let p = dir.path().join(format!("{o}.txt"));
+            std::fs::write(&p, (0..21).map(|i| format!("{o}{i}")).collect::<Vec<_>>().join("\n")).unwrap();
+            p
+        })
+        .collect();
+    let b_named = dir.path().join("b_named");
+    let joined = per_output.iter().map(|p| s(p)).collect::<Vec<_>>().join(",");
+    ok(
+        env!("CARGO_BIN_EXE_model_b"),
+        &[
+            &s(&d.dna),
+            "--predictnew",
+            &s(&b_alone),
+            "--load_output_track_names",
+            &joined,
+            "--outdir",
+            &format!("{}/", b_named.display()),
+            "--quiet",
+        ],
+    );
+    let cols = predictions(&file_with(&b_named, "_pred.npz")).columns;
+    let want: Vec<String> = ["ex", "kd", "kt"].iter().flat_map(|o| (0..21).map(move |i| format!("{o}{i}_{o}"))).collect();
+    assert_eq!(cols, want);
+}

@@ -75,7 +75,7 @@ fn four_epochs_follow_the_reference_loss_for_loss() {
     let mut model = ModelDFixture::new(&dev, &[TRACKS; HEADS]);
     let sd = StateDict::from_npz(FIXTURE, "param/").unwrap();
     load_state_dict(&mut model, &sd, &LoadOptions::default()).unwrap();
-    let losses = HeadLosses::of::<ModelDFixture, Cpu>(&[TRACKS; HEADS], None, None).unwrap();
+    let losses = HeadLosses::of::<ModelDFixture, Cpu>(&[TRACKS; HEADS], None, None, None).unwrap();
     assert_eq!(losses.validation, [LossKind::Correlationdata, LossKind::None, LossKind::None]);
     let batches = |rows: &[usize]| rows.chunks(8).filter(|c| c.len() == 8).map(<[usize]>::to_vec).collect::<Vec<_>>();
     let (train_batches, val_batches) = (batches(&data.split.train), batches(&data.split.val));

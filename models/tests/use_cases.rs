@@ -132,6 +132,49 @@ fn every_use_case_runs_as_written_on_20_tracks() {
     }
 }
 
+/// The reference's list forms of `loss_function` and `loss_weights`: each output trains on its own
+/// loss (values and gradients are checked in `drg-core`'s `train::passes` tests); a list of the
+/// wrong length or with an unknown name is one error line, with nothing written.
+#[test]
+fn a_training_loss_and_weight_per_output_from_cnn() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dataset(dir.path(), 40);
+    let (ex, kd, kt) = (d.expression.as_path(), d.degradation.as_path(), d.transcription.as_path());
+    let out = tempfile::tempdir().unwrap();
+    let outdir = format!("{}/", out.path().display());
+    let cnn = |losses: &str| {
+        format!("loss_function={losses}+loss_weights=[1,0.5,2]+validation_loss=['Correlationdata','None','None']+{BASEMODEL}+{TRAINING}")
+    };
+    let bin = env!("CARGO_BIN_EXE_model_b");
+    let res = run(bin, &command(&d, &[d.dna.as_path()], &[ex, kd, kt], &cnn("['MSE','Correlationdata','Correlationmse']"), &outdir));
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let desc = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_model_params.json"))
+        .unwrap();
+    let desc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(desc).unwrap()).unwrap();
+    assert_eq!(desc["training"]["loss_function"], serde_json::json!(["MSE", "Correlationdata", "Correlationmse"]), "{desc}");
+    assert_eq!(desc["training"]["loss_weights"], serde_json::json!([1.0, 0.5, 2.0]), "{desc}");
+
+    for (losses, want) in [
+        (
+            "['MSE','Correlationdata']",
+            "error: --cnn: loss_function=['MSE','Correlationdata'] lists 2 values, model ModelB has 3 outputs (ex, kd, kt)",
+        ),
+        ("['MSE','Pearson','MSE']", "error: --cnn: loss_function: unknown loss 'Pearson': expected one of MSE, L1Loss,"),
+    ] {
+        let empty = tempfile::tempdir().unwrap();
+        let res = run(bin, &command(&d, &[d.dna.as_path()], &[ex, kd, kt], &cnn(losses), &format!("{}/", empty.path().display())));
+        assert_eq!(res.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        let stderr = stderr.lines().filter(|l| !l.starts_with("warning: --cnn device=")).collect::<Vec<_>>().join("\n");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(want), "{stderr}");
+        assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "{losses}: something was written");
+    }
+}
+
 #[test]
 fn keys_that_disagree_and_widths_that_cannot_be_shared_are_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();

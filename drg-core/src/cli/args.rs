@@ -78,7 +78,9 @@ pub struct RunArgs {
     /// the reference's command lines write them. Training keys (lr, batchsize, patience, seed,
     /// epochs, optimizer, optim_params, optim_weight_decay, warm_up_epochs, finetuning_patience,
     /// finetuning_rounds, finetuning_rate, device, keepmodel, init_adjust, loss_function,
-    /// validation_loss) apply to the run; flags below override them. Architecture keys
+    /// validation_loss, loss_weights) apply to the run; flags below override them.
+    /// loss_function, validation_loss and loss_weights take one value for every output or a
+    /// list with one per output (`loss_function=['MSE','Correlationdata']`). Architecture keys
     /// (num_kernels, dilations, ...) must agree with the compiled model, else an error names the
     /// declaration's text to change.
     #[arg(long)]
@@ -148,7 +150,10 @@ pub struct RunArgs {
     /// differs share their leading rows. Tensors not loaded keep their fresh initialisation;
     /// every tensor's outcome is printed. E.g. `--load_parameters run_parameter.safetensors None
     /// None False False` (everything), `... None convolutions.conv1d True False` (only the
-    /// first convolution).
+    /// first convolution). FILE may be a comma list, loaded in order (the reference's
+    /// multi-input form): TRANSLATE and EXCLUDE then give one entry per file, separated by `,`,
+    /// with the pairs or names of one file separated by `-`; INCLUDE and ALLOW_REDUCTION one
+    /// value per file, or one for all.
     #[arg(
         long = "load_parameters",
         alias = "load-parameters",
@@ -156,6 +161,14 @@ pub struct RunArgs {
         value_names = ["FILE", "TRANSLATE", "EXCLUDE", "INCLUDE", "ALLOW_REDUCTION"]
     )]
     pub load_parameters: Option<Vec<String>>,
+
+    /// With --predictnew and no output files: the track names of each output, one file per
+    /// output, comma-separated (`ex_tracks.txt,kd_tracks.txt`), each listing its names
+    /// whitespace-separated (`#` comments), as many as the weights have tracks. They name the
+    /// `_pred.npz` columns and are what --select_tracks picks from; without this flag the names
+    /// come from the `_model_params.json` beside the weights, else `C0, C1, ..`.
+    #[arg(long = "load_output_track_names", alias = "load-output-track-names", value_name = "FILES")]
+    pub load_output_track_names: Option<String>,
     // End of the after-training block.
     /// No progress bars or per-epoch lines.
     #[arg(long, short)]

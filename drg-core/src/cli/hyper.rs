@@ -42,6 +42,7 @@ pub const TRAINING_KEYS: &[&str] = &[
     "init_adjust",
     "loss_function",
     "validation_loss",
+    "loss_weights",
 ];
 
 impl CnnString {
@@ -118,11 +119,23 @@ impl CnnString {
         Ok(())
     }
 
-    /// `loss_function=` as a loss, if given.
-    pub fn loss(&self) -> anyhow::Result<Option<LossKind>> {
-        self.text("loss_function")
-            .map(|v| unquote(v).parse::<LossKind>().map_err(|e| anyhow::anyhow!("--cnn: loss_function: {e}")))
-            .transpose()
+    /// `loss_function=` as one training loss per output of `spec`: a single name applies to
+    /// every output, a list (`['MSE','Correlationdata']`, the reference's form for several
+    /// outputs) gives each output's own.
+    pub fn losses(&self, spec: &ModelSpec) -> anyhow::Result<Option<Vec<LossKind>>> {
+        let Some(v) = self.text("loss_function") else { return Ok(None) };
+        let parse = |s: &str| unquote(s).parse::<LossKind>().map_err(|e| anyhow::anyhow!("--cnn: loss_function: {e}"));
+        let losses = match per_output_items("loss_function", v, spec)? {
+            None => vec![parse(v)?; spec.outputs.len()],
+            Some(items) => items.iter().map(|s| parse(s)).collect::<anyhow::Result<Vec<_>>>()?,
+        };
+        if let Some(i) = losses.iter().position(|l| !l.counts()) {
+            bail!(
+                "--cnn: loss_function={v}: output {} would have no training loss ('None' is only a validation loss)",
+                spec.outputs[i].name
+            );
+        }
+        Ok(Some(losses))
     }
 
     /// `validation_loss=` as one loss per output of `spec`: a single name applies to every
@@ -131,27 +144,48 @@ impl CnnString {
     pub fn validation_losses(&self, spec: &ModelSpec) -> anyhow::Result<Option<Vec<LossKind>>> {
         let Some(v) = self.text("validation_loss") else { return Ok(None) };
         let parse = |s: &str| unquote(s).parse::<LossKind>().map_err(|e| anyhow::anyhow!("--cnn: validation_loss: {e}"));
-        let items = list_items(v);
-        let losses = match items {
+        let losses = match per_output_items("validation_loss", v, spec)? {
             None => {
                 let l = parse(v)?;
                 spec.outputs.iter().map(|o| if o.validation.counts() { l } else { LossKind::None }).collect()
             }
-            Some(items) => {
-                if items.len() != spec.outputs.len() {
-                    bail!(
-                        "--cnn: validation_loss={v} lists {} losses, model {} has {} outputs ({})",
-                        items.len(),
-                        spec.name,
-                        spec.outputs.len(),
-                        spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
-                    );
-                }
-                items.iter().map(|s| parse(s)).collect::<anyhow::Result<Vec<_>>>()?
-            }
+            Some(items) => items.iter().map(|s| parse(s)).collect::<anyhow::Result<Vec<_>>>()?,
         };
         Ok(Some(losses))
     }
+
+    /// `loss_weights=` (the reference's weight of each output's training loss, default 1): one
+    /// number for every output or a list with one per output; each must be finite and ≥ 0.
+    pub fn loss_weights(&self, spec: &ModelSpec) -> anyhow::Result<Option<Vec<f32>>> {
+        let Some(v) = self.text("loss_weights") else { return Ok(None) };
+        let parse = |s: &str| -> anyhow::Result<f32> {
+            match unquote(s).parse::<f32>() {
+                Ok(w) if w.is_finite() && w >= 0.0 => Ok(w),
+                _ => bail!("--cnn: loss_weights={v}: '{s}' is not a number ≥ 0"),
+            }
+        };
+        let weights = match per_output_items("loss_weights", v, spec)? {
+            None => vec![parse(v)?; spec.outputs.len()],
+            Some(items) => items.iter().map(|s| parse(s)).collect::<anyhow::Result<Vec<_>>>()?,
+        };
+        Ok(Some(weights))
+    }
+}
+
+/// The items of a list value of `key` (`None` for a scalar), which must have one item per
+/// output of `spec`.
+fn per_output_items(key: &str, v: &str, spec: &ModelSpec) -> anyhow::Result<Option<Vec<String>>> {
+    let Some(items) = list_items(v) else { return Ok(None) };
+    if items.len() != spec.outputs.len() {
+        bail!(
+            "--cnn: {key}={v} lists {} values, model {} has {} outputs ({})",
+            items.len(),
+            spec.name,
+            spec.outputs.len(),
+            spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(Some(items))
 }
 
 /// `'x'` or `"x"` without its quotes.
@@ -242,8 +276,8 @@ mod tests {
         InputSpec { name: "rna", channels: 4, length: 2000, reverse_complement: false },
     ];
     const OUTPUTS: &[OutputSpec] = &[
-        OutputSpec { name: "ex", width: None, validation: LossKind::Correlationdata },
-        OutputSpec { name: "kd", width: None, validation: LossKind::None },
+        OutputSpec { name: "ex", width: None, validation: LossKind::Correlationdata, loss: LossKind::Correlationmse },
+        OutputSpec { name: "kd", width: None, validation: LossKind::None, loss: LossKind::Correlationmse },
     ];
     const SPEC: ModelSpec = ModelSpec {
         name: "ModelD",
@@ -296,18 +330,38 @@ mod tests {
     #[test]
     fn losses_switch_at_run_time() {
         let c = CnnString::parse("loss_function=MSE+validation_loss=Correlationmse").unwrap();
-        assert_eq!(c.loss().unwrap(), Some(LossKind::Mse));
+        assert_eq!(c.losses(&SPEC).unwrap(), Some(vec![LossKind::Mse; 2]));
         // a single validation loss applies to the outputs the declaration validates
         assert_eq!(c.validation_losses(&SPEC).unwrap(), Some(vec![LossKind::Correlationmse, LossKind::None]));
         let c = CnnString::parse("validation_loss=['Correlationdata','Correlationdata']").unwrap();
         assert_eq!(c.validation_losses(&SPEC).unwrap(), Some(vec![LossKind::Correlationdata; 2]));
         let c = CnnString::parse("validation_loss=['Correlationdata','None','None']").unwrap();
-        assert!(c.validation_losses(&SPEC).unwrap_err().to_string().contains("lists 3 losses"));
-        let e = CnnString::parse("loss_function=Poisson").unwrap().loss().unwrap_err().to_string();
+        assert!(c.validation_losses(&SPEC).unwrap_err().to_string().contains("lists 3 values, model ModelD has 2 outputs (ex, kd)"));
+        let e = CnnString::parse("loss_function=Poisson").unwrap().losses(&SPEC).unwrap_err().to_string();
         assert!(e.starts_with("--cnn: loss_function: unknown loss 'Poisson': expected one of MSE, L1Loss, PoissonNNL,"), "{e}");
         // every loss of the reference's list, by its own name
         let c = CnnString::parse("loss_function=PoissonNNL+validation_loss=['Cosineclass','MSECorrelation']").unwrap();
-        assert_eq!(c.loss().unwrap(), Some(LossKind::PoissonNnl));
+        assert_eq!(c.losses(&SPEC).unwrap(), Some(vec![LossKind::PoissonNnl; 2]));
         assert_eq!(c.validation_losses(&SPEC).unwrap(), Some(vec![LossKind::Cosineclass, LossKind::MseCorrelation]));
+    }
+
+    #[test]
+    fn a_training_loss_and_weight_per_output() {
+        let c = CnnString::parse("loss_function=['MSE', 'Correlationdata']+loss_weights=[1, 0.5]").unwrap();
+        assert_eq!(c.losses(&SPEC).unwrap(), Some(vec![LossKind::Mse, LossKind::Correlationdata]));
+        assert_eq!(c.loss_weights(&SPEC).unwrap(), Some(vec![1.0, 0.5]));
+        c.check_architecture(&SPEC).unwrap();
+        assert_eq!(CnnString::parse("loss_weights=2").unwrap().loss_weights(&SPEC).unwrap(), Some(vec![2.0; 2]));
+        assert_eq!(CnnString::parse("lr=1").unwrap().loss_weights(&SPEC).unwrap(), None);
+        let e = CnnString::parse("loss_function=['MSE','Correlationdata','MSE']").unwrap().losses(&SPEC).unwrap_err().to_string();
+        assert_eq!(e, "--cnn: loss_function=['MSE','Correlationdata','MSE'] lists 3 values, model ModelD has 2 outputs (ex, kd)");
+        let e = CnnString::parse("loss_function=['MSE','Pearson']").unwrap().losses(&SPEC).unwrap_err().to_string();
+        assert!(e.starts_with("--cnn: loss_function: unknown loss 'Pearson': expected one of MSE,"), "{e}");
+        let e = CnnString::parse("loss_function=['MSE','None']").unwrap().losses(&SPEC).unwrap_err().to_string();
+        assert!(e.contains("output kd would have no training loss"), "{e}");
+        let e = CnnString::parse("loss_weights=[1,-2]").unwrap().loss_weights(&SPEC).unwrap_err().to_string();
+        assert_eq!(e, "--cnn: loss_weights=[1,-2]: '-2' is not a number ≥ 0");
+        let e = CnnString::parse("loss_weights=[1]").unwrap().loss_weights(&SPEC).unwrap_err().to_string();
+        assert!(e.contains("lists 1 values, model ModelD has 2 outputs"), "{e}");
     }
 }

@@ -119,6 +119,7 @@ impl Job {
                 batch_size: self.cfg.batch_size,
                 device_ordinal: self.device.ordinal(),
                 quiet: self.args.quiet,
+                track_names: None,
             };
             // The reference predicts every row, unless --crossvalidation names a test set.
             let all: Vec<usize> = (0..self.data.n_genes()).collect();
@@ -197,6 +198,9 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     if args.predictnew.is_some() && args.load_parameters.is_some() {
         bail!("--load_parameters fills a model before training (fine-tuning); --predictnew takes the weights to apply itself");
     }
+    if args.load_output_track_names.is_some() && !(args.predictnew.is_some() && args.inputs.is_some() && args.outputs.is_none()) {
+        bail!("--load_output_track_names names the tracks of --predictnew without output files; with output files their headers name the tracks");
+    }
     let tokens = args.select_tracks.as_deref().map(select_tracks_tokens).transpose()?;
     if args.predictnew.is_some() && args.inputs.is_some() && args.outputs.is_none() {
         return predict_without_outputs::<F>(args, device, &cnn, tokens);
@@ -225,7 +229,8 @@ fn run<F: ModelFamily>(args: RunArgs) -> anyhow::Result<()> {
     cnn.check_architecture(&chosen)?;
 
     let mut cfg = train_config(&args, &cnn)?;
-    cfg.loss = cnn.loss()?;
+    cfg.loss = cnn.losses(&chosen)?;
+    cfg.loss_weights = cnn.loss_weights(&chosen)?;
     cfg.validation_losses = cnn.validation_losses(&chosen)?;
     cfg.keep_model = cnn.flag("keepmodel")?.unwrap_or(true);
     cfg.device_ordinal = device.ordinal();
@@ -290,6 +295,7 @@ fn predict_without_outputs<F: ModelFamily>(
         batch_size: cfg.batch_size,
         device_ordinal: device.ordinal(),
         quiet: args.quiet,
+        track_names: args.load_output_track_names.as_deref().map(predict::read_track_name_files).transpose()?,
     };
     if !args.quiet {
         eprintln!(

@@ -9,14 +9,14 @@
 //! those of the weights, and the tracks are named by the `_model_params.json` beside the weights
 //! (else `C0..`). `--select_tracks` keeps a subset of the tracks either way.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::data::tracks::{resolve_tracks, TrackSelection};
 use crate::data::{Dataset, SeqSet};
 use crate::device::{DeviceChoice, DrgDevice};
 use crate::dfdx::tensor::Cpu;
 use crate::eval::prediction_files::write_prediction_files;
-use crate::model::{DrgModel, VariantJob};
+use crate::model::{DrgModel, ModelSpec, VariantJob};
 use crate::train::data_fit::{gene_names, track_names};
 use crate::train::evaluate::{report_predictions, ReportOptions};
 use crate::train::outputs::OutputPaths;
@@ -33,6 +33,8 @@ pub struct PredictSettings {
     pub batch_size: usize,
     pub device_ordinal: usize,
     pub quiet: bool,
+    /// `--load_output_track_names`: each file and the track names it lists, one per output.
+    pub track_names: Option<Vec<(PathBuf, Vec<String>)>>,
 }
 
 impl PredictSettings {
@@ -101,7 +103,10 @@ pub fn predict_sequences<M: DrgModel<D>, D: DrgDevice>(
     }
     let dev = D::open(s.device_ordinal, 0)?;
     let mut saved = open_saved_model::<M, D>(&dev, &s.weights, None, None)?;
-    let names = track_names_for(saved.description.as_ref(), &saved.widths);
+    let names = match &s.track_names {
+        Some(files) => names_per_output(files, &saved.widths, &spec, &s.weights)?,
+        None => track_names_for(saved.description.as_ref(), &saved.widths),
+    };
     let all_columns = column_names(saved.description.as_ref(), &spec, &names);
     let files: Vec<String> = spec.outputs.iter().map(|o| format!("output '{}' of {}", o.name, s.weights.display())).collect();
     let keep: Option<Vec<usize>> = match tokens {
@@ -133,6 +138,51 @@ pub fn predict_sequences<M: DrgModel<D>, D: DrgDevice>(
     let files = write_prediction_files(&s.out.prefix, genes, &preds, &columns)?;
     s.say_written(&files, genes.len(), columns.len());
     Ok(())
+}
+
+/// Reads `--load_output_track_names FILE[,FILE..]`: every file's whitespace-separated names
+/// (`#` starts a comment), which must not be empty.
+pub fn read_track_name_files(arg: &str) -> anyhow::Result<Vec<(PathBuf, Vec<String>)>> {
+    arg.split(',')
+        .map(|f| {
+            let path = PathBuf::from(f.trim());
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read the track names (--load_output_track_names): {e}", path.display()))?;
+            let names: Vec<String> =
+                text.lines().flat_map(|l| l.split('#').next().unwrap_or("").split_whitespace()).map(str::to_string).collect();
+            anyhow::ensure!(!names.is_empty(), "{}: lists no track name (--load_output_track_names)", path.display());
+            Ok((path, names))
+        })
+        .collect()
+}
+
+/// The track names of `files`, checked against the outputs of `spec` and the track counts of
+/// `weights`: one file per output, one name per track.
+fn names_per_output(
+    files: &[(PathBuf, Vec<String>)],
+    widths: &[usize],
+    spec: &ModelSpec,
+    weights: &Path,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    anyhow::ensure!(
+        files.len() == widths.len(),
+        "--load_output_track_names: {} file(s) for the {} outputs of {} ({}); give one per output, comma-separated",
+        files.len(),
+        widths.len(),
+        spec.name,
+        spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
+    );
+    for (((path, names), &w), o) in files.iter().zip(widths).zip(spec.outputs) {
+        anyhow::ensure!(
+            names.len() == w,
+            "{}: {} track names, output '{}' of {} has {w} tracks (--load_output_track_names)",
+            path.display(),
+            names.len(),
+            o.name,
+            weights.display()
+        );
+    }
+    Ok(files.iter().map(|(_, n)| n.clone()).collect())
 }
 
 /// [`predict_sequences`] as a job for the variant the sequences' lengths chose.

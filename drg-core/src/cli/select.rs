@@ -79,8 +79,10 @@ mod tests {
 
     const IN_FULL: [InputSpec; 1] = [InputSpec { name: "dna", channels: 4, length: 40_000, reverse_complement: true }];
     const IN_DEMO: [InputSpec; 1] = [InputSpec { name: "dna", channels: 4, length: 2_000, reverse_complement: true }];
-    const OUT_88: [OutputSpec; 1] = [OutputSpec { name: "ex", width: Some(88), validation: LossKind::Correlationdata }];
-    const OUT_21: [OutputSpec; 1] = [OutputSpec { name: "ex", width: Some(21), validation: LossKind::Correlationdata }];
+    const OUT_88: [OutputSpec; 1] =
+        [OutputSpec { name: "ex", width: Some(88), validation: LossKind::Correlationdata, loss: LossKind::Correlationmse }];
+    const OUT_21: [OutputSpec; 1] =
+        [OutputSpec { name: "ex", width: Some(21), validation: LossKind::Correlationdata, loss: LossKind::Correlationmse }];
 
     fn spec(variant: &'static str, inputs: &'static [InputSpec], outputs: &'static [OutputSpec]) -> ModelSpec {
         ModelSpec {

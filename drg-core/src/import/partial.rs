@@ -25,6 +25,10 @@
 //!   reference would raise at its final `load_state_dict`.
 //! * Excluded and not-included tensors are reported as such; the reference calls them "not in
 //!   state_dict".
+//! * Several files ([`PartialLoad::per_file`], the multi-input script's form): EXCLUDE is one
+//!   `-`-separated list per file and a single INCLUDE/ALLOW_REDUCTION value applies to every file
+//!   (the reference nests EXCLUDE one level too deep and raises an IndexError for a single value);
+//!   a file that does not exist is an error, not silently skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,6 +95,33 @@ impl PartialLoad {
             allow_reduction: allow_reduction == "True",
             rows: BTreeMap::new(),
         })
+    }
+
+    /// The reference's multi-file form (its multi-input script) for `files` weights files:
+    /// TRANSLATE and EXCLUDE hold one entry per file, separated by `,`, whose pairs or names are
+    /// separated by `-` (`cnns.CNN0.convolutions:convolutions-cnns.CNN0.nfcs:nfcs,None`); INCLUDE
+    /// and ALLOW_REDUCTION one `True`/`False` per file. A single entry of any of the four applies
+    /// to every file (the reference raises an IndexError there). With one file this is
+    /// [`Self::from_reference_args`], where `,` separates the pairs and names.
+    pub fn per_file(files: usize, translate: &str, exclude: &str, include: &str, allow_reduction: &str) -> Result<Vec<Self>, String> {
+        if files == 1 {
+            return Ok(vec![Self::from_reference_args(translate, exclude, include, allow_reduction)?]);
+        }
+        let split = |what: &str, arg: &str| -> Result<Vec<String>, String> {
+            let items: Vec<String> = arg.split(',').map(|i| i.trim().replace('-', ",")).collect();
+            match items.len() {
+                1 => Ok(vec![items[0].clone(); files]),
+                n if n == files => Ok(items),
+                n => Err(format!("{what} '{arg}' has {n} comma-separated entries for {files} files (one per file, or one for all)")),
+            }
+        };
+        let (t, e, i, r) = (
+            split("TRANSLATE", translate)?,
+            split("EXCLUDE", exclude)?,
+            split("INCLUDE", include)?,
+            split("ALLOW_REDUCTION", allow_reduction)?,
+        );
+        (0..files).map(|k| Self::from_reference_args(&t[k], &e[k], &i[k], &r[k]).map_err(|err| format!("file {}: {err}", k + 1))).collect()
     }
 
     /// The file key the model tensor `key` is read from.
@@ -384,6 +415,41 @@ mod tests {
         assert_eq!(m.0.weight.as_vec(), fresh.0.weight.as_vec());
         let r = load_partial(&mut net(), &full(), &PartialLoad::from_reference_args("None", "None", "True", "False").unwrap());
         assert_eq!(r.loaded().count(), 0);
+    }
+
+    #[test]
+    fn several_files_load_in_order_each_with_its_own_lists() {
+        // File 1 holds layer 0 under other names (renamed by `-`-separated pairs); file 2 holds
+        // everything, but only its head is included. Layer 0 from file 1, layer 1 from file 2.
+        let renamed = file(&[("conv.w", vec![2, 3], 10.0), ("conv.b", vec![2], 20.0), ("1.weight", vec![4, 2], 30.0)]);
+        let hows = PartialLoad::per_file(2, "0.weight:conv.w-0.bias:conv.b,None", "1.weight,1", "False,True", "False").unwrap();
+        assert_eq!(hows.len(), 2);
+        assert_eq!(hows[0].translate, [("0.weight".to_string(), "conv.w".to_string()), ("0.bias".to_string(), "conv.b".to_string())]);
+        assert_eq!((hows[0].names.clone(), hows[0].include), (vec!["1.weight".to_string()], false));
+        assert_eq!((hows[1].names.clone(), hows[1].include, hows[1].allow_reduction), (vec!["1".to_string()], true, false));
+        let mut m = net();
+        let r1 = load_partial(&mut m, &renamed, &hows[0]);
+        let r2 = load_partial(&mut m, &full(), &hows[1]);
+        assert_eq!(r1.loaded().map(|l| l.key.as_str()).collect::<Vec<_>>(), ["0.weight", "0.bias"]);
+        assert_eq!(outcome(&r1, "1.weight"), Outcome::Excluded);
+        assert_eq!(r2.loaded().map(|l| l.key.as_str()).collect::<Vec<_>>(), ["1.weight", "1.bias"]);
+        assert_eq!(m.0.weight.as_vec(), (0..6).map(|i| 10.0 + i as f32).collect::<Vec<_>>());
+        assert_eq!(m.0.bias.as_vec(), vec![20.0, 21.0]);
+        assert_eq!(m.1.weight.as_vec(), (0..8).map(|i| 300.0 + i as f32).collect::<Vec<_>>());
+        // One value applies to every file; another count is an error naming the argument.
+        let all = PartialLoad::per_file(3, "None", "None", "False", "True").unwrap();
+        assert!(all.iter().all(|h| h.translate.is_empty() && h.names.is_empty() && !h.include && h.allow_reduction));
+        assert_eq!(
+            PartialLoad::per_file(2, "None", "None", "True,False,True", "False").unwrap_err(),
+            "INCLUDE 'True,False,True' has 3 comma-separated entries for 2 files (one per file, or one for all)"
+        );
+        assert_eq!(
+            PartialLoad::per_file(2, "a:b-c,None", "None", "False", "False").unwrap_err(),
+            "file 1: TRANSLATE entry 'c' is not current_name:loaded_name"
+        );
+        // One file: the single script's form, `,` between pairs.
+        let one = PartialLoad::per_file(1, "0.weight:conv.w,0.bias:conv.b", "None", "False", "False").unwrap();
+        assert_eq!(one[0].translate.len(), 2);
     }
 
     #[test]

@@ -111,6 +111,16 @@ pub struct ModelDescription {
     pub columns: Vec<String>,
 }
 
+/// The training losses of `spec`'s outputs as the reference's `loss_function` writes them: one
+/// name when all agree, else the list (`['MSE','Correlationdata']`).
+fn training_losses(spec: &ModelSpec) -> String {
+    let names: Vec<&str> = spec.outputs.iter().map(|o| o.loss.name()).collect();
+    match names.split_first() {
+        Some((first, rest)) if rest.iter().all(|n| n == first) => first.to_string(),
+        _ => format!("[{}]", names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(",")),
+    }
+}
+
 impl ModelDescription {
     /// The description of `spec` built with `widths` tracks per output.
     pub fn of(spec: &ModelSpec, widths: &[usize], training: serde_json::Value) -> Self {
@@ -119,7 +129,7 @@ impl ModelDescription {
             variant: spec.variant.to_string(),
             inputs: spec.inputs.iter().map(|i| (i.name.to_string(), i.channels, i.length, i.reverse_complement)).collect(),
             outputs: spec.outputs.iter().zip(widths).map(|(o, &w)| (o.name.to_string(), w, o.validation.name().to_string())).collect(),
-            loss: spec.loss.name().to_string(),
+            loss: training_losses(spec),
             hyper: spec.hyper.iter().map(|k| (k.key.to_string(), k.value.to_string())).collect(),
             parameter_count: spec.parameter_count(widths),
             training,

@@ -285,12 +285,13 @@ pub fn open_saved_model<M: DrgModel<D>, D: DrgDevice>(
 }
 
 /// The reference's `--load_parameters FILE TRANSLATE EXCLUDE INCLUDE ALLOW_REDUCTION`, applied to
-/// a freshly built model before training (fine-tuning): see [`crate::import::partial`].
+/// a freshly built model before training (fine-tuning): see [`crate::import::partial`]. FILE may
+/// be a comma list: the files are loaded in order (a later file overwrites what an earlier one
+/// loaded), each with its own lists ([`PartialLoad::per_file`], the reference's multi-input form).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadParameters {
-    /// The weights file (of a comma list, the first, as the reference's single script).
-    pub file: PathBuf,
-    pub how: PartialLoad,
+    /// The weights files, in loading order, each with what to load from it.
+    pub files: Vec<(PathBuf, PartialLoad)>,
     /// `--select_tracks`: heads saved with every track keep the selected rows.
     pub tracks: Option<TrackSelection>,
 }
@@ -301,47 +302,59 @@ impl LoadParameters {
         let [file, translate, exclude, include, reduction] = args else {
             bail!("--load_parameters takes 5 arguments (FILE TRANSLATE EXCLUDE INCLUDE ALLOW_REDUCTION), {} given", args.len());
         };
-        let file = file.split(',').next().unwrap_or_default();
-        anyhow::ensure!(!file.is_empty(), "--load_parameters: no FILE given");
-        let how = PartialLoad::from_reference_args(translate, exclude, include, reduction)
+        let paths: Vec<&str> = file.split(',').map(str::trim).collect();
+        anyhow::ensure!(paths.iter().all(|p| !p.is_empty()), "--load_parameters: FILE '{file}' has an empty entry");
+        let hows = PartialLoad::per_file(paths.len(), translate, exclude, include, reduction)
             .map_err(|e| anyhow::anyhow!("--load_parameters: {e}"))?;
-        Ok(Self { file: PathBuf::from(file), how, tracks })
+        Ok(Self { files: paths.iter().map(PathBuf::from).zip(hows).collect(), tracks })
     }
 
-    /// What the model description and the checkpoint fingerprint record.
+    /// What the model description and the checkpoint fingerprint record (one file: as before
+    /// several files were accepted, so that fingerprints of such runs stay equal).
     pub fn describe(&self) -> serde_json::Value {
-        serde_json::json!({
-            "file": self.file.display().to_string(),
-            "translate": self.how.translate, "names": self.how.names, "include": self.how.include, "allow_reduction": self.how.allow_reduction,
-            "tracks": self.tracks.as_ref().map(|t| &t.per_output),
-        })
+        let tracks = self.tracks.as_ref().map(|t| &t.per_output);
+        let one = |(file, how): &(PathBuf, PartialLoad)| {
+            serde_json::json!({
+                "file": file.display().to_string(),
+                "translate": how.translate, "names": how.names, "include": how.include, "allow_reduction": how.allow_reduction,
+                "tracks": tracks,
+            })
+        };
+        match self.files.as_slice() {
+            [single] => one(single),
+            several => serde_json::Value::Array(several.iter().map(one).collect()),
+        }
     }
 
-    /// Reads the weights file and the rows of the track selection for model `M`: the errors
+    /// Reads the weights files and the rows of the track selection for model `M`: the errors
     /// [`Self::apply`] can meet, found before a run writes any file.
     pub fn check<M: DrgModel<D>, D: DrgDevice>(&self) -> anyhow::Result<()> {
-        self.prepare::<M, D>().map(|_| ())
+        self.files.iter().try_for_each(|(file, how)| self.prepare::<M, D>(file, how).map(|_| ()))
     }
 
-    fn prepare<M: DrgModel<D>, D: DrgDevice>(&self) -> anyhow::Result<(StateDict, PartialLoad)> {
-        anyhow::ensure!(self.file.exists(), "{}: no such file (--load_parameters)", self.file.display());
-        let sd = read_weights(&self.file).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut how = self.how.clone();
+    fn prepare<M: DrgModel<D>, D: DrgDevice>(&self, file: &Path, how: &PartialLoad) -> anyhow::Result<(StateDict, PartialLoad)> {
+        anyhow::ensure!(file.exists(), "{}: no such file (--load_parameters)", file.display());
+        let sd = read_weights(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut how = how.clone();
         if let Some(sel) = self.tracks.as_ref().filter(|s| !s.keeps_all()) {
             how.rows = selected_rows::<M, D>(sel)?;
         }
         Ok((sd, how))
     }
 
-    /// Loads what the arguments ask for into `model` and says, per tensor, what was loaded and
-    /// what kept its initial values.
-    pub fn apply<M: DrgModel<D>, D: DrgDevice>(&self, model: &mut M) -> anyhow::Result<PartialReport> {
-        let (sd, how) = self.prepare::<M, D>()?;
-        let report = load_partial(model, &sd, &how);
-        if report.loaded().count() == 0 {
-            eprintln!("warning: --load_parameters {}: no tensor was loaded", self.file.display());
+    /// Loads what the arguments ask for into `model`, file after file, and says per file and
+    /// tensor what was loaded and what kept its values.
+    pub fn apply<M: DrgModel<D>, D: DrgDevice>(&self, model: &mut M) -> anyhow::Result<Vec<(PathBuf, PartialReport)>> {
+        let mut reports = Vec::new();
+        for (file, how) in &self.files {
+            let (sd, how) = self.prepare::<M, D>(file, how)?;
+            let report = load_partial(model, &sd, &how);
+            if report.loaded().count() == 0 {
+                eprintln!("warning: --load_parameters {}: no tensor was loaded", file.display());
+            }
+            reports.push((file.clone(), report));
         }
-        Ok(report)
+        Ok(reports)
     }
 }
 

@@ -67,8 +67,8 @@ impl<D: DrgDevice> DrgModel<D> for Tiny<f32, D> {
             InputSpec { name: "rna", channels: 4, length: L_RNA, reverse_complement: false },
         ],
         outputs: &[
-            OutputSpec { name: "ex", width: Some(3), validation: LossKind::Correlationdata },
-            OutputSpec { name: "kd", width: Some(2), validation: LossKind::None },
+            OutputSpec { name: "ex", width: Some(3), validation: LossKind::Correlationdata, loss: LossKind::Correlationmse },
+            OutputSpec { name: "kd", width: Some(2), validation: LossKind::None, loss: LossKind::Correlationmse },
         ],
         loss: LossKind::Correlationmse,
         hyper: &[crate::model::ReferenceKey { key: "num_kernels", value: "0", dsl: "none" }],

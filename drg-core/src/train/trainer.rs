@@ -60,9 +60,11 @@ pub struct TrainConfig {
     /// Testing hook: return (unfinished, checkpoint written) once this many passes over the
     /// training set have run, the epoch-0 pass included, as if the process had been killed.
     pub stop_after_passes: Option<u64>,
-    /// The training loss of every output instead of the declaration's (the reference's
-    /// `loss_function`, switched at run time).
-    pub loss: Option<LossKind>,
+    /// The training loss of each output instead of the declaration's (the reference's
+    /// `loss_function`, one name for every output or a list, switched at run time).
+    pub loss: Option<Vec<LossKind>>,
+    /// The weight of each output's training loss (the reference's `loss_weights`; `None`: 1 each).
+    pub loss_weights: Option<Vec<f32>>,
     /// The validation loss of every output instead of the declaration's (`validation_loss`;
     /// `LossKind::None` excludes an output from validation and early stopping).
     pub validation_losses: Option<Vec<LossKind>>,
@@ -106,6 +108,7 @@ impl TrainConfig {
             verbose: true,
             stop_after_passes: None,
             loss: None,
+            loss_weights: None,
             validation_losses: None,
             keep_model: true,
             shuffle: true,
@@ -138,11 +141,14 @@ impl TrainConfig {
             "genes_fnv1a": format!("{:016x}", fnv1a(names)), "split_fnv1a": format!("{:016x}", fnv1a(split)),
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed,
             "optimizer": self.optimizer, "schedule": self.schedule,
-            "loss_function": self.loss.map(LossKind::name), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
+            "loss_function": self.loss.as_deref().map(loss_names), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
             "shuffle": self.shuffle, "dropout": self.dropout, "initial_weights": self.initial_weights.as_ref().map(|p| p.display().to_string()),
         });
         if let Some(lp) = &self.load_parameters {
             fingerprint["load_parameters"] = lp.describe();
+        }
+        if let Some(w) = &self.loss_weights {
+            fingerprint["loss_weights"] = json!(w);
         }
         fingerprint
     }
@@ -150,12 +156,15 @@ impl TrainConfig {
     fn description(&self, device: &str) -> serde_json::Value {
         let mut description = json!({
             "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed, "optimizer": self.optimizer, "schedule": self.schedule, "device": device,
-            "loss_function": self.loss.map(LossKind::name), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
+            "loss_function": self.loss.as_deref().map(loss_names), "validation_loss": self.validation_losses.as_ref().map(|v| v.iter().map(|l| l.name()).collect::<Vec<_>>()),
             "keepmodel": self.keep_model, "shuffle": self.shuffle, "dropout": self.dropout,
             "initial_weights": self.initial_weights.as_ref().map(|p| p.display().to_string()),
         });
         if let Some(lp) = &self.load_parameters {
             description["load_parameters"] = lp.describe();
+        }
+        if let Some(w) = &self.loss_weights {
+            description["loss_weights"] = json!(w);
         }
         description
     }
@@ -172,6 +181,15 @@ pub struct TrainResult<M> {
     pub completed: bool,
     /// The test-set evaluation of a completed run.
     pub evaluation: Option<Evaluation>,
+}
+
+/// A `loss_function` setting as the reference writes it: one name when every output has the
+/// same loss (so fingerprints of runs from before per-output losses stay equal), else the list.
+fn loss_names(losses: &[LossKind]) -> serde_json::Value {
+    match losses {
+        [first, rest @ ..] if rest.iter().all(|l| l == first) => json!(first.name()),
+        _ => json!(losses.iter().map(|l| l.name()).collect::<Vec<_>>()),
+    }
 }
 
 /// The 64-bit FNV-1a hash of a byte stream (stable across Rust versions, unlike `DefaultHasher`).
@@ -329,11 +347,12 @@ impl<D: DrgDevice> Run<'_, D> {
             load_weights(&mut model, weights)?;
         }
         if let Some(lp) = &cfg.load_parameters {
-            let report = lp.apply(&mut model)?;
-            for line in &report.lines {
-                self.say(line.text());
+            for (file, report) in lp.apply(&mut model)? {
+                for line in &report.lines {
+                    self.say(line.text());
+                }
+                eprintln!("{}", report.summary(&file.display().to_string()));
             }
-            eprintln!("{}", report.summary(&lp.file.display().to_string()));
         }
         let schedule = Schedule::new(cfg.schedule, cfg.lr);
         if cfg.schedule.warm_up_epochs > 0 {
@@ -555,7 +574,12 @@ pub fn train<M: DrgModel<D>, D: DrgDevice>(data: &Dataset, cfg: &TrainConfig, ou
         cfg,
         out,
         progress: Progress::new(cfg.schedule.epochs, cfg.progress && Progress::terminal()),
-        losses: HeadLosses::of::<M, D>(&data.n_tracks(), cfg.loss, cfg.validation_losses.as_deref())?,
+        losses: HeadLosses::of::<M, D>(
+            &data.n_tracks(),
+            cfg.loss.as_deref(),
+            cfg.loss_weights.as_deref(),
+            cfg.validation_losses.as_deref(),
+        )?,
         checkpoint: Checkpoint::new(out.checkpoint_dir()),
         fingerprint: cfg.fingerprint(&M::SPEC, data),
         log: LossLog::new(&out.prefix),

@@ -139,7 +139,13 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|(k, _, _)| seen.insert(k.clone()));
     let n_out = model.outputs.len();
-    out.push(key("loss_function", model.loss.reference_name(), format!("`loss {}`", model.loss.dsl_name())));
+    if model.outputs.iter().any(|o| o.loss.is_some()) {
+        // per-output training losses: the reference's list form
+        let each: Vec<String> = model.outputs.iter().map(|o| format!("'{}'", o.loss.unwrap_or(model.loss).reference_name())).collect();
+        out.push(key("loss_function", format!("[{}]", each.join(",")), "each output's `loss = ..`"));
+    } else {
+        out.push(key("loss_function", model.loss.reference_name(), format!("`loss {}`", model.loss.dsl_name())));
+    }
     if model.outputs.iter().any(|o| o.validation.is_some()) {
         // per-output validation losses: the reference's list form, `None` for `validation = none`
         let each: Vec<String> = model

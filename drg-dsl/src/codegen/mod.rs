@@ -451,7 +451,8 @@ fn variant_code(model: &Model, v: &Variant) -> Result<TokenStream, syn::Error> {
                 Width::Fixed(n) => quote!(::core::option::Option::Some(#n)),
                 Width::Data { .. } => quote!(::core::option::Option::None),
             };
-            quote!(#c::model::OutputSpec { name: #name, width: #width, validation: #val })
+            let loss = loss_kind(o.loss.unwrap_or(model.loss));
+            quote!(#c::model::OutputSpec { name: #name, width: #width, validation: #val, loss: #loss })
         })
         .collect();
     let per_track = &v.parameters_per_track;
