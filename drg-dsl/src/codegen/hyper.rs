@@ -54,9 +54,10 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("l_kernels", c.kernel, format!("the kernel size of the trunk's first `{call}`")));
                 out.push(key("kernel_bias", py_bool(c.bias), format!("`bias = {}` of the trunk's first `{call}`", c.bias)));
             }
-            LayerKind::Gelu if !seen_act => {
+            LayerKind::Gelu | LayerKind::Act(_) if !seen_act => {
                 seen_act = true;
-                out.push(key("net_function", "GELU", "`gelu` after the first conv (the only activation drg_model! has)"));
+                let act = if let LayerKind::Act(a) = &layer.kind { *a } else { Activation::Gelu };
+                out.push(key("kernel_function", act.reference_name(), format!("`{}` after the first conv", act.dsl_name())));
             }
             LayerKind::Pool(p) if !seen_pool => {
                 seen_pool = true;
@@ -89,6 +90,8 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 }
                 out.push(key(kernel_key, s.kernel, format!("`k = {}` of `{call}`", s.kernel)));
                 out.push(key("conv_batch_norm", py_bool(s.batchnorm), format!("`batchnorm = {}` of `{call}`", s.batchnorm)));
+                let act = s.activation;
+                out.push(key("net_function", act.reference_name(), format!("`act = {}` of `{call}` (the default: gelu)", act.dsl_name())));
                 let pooled: Vec<&StackLayer> = s.layers.iter().filter(|l| l.pool.is_some()).collect();
                 let (pool, every) = match pooled.first() {
                     Some(l) => (l.pool, l.index + 1),
@@ -113,6 +116,9 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
             LayerKind::Linear(l) => out.push(key("fclayer_size", l.out_features, format!("`linear({})` after `flatten`", l.out_features))),
             LayerKind::Fc(fc) => {
                 out.push(key("nfc_layers", fc.widths.len(), format!("`fc({}, ..)`", fc.widths.len())));
+                let act = fc.activation;
+                out.push(key("net_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
+                out.push(key("fc_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
                 out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` of `fc(..)`", fc.dropout)));
             }
             _ => {}
@@ -186,8 +192,8 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
             }
             Heads::Mlp { embeddings, activation, combiners } => {
                 let act = match activation {
-                    Activation::Gelu => "GELU",
                     Activation::Identity => "Linear",
+                    other => other.reference_name(),
                 };
                 out.push(key("combine_function", act, "`act = ..` of `mlp(..)`"));
                 out.push(key("shared_embedding", "True", "`mlp(..)` (one embedding head per trunk, shared by every output)"));
