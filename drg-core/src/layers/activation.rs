@@ -77,7 +77,8 @@ mod tests {
         }
         let dev = Cpu::default();
         let xs = [-2.0f32, -0.5, 0.0, 0.7, 3.0];
-        let want: [(Activation, fn(f32) -> f32); 4] = [
+        type Reference = fn(f32) -> f32;
+        let want: [(Activation, Reference); 4] = [
             (Activation::Identity, |x| x),
             (Activation::Relu, |x| x.max(0.0)),
             (Activation::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
