@@ -276,6 +276,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 (conv, out)
             }
             SpecKind::Gelu => (LayerKind::Gelu, shape),
+            SpecKind::Act(a) => (LayerKind::Act(*a), shape),
             SpecKind::Dropout { p } => {
                 let p_val = env.f64(p, errs)?;
                 if !(0.0..1.0).contains(&p_val) {
@@ -300,7 +301,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let pool = pooling(*kind, size, l);
                 (LayerKind::Pool(pool), Shape::Seq { channels: c, len: pool.out_len })
             }
-            SpecKind::Stack { role, k, dilations, bias, batchnorm, wpool, every } => {
+            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every } => {
                 let seq = needs_seq(errs)?;
                 let stack = infer_stack(
                     spec,
@@ -308,8 +309,8 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     k,
                     dilations,
                     *bias,
-                    *batchnorm,
-                    wpool.as_ref(),
+                    (*batchnorm, *act),
+                    pool.as_ref(),
                     every,
                     seq,
                     &key_prefix,
@@ -371,7 +372,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let linear = LayerKind::Linear(Linear { in_features, out_features: out, key });
                 (linear, Shape::Flat { features: out })
             }
-            SpecKind::Fc { n_layers, dropout, widening } => {
+            SpecKind::Fc { n_layers, dropout, widening, act } => {
                 let features = needs_flat(errs)?;
                 let stem = if roles.fc { fallback(".Fullyconnected") } else { format!("{key_prefix}nfcs.nfcs.Fullyconnected") };
                 roles.fc = true;
@@ -379,7 +380,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     errs.at(n_layers.span(), format!("{pre}`fc(0)` builds no layer; remove it or use at least 1 layer"));
                     return None;
                 }
-                let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, Activation::Gelu, &stem, "fc", errs)?;
+                let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, *act, &stem, "fc", errs)?;
                 (LayerKind::Fc(fc), shape)
             }
                 })
@@ -449,8 +450,8 @@ fn infer_stack(
     k: &Param<usize>,
     dilations: &StackDilations,
     bias: bool,
-    batchnorm: bool,
-    wpool: Option<&Param<usize>>,
+    (batchnorm, activation): (bool, Activation),
+    pool: Option<&(PoolKind, Param<usize>)>,
     every: &Param<usize>,
     (channels, len_in): (usize, usize),
     key_prefix: &str,
@@ -462,7 +463,15 @@ fn infer_stack(
     let pre = env.prefix();
     let kernel = positive(env, k, "the kernel size k", errs);
     let every = positive(env, every, "`every`", errs);
-    let pool_size = wpool.map(|p| positive(env, p, "the pooling size `wpool`", errs));
+    let pool_kind = pool.map_or(PoolKind::Weighted, |(kind, _)| *kind);
+    let pool_size = pool.map(|(kind, p)| {
+        let what = match kind {
+            PoolKind::Weighted => "the pooling size `wpool`",
+            PoolKind::Max => "the pooling size `maxpool`",
+            PoolKind::Mean => "the pooling size `meanpool`",
+        };
+        positive(env, p, what, errs)
+    });
     let dils: Vec<Option<usize>> = match dilations {
         StackDilations::List(span, list) => {
             if list.is_empty() {
@@ -513,7 +522,7 @@ fn infer_stack(
                 if p > len {
                     stop = true;
                 } else {
-                    pool = Some(pooling(PoolKind::Weighted, p, len));
+                    pool = Some(pooling(pool_kind, p, len));
                 }
             }
         }
@@ -537,5 +546,5 @@ fn infer_stack(
         errs.at(spec.span, format!("{pre}`{}` builds no layer: its kernel size k = {kernel} is longer than the input length {len_in} here; use k ≤ {len_in} or pool less before it", spec.name));
         return None;
     }
-    Some(ConvStack { role, channels, kernel, bias, batchnorm, requested_layers: dils.len(), layers, key })
+    Some(ConvStack { role, channels, kernel, bias, batchnorm, activation, requested_layers: dils.len(), layers, key })
 }

@@ -181,8 +181,52 @@ impl Loss {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
     Gelu,
-    /// No activation (the reference's `Linear`).
+    /// No activation (the reference's `Linear`, or `Id0` as a layer function).
     Identity,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Activation {
+    /// The DSL's names, as layers (`relu`) and as `act = ..` values, with their activations.
+    pub const NAMES: [(&'static str, Activation); 5] = [
+        ("gelu", Activation::Gelu),
+        ("relu", Activation::Relu),
+        ("sigmoid", Activation::Sigmoid),
+        ("tanh", Activation::Tanh),
+        ("id0", Activation::Identity),
+    ];
+
+    pub fn from_dsl(name: &str) -> Option<Activation> {
+        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+    }
+
+    pub fn dsl_name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, a)| *a == self).map_or("id0", |(n, _)| n)
+    }
+
+    /// The reference's name of the function (`kernel_function`, `net_function`).
+    pub fn reference_name(self) -> &'static str {
+        match self {
+            Activation::Gelu => "GELU",
+            Activation::Identity => "Id0",
+            Activation::Relu => "ReLU",
+            Activation::Sigmoid => "Sigmoid",
+            Activation::Tanh => "Tanh",
+        }
+    }
+
+    /// The matching `drg_core::layers::activation::Activation` variant's name.
+    pub fn core_variant(self) -> &'static str {
+        match self {
+            Activation::Gelu => "Gelu",
+            Activation::Identity => "Identity",
+            Activation::Relu => "Relu",
+            Activation::Sigmoid => "Sigmoid",
+            Activation::Tanh => "Tanh",
+        }
+    }
 }
 
 /// One size variant: every number resolved.
@@ -266,6 +310,8 @@ pub enum LayerKind {
     Conv(Conv),
     /// Exact (erf) GELU.
     Gelu,
+    /// Another activation layer (`relu`, `sigmoid`, `tanh`, `id0`).
+    Act(Activation),
     Pool(Pool),
     /// `dilated(..)` or `convblocks(..)`: the reference's `Res_Conv1d` (P4).
     ConvStack(ConvStack),
@@ -328,6 +374,8 @@ pub struct ConvStack {
     pub kernel: usize,
     pub bias: bool,
     pub batchnorm: bool,
+    /// The activation before every conv (`act = ..`, the reference's `net_function`).
+    pub activation: Activation,
     /// Layers asked for (`len(dilations)` or `n`).
     pub requested_layers: usize,
     pub layers: Vec<StackLayer>,

@@ -61,7 +61,7 @@ fn layer(l: &Layer, out: &mut Vec<(String, usize)>) {
         LayerKind::Attention(a) => out.push((a.key.clone(), attention(a))),
         LayerKind::Linear(li) => out.push((li.key.clone(), linear(li.in_features, li.out_features))),
         LayerKind::Fc(stack) => fc(stack, out),
-        LayerKind::Gelu | LayerKind::Pool(_) | LayerKind::Flatten | LayerKind::Dropout { .. } => {}
+        LayerKind::Gelu | LayerKind::Act(_) | LayerKind::Pool(_) | LayerKind::Flatten | LayerKind::Dropout { .. } => {}
     }
 }
 

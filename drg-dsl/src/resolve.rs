@@ -8,11 +8,12 @@
 use crate::args::{Args, Param};
 use crate::ast::{Call, ModelDef, Number, Site, TrunkBody, Value};
 use crate::error::Errors;
-use crate::ir::{CombinationKind, Loss, PoolKind, Relation, StackRole};
+use crate::ir::{Activation, CombinationKind, Loss, PoolKind, Relation, StackRole};
 use proc_macro2::Span;
 use syn::Ident;
 
-pub(crate) const LAYER_NAMES: &str = "conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout";
+pub(crate) const LAYER_NAMES: &str =
+    "conv, gelu, relu, sigmoid, tanh, id0, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout";
 
 pub(crate) struct VariantSpec {
     pub(crate) name: Ident,
@@ -112,6 +113,8 @@ pub(crate) enum SpecKind {
         dilation: Param<usize>,
     },
     Gelu,
+    /// `relu`, `sigmoid`, `tanh`, `id0`.
+    Act(Activation),
     Pool {
         kind: PoolKind,
         p: Param<usize>,
@@ -123,7 +126,9 @@ pub(crate) enum SpecKind {
         dilations: StackDilations,
         bias: bool,
         batchnorm: bool,
-        wpool: Option<Param<usize>>,
+        act: Activation,
+        /// The pooling inside the stack (`wpool`, `maxpool` or `meanpool`), at most one.
+        pool: Option<(PoolKind, Param<usize>)>,
         every: Param<usize>,
     },
     Attention {
@@ -138,6 +143,7 @@ pub(crate) enum SpecKind {
         n_layers: Param<usize>,
         dropout: Param<f64>,
         widening: Param<f64>,
+        act: Activation,
     },
     Dropout {
         p: Param<f64>,
@@ -261,6 +267,11 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
                 SpecKind::Flatten
             }
         }
+        "relu" | "sigmoid" | "tanh" | "id0" => {
+            let act = Activation::from_dsl(&name).expect("an activation name");
+            Args::read(call, &[], &[], false, act.dsl_name(), errs);
+            SpecKind::Act(act)
+        }
         "wpool" | "maxpool" | "meanpool" => {
             let (kind, sig) = match name.as_str() {
                 "wpool" => (PoolKind::Weighted, "wpool(p)"),
@@ -271,25 +282,43 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             SpecKind::Pool { kind, p: a.req_usize("p", errs)? }
         }
         "dilated" => {
-            let sig = "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, wpool = P, every = 1)";
-            let a = Args::read(call, &[], &["k", "dilations", "bias", "batchnorm", "wpool", "every"], false, sig, errs);
+            let sig =
+                "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1)";
+            let a = Args::read(
+                call,
+                &[],
+                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every"],
+                false,
+                sig,
+                errs,
+            );
+            let act = activation_arg(&a, errs);
             let k = a.usize_or("k", 11, errs);
             let dilations = a.req_usize_list("dilations", errs);
             let bias = a.bool_or("bias", false, errs);
             let batchnorm = a.bool_or("batchnorm", true, errs);
-            let wpool = a.opt_usize("wpool", errs);
+            let pool = stack_pool(&a, "dilated", errs);
             let every = a.usize_or("every", 1, errs);
             let (span, list) = dilations?;
-            SpecKind::Stack { role: StackRole::Dilated, k, dilations: StackDilations::List(span, list), bias, batchnorm, wpool, every }
+            SpecKind::Stack { role: StackRole::Dilated, k, dilations: StackDilations::List(span, list), bias, batchnorm, act, pool, every }
         }
         "convblocks" => {
-            let sig = "convblocks(n, k = 11, bias = true, batchnorm = true, wpool = P, every = 1, dilation = 1)";
-            let a = Args::read(call, &["n", "k"], &["bias", "batchnorm", "wpool", "every", "dilation"], false, sig, errs);
+            let sig =
+                "convblocks(n, k = 11, bias = true, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1)";
+            let a = Args::read(
+                call,
+                &["n", "k"],
+                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation"],
+                false,
+                sig,
+                errs,
+            );
+            let act = activation_arg(&a, errs);
             let n = a.req_usize("n", errs);
             let k = a.usize_or("k", 11, errs);
             let bias = a.bool_or("bias", true, errs);
             let batchnorm = a.bool_or("batchnorm", true, errs);
-            let wpool = a.opt_usize("wpool", errs);
+            let pool = stack_pool(&a, "convblocks", errs);
             let every = a.usize_or("every", 1, errs);
             let dilation = a.usize_or("dilation", 1, errs);
             SpecKind::Stack {
@@ -298,7 +327,8 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
                 dilations: StackDilations::Repeat { n: n?, dilation },
                 bias,
                 batchnorm,
-                wpool,
+                act,
+                pool,
                 every,
             }
         }
@@ -311,12 +341,13 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             SpecKind::Linear { n: a.req_usize("n", errs)? }
         }
         "fc" => {
-            let sig = "fc(n_layers, dropout = 0.1, widening = 1.1)";
-            let a = Args::read(call, &["n_layers"], &["dropout", "widening"], false, sig, errs);
+            let sig = "fc(n_layers, dropout = 0.1, widening = 1.1, act = gelu)";
+            let a = Args::read(call, &["n_layers"], &["dropout", "widening", "act"], false, sig, errs);
+            let act = activation_arg(&a, errs);
             let n_layers = a.req_usize("n_layers", errs);
             let dropout = a.f64_or("dropout", 0.1, errs);
             let widening = a.f64_or("widening", 1.1, errs);
-            SpecKind::Fc { n_layers: n_layers?, dropout, widening }
+            SpecKind::Fc { n_layers: n_layers?, dropout, widening, act }
         }
         "dropout" => {
             let a = Args::read(call, &["p"], &[], false, "dropout(p)", errs);
@@ -646,4 +677,31 @@ fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         row[b.len()]
     }
     candidates.map(|c| (distance(word, c), c)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, c)| c)
+}
+
+/// The pooling inside a conv stack: at most one of `wpool`, `maxpool`, `meanpool` (the
+/// reference's `dilweighted_pooling` / `dilmax_pooling` / `dilmean_pooling`, and `tr..`); a
+/// second one is an error at its value.
+fn stack_pool(a: &Args, layer: &str, errs: &mut Errors) -> Option<(PoolKind, Param<usize>)> {
+    let mut found: Option<(PoolKind, Param<usize>, &str)> = None;
+    for (name, kind) in [("wpool", PoolKind::Weighted), ("maxpool", PoolKind::Max), ("meanpool", PoolKind::Mean)] {
+        if let Some(p) = a.opt_usize(name, errs) {
+            match &found {
+                Some((_, _, first)) => errs.at(
+                    p.span(),
+                    format!("`{layer}` pools with one kind only: `{first}` is given already, remove `{name}` (or `{first}`)"),
+                ),
+                None => found = Some((kind, p, name)),
+            }
+        }
+    }
+    found.map(|(kind, p, _)| (kind, p))
+}
+
+/// `act = gelu | relu | sigmoid | tanh | id0` of a conv stack or `fc` (default `gelu`, the
+/// reference's `net_function` default).
+fn activation_arg(a: &Args, errs: &mut Errors) -> Activation {
+    let names: Vec<&'static str> = Activation::NAMES.iter().map(|(n, _)| *n).collect();
+    let (name, _) = a.keyword_or("act", &names, "gelu", errs);
+    Activation::from_dsl(&name).unwrap_or(Activation::Gelu)
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use syn::Ident;
 
 /// Named layer arguments that take a keyword or a boolean, never a size parameter.
-const NOT_SIZES: [&str; 2] = ["bias", "batchnorm"];
+const NOT_SIZES: [&str; 3] = ["bias", "batchnorm", "act"];
 
 /// Reports every size parameter named in `def` that some variant lacks; returns those names.
 pub(crate) fn check_size_names(def: &ModelDef, variants: &[VariantSpec], errs: &mut Errors) -> BTreeSet<String> {

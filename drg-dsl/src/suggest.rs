@@ -324,7 +324,7 @@ impl Plan {
             for layer in &trunk.layers {
                 let size = match &layer.kind {
                     SpecKind::Pool { p, .. } => Some(p),
-                    SpecKind::Stack { wpool, .. } => wpool.as_ref(),
+                    SpecKind::Stack { pool, .. } => pool.as_ref().map(|(_, p)| p),
                     _ => None,
                 };
                 if let Some(Param::Size(name)) = size {
@@ -623,7 +623,7 @@ fn stage(layer: &crate::ir::Layer) -> Option<Stage> {
         LayerKind::Flatten => plain("flatten"),
         LayerKind::Linear(_) => plain("linear"),
         LayerKind::Fc(_) => plain("fc"),
-        LayerKind::Gelu | LayerKind::Dropout { .. } => None,
+        LayerKind::Gelu | LayerKind::Act(_) | LayerKind::Dropout { .. } => None,
     }
 }
 

@@ -402,6 +402,50 @@ fn pooling_larger_than_the_length_names_both_numbers() {
 }
 
 #[test]
+fn a_stack_pools_with_one_kind_and_acts_with_a_known_function() {
+    let errs = errors(quote! {
+        struct M {
+            input x: onehot(4, 1000);
+            trunk x: conv(8, 3) >> gelu >> maxpool(5)
+                >> dilated(k = 5, dilations = [1, 1], wpool = 4, maxpool = 4)
+                >> convblocks(2, k = 5, act = softplus)
+                >> flatten;
+            output y[6] = head(x);
+        }
+    });
+    has(&errs, "`dilated` pools with one kind only: `wpool` is given already, remove `maxpool` (or `wpool`)");
+    has(&errs, "`act` of `convblocks` must be one of: gelu, relu, sigmoid, tanh, id0; found `softplus`");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+}
+
+#[test]
+fn stack_poolings_and_activations_are_inferred() {
+    let m = model(quote! {
+        struct M {
+            input x: onehot(4, 640);
+            trunk x: conv(16, 9, bias = false) >> relu >> meanpool(4)
+                >> dilated(k = 5, dilations = [1, 2], act = tanh, meanpool = 2)
+                >> convblocks(2, k = 5, act = sigmoid, maxpool = 3, every = 2)
+                >> flatten >> linear(32) >> fc(2, act = id0);
+            output y[4] = head(x);
+        }
+    });
+    let t = &m.variants[0].trunks[0];
+    assert!(matches!(t.layers[1].kind, LayerKind::Act(Activation::Relu)));
+    let dil = stack(t, StackRole::Dilated);
+    assert_eq!(dil.activation, Activation::Tanh);
+    assert!(dil.layers.iter().all(|l| l.pool.map(|p| p.kind) == Some(PoolKind::Mean)));
+    assert_eq!(stack_lengths(dil), vec![160, 80, 40]);
+    let blocks = stack(t, StackRole::Blocks);
+    assert_eq!(blocks.activation, Activation::Sigmoid);
+    // `every = 2`: only the second layer pools (40 → 14).
+    assert_eq!(blocks.layers.iter().map(|l| l.pool.map(|p| (p.kind, p.pad))).collect::<Vec<_>>(), vec![None, Some((PoolKind::Max, 1))]);
+    assert_eq!(stack_lengths(blocks), vec![40, 40, 14]);
+    let LayerKind::Fc(fc) = &t.layers.last().unwrap().kind else { panic!("fc last") };
+    assert_eq!(fc.activation, Activation::Identity);
+}
+
+#[test]
 fn collects_independent_errors_at_once() {
     let errs = errors(quote! {
         struct M {
@@ -409,7 +453,7 @@ fn collects_independent_errors_at_once() {
             input x: onehot(4, len);
             input x: onehot(4, len);
             input z: onehot(4, len);
-            trunk x: conv(nk, 3, bias = 1, k = 3) >> relu >> dilated(dilation = [1]) >> flatten;
+            trunk x: conv(nk, 3, bias = 1, k = 3) >> gleu >> dilated(dilation = [1]) >> flatten;
             trunk x: same as q;
             output y[0] = head(w);
             output y[3] = direct(x);
@@ -420,7 +464,7 @@ fn collects_independent_errors_at_once() {
     has(&errs, "input `z` has no trunk");
     has(&errs, "`bias` of `conv` must be `true` or `false`, found `1`");
     has(&errs, "duplicate argument `k` for `conv`");
-    has(&errs, "unknown layer `relu`");
+    has(&errs, "unknown layer `gleu`");
     has(&errs, "unknown argument `dilation` for `dilated`; expected one of: k, dilations");
     has(&errs, "`dilated` needs the argument `dilations`");
     has(&errs, "unknown trunk `w` in output `y`");
@@ -461,7 +505,7 @@ fn a_missing_size_parameter_is_reported_with_every_other_error() {
     assert_eq!(
         errs,
         [
-            "unknown layer `gelux`; did you mean `gelu`? layers are: conv, gelu, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout",
+            "unknown layer `gelux`; did you mean `gelu`? layers are: conv, gelu, relu, sigmoid, tanh, id0, wpool, maxpool, meanpool, dilated, convblocks, attention, flatten, linear, fc, dropout",
             "size parameter `nk` is not defined in size variant `demo`; add `nk = ..` to that variant",
             "unknown size parameter `fc` (defined: len, nk)",
             "unknown size parameter `fc2` (defined: len, nk)",

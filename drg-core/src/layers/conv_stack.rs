@@ -4,19 +4,24 @@
 //! Layer n computes z = Conv_n(GELU(BN_n(h))); its skip source is the previous layer's conv
 //! output *before* its own skip was added (the block input for layer 0), weighted-pooled when a
 //! pooling ran after the previous layer; h ← z + skip, then a weighted pooling of window `P` after
-//! every `S`-th layer. The number of layers is the tuple's length: a model builder leaves out the
+//! every `S`-th layer (or max / mean pooling, [`super::stack_pooling`], with the residual's own
+//! pooling). The number of layers is the tuple's length: a model builder leaves out the
 //! layers the reference does not build (length shorter than the kernel).
 
 use dfdx::prelude::*;
 
+use super::activation::Activation;
 use super::batchnorm::BatchNorm;
 use super::conv::Conv1d;
 use super::ctx::Ctx;
 use super::pooling::pooled_len;
+use super::stack_pooling::{StackPool, WeightedStackPool};
 use super::{Seq, SeqDyn};
 use crate::device::DrgDevice;
 
-/// Layer `IDX` of a stack: BatchNorm (when `BN`) → GELU → Conv1d(C → C, kernel K, dilation DIL).
+/// Layer `IDX` of a stack: BatchNorm (when `BN`) → activation → Conv1d(C → C, kernel K,
+/// dilation DIL). The activation is the reference's `net_function`, by its
+/// [`Activation::code`] (GELU unless told otherwise).
 ///
 /// State-dict names: `Bnorm<IDX>.*` and `Conv<IDX>.conv1d.*` (the stack supplies `convlayers`).
 #[derive(Debug, Clone)]
@@ -29,29 +34,32 @@ pub struct StackLayer<
     const BN: bool,
     E: Dtype,
     D: Storage<E>,
+    const ACT: u8 = 0,
 > {
     /// `Some` exactly when `BN`.
     pub bnorm: Option<BatchNorm<C, E, D>>,
     pub conv: Conv1d<C, C, K, DIL, BIAS, E, D>,
 }
 
-impl<const IDX: usize, const C: usize, const K: usize, const DIL: usize, const BIAS: bool, const BN: bool, D: DrgDevice>
-    StackLayer<IDX, C, K, DIL, BIAS, BN, f32, D>
+impl<const IDX: usize, const C: usize, const K: usize, const DIL: usize, const BIAS: bool, const BN: bool, D: DrgDevice, const ACT: u8>
+    StackLayer<IDX, C, K, DIL, BIAS, BN, f32, D, ACT>
 {
-    /// z = Conv(GELU(BN(h))), the layer's output before its skip is added.
+    /// z = Conv(act(BN(h))), the layer's output before its skip is added.
     pub fn forward<T: Tape<f32, D>>(&mut self, h: SeqDyn<C, D, T>, ctx: &Ctx) -> SeqDyn<C, D, T> {
-        let a = match &mut self.bnorm {
-            Some(bn) => bn.forward(h, ctx, true),
-            None => D::gelu(h),
+        let act = const { Activation::from_code(ACT) };
+        let a = match (&mut self.bnorm, act) {
+            (Some(bn), Activation::Gelu) => bn.forward(h, ctx, true),
+            (Some(bn), act) => act.apply(bn.forward(h, ctx, false)),
+            (None, act) => act.apply(h),
         };
         self.conv.forward(a)
     }
 }
 
-impl<const IDX: usize, const C: usize, const K: usize, const DIL: usize, const BIAS: bool, const BN: bool, D: DrgDevice>
-    TensorCollection<f32, D> for StackLayer<IDX, C, K, DIL, BIAS, BN, f32, D>
+impl<const IDX: usize, const C: usize, const K: usize, const DIL: usize, const BIAS: bool, const BN: bool, D: DrgDevice, const ACT: u8>
+    TensorCollection<f32, D> for StackLayer<IDX, C, K, DIL, BIAS, BN, f32, D, ACT>
 {
-    type To<E2: Dtype, D2: Device<E2>> = StackLayer<IDX, C, K, DIL, BIAS, BN, E2, D2>;
+    type To<E2: Dtype, D2: Device<E2>> = StackLayer<IDX, C, K, DIL, BIAS, BN, E2, D2, ACT>;
 
     fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
         let bn_name = format!("Bnorm{IDX}");
@@ -72,7 +80,7 @@ impl<const IDX: usize, const C: usize, const K: usize, const DIL: usize, const B
 pub trait StackLayers<const C: usize, D: DrgDevice>: Clone {
     /// The kernel size of each layer, in order.
     const KERNELS: &'static [usize];
-    /// Runs layer `i` (z = Conv(GELU(BN(h)))).
+    /// Runs layer `i` (z = Conv(act(BN(h)))).
     fn layer<T: Tape<f32, D>>(&mut self, i: usize, h: SeqDyn<C, D, T>, ctx: &Ctx) -> SeqDyn<C, D, T>;
 }
 
@@ -93,17 +101,18 @@ pub const fn stack_out_len(len: usize, kernels: &[usize], p: usize, s: usize) ->
     len
 }
 
-/// A residual conv stack over `C` channels with weighted pooling of window `P` (0: none) after
-/// every `S`-th layer.
+/// A residual conv stack over `C` channels with a pooling of window `P` (0: none) after every
+/// `S`-th layer, of kind `K` (the reference's weighted pooling unless told otherwise).
 ///
 /// State-dict names: `convlayers.Bnorm<n>.*`, `convlayers.Conv<n>.conv1d.*` (the model supplies
 /// `convolution_layers` / `trconvolution_layers`).
 #[derive(Debug, Clone)]
-pub struct ConvStack<const C: usize, const P: usize, const S: usize, L> {
+pub struct ConvStack<const C: usize, const P: usize, const S: usize, L, K = WeightedStackPool> {
     pub layers: L,
+    pub pool: K,
 }
 
-impl<const C: usize, const P: usize, const S: usize, L> ConvStack<C, P, S, L> {
+impl<const C: usize, const P: usize, const S: usize, L, K: StackPool> ConvStack<C, P, S, L, K> {
     /// `LI` positions in, `LO` out (checked at compile time against the layers and poolings).
     pub fn forward<const LI: usize, const LO: usize, D: DrgDevice, T: Tape<f32, D>>(
         &mut self,
@@ -124,12 +133,13 @@ impl<const C: usize, const P: usize, const S: usize, L> ConvStack<C, P, S, L> {
             let z = self.layers.layer(i, h, ctx);
             ctx.record(&format!("conv{i}"), &z);
             let len = z.shape().2;
-            let skip = if pooled_before { D::weighted_pool(r, P, (b, Const::<C>, len)) } else { r };
+            let skip = if pooled_before { K::residual(r, P) } else { r };
             r = z.with_empty_tape();
             h = D::add(z, skip);
             pooled_before = P > 0 && (i + 1) % S == 0;
             if pooled_before {
-                h = D::weighted_pool(h, P, (b, Const::<C>, pooled_len(len, P)));
+                h = K::pool(h, P);
+                debug_assert_eq!(h.shape().2, pooled_len(len, P));
             }
         }
         h.reshape_like(&(b, Const::<C>, Const::<LO>))
@@ -137,9 +147,9 @@ impl<const C: usize, const P: usize, const S: usize, L> ConvStack<C, P, S, L> {
 }
 
 macro_rules! stack_tuple {
-    ($($idx:tt: $IDX:ident $K:ident $DIL:ident $BIAS:ident $BN:ident),+) => {
-        impl<D: DrgDevice, const C: usize, $(const $IDX: usize, const $K: usize, const $DIL: usize, const $BIAS: bool, const $BN: bool),+>
-            StackLayers<C, D> for ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, f32, D>,)+)
+    ($($idx:tt: $IDX:ident $K:ident $DIL:ident $BIAS:ident $BN:ident $ACT:ident),+) => {
+        impl<D: DrgDevice, const C: usize, $(const $IDX: usize, const $K: usize, const $DIL: usize, const $BIAS: bool, const $BN: bool, const $ACT: u8),+>
+            StackLayers<C, D> for ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, f32, D, $ACT>,)+)
         {
             const KERNELS: &'static [usize] = &[$($K),+];
             fn layer<T: Tape<f32, D>>(&mut self, i: usize, h: SeqDyn<C, D, T>, ctx: &Ctx) -> SeqDyn<C, D, T> {
@@ -150,26 +160,26 @@ macro_rules! stack_tuple {
             }
         }
 
-        impl<D: DrgDevice, const C: usize, const P: usize, const S: usize, $(const $IDX: usize, const $K: usize, const $DIL: usize, const $BIAS: bool, const $BN: bool),+>
-            TensorCollection<f32, D> for ConvStack<C, P, S, ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, f32, D>,)+)>
+        impl<D: DrgDevice, Kind: StackPool, const C: usize, const P: usize, const S: usize, $(const $IDX: usize, const $K: usize, const $DIL: usize, const $BIAS: bool, const $BN: bool, const $ACT: u8),+>
+            TensorCollection<f32, D> for ConvStack<C, P, S, ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, f32, D, $ACT>,)+), Kind>
         {
-            type To<E2: Dtype, D2: Device<E2>> = ConvStack<C, P, S, ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, E2, D2>,)+)>;
+            type To<E2: Dtype, D2: Device<E2>> = ConvStack<C, P, S, ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, E2, D2, $ACT>,)+), Kind>;
             fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
                 visitor.visit_fields(
                     ($(Self::module("convlayers", |s| &s.layers.$idx, |s| &mut s.layers.$idx),)+),
-                    |layers| ConvStack { layers },
+                    |layers| ConvStack { layers, pool: Kind::default() },
                 )
             }
         }
     };
 }
 
-stack_tuple!(0: I0 K0 X0 B0 N0);
-stack_tuple!(0: I0 K0 X0 B0 N0, 1: I1 K1 X1 B1 N1);
-stack_tuple!(0: I0 K0 X0 B0 N0, 1: I1 K1 X1 B1 N1, 2: I2 K2 X2 B2 N2);
-stack_tuple!(0: I0 K0 X0 B0 N0, 1: I1 K1 X1 B1 N1, 2: I2 K2 X2 B2 N2, 3: I3 K3 X3 B3 N3);
-stack_tuple!(0: I0 K0 X0 B0 N0, 1: I1 K1 X1 B1 N1, 2: I2 K2 X2 B2 N2, 3: I3 K3 X3 B3 N3, 4: I4 K4 X4 B4 N4);
-stack_tuple!(0: I0 K0 X0 B0 N0, 1: I1 K1 X1 B1 N1, 2: I2 K2 X2 B2 N2, 3: I3 K3 X3 B3 N3, 4: I4 K4 X4 B4 N4, 5: I5 K5 X5 B5 N5);
+stack_tuple!(0: I0 K0 X0 B0 N0 A0);
+stack_tuple!(0: I0 K0 X0 B0 N0 A0, 1: I1 K1 X1 B1 N1 A1);
+stack_tuple!(0: I0 K0 X0 B0 N0 A0, 1: I1 K1 X1 B1 N1 A1, 2: I2 K2 X2 B2 N2 A2);
+stack_tuple!(0: I0 K0 X0 B0 N0 A0, 1: I1 K1 X1 B1 N1 A1, 2: I2 K2 X2 B2 N2 A2, 3: I3 K3 X3 B3 N3 A3);
+stack_tuple!(0: I0 K0 X0 B0 N0 A0, 1: I1 K1 X1 B1 N1 A1, 2: I2 K2 X2 B2 N2 A2, 3: I3 K3 X3 B3 N3 A3, 4: I4 K4 X4 B4 N4 A4);
+stack_tuple!(0: I0 K0 X0 B0 N0 A0, 1: I1 K1 X1 B1 N1 A1, 2: I2 K2 X2 B2 N2 A2, 3: I3 K3 X3 B3 N3 A3, 4: I4 K4 X4 B4 N4 A4, 5: I5 K5 X5 B5 N5 A5);
 
 #[cfg(test)]
 mod tests {

@@ -54,6 +54,15 @@ impl<const DROPOUT_PERMILLE: u32, const GELU: bool> FcSpec for FcSettings<DROPOU
     const ACT: Activation = if GELU { Activation::Gelu } else { Activation::Identity };
 }
 
+/// The settings of a stack with another activation than GELU or none (`net_function=ReLU`, ..):
+/// dropout `DROPOUT_PERMILLE`/1000, then the activation of [`Activation::code`] `ACT`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FcAct<const DROPOUT_PERMILLE: u32, const ACT: u8>;
+impl<const DROPOUT_PERMILLE: u32, const ACT: u8> FcSpec for FcAct<DROPOUT_PERMILLE, ACT> {
+    const DROPOUT: f32 = DROPOUT_PERMILLE as f32 / 1000.0;
+    const ACT: Activation = Activation::from_code(ACT);
+}
+
 /// The trunk stacks of the reference: GELU, dropout `PERMILLE`/1000 (`fc_dropout=0.1` is 100).
 pub type GeluDropout<const PERMILLE: u32> = FcSettings<PERMILLE, true>;
 

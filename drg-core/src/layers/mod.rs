@@ -24,6 +24,7 @@ pub mod fc_stack;
 pub mod flatten;
 pub mod init;
 pub mod pooling;
+pub mod stack_pooling;
 
 pub use activation::{Activation, Gelu};
 pub use attention::Attention;

@@ -54,9 +54,10 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("l_kernels", c.kernel, format!("the kernel size of the trunk's first `{call}`")));
                 out.push(key("kernel_bias", py_bool(c.bias), format!("`bias = {}` of the trunk's first `{call}`", c.bias)));
             }
-            LayerKind::Gelu if !seen_act => {
+            LayerKind::Gelu | LayerKind::Act(_) if !seen_act => {
                 seen_act = true;
-                out.push(key("net_function", "GELU", "`gelu` after the first conv (the only activation drg_model! has)"));
+                let act = if let LayerKind::Act(a) = &layer.kind { *a } else { Activation::Gelu };
+                out.push(key("kernel_function", act.reference_name(), format!("`{}` after the first conv", act.dsl_name())));
             }
             LayerKind::Pool(p) if !seen_pool => {
                 seen_pool = true;
@@ -89,6 +90,8 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 }
                 out.push(key(kernel_key, s.kernel, format!("`k = {}` of `{call}`", s.kernel)));
                 out.push(key("conv_batch_norm", py_bool(s.batchnorm), format!("`batchnorm = {}` of `{call}`", s.batchnorm)));
+                let act = s.activation;
+                out.push(key("net_function", act.reference_name(), format!("`act = {}` of `{call}` (the default: gelu)", act.dsl_name())));
                 let pooled: Vec<&StackLayer> = s.layers.iter().filter(|l| l.pool.is_some()).collect();
                 let (pool, every) = match pooled.first() {
                     Some(l) => (l.pool, l.index + 1),
@@ -113,6 +116,9 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
             LayerKind::Linear(l) => out.push(key("fclayer_size", l.out_features, format!("`linear({})` after `flatten`", l.out_features))),
             LayerKind::Fc(fc) => {
                 out.push(key("nfc_layers", fc.widths.len(), format!("`fc({}, ..)`", fc.widths.len())));
+                let act = fc.activation;
+                out.push(key("net_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
+                out.push(key("fc_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
                 out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` of `fc(..)`", fc.dropout)));
             }
             _ => {}
@@ -192,8 +198,8 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
             }
             Heads::Mlp { embeddings, activation, combiners } => {
                 let act = match activation {
-                    Activation::Gelu => "GELU",
                     Activation::Identity => "Linear",
+                    other => other.reference_name(),
                 };
                 out.push(key("combine_function", act, "`act = ..` of `mlp(..)`"));
                 out.push(key("shared_embedding", "True", "`mlp(..)` (one embedding head per trunk, shared by every output)"));
@@ -209,4 +215,96 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
         out.push(key("outclass", "Linear", "`head(..)` (a linear head)"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference_keys;
+    use crate::ast::ModelDef;
+    use crate::infer::infer;
+    use quote::quote;
+
+    /// The keys of a declaration, as `key=value` strings.
+    fn keys(ts: proc_macro2::TokenStream) -> Vec<String> {
+        let def: ModelDef = syn::parse2(ts).expect("parses");
+        let model = infer(&def).unwrap_or_else(|e| panic!("{:?}", e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>()));
+        reference_keys(&model, &model.variants[0]).into_iter().map(|(k, v, _)| format!("{k}={v}")).collect()
+    }
+
+    /// The reference's documented example, declared as in `drg-core/tests/parity_breadth.rs`,
+    /// gives the keys of its `--cnn` string (`fixtures/breadth/example.npz`'s `param_string`).
+    #[test]
+    fn the_reference_example_reads_as_its_cnn_string() {
+        let got = keys(quote! {
+            pub struct Example {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(5)
+                         >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4)
+                         >> flatten >> linear(48) >> fc(2, dropout = 0.0);
+                output out[5] = head(seq);
+                loss mse;
+                validation mse;
+            }
+        });
+        for want in [
+            "loss_function=MSE",
+            "validation_loss=MSE",
+            "num_kernels=16",
+            "l_kernels=7",
+            "kernel_bias=True",
+            "kernel_function=GELU",
+            "max_pooling=True",
+            "weighted_pooling=False",
+            "pooling_size=5",
+            "dilated_convolutions=2",
+            "dilations=[1,1]",
+            "l_dilkernels=7",
+            "conv_batch_norm=False",
+            "net_function=GELU",
+            "dilmax_pooling=4",
+            "dilweighted_pooling=0",
+            "dilpooling_steps=1",
+            "fclayer_size=48",
+            "nfc_layers=2",
+            "fc_dropout=0",
+            "transformer_convolutions=0",
+        ] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+    }
+
+    /// `relu_mean.npz`'s trunk: activations and the stacks' pooling kinds.
+    #[test]
+    fn activations_and_stack_poolings_give_their_keys() {
+        let got = keys(quote! {
+            pub struct ReluMean {
+                input seq: onehot(4, 640), reverse_complement;
+                trunk seq: conv(16, 9, bias = false) >> relu >> meanpool(4)
+                         >> dilated(k = 5, dilations = [1, 2], bias = false, batchnorm = true, act = relu, meanpool = 2)
+                         >> convblocks(2, k = 5, bias = true, batchnorm = true, act = relu, maxpool = 3)
+                         >> flatten >> linear(32) >> fc(2, dropout = 0.1, act = relu);
+                output out[4] = head(seq);
+                loss poisson_nnl;
+                validation correlation;
+            }
+        });
+        for want in [
+            "loss_function=PoissonNNL",
+            "validation_loss=Correlationdata",
+            "kernel_bias=False",
+            "kernel_function=ReLU",
+            "net_function=ReLU",
+            "fc_function=ReLU",
+            "max_pooling=False",
+            "mean_pooling=True",
+            "dilmean_pooling=2",
+            "dilmax_pooling=0",
+            "trmax_pooling=3",
+            "trmean_pooling=0",
+            "conv_batch_norm=True",
+            "l_trkernels=5",
+        ] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+    }
 }

@@ -101,8 +101,23 @@ fn fc_spec(fc: &FcStack) -> Result<TokenStream, syn::Error> {
         ));
     }
     let permille = permille as u32;
-    let gelu = fc.activation == Activation::Gelu;
-    Ok(quote!(#c::layers::fc_stack::FcSettings<#permille, #gelu>))
+    Ok(match fc.activation {
+        Activation::Gelu | Activation::Identity => {
+            let gelu = fc.activation == Activation::Gelu;
+            quote!(#c::layers::fc_stack::FcSettings<#permille, #gelu>)
+        }
+        other => {
+            let act = core_activation(other);
+            quote!(#c::layers::fc_stack::FcAct<#permille, { #act.code() }>)
+        }
+    })
+}
+
+/// `drg_core::layers::activation::Activation::<Variant>`, the core's value of `act`.
+fn core_activation(act: Activation) -> TokenStream {
+    let c = core();
+    let v = format_ident!("{}", act.core_variant());
+    quote!(#c::layers::activation::Activation::#v)
 }
 
 fn linear_ty(i: usize, o: usize) -> TokenStream {
@@ -159,6 +174,10 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                 body.push(quote! { let h = self.#f.forward(h); ctx.record(#stage, &h); });
             }
             LayerKind::Gelu => body.push(quote! { let h = #c::device::DrgDevice::gelu(h); ctx.record("after_act", &h); }),
+            LayerKind::Act(a) => {
+                let act = core_activation(*a);
+                body.push(quote! { let h = #act.apply(h); ctx.record("after_act", &h); });
+            }
             LayerKind::Pool(p) => {
                 let (ch, li) = seq_dims(layer.input);
                 let (lo, size) = (p.out_len, p.size);
@@ -189,17 +208,23 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                     }
                 }
                 let (k, bias, bn) = (stack.kernel, stack.bias, stack.batchnorm);
+                let act = core_activation(stack.activation);
                 let layer_tys: Vec<TokenStream> = stack
                     .layers
                     .iter()
                     .map(|l| {
                         let (i, d) = (l.index, l.dilation);
-                        quote!(#c::layers::conv_stack::StackLayer<#i, #ch, #k, #d, #bias, #bn, E, D>)
+                        quote!(#c::layers::conv_stack::StackLayer<#i, #ch, #k, #d, #bias, #bn, E, D, { #act.code() }>)
                     })
                     .collect();
+                let kind = match pooled.first().and_then(|l| l.pool).map_or(PoolKind::Weighted, |p| p.kind) {
+                    PoolKind::Weighted => quote!(#c::layers::stack_pooling::WeightedStackPool),
+                    PoolKind::Max => quote!(#c::layers::stack_pooling::MaxStackPool),
+                    PoolKind::Mean => quote!(#c::layers::stack_pooling::MeanStackPool),
+                };
                 fields.push(Field::typed(
                     f.clone(),
-                    quote!(#c::layers::conv_stack::ConvStack<#ch, #p, #s, (#(#layer_tys,)*)>),
+                    quote!(#c::layers::conv_stack::ConvStack<#ch, #p, #s, (#(#layer_tys,)*), #kind>),
                     strip_suffix(&stack.key, ".convlayers").to_string(),
                 ));
                 let (inner, after) = match stack.role {

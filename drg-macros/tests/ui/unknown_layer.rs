@@ -1,7 +1,7 @@
 drg_macros::drg_model! {
     pub struct M {
         input x: onehot(4, 1000);
-        trunk x: conv(8, 3) >> relu >> flatten;
+        trunk x: conv(8, 3) >> gleu >> flatten;
         output y[6] = head(x);
     }
 }
