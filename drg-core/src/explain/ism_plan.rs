@@ -158,6 +158,16 @@ impl Weights<'_> {
     }
 }
 
+/// Whether a dense layer applies GELU (`true`) or nothing (`false`); the plan's dense layers know
+/// no other activation.
+fn dense_activation(a: ir::Activation) -> Result<bool, Unsupported> {
+    match a {
+        ir::Activation::Gelu => Ok(true),
+        ir::Activation::Identity => Ok(false),
+        other => Err(Unsupported(format!("fully connected layers with the {other:?} activation (fast ISM covers GELU)"))),
+    }
+}
+
 /// Appends a node and returns its index.
 fn push(nodes: &mut Vec<Node>, op: Op, inputs: Vec<usize>, channels: usize, len: usize) -> usize {
     nodes.push(Node { op, inputs, channels, len });
@@ -181,7 +191,7 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
             match &layer.kind {
                 ir::LayerKind::Linear(l) => dense.push(w.dense(&l.key, false)?),
                 ir::LayerKind::Fc(fc) => {
-                    let gelu = fc.activation == ir::Activation::Gelu;
+                    let gelu = dense_activation(fc.activation)?;
                     for key in &fc.keys {
                         dense.push(w.dense(key, gelu)?);
                     }
@@ -205,6 +215,7 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
                 push(&mut nodes, Op::Conv(plan), vec![cur], c, len)
             }
             ir::LayerKind::Gelu => push(&mut nodes, Op::Gelu, vec![cur], c, len),
+            ir::LayerKind::Act(a) => return Err(Unsupported(format!("the {a:?} activation (fast ISM covers GELU)"))),
             ir::LayerKind::Pool(p) => push(&mut nodes, Op::Pool { kind: p.kind, size: p.size }, vec![cur], c, len),
             ir::LayerKind::Dropout { .. } => cur,
             ir::LayerKind::ConvStack(stack) => {
@@ -213,6 +224,13 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
                 let mut r = cur;
                 let mut h = cur;
                 let mut pooled_before: Option<ir::Pool> = None;
+                if stack.activation != ir::Activation::Gelu {
+                    return Err(Unsupported(format!("a conv stack with the {:?} activation (fast ISM covers GELU)", stack.activation)));
+                }
+                if let Some(p) = stack.layers.iter().filter_map(|sl| sl.pool).find(|p| p.kind != ir::PoolKind::Weighted) {
+                    // the skip path of max and mean pooling pads differently (layers/stack_pooling.rs)
+                    return Err(Unsupported(format!("{:?} pooling inside a conv stack (fast ISM covers weighted pooling there)", p.kind)));
+                }
                 for sl in &stack.layers {
                     let act = match &sl.bn_key {
                         Some(key) => w.bn_gelu(key)?,
@@ -268,13 +286,13 @@ impl ModelPlan {
                 outputs: outputs.clone(),
             },
             ir::Heads::Mlp { embeddings, activation, combiners } => {
-                let gelu = *activation == ir::Activation::Gelu;
+                let gelu = dense_activation(*activation)?;
                 HeadsPlan::Mlp {
                     embeddings: embeddings.iter().map(|h| w.dense(&h.key, gelu)).collect::<Result<Vec<_>, _>>()?,
                     combiners: combiners
                         .iter()
                         .map(|c| {
-                            let act = c.fc.activation == ir::Activation::Gelu;
+                            let act = dense_activation(c.fc.activation)?;
                             let mut layers = c.fc.keys.iter().map(|k| w.dense(k, act)).collect::<Result<Vec<_>, _>>()?;
                             layers.push(w.dense(&c.head.key, false)?);
                             Ok((c.trunks.clone(), layers))
