@@ -74,5 +74,10 @@ fn backward_memory_does_not_grow_with_the_number_of_intermediate_gradients() {
     let (short, long) = (backward_peak_of_chain(2), backward_peak_of_chain(8));
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     eprintln!("peak live heap of a backward pass: {:.1} MiB through 2 blocks, {:.1} MiB through 8", mib(short), mib(long));
-    assert!(long < short + (4 << 20), "peak live heap of a backward pass: {:.1} MiB through 2 blocks, {:.1} MiB through 8", mib(short), mib(long));
+    assert!(
+        long < short + (4 << 20),
+        "peak live heap of a backward pass: {:.1} MiB through 2 blocks, {:.1} MiB through 8",
+        mib(short),
+        mib(long)
+    );
 }
