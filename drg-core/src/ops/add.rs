@@ -5,7 +5,7 @@
 use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{Merge, PutTape, SplitTape, Tape, Tensor};
 
-use super::host::{add_assign, copied, host_vec, HostDevice};
+use super::host::{add_assign, host_vec, ConsumedGrad, HostDevice};
 
 /// The host (CPU) kernel of [`DrgDevice::add`](crate::device::DrgDevice::add).
 pub(crate) fn add_host<S: Shape, D: HostDevice, T: Tape<f32, D> + Merge<R>, R: Tape<f32, D>>(
@@ -25,8 +25,9 @@ pub(crate) fn add_host<S: Shape, D: HostDevice, T: Tape<f32, D> + Merge<R>, R: T
     let out = a.device().tensor_from_vec(y, *a.shape());
     if T::OWNS_TAPE {
         let (ag, bg, og) = (a.ghost(), b.ghost(), out.ghost());
+        let (dev, out_len) = (a.device().clone(), out.shape().num_elements());
         tape.add_backward_op(move |grads| {
-            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
+            let gout = ConsumedGrad::take(&dev, grads.get_or_alloc_mut(&og)?, out_len, "add");
             add_assign(D::host_mut(grads.get_or_alloc_mut(&ag)?), &gout);
             add_assign(D::host_mut(grads.get_or_alloc_mut(&bg)?), &gout);
             Ok(())

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::fast_math::wide;
 use super::gelu::{gelu_derivative, gelu_value};
-use super::host::{add_assign, copied, dims, expect_dims, host_vec, HostDevice};
+use super::host::{add_assign, dims, expect_dims, host_vec, ConsumedGrad, HostDevice};
 
 /// PyTorch's BatchNorm epsilon.
 pub const BN_EPS: f32 = 1e-5;
@@ -125,9 +125,10 @@ pub(crate) fn batchnorm_gelu_host<S: Shape, Sc: Shape, D: HostDevice, T: Tape<f3
     let out = x.device().tensor_from_vec(y, *x.shape());
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
+        let (dev, out_len) = (x.device().clone(), out.shape().num_elements());
         tape.add_backward_op(move |grads| {
             // dz = dL/dz (through GELU), and per row Σdz, Σdz·x̂ with x̂ = (x − mean)·invstd
-            let mut dz = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
+            let mut dz = ConsumedGrad::take(&dev, grads.get_or_alloc_mut(&og)?, out_len, "batchnorm_gelu");
             let sums: Vec<(f64, f64)> = dz
                 .par_chunks_mut(row)
                 .zip(xh.par_chunks(row))

@@ -13,7 +13,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::host::{add_assign, copied, dims, expect_dims, host_vec, HostDevice, Scratch};
+use super::host::{add_assign, dims, expect_dims, host_vec, ConsumedGrad, HostDevice, Scratch};
 use super::sgemm::sgemm;
 
 /// Geometry of a 1-d convolution along the length axis.
@@ -264,8 +264,9 @@ pub(crate) fn conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: HostDev
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());
+        let (dev, out_len) = (x.device().clone(), out.shape().num_elements());
         tape.add_backward_op(move |grads| {
-            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
+            let gout = ConsumedGrad::take(&dev, grads.get_or_alloc_mut(&og)?, out_len, "conv1d");
             let (dw, db) = backward_host(&p, &xh, &wh, &gout, D::host_mut(grads.get_or_alloc_mut(&xg)?));
             add_assign(D::host_mut(grads.get_or_alloc_mut(&wg)?), &dw);
             if let Some(bg) = &bg {

@@ -6,7 +6,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::fast_math::{erf, exp, wide};
-use super::host::{copied, host_vec, HostDevice, PAR_CHUNK};
+use super::host::{host_vec, ConsumedGrad, HostDevice, PAR_CHUNK};
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π)
@@ -35,8 +35,9 @@ pub(crate) fn gelu_host<S: Shape, D: HostDevice, T: Tape<f32, D>>(x: Tensor<S, f
     let out = x.device().tensor_from_vec(y, *x.shape());
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
+        let (dev, out_len) = (x.device().clone(), out.shape().num_elements());
         tape.add_backward_op(move |grads| {
-            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
+            let gout = ConsumedGrad::take(&dev, grads.get_or_alloc_mut(&og)?, out_len, "gelu");
             let dx = D::host_mut(grads.get_or_alloc_mut(&xg)?);
             dx.par_chunks_mut(PAR_CHUNK).zip(xh.par_chunks(PAR_CHUNK).zip(gout.par_chunks(PAR_CHUNK))).for_each(|(d, (x, g))| {
                 wide(|| {

@@ -18,6 +18,14 @@ pub trait HostDevice: Device<f32> + TensorFromVec<f32> + Clone + Send + Sync + '
     /// (`tensor_from_vec`). When the memory cannot be had it unwinds with an [`AllocFailure`]
     /// (see there); it never aborts the process.
     fn host_buffer(&self, n: usize) -> Vec<f32>;
+
+    /// The values of a gradient buffer, moved out (the buffer is left empty): for a backward
+    /// closure that reads the gradient of its op's output once (see [`ConsumedGrad`]).
+    fn take_host(buf: &mut <Self as Storage<f32>>::Vec) -> Vec<f32>;
+
+    /// Hands a host buffer back to the device's buffer cache (where the next gradient or
+    /// [`HostDevice::host_buffer`] of the same length finds it), or frees it when the cache is off.
+    fn recycle(&self, v: Vec<f32>);
 }
 
 impl HostDevice for Cpu {
@@ -42,6 +50,63 @@ impl HostDevice for Cpu {
         drop(cached);
         advise_huge_pages_for(&v);
         v
+    }
+
+    fn take_host(buf: &mut <Self as Storage<f32>>::Vec) -> Vec<f32> {
+        std::mem::take(&mut **buf)
+    }
+
+    fn recycle(&self, v: Vec<f32>) {
+        // dfdx's wrapper puts whatever it holds into the cache when dropped (if the cache is on;
+        // otherwise the buffer is simply freed). A length-0 wrapper costs no allocation.
+        let Ok(mut slot) = self.try_alloc_len(0) else { return };
+        *slot = v;
+        drop(slot);
+    }
+}
+
+/// The gradient of an op's output, moved out of dfdx's gradient store by the op's backward
+/// closure, and handed to the device's buffer cache when dropped.
+///
+/// dfdx 0.13 keeps the gradient of every intermediate tensor until the whole backward pass has
+/// run (`Gradients::drop_non_leafs`), and offers no public way to remove one entry. But an
+/// op's backward closure is the last reader of its output's gradient: every consumer of the
+/// output was recorded later and has already added its part (backward runs in reverse order),
+/// and the output is not a parameter. So the closure moves the values out (leaving an empty
+/// buffer in the store) instead of copying them, and the memory is free for the gradients
+/// of earlier layers as soon as the closure ends: at 40 kb and batch 8 each such gradient is
+/// 384 MB (BENCHMARKS.md, issue 12).
+pub(crate) struct ConsumedGrad<D: HostDevice> {
+    values: Vec<f32>,
+    device: D,
+}
+
+impl<D: HostDevice> ConsumedGrad<D> {
+    /// Moves the values out of `buf` (the gradient of the op's output, which must hold `len`
+    /// values: an empty one means that something took it before, which would be a bug).
+    pub fn take(device: &D, buf: &mut <D as Storage<f32>>::Vec, len: usize, op: &str) -> Self {
+        let values = D::take_host(buf);
+        assert_eq!(values.len(), len, "{op}: the gradient of the output holds {} values, expected {len}", values.len());
+        Self { values, device: device.clone() }
+    }
+}
+
+impl<D: HostDevice> Drop for ConsumedGrad<D> {
+    fn drop(&mut self) {
+        self.device.recycle(std::mem::take(&mut self.values));
+    }
+}
+
+impl<D: HostDevice> std::ops::Deref for ConsumedGrad<D> {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.values
+    }
+}
+
+impl<D: HostDevice> std::ops::DerefMut for ConsumedGrad<D> {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.values
     }
 }
 
@@ -267,13 +332,6 @@ impl std::ops::DerefMut for Scratch {
     fn deref_mut(&mut self) -> &mut [f32] {
         &mut self.0
     }
-}
-
-/// A host copy of `src` in a scratch buffer.
-pub(crate) fn copied(src: &[f32]) -> Scratch {
-    let mut v = Scratch::for_overwrite(src.len());
-    v.par_chunks_mut(PAR_CHUNK).zip(src.par_chunks(PAR_CHUNK)).for_each(|(d, s)| d.copy_from_slice(s));
-    v
 }
 
 /// A host copy of a contiguous tensor's data in a scratch buffer (a plain `memcpy`, unlike

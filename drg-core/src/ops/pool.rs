@@ -16,7 +16,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::fast_math::{exp, wide};
-use super::host::{copied, dims, expect_dims, host_vec, HostDevice};
+use super::host::{dims, expect_dims, host_vec, ConsumedGrad, HostDevice};
 
 /// Output length of any of the pools: ⌈len/p⌉ (`const`, for compile-time length checks).
 pub const fn pooled_len(len: usize, p: usize) -> usize {
@@ -213,8 +213,9 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     if T::OWNS_TAPE && len_out > 0 {
         let (xg, og) = (x.ghost(), out.ghost());
         let yh = host_vec(&out);
+        let (dev, out_len) = (x.device().clone(), out.shape().num_elements());
         tape.add_backward_op(move |grads| {
-            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
+            let gout = ConsumedGrad::take(&dev, grads.get_or_alloc_mut(&og)?, out_len, "pool");
             let dx = D::host_mut(grads.get_or_alloc_mut(&xg)?);
             dx.par_chunks_mut(len).zip(xh.par_chunks(len)).zip(gout.par_chunks(len_out).zip(yh.par_chunks(len_out))).for_each_init(
                 || (vec![0.0f32; p], vec![0.0f32; p], WeightedRow::default()),

@@ -14,7 +14,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::conv1d::{backward_host, forward_host, ConvGeom, ConvProblem};
-use super::host::{add_assign, copied, host_vec, HostDevice, Scratch};
+use super::host::{add_assign, host_vec, ConsumedGrad, HostDevice, Scratch};
 
 /// Which strand won the max at one output element.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,8 +79,9 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());
+        let (dev, out_len) = (x.device().clone(), out.shape().num_elements());
         tape.add_backward_op(move |grads| {
-            let gout = copied(D::host_mut(grads.get_or_alloc_mut(&og)?));
+            let gout = ConsumedGrad::take(&dev, grads.get_or_alloc_mut(&og)?, out_len, "rc_conv1d");
             // route dL/dy to the strands (reverse strand flipped back along positions)
             let mut g2 = Scratch::for_overwrite(2 * b * co * lo);
             {
