@@ -146,6 +146,18 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// An optional `true`/`false`: `Some((value, span of the value))` when given.
+    pub fn opt_bool(&self, name: &str, errs: &mut Errors) -> Option<(bool, Span)> {
+        match self.get(name) {
+            None => None,
+            Some(Value::Bool(b)) => Some((b.value, b.span)),
+            Some(v) => {
+                errs.at(v.span(), format!("`{name}` of `{}` must be `true` or `false`, found `{}`", self.what, v.describe()));
+                None
+            }
+        }
+    }
+
     /// A required list of non-negative integers, `[1, 2, 4]`.
     pub fn req_usize_list(&self, name: &str, errs: &mut Errors) -> Option<(Span, Vec<Param<usize>>)> {
         match self.get(name) {

@@ -42,6 +42,12 @@ pub(crate) fn infer_heads(
             format!("classifier.{i}.classifier.Linear")
         }
     };
+    // The classifier's batch norm (`ClassBnorm`) of a trunk whose `fc` has batch norm, as the
+    // reference's `fc_batch_norm` builds it, keyed next to the head's `Linear`.
+    let class_bn = |trunk: &Trunk, key: &str| {
+        let fc_bn = trunk.layers.iter().any(|l| matches!(&l.kind, LayerKind::Fc(fc) if !fc.bn_keys.is_empty()));
+        fc_bn.then(|| format!("{}ClassBnorm", key.strip_suffix("Linear").unwrap_or(key)))
+    };
     let uses = |o: &OutputSpec, t: usize| match &o.relation {
         Relation::Direct { trunk } => *trunk == t,
         Relation::Difference { plus, minus } => *plus == t || *minus == t,
@@ -56,13 +62,10 @@ pub(crate) fn infer_heads(
                     outputs
                         .iter()
                         .enumerate()
-                        .map(|(i, o)| TrunkHead {
-                            head: Head {
-                                in_features: trunk.features,
-                                out: widths[i],
-                                key: format!("{}{}", trunk.key_prefix, classifier(i)),
-                            },
-                            used: uses(o, t),
+                        .map(|(i, o)| {
+                            let key = format!("{}{}", trunk.key_prefix, classifier(i));
+                            let batchnorm = class_bn(trunk, &key);
+                            TrunkHead { head: Head { in_features: trunk.features, out: widths[i], key, batchnorm }, used: uses(o, t) }
                         })
                         .collect()
                 })
@@ -93,12 +96,10 @@ pub(crate) fn infer_heads(
                 .iter()
                 .enumerate()
                 .map(|(t, trunk)| {
+                    let key = format!("{}classifier.classifier.Linear", trunk.key_prefix);
+                    let batchnorm = class_bn(trunk, &key);
                     vec![TrunkHead {
-                        head: Head {
-                            in_features: trunk.features,
-                            out: w0,
-                            key: format!("{}classifier.classifier.Linear", trunk.key_prefix),
-                        },
+                        head: Head { in_features: trunk.features, out: w0, key, batchnorm },
                         used: outputs.iter().any(|o| uses(o, t)),
                     }]
                 })
@@ -124,6 +125,7 @@ pub(crate) fn infer_heads(
                     in_features: t.features,
                     out: Width::Fixed(embed),
                     key: format!("{}classifier.classifier.Linear", t.key_prefix),
+                    batchnorm: None,
                 })
                 .collect();
             let mut combiners = Vec::new();
@@ -135,14 +137,25 @@ pub(crate) fn infer_heads(
                 let in_features = embed * used.len();
                 let stem = if single { "nclayers.nfcs.Fullyconnected".to_string() } else { format!("nclayers.{i}.nfcs.Fullyconnected") };
                 let no_dropout = Param::Lit(0.0, m.layers.span());
-                let fc =
-                    fc_stack(env, o.combinator.span(), &m.layers, &no_dropout, &m.widening, in_features, activation, &stem, "mlp", errs)?;
+                let fc = fc_stack(
+                    env,
+                    o.combinator.span(),
+                    &m.layers,
+                    &no_dropout,
+                    &m.widening,
+                    in_features,
+                    activation,
+                    false,
+                    &stem,
+                    "mlp",
+                    errs,
+                )?;
                 let head_in = fc.widths.last().map_or(in_features, |w| w.1);
                 combiners.push(Combiner {
                     trunks: used.clone(),
                     in_features,
                     fc,
-                    head: Head { in_features: head_in, out: widths[i], key: classifier(i) },
+                    head: Head { in_features: head_in, out: widths[i], key: classifier(i), batchnorm: None },
                 });
             }
             Some(Heads::Mlp { embeddings, activation, combiners })

@@ -52,6 +52,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
     // Every size parameter named, checked before any shape: reported with the errors above.
     let missing_sizes = check_size_names(def, &variants, &mut errs);
     let combined = inputs.len() > 1 || combination == CombinationKind::Mlp;
+    let mlp = combination == CombinationKind::Mlp;
     // Heads are inferred only for a structurally valid declaration (their construction relies
     // on the consistency checks above); trunk shapes are inferred regardless.
     let structural_ok = errs.is_empty();
@@ -68,12 +69,12 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
                 };
                 let prefix = if combined { format!("cnns.CNN{ti}.") } else { String::new() };
                 let built = match &trunk.same_as {
-                    None => infer_trunk(input, &trunk.layers, prefix, &env, errs),
+                    None => infer_trunk(input, &trunk.layers, prefix, &env, mlp, errs),
                     Some(source) => {
                         // The errors point at `source`'s tokens: say which trunk they concern,
                         // unless the source trunk reported the same error of the same call.
                         let mut own = Errors::new();
-                        let t = infer_trunk(input, &trunk.layers, prefix, &env, &mut own);
+                        let t = infer_trunk(input, &trunk.layers, prefix, &env, mlp, &mut own);
                         let note = format!(" (in trunk `{}`, declared `same as {source}`)", input.name);
                         errs.absorb(own, &note);
                         t
@@ -208,7 +209,8 @@ struct Roles {
     fc: bool,
 }
 
-fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: &SizeEnv, errs: &mut Errors) -> Option<Trunk> {
+/// `mlp`: the model's outputs are `mlp` combiners (which have no classifier batch norm).
+fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: &SizeEnv, mlp: bool, errs: &mut Errors) -> Option<Trunk> {
     let pre = env.prefix();
     let channels = positive(env, &input.channels, "the input's channel count", errs);
     let len = positive(env, &input.len, "the input length", errs);
@@ -372,7 +374,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let linear = LayerKind::Linear(Linear { in_features, out_features: out, key });
                 (linear, Shape::Flat { features: out })
             }
-            SpecKind::Fc { n_layers, dropout, widening, act } => {
+            SpecKind::Fc { n_layers, dropout, widening, act, batchnorm } => {
                 let features = needs_flat(errs)?;
                 let stem = if roles.fc { fallback(".Fullyconnected") } else { format!("{key_prefix}nfcs.nfcs.Fullyconnected") };
                 roles.fc = true;
@@ -380,7 +382,11 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     errs.at(n_layers.span(), format!("{pre}`fc(0)` builds no layer; remove it or use at least 1 layer"));
                     return None;
                 }
-                let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, *act, &stem, "fc", errs)?;
+                if let (Some(span), true) = (batchnorm, mlp) {
+                    errs.at(*span, format!("{pre}`batchnorm = true` of `fc` needs linear heads (`head`, `direct`, `difference`): the reference's `fc_batch_norm` puts a batch norm into the classifier, which `mlp` outputs do not have in drg-rs; remove it"));
+                    return None;
+                }
+                let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, *act, batchnorm.is_some(), &stem, "fc", errs)?;
                 (LayerKind::Fc(fc), shape)
             }
                 })
@@ -411,6 +417,7 @@ pub(crate) fn fc_stack(
     widening: &Param<f64>,
     width: usize,
     activation: Activation,
+    batchnorm: bool,
     key_stem: &str,
     what: &str,
     errs: &mut Errors,
@@ -440,7 +447,10 @@ pub(crate) fn fc_stack(
         return None;
     }
     let keys = (0..widths.len()).map(|k| format!("{key_stem}{k}")).collect();
-    Some(FcStack { widths, dropout: p, activation, keys })
+    let bn_stem =
+        key_stem.strip_suffix("Fullyconnected").map_or_else(|| format!("{key_stem}Bnorm"), |s| format!("{s}Bnorm_fullyconnected"));
+    let bn_keys = if batchnorm { (0..widths.len()).map(|k| format!("{bn_stem}{k}")).collect() } else { Vec::new() };
+    Some(FcStack { widths, dropout: p, activation, keys, bn_keys })
 }
 
 #[allow(clippy::too_many_arguments)]

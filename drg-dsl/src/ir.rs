@@ -434,6 +434,10 @@ pub struct FcStack {
     pub activation: Activation,
     /// Key of layer k: `{key_stem}{k}` (`nfcs.nfcs.Fullyconnected{k}`).
     pub keys: Vec<String>,
+    /// With batch norm (`fc(.., batchnorm = true)`, the reference's `fc_batch_norm`): key of
+    /// layer k's `BatchNorm1d` over its input, `nfcs.nfcs.Bnorm_fullyconnected{k}`, applied
+    /// before its linear layer. Empty without.
+    pub bn_keys: Vec<String>,
 }
 
 /// A plain linear head. Keys `{key}.weight` `(out, in)`, `{key}.bias`.
@@ -442,6 +446,9 @@ pub struct Head {
     /// Output features: fixed for embedding heads, an output's width for prediction heads.
     pub out: Width,
     pub key: String,
+    /// The classifier's batch norm over the head's input (`classifier.classifier.ClassBnorm`),
+    /// which the reference builds with `fc_batch_norm=True`; `None` without.
+    pub batchnorm: Option<String>,
 }
 
 /// The output side of one size variant.

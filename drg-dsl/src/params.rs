@@ -42,7 +42,10 @@ pub(crate) fn attention(a: &Attention) -> usize {
 }
 
 fn fc(stack: &FcStack, out: &mut Vec<(String, usize)>) {
-    for (key, (i, o)) in stack.keys.iter().zip(&stack.widths) {
+    for (k, (key, (i, o))) in stack.keys.iter().zip(&stack.widths).enumerate() {
+        if let Some(bn) = stack.bn_keys.get(k) {
+            out.push((bn.clone(), 2 * i));
+        }
         out.push((key.clone(), linear(*i, *o)));
     }
 }
@@ -68,6 +71,9 @@ fn layer(l: &Layer, out: &mut Vec<(String, usize)>) {
 /// A head of fixed width; heads whose width comes from the data are counted per track
 /// ([`per_track`]).
 fn head(h: &Head, out: &mut Vec<(String, usize)>) {
+    if let Some(bn) = &h.batchnorm {
+        out.push((bn.clone(), 2 * h.in_features));
+    }
     if let Width::Fixed(n) = h.out {
         out.push((h.key.clone(), linear(h.in_features, n)));
     }

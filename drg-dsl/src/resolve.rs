@@ -144,6 +144,8 @@ pub(crate) enum SpecKind {
         dropout: Param<f64>,
         widening: Param<f64>,
         act: Activation,
+        /// `batchnorm = true` (the reference's `fc_batch_norm`), with the span of `true`.
+        batchnorm: Option<Span>,
     },
     Dropout {
         p: Param<f64>,
@@ -341,13 +343,14 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             SpecKind::Linear { n: a.req_usize("n", errs)? }
         }
         "fc" => {
-            let sig = "fc(n_layers, dropout = 0.1, widening = 1.1, act = gelu)";
-            let a = Args::read(call, &["n_layers"], &["dropout", "widening", "act"], false, sig, errs);
+            let sig = "fc(n_layers, dropout = 0.1, widening = 1.1, act = gelu, batchnorm = false)";
+            let a = Args::read(call, &["n_layers"], &["dropout", "widening", "act", "batchnorm"], false, sig, errs);
             let act = activation_arg(&a, errs);
             let n_layers = a.req_usize("n_layers", errs);
             let dropout = a.f64_or("dropout", 0.1, errs);
             let widening = a.f64_or("widening", 1.1, errs);
-            SpecKind::Fc { n_layers: n_layers?, dropout, widening, act }
+            let batchnorm = a.opt_bool("batchnorm", errs).and_then(|(on, span)| on.then_some(span));
+            SpecKind::Fc { n_layers: n_layers?, dropout, widening, act, batchnorm }
         }
         "dropout" => {
             let a = Args::read(call, &["p"], &[], false, "dropout(p)", errs);

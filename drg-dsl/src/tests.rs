@@ -1028,3 +1028,59 @@ fn base_model_with(outputs: TokenStream) -> TokenStream {
         }
     }
 }
+
+/// `fixtures/breadth/relu_mean.npz` (`fc_batch_norm=True`): `fc(.., batchnorm = true)` puts a
+/// `BatchNorm1d` before each linear layer of the stack and the classifier's `ClassBnorm` before
+/// the head, with the reference's keys and its trainable count (11,085: the sum of the fixture's
+/// `train/grad/*` sizes, 198 of them the fully connected batch norms' weights and biases).
+#[test]
+fn fc_batch_norm_keys_and_count_match_the_reference() {
+    let m = model(quote! {
+        struct ReluMean {
+            input seq: onehot(4, 640), reverse_complement;
+            trunk seq: conv(16, 9, bias = false) >> relu >> meanpool(4)
+                     >> dilated(k = 5, dilations = [1, 2], bias = false, batchnorm = true, act = relu, meanpool = 2)
+                     >> convblocks(2, k = 5, bias = true, batchnorm = true, act = relu, maxpool = 3)
+                     >> flatten >> linear(32) >> fc(2, dropout = 0.1, act = relu, batchnorm = true);
+            output out[4] = head(seq);
+        }
+    });
+    let v = &m.variants[0];
+    let LayerKind::Fc(fc) = &v.trunks[0].layers.last().unwrap().kind else { panic!("fc last") };
+    assert_eq!(fc.bn_keys, ["nfcs.nfcs.Bnorm_fullyconnected0", "nfcs.nfcs.Bnorm_fullyconnected1"]);
+    let Heads::Linear { per_trunk, .. } = &v.heads else { panic!("linear heads") };
+    assert_eq!(per_trunk[0][0].head.batchnorm.as_deref(), Some("classifier.classifier.ClassBnorm"));
+    let bn: usize =
+        v.parameter_breakdown.iter().filter(|(k, _)| k.contains("Bnorm_fully") || k.contains("ClassBnorm")).map(|(_, n)| n).sum();
+    assert_eq!(bn, 2 * 32 + 2 * 35 + 2 * 32);
+    assert_eq!(v.parameter_count, 11_085);
+
+    // Without `batchnorm`, neither the stack nor the classifier has one.
+    let m = model(base_model_with(quote! { output ex[n] = head(dna); }));
+    let Heads::Linear { per_trunk, .. } = &m.variants[0].heads else { panic!("linear heads") };
+    assert_eq!(per_trunk[0][0].head.batchnorm, None);
+    assert!(!keys(&m.variants[0]).iter().any(|k| k.contains("Bnorm_fully") || k.contains("ClassBnorm")));
+}
+
+#[test]
+fn fc_batch_norm_needs_linear_heads_and_a_boolean() {
+    let errs = errors(quote! {
+        struct M {
+            input a: onehot(4, 100);
+            input b: onehot(4, 100);
+            trunk a: conv(8, 3) >> gelu >> maxpool(5) >> flatten >> linear(16) >> fc(2, batchnorm = true);
+            trunk b: conv(8, 3) >> gelu >> maxpool(5) >> flatten >> linear(16);
+            output y[4] = mlp(a, b, embed = 8);
+        }
+    });
+    has(&errs, "`batchnorm = true` of `fc` needs linear heads (`head`, `direct`, `difference`)");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let errs = errors(quote! {
+        struct M {
+            input x: onehot(4, 100);
+            trunk x: conv(8, 3) >> gelu >> maxpool(5) >> flatten >> linear(16) >> fc(2, batchnorm = 1);
+            output y[4] = head(x);
+        }
+    });
+    assert_eq!(errs, ["`batchnorm` of `fc` must be `true` or `false`, found `1`"]);
+}

@@ -191,6 +191,9 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
             match &layer.kind {
                 ir::LayerKind::Linear(l) => dense.push(w.dense(&l.key, false)?),
                 ir::LayerKind::Fc(fc) => {
+                    if !fc.bn_keys.is_empty() {
+                        return Err(Unsupported("batch norm in a fully connected stack".into()));
+                    }
                     let gelu = dense_activation(fc.activation)?;
                     for key in &fc.keys {
                         dense.push(w.dense(key, gelu)?);
@@ -281,7 +284,14 @@ impl ModelPlan {
             ir::Heads::Linear { per_trunk, outputs } => HeadsPlan::Linear {
                 per_trunk: per_trunk
                     .iter()
-                    .map(|hs| hs.iter().map(|h| w.dense(&h.head.key, false)).collect::<Result<Vec<_>, _>>())
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| match h.head.batchnorm {
+                                Some(_) => Err(Unsupported("batch norm in the classifier".into())),
+                                None => w.dense(&h.head.key, false),
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
                     .collect::<Result<Vec<_>, _>>()?,
                 outputs: outputs.clone(),
             },

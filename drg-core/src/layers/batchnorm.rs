@@ -1,5 +1,6 @@
 //! BatchNorm over (batch, channel, position), optionally fused with the GELU that follows it in
-//! every conv-stack layer (reference P3/P4).
+//! every conv-stack layer (reference P3/P4); also over feature vectors, for the fully connected
+//! stack's and the classifier's batch norm (`fc_batch_norm`).
 
 use dfdx::prelude::*;
 
@@ -34,6 +35,18 @@ impl<const C: usize, D: DrgDevice> BatchNorm<C, f32, D> {
     ) -> Tensor<(usize, Const<C>, L), f32, D, T> {
         let mode = if ctx.train { BnMode::Train { momentum: MOMENTUM } } else { BnMode::Eval };
         D::batchnorm_gelu(x, &self.weight, &self.bias, &mut self.running_mean, &mut self.running_var, mode, gelu)
+    }
+
+    /// `BatchNorm1d` over a batch of feature vectors `(batch, C)` (the reference's
+    /// `fc_batch_norm`: statistics over the batch only), as a sequence of length 1.
+    pub fn forward_flat<T: Tape<f32, D>>(
+        &mut self,
+        x: Tensor<(usize, Const<C>), f32, D, T>,
+        ctx: &Ctx,
+    ) -> Tensor<(usize, Const<C>), f32, D, T> {
+        let b = x.shape().0;
+        let y = self.forward(x.reshape_like(&(b, Const::<C>, Const::<1>)), ctx, false);
+        y.reshape_like(&(b, Const::<C>))
     }
 }
 

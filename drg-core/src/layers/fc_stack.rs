@@ -10,6 +10,7 @@ use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
 use super::activation::Activation;
+use super::batchnorm::BatchNorm;
 use super::ctx::Ctx;
 use super::dropout::dropout;
 use super::Flat;
@@ -113,7 +114,85 @@ impl<const I: usize, const O: usize, D: DrgDevice> TensorCollection<f32, D> for 
     }
 }
 
-/// A tuple of `Linear` layers that chain (each one's output width is the next one's input).
+/// One layer of a stack: `Linear → Dropout → activation`, optionally with a batch norm in front.
+pub trait FcLayer<D: DrgDevice>: TensorCollection<f32, D> + Clone {
+    const IN: usize;
+    const OUT: usize;
+    /// The layer's module path inside the stack, for layer `idx` (`nfcs.Fullyconnected{idx}`).
+    fn key(idx: usize) -> String;
+    /// The layer's `[BatchNorm →] Linear → Dropout → activation`.
+    fn step<T: Tape<f32, D>>(
+        &mut self,
+        x: Tensor<(usize, usize), f32, D, T>,
+        p: f32,
+        act: Activation,
+        ctx: &mut Ctx,
+    ) -> Tensor<(usize, usize), f32, D, T>;
+}
+
+impl<const I: usize, const O: usize, D: DrgDevice> FcLayer<D> for Linear<I, O, f32, D> {
+    const IN: usize = I;
+    const OUT: usize = O;
+    fn key(idx: usize) -> String {
+        format!("nfcs.Fullyconnected{idx}")
+    }
+    fn step<T: Tape<f32, D>>(
+        &mut self,
+        x: Tensor<(usize, usize), f32, D, T>,
+        p: f32,
+        act: Activation,
+        ctx: &mut Ctx,
+    ) -> Tensor<(usize, usize), f32, D, T> {
+        let b = x.shape().0;
+        linear_step(self, x.reshape_like(&(b, Const::<I>)), p, act, ctx)
+    }
+}
+
+/// Layer `IDX` of a stack with batch norm (the reference's `fc_batch_norm=True`):
+/// `BatchNorm1d(I) → Linear(I → O) → Dropout → activation`, the order of the reference's
+/// `Res_FullyConnect` (its batch norm normalises the layer's input, so the first one follows the
+/// embedding layer directly).
+///
+/// State-dict names: `nfcs.Bnorm_fullyconnected<IDX>.*` and `nfcs.Fullyconnected<IDX>.*`.
+#[derive(Debug, Clone)]
+pub struct BnLinear<const IDX: usize, const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
+    pub bnorm: BatchNorm<I, E, D>,
+    pub linear: Linear<I, O, E, D>,
+}
+
+impl<const IDX: usize, const I: usize, const O: usize, D: DrgDevice> TensorCollection<f32, D> for BnLinear<IDX, I, O, f32, D> {
+    type To<E2: Dtype, D2: Device<E2>> = BnLinear<IDX, I, O, E2, D2>;
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        let bn_name = format!("Bnorm_fullyconnected{IDX}");
+        let linear_name = format!("Fullyconnected{IDX}");
+        visitor.visit_fields(
+            (Self::module(&bn_name, |s| &s.bnorm, |s| &mut s.bnorm), Self::module(&linear_name, |s| &s.linear, |s| &mut s.linear)),
+            |(bnorm, linear)| BnLinear { bnorm, linear },
+        )
+    }
+}
+
+impl<const IDX: usize, const I: usize, const O: usize, D: DrgDevice> FcLayer<D> for BnLinear<IDX, I, O, f32, D> {
+    const IN: usize = I;
+    const OUT: usize = O;
+    fn key(idx: usize) -> String {
+        assert_eq!(idx, IDX, "a batch-norm fc layer sits at its own index");
+        "nfcs".to_string()
+    }
+    fn step<T: Tape<f32, D>>(
+        &mut self,
+        x: Tensor<(usize, usize), f32, D, T>,
+        p: f32,
+        act: Activation,
+        ctx: &mut Ctx,
+    ) -> Tensor<(usize, usize), f32, D, T> {
+        let b = x.shape().0;
+        let x = self.bnorm.forward_flat(x.reshape_like(&(b, Const::<I>)), ctx);
+        linear_step(&self.linear, x, p, act, ctx)
+    }
+}
+
+/// A tuple of [`FcLayer`]s that chain (each one's output width is the next one's input).
 pub trait FcLayers<D: DrgDevice>: Clone {
     /// Number of layers.
     const N: usize;
@@ -121,9 +200,9 @@ pub trait FcLayers<D: DrgDevice>: Clone {
     const IN: usize;
     /// Output width of the last layer (0 for an empty stack).
     const OUT: usize;
-    /// Every layer's `Linear → Dropout → activation`.
+    /// Every layer's `[BatchNorm →] Linear → Dropout → activation`.
     fn apply<T: Tape<f32, D>>(
-        &self,
+        &mut self,
         x: Tensor<(usize, usize), f32, D, T>,
         p: f32,
         act: Activation,
@@ -134,8 +213,9 @@ pub trait FcLayers<D: DrgDevice>: Clone {
 /// An embedding layer `E` (or [`NoEmbedding`]) followed by the layers `L`, with dropout and
 /// activation from `S`.
 ///
-/// State-dict names: `nfcs.EmbeddtoFully.*`, `nfcs.Fullyconnected<k>.*` (the model supplies the
-/// outer `nfcs` / `nclayers.<i>` path).
+/// State-dict names: `nfcs.EmbeddtoFully.*`, `nfcs.Fullyconnected<k>.*`,
+/// `nfcs.Bnorm_fullyconnected<k>.*` with batch norm (the model supplies the outer `nfcs` /
+/// `nclayers.<i>` path).
 #[derive(Debug, Clone)]
 pub struct FcStack<E, L, S> {
     pub embed: E,
@@ -144,8 +224,13 @@ pub struct FcStack<E, L, S> {
 }
 
 impl<E, L, S: FcSpec> FcStack<E, L, S> {
-    /// `Flat<I> → Flat<O>`; the widths are checked against the layers at compile time.
-    pub fn forward<const I: usize, const O: usize, D: DrgDevice, T: Tape<f32, D>>(&self, x: Flat<I, D, T>, ctx: &mut Ctx) -> Flat<O, D, T>
+    /// `Flat<I> → Flat<O>`; the widths are checked against the layers at compile time. Takes
+    /// `&mut self` because batch norm layers update their running statistics in train mode.
+    pub fn forward<const I: usize, const O: usize, D: DrgDevice, T: Tape<f32, D>>(
+        &mut self,
+        x: Flat<I, D, T>,
+        ctx: &mut Ctx,
+    ) -> Flat<O, D, T>
     where
         E: EmbedLayer<D>,
         L: FcLayers<D>,
@@ -166,13 +251,13 @@ impl<E, L, S: FcSpec> FcStack<E, L, S> {
 
 fn linear_step<const I: usize, const O: usize, D: DrgDevice, T: Tape<f32, D>>(
     layer: &Linear<I, O, f32, D>,
-    x: Tensor<(usize, usize), f32, D, T>,
+    x: Tensor<(usize, Const<I>), f32, D, T>,
     p: f32,
     act: Activation,
     ctx: &mut Ctx,
 ) -> Tensor<(usize, usize), f32, D, T> {
     let b = x.shape().0;
-    let y = layer.forward(x.reshape_like(&(b, Const::<I>)));
+    let y = layer.forward(x);
     // The reference applies dropout before the activation.
     let y = act.apply(dropout(y, p, ctx));
     y.reshape_like(&(b, O))
@@ -183,7 +268,7 @@ impl<D: DrgDevice> FcLayers<D> for () {
     const IN: usize = 0;
     const OUT: usize = 0;
     fn apply<T: Tape<f32, D>>(
-        &self,
+        &mut self,
         x: Tensor<(usize, usize), f32, D, T>,
         _: f32,
         _: Activation,
@@ -205,23 +290,21 @@ impl<E: EmbedLayer<D>, S: FcSpec, D: DrgDevice> TensorCollection<f32, D> for FcS
 }
 
 macro_rules! fc_tuple {
-    ($n:literal; $($idx:tt: $I:ident $O:ident),+; $first:ident, $last:ident) => {
-        impl<D: DrgDevice, $(const $I: usize, const $O: usize),+> FcLayers<D> for ($(Linear<$I, $O, f32, D>,)+) {
+    ($n:literal; $($idx:tt: $L:ident),+; $first:ident, $last:ident) => {
+        impl<D: DrgDevice, $($L: FcLayer<D>),+> FcLayers<D> for ($($L,)+) {
             const N: usize = $n;
-            const IN: usize = $first;
-            const OUT: usize = $last;
-            fn apply<T: Tape<f32, D>>(&self, x: Tensor<(usize, usize), f32, D, T>, p: f32, act: Activation, ctx: &mut Ctx) -> Tensor<(usize, usize), f32, D, T> {
-                $( let x = linear_step(&self.$idx, x, p, act, ctx); )+
+            const IN: usize = $first::IN;
+            const OUT: usize = $last::OUT;
+            fn apply<T: Tape<f32, D>>(&mut self, x: Tensor<(usize, usize), f32, D, T>, p: f32, act: Activation, ctx: &mut Ctx) -> Tensor<(usize, usize), f32, D, T> {
+                $( let x = self.$idx.step(x, p, act, ctx); )+
                 x
             }
         }
 
-        impl<E: EmbedLayer<D>, S: FcSpec, D: DrgDevice, $(const $I: usize, const $O: usize),+> TensorCollection<f32, D>
-            for FcStack<E, ($(Linear<$I, $O, f32, D>,)+), S>
-        {
-            type To<E2: Dtype, D2: Device<E2>> = FcStack<E::To<E2, D2>, ($(Linear<$I, $O, E2, D2>,)+), S>;
+        impl<E: EmbedLayer<D>, S: FcSpec, D: DrgDevice, $($L: FcLayer<D>),+> TensorCollection<f32, D> for FcStack<E, ($($L,)+), S> {
+            type To<E2: Dtype, D2: Device<E2>> = FcStack<E::To<E2, D2>, ($($L::To<E2, D2>,)+), S>;
             fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-                let names = [$(format!("nfcs.Fullyconnected{}", $idx)),+];
+                let names = [$($L::key($idx)),+];
                 visitor.visit_fields(
                     (
                         Self::module("nfcs", |s| &s.embed, |s| &mut s.embed),
@@ -234,12 +317,12 @@ macro_rules! fc_tuple {
     };
 }
 
-fc_tuple!(1; 0: I0 O0; I0, O0);
-fc_tuple!(2; 0: I0 O0, 1: I1 O1; I0, O1);
-fc_tuple!(3; 0: I0 O0, 1: I1 O1, 2: I2 O2; I0, O2);
-fc_tuple!(4; 0: I0 O0, 1: I1 O1, 2: I2 O2, 3: I3 O3; I0, O3);
-fc_tuple!(5; 0: I0 O0, 1: I1 O1, 2: I2 O2, 3: I3 O3, 4: I4 O4; I0, O4);
-fc_tuple!(6; 0: I0 O0, 1: I1 O1, 2: I2 O2, 3: I3 O3, 4: I4 O4, 5: I5 O5; I0, O5);
+fc_tuple!(1; 0: L0; L0, L0);
+fc_tuple!(2; 0: L0, 1: L1; L0, L1);
+fc_tuple!(3; 0: L0, 1: L1, 2: L2; L0, L2);
+fc_tuple!(4; 0: L0, 1: L1, 2: L2, 3: L3; L0, L3);
+fc_tuple!(5; 0: L0, 1: L1, 2: L2, 3: L3, 4: L4; L0, L4);
+fc_tuple!(6; 0: L0, 1: L1, 2: L2, 3: L3, 4: L4, 5: L5; L0, L5);
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ pub use conv::Conv1d;
 pub use conv_stack::{ConvStack, StackLayer, StackLayers};
 pub use ctx::{Ctx, StageClock};
 pub use dense::{Dense, Head, TrackHead};
-pub use fc_stack::{FcLayers, FcStack};
+pub use fc_stack::{BnLinear, FcLayer, FcLayers, FcStack};
 pub use flatten::flatten;
 pub use pooling::{MaxPool, MeanPool, WeightedPool};
 

@@ -120,6 +120,8 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("net_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
                 out.push(key("fc_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
                 out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` of `fc(..)`", fc.dropout)));
+                let bn = !fc.bn_keys.is_empty();
+                out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` of `fc(..)` (the default: false)")));
             }
             _ => {}
         }
@@ -267,6 +269,7 @@ mod tests {
             "fclayer_size=48",
             "nfc_layers=2",
             "fc_dropout=0",
+            "fc_batch_norm=False",
             "transformer_convolutions=0",
         ] {
             assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
@@ -282,7 +285,7 @@ mod tests {
                 trunk seq: conv(16, 9, bias = false) >> relu >> meanpool(4)
                          >> dilated(k = 5, dilations = [1, 2], bias = false, batchnorm = true, act = relu, meanpool = 2)
                          >> convblocks(2, k = 5, bias = true, batchnorm = true, act = relu, maxpool = 3)
-                         >> flatten >> linear(32) >> fc(2, dropout = 0.1, act = relu);
+                         >> flatten >> linear(32) >> fc(2, dropout = 0.1, act = relu, batchnorm = true);
                 output out[4] = head(seq);
                 loss poisson_nnl;
                 validation correlation;
@@ -302,6 +305,7 @@ mod tests {
             "trmax_pooling=3",
             "trmean_pooling=0",
             "conv_batch_norm=True",
+            "fc_batch_norm=True",
             "l_trkernels=5",
         ] {
             assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");

@@ -127,7 +127,13 @@ fn linear_ty(i: usize, o: usize) -> TokenStream {
 
 fn fc_ty(fc: &FcStack) -> Result<TokenStream, syn::Error> {
     let c = core();
-    let layers: Vec<TokenStream> = fc.widths.iter().map(|&(i, o)| linear_ty(i, o)).collect();
+    let with_bn = !fc.bn_keys.is_empty();
+    let layers: Vec<TokenStream> = fc
+        .widths
+        .iter()
+        .enumerate()
+        .map(|(k, &(i, o))| if with_bn { quote!(#c::layers::fc_stack::BnLinear<#k, #i, #o, E, D>) } else { linear_ty(i, o) })
+        .collect();
     let spec = fc_spec(fc)?;
     Ok(quote!(#c::layers::fc_stack::FcStack<#c::layers::fc_stack::NoEmbedding, (#(#layers,)*), #spec>))
 }
@@ -317,6 +323,10 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                 let mut order: Vec<usize> = (0..n_heads).filter(|&k| uses[t][k] > 0).collect();
                 order.extend((0..n_heads).filter(|&k| uses[t][k] == 0));
                 for (k, th) in heads.iter().enumerate() {
+                    if let Some(bn_key) = &th.head.batchnorm {
+                        let i = th.head.in_features;
+                        fields.push(Field::typed(format_ident!("hbn{}_{}", t, k), quote!(#c::layers::BatchNorm<#i, E, D>), bn_key.clone()));
+                    }
                     let f = format_ident!("h{}_{}", t, k);
                     fields.push(Field::head(f.clone(), &th.head));
                 }
@@ -326,8 +336,16 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                     let nu = uses[t][k];
                     let stage = if n_heads == 1 { "embedding".to_string() } else { format!("embedding/{k}") };
                     let scope = if model.combined { format!("t{t}") } else { String::new() };
+                    // The classifier's batch norm (`ClassBnorm`) before its linear layer.
+                    let input = match heads[k].head.batchnorm {
+                        Some(_) => {
+                            let bn = format_ident!("hbn{}_{}", t, k);
+                            quote!(self.#bn.forward_flat(#feat.pop().expect("fanout"), ctx))
+                        }
+                        None => quote!(#feat.pop().expect("fanout")),
+                    };
                     body.push(quote! {
-                        let #hv = self.#f.forward(#feat.pop().expect("fanout"));
+                        let #hv = self.#f.forward(#input);
                         ctx.set_scope(#scope);
                         ctx.record(#stage, &#hv);
                     });
