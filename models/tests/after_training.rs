@@ -608,3 +608,165 @@ fn load_output_track_names_names_the_columns_of_a_prediction_without_output_file
     let want: Vec<String> = ["ex", "kd", "kt"].iter().flat_map(|o| (0..21).map(move |i| format!("{o}{i}_{o}"))).collect();
     assert_eq!(cols, want);
 }
+
+/// An attribution npz: names, experiments, window and the values per gene (`T × 4 × W` each).
+struct AttributionFile {
+    names: Vec<String>,
+    experiments: Vec<String>,
+    window: Vec<f64>,
+    per_gene: BTreeMap<String, Vec<f64>>,
+}
+
+fn attribution_file(path: &Path) -> AttributionFile {
+    let npz = read_npz(path).unwrap();
+    let names = npz.get("names").unwrap().strings().unwrap().to_vec();
+    let experiments = npz.get("experiments").unwrap().strings().unwrap().to_vec();
+    let window = npz.get("window").unwrap().to_f64().unwrap();
+    let values = npz.get("values").unwrap();
+    let w = (window[1] - window[0]) as usize;
+    assert_eq!(values.shape, vec![names.len(), experiments.len(), 4, w], "{}", path.display());
+    let v = values.to_f64().unwrap();
+    let per_gene = names.iter().cloned().zip(v.chunks_exact(experiments.len() * 4 * w).map(<[f64]>::to_vec)).collect();
+    AttributionFile { names, experiments, window, per_gene }
+}
+
+/// `--predictnew` on sequences alone explains them too: the gradient maps of every gene (or of
+/// `--attribution_genes`), tracks by name or index, equal to the maps written after training for
+/// the same genes and weights; ISM in a window likewise; the kernel filters are the same file;
+/// tracks named by `--load_output_track_names`. An unknown track name, or `--kernel_analysis`
+/// (which needs measured values), is one error line and nothing written.
+#[test]
+fn predictnew_on_sequences_alone_writes_the_attributions_of_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = tiny_dataset(&dir.path().join("sim"));
+    let tracks = expression_tracks(&d);
+    let picked = format!("{},5", tracks[3]);
+    let trained = dir.path().join("trained");
+    train_a(&d, &trained, "1", &["--sequence_attributions", "grad", &picked, "--save_kernel_filters", "--quiet"]);
+    let weights = file_with(&trained, "_parameter.safetensors");
+    let after = attribution_file(&file_with(&trained, &format!("_grad{}.npz", picked.replace(',', "-"))));
+    assert_eq!(after.names.len(), 6, "the test fold");
+    assert_eq!(after.experiments, [tracks[3].clone(), tracks[5].clone()]);
+    let rna = s(&d.rna);
+
+    // Every gene by default; the test genes' maps are the same numbers.
+    let every = dir.path().join("every");
+    let outdir = format!("{}/", every.display());
+    ok(
+        MODEL_A,
+        &[
+            &rna,
+            "--predictnew",
+            &s(&weights),
+            "--sequence_attributions",
+            "grad",
+            &picked,
+            "--save_kernel_filters",
+            "--outdir",
+            &outdir,
+            "--quiet",
+        ],
+    );
+    let all = attribution_file(&file_with(&every, &format!("_grad{}.npz", picked.replace(',', "-"))));
+    assert_eq!(all.names, predictions(&file_with(&every, "_pred.npz")).names, "every gene, in name order");
+    assert_eq!(all.names.len(), 60);
+    assert_eq!((&all.experiments, &all.window), (&after.experiments, &after.window));
+    // Batches of other genes: the same maps up to float rounding (the exact check is below, with
+    // the test genes as --attribution_genes).
+    for (gene, values) in &after.per_gene {
+        let scale = values.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let diff = all.per_gene[gene].iter().zip(values).fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+        eprintln!("{gene}: gradient map differs by {diff:e} (largest |value| {scale:e})");
+        assert!(scale > 0.0 && diff <= 5e-3 * scale, "{gene}: gradients differ by {diff} (largest |value| {scale})");
+    }
+    let meme = |dir: &Path| std::fs::read_to_string(file_with(dir, "_kernelweights.meme")).unwrap();
+    assert_eq!(meme(&every), meme(&trained));
+
+    // ISM in a window, the same genes: after training and from the sequences alone.
+    let genes = after.names[..2].join(",");
+    let ism = ["--sequence_attributions", "ism", "all", "--attribution_window", "1000:1012", "--attribution_genes", &genes];
+    let trained_ism = dir.path().join("trained_ism");
+    train_a(&d, &trained_ism, "1", &ism.iter().copied().chain(["--quiet"]).collect::<Vec<_>>());
+    let ism_after = attribution_file(&file_with(&trained_ism, "_ismall.npz"));
+    let new_ism = dir.path().join("new_ism");
+    let weights_ism = s(&file_with(&trained_ism, "_parameter.safetensors"));
+    let args: Vec<&str> = [rna.as_str(), "--predictnew", &weights_ism].into_iter().chain(ism).collect();
+    ok(MODEL_A, &args.into_iter().chain(["--outdir", &format!("{}/", new_ism.display()), "--quiet"]).collect::<Vec<_>>());
+    let ism_new = attribution_file(&file_with(&new_ism, "_ismall.npz"));
+    assert_eq!((&ism_new.names, &ism_new.experiments, &ism_new.window), (&ism_after.names, &ism_after.experiments, &ism_after.window));
+    assert_eq!(ism_new.experiments.len(), 21);
+    for (gene, values) in &ism_after.per_gene {
+        let got = &ism_new.per_gene[gene];
+        let scale = values.iter().fold(0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0, "{gene}: an all-zero ISM map");
+        let diff = got.iter().zip(values).fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff <= 1e-5 * scale, "{gene}: ISM differs by {diff} (largest |value| {scale})");
+    }
+
+    // Weights without their description: tracks by the names of --load_output_track_names.
+    let alone = dir.path().join("a_alone.safetensors");
+    std::fs::copy(&weights, &alone).unwrap();
+    let list = dir.path().join("names.txt");
+    let renamed: Vec<String> = (0..21).map(|i| format!("cond{i}")).collect();
+    std::fs::write(&list, renamed.join("\n")).unwrap();
+    let named = dir.path().join("named");
+    let args = [&rna, "--predictnew", &s(&alone), "--load_output_track_names", &s(&list), "--sequence_attributions", "grad", "cond3,cond5"];
+    ok(
+        MODEL_A,
+        &args
+            .into_iter()
+            .chain(["--attribution_genes", &after.names.join(","), "--outdir", &format!("{}/", named.display()), "--quiet"])
+            .collect::<Vec<_>>(),
+    );
+    let by_name = attribution_file(&file_with(&named, "_gradcond3-cond5.npz"));
+    assert_eq!((&by_name.names, &by_name.experiments), (&after.names, &vec!["cond3".to_string(), "cond5".to_string()]));
+    assert_eq!(by_name.per_gene, after.per_gene);
+
+    // Bad input: one error line, nothing written.
+    let out = dir.path().join("out");
+    let outdir = format!("{}/", out.display());
+    assert_refused(
+        &[&rna, "--predictnew", &s(&weights), "--sequence_attributions", "grad", "Nope", "--outdir", &outdir, "--quiet"],
+        &out,
+        &["unknown track 'Nope'"],
+    );
+    assert_refused(
+        &[
+            &rna,
+            "--predictnew",
+            &s(&alone),
+            "--load_output_track_names",
+            &s(&list),
+            "--sequence_attributions",
+            "ism",
+            &tracks[3],
+            "--outdir",
+            &outdir,
+            "--quiet",
+        ],
+        &out,
+        &[&format!("unknown track '{}'", tracks[3]), "cond0"],
+    );
+    assert_refused(
+        &[&rna, "--predictnew", &s(&weights), "--kernel_analysis", "--outdir", &outdir, "--quiet"],
+        &out,
+        &["--kernel_analysis", "output files"],
+    );
+    assert_refused(
+        &[
+            &rna,
+            "--predictnew",
+            &s(&weights),
+            "--sequence_attributions",
+            "grad",
+            "0",
+            "--attribution_genes",
+            "nosuchgene",
+            "--outdir",
+            &outdir,
+            "--quiet",
+        ],
+        &out,
+        &["unknown gene 'nosuchgene'"],
+    );
+}

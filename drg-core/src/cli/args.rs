@@ -183,7 +183,8 @@ pub struct RunArgs {
 
     // ---- Explaining a model (issue 13; drg-core/src/explain): after training, or with
     // ---- --predictnew on the loaded weights.
-    /// Per-base attributions of the test genes (or `--attribution_genes`): TYPE `grad` (zero-mean
+    /// Per-base attributions of the test genes (with --predictnew on sequences alone, every given
+    /// gene), or of `--attribution_genes`: TYPE `grad` (zero-mean
     /// gradient), `gradxinput` (that times the one-hot input) or `ism` (in-silico saturation
     /// mutagenesis, zero-mean; fast ISM recomputes only the stretch each substitution reaches,
     /// on the CPU, and falls back to one full prediction per variant, with a line saying why, for
@@ -220,6 +221,7 @@ pub struct RunArgs {
     /// `<name>_kernel_actppms.meme` from the top activations over the training genes) and each
     /// kernel's importance per track, by setting its output to its mean and predicting every gene
     /// again (`_kernattrack.dat`, `_kernmsetrack.dat`, `_kernimpact.dat`, `_kerneffct.dat`).
+    /// Needs measured values (output files).
     #[arg(long = "kernel_analysis", alias = "kernel-analysis")]
     pub kernel_analysis: bool,
 }

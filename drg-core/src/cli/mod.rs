@@ -147,18 +147,7 @@ impl Job {
 
     /// The explanation flags checked against the data (before anything runs or is written).
     fn explain_request(&self) -> anyhow::Result<ExplainRequest> {
-        let a = &self.args;
-        let flags = ExplainFlags {
-            sequence_attributions: a.sequence_attributions.as_deref(),
-            window: a.attribution_window.as_deref(),
-            average_outclasses: a.average_outclasses.as_deref(),
-            genes: a.attribution_genes.as_deref(),
-            save_kernel_filters: a.save_kernel_filters,
-            kernel_analysis: a.kernel_analysis,
-            logos: a.attribution_logos,
-            declaration: Some(self.declaration),
-        };
-        ExplainRequest::resolve(&flags, &self.data, &self.data.split.test)
+        ExplainRequest::resolve(&explain_flags(&self.args, self.declaration), &self.data, &self.data.split.test)
     }
 
     /// Runs `req` on the model with the weights of `weights`.
@@ -174,6 +163,20 @@ impl Job {
             eprintln!("wrote {}", f.display());
         }
         Ok(())
+    }
+}
+
+/// The explanation flags of `args`; `declaration` is the model family's, for fast ISM.
+pub(crate) fn explain_flags<'a>(args: &'a RunArgs, declaration: &'static str) -> ExplainFlags<'a> {
+    ExplainFlags {
+        sequence_attributions: args.sequence_attributions.as_deref(),
+        window: args.attribution_window.as_deref(),
+        average_outclasses: args.average_outclasses.as_deref(),
+        genes: args.attribution_genes.as_deref(),
+        save_kernel_filters: args.save_kernel_filters,
+        kernel_analysis: args.kernel_analysis,
+        logos: args.attribution_logos,
+        declaration: Some(declaration),
     }
 }
 
@@ -306,7 +309,8 @@ fn predict_without_outputs<F: ModelFamily>(
             settings.out.prefix
         );
     }
-    F::with_variant(index, predict::SequencesJob { settings, device, genes, inputs, tokens })
+    let declaration = F::DECLARATION;
+    F::with_variant(index, predict::SequencesJob { settings, device, genes, inputs, tokens, args, declaration })
 }
 
 /// The built-in dataset's protocol for every setting the user left out (see [`BUILTIN_EPOCHS`],

@@ -7,10 +7,15 @@
 //! the test set), and `<prefix>_pred.npz` and `<prefix>_pred.tsv` are written. With output files
 //! the predictions are evaluated too, as after training; without them the track counts are
 //! those of the weights, and the tracks are named by the `_model_params.json` beside the weights
-//! (else `C0..`). `--select_tracks` keeps a subset of the tracks either way.
+//! (else `C0..`), or by `--load_output_track_names`. `--select_tracks` keeps a subset of the
+//! tracks either way. Without output files the explanation flags (`--sequence_attributions`,
+//! `--save_kernel_filters`) explain every given gene (or `--attribution_genes`), tracks picked
+//! from the prediction's columns; `--kernel_analysis` needs measured values and is refused.
 
 use std::path::{Path, PathBuf};
 
+use crate::data::crossval::Split;
+use crate::data::matrix::Matrix;
 use crate::data::tracks::{resolve_tracks, TrackSelection};
 use crate::data::{Dataset, SeqSet};
 use crate::device::{DeviceChoice, DrgDevice};
@@ -23,6 +28,11 @@ use crate::train::outputs::OutputPaths;
 use crate::train::passes::predict_inputs;
 use crate::train::progress::Progress;
 use crate::train::saved_model::{column_names, open_saved_model, track_names_for};
+
+use super::args::RunArgs;
+use super::explain_flags;
+use crate::explain::request::ExplainTarget;
+use crate::explain::{run_explain, ExplainFlags, ExplainRequest};
 
 /// What a `--predictnew` run needs besides its data.
 #[derive(Debug, Clone)]
@@ -81,12 +91,14 @@ pub fn predict_measured<M: DrgModel<D>, D: DrgDevice>(
 
 /// `--predictnew` on sequences alone: every gene of `inputs` (aligned, `genes` in name order),
 /// the weights' track counts, `tokens` of `--select_tracks` resolved against the weights' track
-/// names.
+/// names. The explanation flags of `flags` (attributions, kernel filters) are resolved against
+/// those tracks and genes before anything is written, and run after the predictions.
 pub fn predict_sequences<M: DrgModel<D>, D: DrgDevice>(
     s: &PredictSettings,
-    genes: &[String],
-    inputs: &[SeqSet],
+    genes: Vec<String>,
+    inputs: Vec<SeqSet>,
     tokens: Option<&[String]>,
+    flags: &ExplainFlags,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(s.batch_size > 0, "the batch size must be positive");
     let spec = M::SPEC;
@@ -109,8 +121,8 @@ pub fn predict_sequences<M: DrgModel<D>, D: DrgDevice>(
     };
     let all_columns = column_names(saved.description.as_ref(), &spec, &names);
     let files: Vec<String> = spec.outputs.iter().map(|o| format!("output '{}' of {}", o.name, s.weights.display())).collect();
-    let keep: Option<Vec<usize>> = match tokens {
-        None => None,
+    let keep: Vec<usize> = match tokens {
+        None => (0..all_columns.len()).collect(),
         Some(t) => {
             let sel = resolve_tracks(t, &names, &files)?;
             let mut offset = 0;
@@ -119,25 +131,59 @@ pub fn predict_sequences<M: DrgModel<D>, D: DrgDevice>(
                 cols.extend(picked.iter().map(|c| offset + c));
                 offset += saved.widths[k];
             }
-            Some(cols)
+            cols
         }
     };
+    let columns: Vec<String> = keep.iter().map(|&c| all_columns[c].clone()).collect();
+    let raw_names: Vec<String> = names.concat();
+    let raw: Vec<String> = keep.iter().map(|&c| raw_names[c].clone()).collect();
+    let lengths: Vec<usize> = inputs.iter().map(|x| x.length).collect();
+    let target = ExplainTarget { names: &columns, columns: &keep, raw: &raw, lengths, genes: &genes };
+    let explain = ExplainRequest::resolve_for_sequences(flags, &target)?;
     s.out.create_dir()?;
     let rows: Vec<usize> = (0..genes.len()).collect();
     let progress = Progress::auto(0);
-    let preds = predict_inputs(&mut saved.model, &dev, inputs, &rows, s.batch_size, &progress)?;
+    let preds = predict_inputs(&mut saved.model, &dev, &inputs, &rows, s.batch_size, &progress)?;
     progress.finish();
-    let (preds, columns) = match keep {
-        None => (preds, all_columns),
-        Some(cols) => {
-            let total = all_columns.len();
-            let values = preds.chunks_exact(total).flat_map(|row| cols.iter().map(move |&c| row[c])).collect();
-            (values, cols.iter().map(|&c| all_columns[c].clone()).collect())
-        }
-    };
-    let files = write_prediction_files(&s.out.prefix, genes, &preds, &columns)?;
+    let total = all_columns.len();
+    let preds: Vec<f32> =
+        if keep.len() == total { preds } else { preds.chunks_exact(total).flat_map(|row| keep.iter().map(move |&c| row[c])).collect() };
+    let files = write_prediction_files(&s.out.prefix, &genes, &preds, &columns)?;
     s.say_written(&files, genes.len(), columns.len());
+    if !explain.is_empty() {
+        let data = unmeasured_dataset(genes, inputs, &saved.widths, &names, &all_columns, &s.weights);
+        for f in run_explain(&mut saved.model, &dev, &data, &explain, &s.out.prefix, s.batch_size)? {
+            eprintln!("wrote {}", f.display());
+        }
+    }
     Ok(())
+}
+
+/// The sequences as a [`Dataset`] for the explanations, which read only its inputs, genes and
+/// track counts: every output's values are zero (nothing is measured), every gene is a test gene.
+fn unmeasured_dataset(
+    genes: Vec<String>,
+    inputs: Vec<SeqSet>,
+    widths: &[usize],
+    names: &[Vec<String>],
+    columns: &[String],
+    weights: &Path,
+) -> Dataset {
+    let n = genes.len();
+    let outputs: Vec<Matrix> = widths
+        .iter()
+        .zip(names)
+        .map(|(&w, t)| Matrix { file: weights.to_path_buf(), genes: genes.clone(), track_names: t.clone(), values: vec![0.0; n * w] })
+        .collect();
+    let mut eval_track_names = Vec::new();
+    let mut offset = 0;
+    for &w in widths {
+        eval_track_names.push(columns[offset..offset + w].to_vec());
+        offset += w;
+    }
+    let track_classes = widths.iter().map(|&w| vec![String::new(); w]).collect();
+    let split = Split { train: Vec::new(), val: Vec::new(), test: (0..n).collect() };
+    Dataset { genes, inputs, outputs, track_classes, eval_track_names, split }
 }
 
 /// Reads `--load_output_track_names FILE[,FILE..]`: every file's whitespace-separated names
@@ -192,6 +238,10 @@ pub struct SequencesJob {
     pub genes: Vec<String>,
     pub inputs: Vec<SeqSet>,
     pub tokens: Option<Vec<String>>,
+    /// The command line, for its explanation flags.
+    pub args: RunArgs,
+    /// `ModelFamily::DECLARATION`, for fast ISM.
+    pub declaration: &'static str,
 }
 
 impl VariantJob for SequencesJob {
@@ -199,12 +249,12 @@ impl VariantJob for SequencesJob {
 
     fn run<M: DrgModel<Cpu>>(self) -> anyhow::Result<()> {
         let tokens = self.tokens.as_deref();
+        let flags = explain_flags(&self.args, self.declaration);
+        let (s, genes, inputs) = (&self.settings, self.genes, self.inputs);
         match self.device {
-            DeviceChoice::Cpu => predict_sequences::<M, Cpu>(&self.settings, &self.genes, &self.inputs, tokens),
+            DeviceChoice::Cpu => predict_sequences::<M, Cpu>(s, genes, inputs, tokens, &flags),
             #[cfg(feature = "cuda")]
-            DeviceChoice::Cuda(_) => {
-                predict_sequences::<M::On<crate::device::Cuda>, crate::device::Cuda>(&self.settings, &self.genes, &self.inputs, tokens)
-            }
+            DeviceChoice::Cuda(_) => predict_sequences::<M::On<crate::device::Cuda>, crate::device::Cuda>(s, genes, inputs, tokens, &flags),
             #[cfg(not(feature = "cuda"))]
             DeviceChoice::Cuda(_) => unreachable!("check_device refuses CUDA in a build without it"),
         }

@@ -66,9 +66,34 @@ pub struct ExplainFlags<'a> {
     pub declaration: Option<&'static str>,
 }
 
+/// What the attribution flags are resolved against: the tracks `TRACKS` picks from, the
+/// sequences' lengths and the genes. After training these are the data's; with `--predictnew`
+/// on sequences alone, the weights' tracks (named by the model description or
+/// `--load_output_track_names`, after `--select_tracks`) and every given gene.
+#[derive(Debug, Clone)]
+pub struct ExplainTarget<'a> {
+    /// The names `TRACKS` picks from (evaluation names, as the npz's `experiments` writes them).
+    pub names: &'a [String],
+    /// The model output column (index into the heads' concatenated tracks) of each name.
+    pub columns: &'a [usize],
+    /// The header name of each name, which the `--average_outclasses` file lists.
+    pub raw: &'a [String],
+    pub lengths: Vec<usize>,
+    pub genes: &'a [String],
+}
+
 impl AttributionRequest {
     /// Resolves the flags against `data` (rows default to `test_rows`).
     pub fn resolve(flags: &ExplainFlags, data: &Dataset, test_rows: &[usize]) -> anyhow::Result<Option<Self>> {
+        let names: Vec<String> = data.eval_track_names.concat();
+        let columns: Vec<usize> = (0..names.len()).collect();
+        let raw: Vec<String> = data.outputs.iter().flat_map(|m| m.track_names.iter().cloned()).collect();
+        let target = ExplainTarget { names: &names, columns: &columns, raw: &raw, lengths: data.lengths(), genes: &data.genes };
+        Self::resolve_for(flags, &target, test_rows)
+    }
+
+    /// Resolves the flags against `target` (rows default to `default_rows`).
+    pub fn resolve_for(flags: &ExplainFlags, target: &ExplainTarget, default_rows: &[usize]) -> anyhow::Result<Option<Self>> {
         let Some(sa) = flags.sequence_attributions else {
             if flags.window.is_some() || flags.genes.is_some() || flags.logos {
                 bail!("--attribution_window, --attribution_genes and --attribution_logos need --sequence_attributions TYPE TRACKS");
@@ -77,23 +102,22 @@ impl AttributionRequest {
         };
         let [kind, tracks_text] = sa else { bail!("--sequence_attributions takes TYPE TRACKS") };
         let method = Method::parse(kind)?;
-        let names: Vec<String> = data.eval_track_names.concat();
-        let selected = select_tracks(tracks_text, &names)?;
-        let groups = match flags.average_outclasses {
-            Some(file) => {
-                let raw: Vec<String> = data.outputs.iter().flat_map(|m| m.track_names.iter().cloned()).collect();
-                group_by_class(&selected, &raw, file)?
-            }
-            None => TrackGroups::single(&selected, &names),
+        let selected = select_tracks(tracks_text, target.names)?;
+        let mut groups = match flags.average_outclasses {
+            Some(file) => group_by_class(&selected, target.raw, file)?,
+            None => TrackGroups::single(&selected, target.names),
         };
-        let lengths = data.lengths();
+        // Groups index the names; the model's outputs are indexed by column.
+        for m in groups.members.iter_mut().flatten() {
+            *m = target.columns[*m];
+        }
         let window = match flags.window {
-            Some(w) => Window::parse(w, &lengths)?,
-            None => Window::whole(&lengths),
+            Some(w) => Window::parse(w, &target.lengths)?,
+            None => Window::whole(&target.lengths),
         };
         let rows = match flags.genes {
-            Some(list) => gene_rows(list, data)?,
-            None => test_rows.to_vec(),
+            Some(list) => gene_rows(list, target.genes)?,
+            None => default_rows.to_vec(),
         };
         if rows.is_empty() {
             bail!("--sequence_attributions: no genes to explain (the test set is empty)");
@@ -112,17 +136,14 @@ impl AttributionRequest {
 
 /// `--attribution_genes`: a comma list of gene names, or a file of names (whitespace-separated,
 /// `#` comments); an unknown name is an error naming it.
-fn gene_rows(list: &str, data: &Dataset) -> anyhow::Result<Vec<usize>> {
+fn gene_rows(list: &str, genes: &[String]) -> anyhow::Result<Vec<usize>> {
     let text = if !list.contains(',') && Path::new(list).is_file() {
         std::fs::read_to_string(list).with_context(|| format!("{list}: cannot read the gene list"))?
     } else {
         list.replace(',', " ")
     };
     let names: Vec<&str> = text.lines().flat_map(|l| l.split('#').next().unwrap_or("").split_whitespace()).collect();
-    names
-        .iter()
-        .map(|n| data.genes.iter().position(|g| g == n).with_context(|| format!("--attribution_genes: unknown gene '{n}'")))
-        .collect()
+    names.iter().map(|n| genes.iter().position(|g| g == n).with_context(|| format!("--attribution_genes: unknown gene '{n}'"))).collect()
 }
 
 impl ExplainRequest {
@@ -132,6 +153,23 @@ impl ExplainRequest {
             attributions: AttributionRequest::resolve(flags, data, test_rows)?,
             save_kernel_filters: flags.save_kernel_filters,
             kernel_analysis: flags.kernel_analysis,
+        })
+    }
+
+    /// Builds and checks the request for `--predictnew` on sequences alone (every gene by
+    /// default). `--kernel_analysis` rates kernels against measured values, so it is refused
+    /// here, as the reference requires Y for it.
+    pub fn resolve_for_sequences(flags: &ExplainFlags, target: &ExplainTarget) -> anyhow::Result<Self> {
+        if flags.kernel_analysis {
+            bail!(
+                "--kernel_analysis rates each kernel by the loss of fit to measured values: give the output files (with --predictnew or after training)"
+            );
+        }
+        let every: Vec<usize> = (0..target.genes.len()).collect();
+        Ok(ExplainRequest {
+            attributions: AttributionRequest::resolve_for(flags, target, &every)?,
+            save_kernel_filters: flags.save_kernel_filters,
+            kernel_analysis: false,
         })
     }
 }
