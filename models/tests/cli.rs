@@ -228,6 +228,10 @@ fn explanation_flags_write_their_files_and_reject_bad_input() {
         }
     }
     assert!(values.iter().any(|v| v.abs() > 0.0));
+    // the seqlet motifs of the map: a MEME file beside it (6 genes give no cluster of 10 seqlets;
+    // the motifs themselves are checked in drg-core/tests/explain_models.rs)
+    let seqlets = std::fs::read_to_string(&files_with(out.path(), "_gradall_seqlet_motifs.meme")[0]).unwrap();
+    assert!(seqlets.starts_with("MEME version 4 \nALPHABET= ACGT"), "{seqlets}");
     let meme = std::fs::read_to_string(&files_with(out.path(), "_kernelweights.meme")[0]).unwrap();
     assert!(meme.starts_with("MEME version"), "{meme}");
     assert_eq!(meme.matches("\nMOTIF filter").count(), 64);

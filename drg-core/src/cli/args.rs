@@ -190,7 +190,9 @@ pub struct RunArgs {
     /// on the CPU, and falls back to one full prediction per variant, with a line saying why, for
     /// layers it cannot split, such as attention); TRACKS `all`, `a-to-b`, an index, a name, or a comma list of
     /// them. Writes `<name>_<TYPE><TRACKS>.npz` (names, values (N, T, 4, W), experiments,
-    /// window).
+    /// window) and `<name>_<TYPE><TRACKS>_seqlet_motifs.meme`: motifs of the sequence under the
+    /// attribution peaks (3 per gene and input), clustered with reverse complements, clusters of
+    /// at least 10 seqlets, named `<input>_seqlet<k>_n<members>`.
     #[arg(long = "sequence_attributions", alias = "sequence-attributions", num_args = 2, value_names = ["TYPE", "TRACKS"])]
     pub sequence_attributions: Option<Vec<String>>,
 

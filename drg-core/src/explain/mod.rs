@@ -14,6 +14,7 @@ pub mod logo;
 pub mod meme;
 pub mod npz_out;
 pub mod request;
+pub mod seqlets;
 pub mod tomtom;
 pub mod tracks;
 pub mod truth;

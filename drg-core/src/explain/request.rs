@@ -12,6 +12,7 @@ use super::kernels::{analyse_kernels, write_kernel_analysis};
 use super::logo::{heatmap_svg, logo_svg, ppm_heights, write_svg};
 use super::meme::{first_layer_kernels, write_meme};
 use super::npz_out::{attribution_path, write_attributions};
+use super::seqlets::attribution_motifs;
 use super::tracks::{group_by_class, select_tracks, TrackGroups};
 use crate::data::Dataset;
 use crate::device::DrgDevice;
@@ -263,6 +264,12 @@ pub fn run_explain<M: DrgModel<D>, D: DrgDevice>(
         let maps = attributions(model, dev, data, a, batch_size)?;
         let path = attribution_path(prefix, a.method, &a.tracks_text);
         write_attributions(&path, &maps)?;
+        let motifs_path = seqlet_motifs_path(&path);
+        let inputs: Vec<&str> = M::SPEC.inputs.iter().map(|i| i.name).collect();
+        let motifs = attribution_motifs(data, &maps, &a.rows, &inputs);
+        write_meme(&motifs_path, &motifs)?;
+        eprintln!("{} seqlet motifs of the attributions in {}", motifs.len(), motifs_path.display());
+        files.push(motifs_path);
         if a.logos {
             files.extend(write_logos(prefix, &maps, M::SPEC.inputs.iter().map(|i| i.name).collect())?);
         }
@@ -277,6 +284,11 @@ pub fn run_explain<M: DrgModel<D>, D: DrgDevice>(
         files.push(path);
     }
     Ok(files)
+}
+
+/// `<prefix>_<type><tracks>_seqlet_motifs.meme`, beside the attribution file `npz`.
+fn seqlet_motifs_path(npz: &Path) -> PathBuf {
+    npz.with_file_name(format!("{}_seqlet_motifs.meme", npz.file_stem().unwrap_or_default().to_string_lossy()))
 }
 
 /// One logo per gene, output group and input: `<prefix>_<type>_logo_<gene>_<group>_<input>.svg`.
