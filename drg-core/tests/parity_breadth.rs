@@ -46,6 +46,21 @@ drg_model! {
         loss poisson_nnl;
         validation correlation;
     }
+
+    /// `fixtures/breadth/multiout.npz`: `loss_function=Correlationmse+validation_loss=
+    /// ['Correlationdata','None']+num_kernels=16+l_kernels=7+pooling_size=5+dilated_convolutions=2+
+    /// dilmax_pooling=4+fclayer_size=48+nfc_layers=[2,2]`, two outputs of 5 and 3 tracks, reverse
+    /// complement on. The `nfc_layers` list gives every output its own fully connected stack
+    /// (`nfcs.{i}.nfcs.*`) on the shared flattened features, written inside its `head(..)`.
+    pub struct MultiOut {
+        input seq: onehot(4, 700), reverse_complement;
+        trunk seq: conv(16, 7) >> gelu >> maxpool(5)
+                 >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4) >> flatten;
+        output first[5] = head(seq >> linear(48) >> fc(2, dropout = 0.0));
+        output second[3] = head(seq >> linear(48) >> fc(2, dropout = 0.0)), validation = none;
+        loss correlation_mse;
+        validation correlation;
+    }
 }
 
 fn fixture_path(config: &str) -> String {
@@ -162,6 +177,14 @@ fn relu_mean_matches_fixture() {
     // The residual mean pooling's constant `1/p` weight and its count buffer: drg-rs computes
     // the mean instead.
     check::<ReluMeanDefault>("relu_mean", &["convolution_layers.convlayers.ResiduallayerConv1.rconv.pool0."]);
+}
+
+/// One fully connected stack per output (`nfc_layers=[2,2]`): the stages `after_fc0` and
+/// `after_fc1` (each output's stack), both outputs, the summed loss of the two heads, the
+/// gradients of both stacks and the SGD step.
+#[test]
+fn per_output_stacks_match_fixture() {
+    check::<MultiOutDefault>("multiout", &[]);
 }
 
 #[test]

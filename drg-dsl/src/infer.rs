@@ -15,6 +15,7 @@
 use crate::args::{Param, SizeEnv};
 use crate::ast::ModelDef;
 use crate::error::Errors;
+use crate::head_stacks::check_head_stacks;
 use crate::heads::infer_heads;
 use crate::ir::*;
 use crate::params;
@@ -49,6 +50,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
         // Only when every output resolved: otherwise "unused" may be a consequence of a typo.
         check_inputs_used(&inputs, &outputs, &mut errs);
     }
+    check_head_stacks(&inputs, &trunks, &outputs, &mut errs);
     // Every size parameter named, checked before any shape: reported with the errors above.
     let missing_sizes = check_size_names(def, &variants, &mut errs);
     let combined = inputs.len() > 1 || combination == CombinationKind::Mlp;

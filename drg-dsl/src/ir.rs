@@ -477,6 +477,19 @@ pub struct TrunkHead {
     /// Whether any output reads it (the reference builds and counts unused heads too; they
     /// receive zero gradients).
     pub used: bool,
+    /// The output's own fully connected layers between the trunk's flat features and `head`
+    /// (`head(seq >> linear(48) >> fc(2))`); `None` when the head reads the trunk directly.
+    pub stack: Option<HeadStack>,
+}
+
+/// An output's own fully connected stack, the reference's `nfc_layers` as a list (one
+/// `Res_FullyConnect` per output, fed by the shared flattened features): `linear` is
+/// `nfcs.{i}.nfcs.EmbeddtoFully` (no activation), `fc` the layers `nfcs.{i}.nfcs.Fullyconnected{k}`.
+pub struct HeadStack {
+    pub linear: Linear,
+    pub fc: Option<FcStack>,
+    /// The width the head reads (the last layer's output).
+    pub features: usize,
 }
 
 /// An output of a linear-head model: indices `(trunk, head)` into `Heads::Linear::per_trunk`.

@@ -396,6 +396,9 @@ pub(crate) struct OutputSpec {
     /// `Some(shared flag)` for head/direct/difference outputs.
     pub(crate) shared: Option<bool>,
     pub(crate) mlp: Option<MlpSpec>,
+    /// `head(trunk >> linear(n) >> fc(..))`: the output's own layers (checked by
+    /// [`crate::head_stacks`]); empty for `head(trunk)`.
+    pub(crate) stack: Vec<LayerSpec>,
 }
 
 pub(crate) struct MlpSpec {
@@ -414,7 +417,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
         }
         let c = &o.combinator;
         // The output is used only when nothing in it is wrong.
-        let ((width, validated, validation, loss, relation, shared, mlp), clean) = errs.check(|errs| {
+        let ((width, validated, validation, loss, relation, shared, mlp, stack), clean) = errs.check(|errs| {
             let width = match &o.width {
                 Value::Int(l) => {
                     l.base10_parse::<usize>().map(|n| WidthSpec::Fixed(Param::Lit(n, l.span()))).map_err(|e| errs.push(e)).ok()
@@ -531,12 +534,27 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                     (None, None, None)
                 }
             };
-            (width, validated, validation, loss, relation, shared, mlp)
+            // The output's own layers: only a head of one trunk that no other output shares.
+            let stack: Vec<Option<LayerSpec>> = o.stack.iter().map(|call| resolve_layer(call, errs)).collect();
+            if let Some(first) = o.stack.first() {
+                let single_head = matches!(relation, Some(Relation::Direct { .. })) && shared == Some(false);
+                if relation.is_some() && !single_head {
+                    errs.at(
+                        first.name.span(),
+                        format!(
+                            "`{}` cannot take its own layers here: only `head(trunk >> ..)` or `direct(trunk >> ..)` without `shared` does (the reference's `nfc_layers` list gives each output's head its own fully connected stack)",
+                            c.name
+                        ),
+                    );
+                }
+            }
+            let stack: Option<Vec<LayerSpec>> = stack.into_iter().collect();
+            (width, validated, validation, loss, relation, shared, mlp, stack)
         });
         if !clean {
             continue;
         }
-        let (Some(width), Some(relation)) = (width, relation) else {
+        let (Some(width), Some(relation), Some(stack)) = (width, relation, stack) else {
             continue;
         };
         if let Relation::Difference { plus, minus } = relation {
@@ -559,6 +577,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
             combinator: c.name.clone(),
             shared,
             mlp,
+            stack,
         });
     }
     if def.outputs.is_empty() {

@@ -286,9 +286,10 @@ impl ModelPlan {
                     .iter()
                     .map(|hs| {
                         hs.iter()
-                            .map(|h| match h.head.batchnorm {
-                                Some(_) => Err(Unsupported("batch norm in the classifier".into())),
-                                None => w.dense(&h.head.key, false),
+                            .map(|h| match (&h.stack, &h.head.batchnorm) {
+                                (Some(_), _) => Err(Unsupported("fully connected layers of an output's own (an `nfc_layers` list)".into())),
+                                (None, Some(_)) => Err(Unsupported("batch norm in the classifier".into())),
+                                (None, None) => w.dense(&h.head.key, false),
                             })
                             .collect::<Result<Vec<_>, _>>()
                     })

@@ -137,12 +137,39 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
     }
 }
 
+/// The keys of the outputs' own layers (`head(seq >> linear(48) >> fc(2))`): `nfc_layers` as
+/// the reference's list, one entry per output; `fclayer_size` and the stacks' settings from the
+/// first output (a list where the outputs' `linear` widths differ).
+fn head_stack_keys(heads: &[TrunkHead], out: &mut Vec<Key>) {
+    let stacks: Vec<&HeadStack> = heads.iter().filter_map(|h| h.stack.as_ref()).collect();
+    let Some(first) = stacks.first() else {
+        return;
+    };
+    let layers: Vec<usize> = stacks.iter().map(|s| s.fc.as_ref().map_or(0, |f| f.widths.len())).collect();
+    out.push(key("nfc_layers", list(&layers), "the `fc(n, ..)` of every output's `head(trunk >> linear(..) >> fc(n))`"));
+    let sizes: Vec<usize> = stacks.iter().map(|s| s.linear.out_features).collect();
+    let size = if sizes.iter().all(|&s| s == sizes[0]) { sizes[0].to_string() } else { list(&sizes) };
+    out.push(key("fclayer_size", size, "the `linear(..)` of every output's `head(trunk >> linear(..) >> ..)`"));
+    if let Some(fc) = &first.fc {
+        let act = fc.activation;
+        let at = "of the first output's `fc(..)`";
+        out.push(key("net_function", act.reference_name(), format!("`act = {}` {at} (the default: gelu)", act.dsl_name())));
+        out.push(key("fc_function", act.reference_name(), format!("`act = {}` {at} (the default: gelu)", act.dsl_name())));
+        out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` {at}", fc.dropout)));
+        let bn = !fc.bn_keys.is_empty();
+        out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` {at} (the default: false)")));
+    }
+}
+
 /// Every key of variant `v` of `model`, each once (a key both stacks set, `conv_batch_norm`,
 /// keeps the first stack's value and text).
 pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
     let mut out = Vec::new();
     if let Some(trunk) = v.trunks.first() {
         trunk_keys(trunk, &mut out);
+    }
+    if let Heads::Linear { per_trunk, .. } = &v.heads {
+        head_stack_keys(per_trunk.first().map_or(&[][..], |h| &h[..]), &mut out);
     }
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|(k, _, _)| seen.insert(k.clone()));
@@ -274,6 +301,24 @@ mod tests {
         ] {
             assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
         }
+    }
+
+    /// `multiout.npz`: one fully connected stack per output is the reference's `nfc_layers` list.
+    #[test]
+    fn outputs_with_their_own_layers_give_the_nfc_layers_list() {
+        let got = keys(quote! {
+            pub struct MultiOut {
+                input seq: onehot(4, 700), reverse_complement;
+                trunk seq: conv(16, 7) >> gelu >> maxpool(5)
+                         >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4) >> flatten;
+                output a[5] = head(seq >> linear(48) >> fc(2, dropout = 0.0));
+                output b[3] = head(seq >> linear(48) >> fc(3, dropout = 0.0)), validation = none;
+            }
+        });
+        for want in ["nfc_layers=[2,3]", "fclayer_size=48", "fc_dropout=0", "fc_batch_norm=False", "net_function=GELU"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+        assert_eq!(got.iter().filter(|k| k.starts_with("nfc_layers=")).count(), 1, "{got:?}");
     }
 
     /// `relu_mean.npz`'s trunk: activations and the stacks' pooling kinds.
