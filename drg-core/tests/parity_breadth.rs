@@ -8,7 +8,8 @@
 use drg_core::dfdx::optim::{Momentum, Sgd, SgdConfig};
 use drg_core::dfdx::prelude::*;
 use drg_core::drg_model;
-use drg_core::import::npz::{read_npz, Npz};
+use drg_core::cli::hyper::CnnString;
+use drg_core::import::npz::{read_npz, Npz, Values};
 use drg_core::import::{export_gradients, export_state_dict, load_state_dict, LoadOptions, StateDict};
 use drg_core::layers::Ctx;
 use drg_core::model::DrgModel;
@@ -109,6 +110,15 @@ fn check<M: DrgModel<Cpu>>(config: &str, constant_buffers: &[&str]) {
     );
     let n_in = M::SPEC.inputs.len();
     let n_out = M::SPEC.outputs.len();
+
+    // The reference's `--cnn` string of the fixture agrees with the declaration, key by key.
+    let meta: Vec<u8> = match &npz.get("meta/json").unwrap().values {
+        Values::Int(v) => v.iter().map(|&b| b as u8).collect(),
+        other => panic!("{config}: meta/json is {other:?}"),
+    };
+    let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+    let cnn = CnnString::parse(meta["param_string"].as_str().unwrap()).unwrap();
+    cnn.check_architecture(&M::SPEC).unwrap_or_else(|e| panic!("{config}: {e}"));
 
     // Eval mode: every recorded stage of the fixture, and every output.
     let mut ctx = Ctx::eval().with_probe();
