@@ -5,10 +5,10 @@
 //! training loss, every parameter gradient, and the state after one SGD step (lr 1e-3, momentum
 //! 0.9), at the seed's tolerances.
 
+use drg_core::cli::hyper::CnnString;
 use drg_core::dfdx::optim::{Momentum, Sgd, SgdConfig};
 use drg_core::dfdx::prelude::*;
 use drg_core::drg_model;
-use drg_core::cli::hyper::CnnString;
 use drg_core::import::npz::{read_npz, Npz, Values};
 use drg_core::import::{export_gradients, export_state_dict, load_state_dict, LoadOptions, StateDict};
 use drg_core::layers::Ctx;
