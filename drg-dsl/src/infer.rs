@@ -305,7 +305,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let pool = pooling(*kind, size, l);
                 (LayerKind::Pool(pool), Shape::Seq { channels: c, len: pool.out_len })
             }
-            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every } => {
+            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every, dropout } => {
                 let seq = needs_seq(errs)?;
                 let stack = infer_stack(
                     spec,
@@ -313,7 +313,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     k,
                     dilations,
                     *bias,
-                    (*batchnorm, *act),
+                    (*batchnorm, *act, dropout),
                     pool.as_ref(),
                     every,
                     seq,
@@ -410,6 +410,29 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
     }
 }
 
+/// A dropout probability: in [0, 1) and a whole number of thousandths (drg-rs's layers take it
+/// as a `const` in thousandths).
+pub(crate) fn dropout_probability(env: &SizeEnv, p: &Param<f64>, errs: &mut Errors) -> Option<f64> {
+    let v = env.f64(p, errs)?;
+    let permille = (v * 1000.0).round();
+    if !(0.0..1.0).contains(&v) {
+        errs.at(p.span(), format!("{}dropout probability must be in [0, 1), found {v}", env.prefix()));
+        return None;
+    }
+    if (permille / 1000.0 - v).abs() > 1e-9 {
+        errs.at(
+            p.span(),
+            format!(
+                "{}dropout {v} is not a whole number of thousandths: drg-rs stores it in thousandths; use e.g. {}",
+                env.prefix(),
+                permille / 1000.0
+            ),
+        );
+        return None;
+    }
+    Some(v)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fc_stack(
     env: &SizeEnv,
@@ -462,7 +485,7 @@ fn infer_stack(
     k: &Param<usize>,
     dilations: &StackDilations,
     bias: bool,
-    (batchnorm, activation): (bool, Activation),
+    (batchnorm, activation, dropout): (bool, Activation, &Param<f64>),
     pool: Option<&(PoolKind, Param<usize>)>,
     every: &Param<usize>,
     (channels, len_in): (usize, usize),
@@ -475,6 +498,7 @@ fn infer_stack(
     let pre = env.prefix();
     let kernel = positive(env, k, "the kernel size k", errs);
     let every = positive(env, every, "`every`", errs);
+    let dropout = dropout_probability(env, dropout, errs);
     let pool_kind = pool.map_or(PoolKind::Weighted, |(kind, _)| *kind);
     let pool_size = pool.map(|(kind, p)| {
         let what = match kind {
@@ -498,7 +522,7 @@ fn infer_stack(
             vec![d; n.unwrap_or(0)]
         }
     };
-    let (Some(kernel), Some(every)) = (kernel, every) else {
+    let (Some(kernel), Some(every), Some(dropout)) = (kernel, every, dropout) else {
         return None;
     };
     let pool_size = match pool_size {
@@ -558,5 +582,5 @@ fn infer_stack(
         errs.at(spec.span, format!("{pre}`{}` builds no layer: its kernel size k = {kernel} is longer than the input length {len_in} here; use k ≤ {len_in} or pool less before it", spec.name));
         return None;
     }
-    Some(ConvStack { role, channels, kernel, bias, batchnorm, activation, requested_layers: dils.len(), layers, key })
+    Some(ConvStack { role, channels, kernel, bias, batchnorm, activation, dropout, requested_layers: dils.len(), layers, key })
 }

@@ -376,6 +376,9 @@ pub struct ConvStack {
     pub batchnorm: bool,
     /// The activation before every conv (`act = ..`, the reference's `net_function`).
     pub activation: Activation,
+    /// Dropout probability after every layer's skip-add, before its pooling (`dropout = ..`, the
+    /// reference's `conv_dropout`); a multiple of 0.001 in [0, 1).
+    pub dropout: f64,
     /// Layers asked for (`len(dilations)` or `n`).
     pub requested_layers: usize,
     pub layers: Vec<StackLayer>,

@@ -130,6 +130,8 @@ pub(crate) enum SpecKind {
         /// The pooling inside the stack (`wpool`, `maxpool` or `meanpool`), at most one.
         pool: Option<(PoolKind, Param<usize>)>,
         every: Param<usize>,
+        /// `dropout = p`: the reference's `conv_dropout` after every layer's skip-add.
+        dropout: Param<f64>,
     },
     Attention {
         heads: Param<usize>,
@@ -284,12 +286,11 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             SpecKind::Pool { kind, p: a.req_usize("p", errs)? }
         }
         "dilated" => {
-            let sig =
-                "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1)";
+            let sig = "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0)";
             let a = Args::read(
                 call,
                 &[],
-                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every"],
+                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dropout"],
                 false,
                 sig,
                 errs,
@@ -301,16 +302,26 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             let batchnorm = a.bool_or("batchnorm", true, errs);
             let pool = stack_pool(&a, "dilated", errs);
             let every = a.usize_or("every", 1, errs);
+            let dropout = a.f64_or("dropout", 0.0, errs);
             let (span, list) = dilations?;
-            SpecKind::Stack { role: StackRole::Dilated, k, dilations: StackDilations::List(span, list), bias, batchnorm, act, pool, every }
+            SpecKind::Stack {
+                role: StackRole::Dilated,
+                k,
+                dilations: StackDilations::List(span, list),
+                bias,
+                batchnorm,
+                act,
+                pool,
+                every,
+                dropout,
+            }
         }
         "convblocks" => {
-            let sig =
-                "convblocks(n, k = 11, bias = true, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1)";
+            let sig = "convblocks(n, k = 11, bias = true, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1, dropout = 0.0)";
             let a = Args::read(
                 call,
                 &["n", "k"],
-                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation"],
+                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation", "dropout"],
                 false,
                 sig,
                 errs,
@@ -323,6 +334,7 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             let pool = stack_pool(&a, "convblocks", errs);
             let every = a.usize_or("every", 1, errs);
             let dilation = a.usize_or("dilation", 1, errs);
+            let dropout = a.f64_or("dropout", 0.0, errs);
             SpecKind::Stack {
                 role: StackRole::Blocks,
                 k,
@@ -332,6 +344,7 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
                 act,
                 pool,
                 every,
+                dropout,
             }
         }
         "attention" => {

@@ -349,6 +349,39 @@ fn model_f1_and_f2_combiners() {
     assert_eq!((combiners[1].head.in_features, combiners[1].head.out), (32, Width::Fixed(6)));
 }
 
+/// `dropout = p` on the conv stacks (the reference's `conv_dropout`), checked as a probability in
+/// whole thousandths.
+#[test]
+fn conv_stacks_take_a_dropout() {
+    let m = model(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 5, dilations = [1, 2], dropout = 0.1)
+                >> convblocks(2, k = 5) >> flatten;
+            output ex[5] = head(dna);
+        }
+    });
+    let t = &m.variants[0].trunks[0];
+    assert_eq!(stack(t, StackRole::Dilated).dropout, 0.1);
+    assert_eq!(stack(t, StackRole::Blocks).dropout, 0.0);
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> dilated(dilations = [1], dropout = 1.5) >> flatten;
+            output ex[5] = head(dna);
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("dropout probability must be in [0, 1), found 1.5")), "{e:?}");
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> convblocks(1, k = 5, dropout = 0.0005) >> flatten;
+            output ex[5] = head(dna);
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("dropout 0.0005 is not a whole number of thousandths")), "{e:?}");
+}
+
 /// `nfc_layers=[2,3]`: each output's own `linear >> fc` on the shared flattened features, keyed
 /// `nfcs.{i}.nfcs.*` before the classifiers, with the reference's widths and counts.
 #[test]

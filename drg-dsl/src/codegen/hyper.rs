@@ -107,6 +107,7 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                     out.push(key(&name, size, format!("`{arg} = ..` of `{call}` (0: none)")));
                 }
                 out.push(key(&format!("{prefix}pooling_steps"), every, format!("`every = ..` of `{call}`")));
+                out.push(key("conv_dropout", s.dropout, format!("`dropout = {}` of `{call}` (the default: 0.0)", s.dropout)));
             }
             LayerKind::Attention(a) => {
                 out.push(key("n_attention", 1, "one `attention(..)` layer"));
@@ -161,6 +162,34 @@ fn head_stack_keys(heads: &[TrunkHead], out: &mut Vec<Key>) {
     }
 }
 
+/// The reference's `dropout`, which (when > 0) sets `conv_dropout`, `fc_dropout` and
+/// `attention_dropout` at once: `p` when every conv stack and `fc` of the first trunk (and of the
+/// outputs' own layers) has `dropout = p` > 0 and there is no attention (which has no dropout in
+/// drg-rs), else 0 (the settings are then the individual keys'; `dropout=0` always agrees, see
+/// drg-core's comparison).
+fn global_dropout_key(trunk: &Trunk, heads: &Heads) -> Key {
+    let mut rates = Vec::new();
+    let mut attention = false;
+    for layer in &trunk.layers {
+        match &layer.kind {
+            LayerKind::ConvStack(s) => rates.push(s.dropout),
+            LayerKind::Fc(fc) => rates.push(fc.dropout),
+            LayerKind::Attention(_) => attention = true,
+            _ => {}
+        }
+    }
+    if let Heads::Linear { per_trunk, .. } = heads {
+        let own = per_trunk.first().into_iter().flatten().filter_map(|h| h.stack.as_ref()?.fc.as_ref());
+        rates.extend(own.map(|fc| fc.dropout));
+    }
+    match rates.first() {
+        Some(&p) if p > 0.0 && !attention && rates.iter().all(|&r| r == p) => {
+            key("dropout", p, format!("`dropout = {p}` on every conv stack and `fc`"))
+        }
+        _ => key("dropout", 0, "no single dropout for every conv stack and `fc` (the individual `dropout = ..` settings)"),
+    }
+}
+
 /// Every key of variant `v` of `model`, each once (a key both stacks set, `conv_batch_norm`,
 /// keeps the first stack's value and text).
 pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
@@ -170,6 +199,9 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
     }
     if let Heads::Linear { per_trunk, .. } = &v.heads {
         head_stack_keys(per_trunk.first().map_or(&[][..], |h| &h[..]), &mut out);
+    }
+    if let Some(trunk) = v.trunks.first() {
+        out.push(global_dropout_key(trunk, &v.heads));
     }
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|(k, _, _)| seen.insert(k.clone()));
@@ -319,6 +351,30 @@ mod tests {
             assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
         }
         assert_eq!(got.iter().filter(|k| k.starts_with("nfc_layers=")).count(), 1, "{got:?}");
+    }
+
+    /// `conv_dropout` is the stacks' `dropout`; the reference's global `dropout` is the one rate
+    /// every stack and `fc` share, else 0.
+    #[test]
+    fn dropouts_give_conv_dropout_and_the_global_dropout() {
+        let decl = |stack: f64, fc: f64| {
+            keys(quote! {
+                pub struct M {
+                    input seq: onehot(4, 700);
+                    trunk seq: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 7, dilations = [1, 1], dropout = #stack)
+                             >> convblocks(1, k = 5, dropout = #stack) >> flatten >> linear(8) >> fc(2, dropout = #fc);
+                    output out[5] = head(seq);
+                }
+            })
+        };
+        let same = decl(0.2, 0.2);
+        for want in ["conv_dropout=0.2", "fc_dropout=0.2", "dropout=0.2"] {
+            assert!(same.iter().any(|k| k == want), "missing {want}; have {same:?}");
+        }
+        let differ = decl(0.2, 0.1);
+        for want in ["conv_dropout=0.2", "fc_dropout=0.1", "dropout=0"] {
+            assert!(differ.iter().any(|k| k == want), "missing {want}; have {differ:?}");
+        }
     }
 
     /// `relu_mean.npz`'s trunk: activations and the stacks' pooling kinds.

@@ -236,9 +236,10 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                     PoolKind::Max => quote!(#c::layers::stack_pooling::MaxStackPool),
                     PoolKind::Mean => quote!(#c::layers::stack_pooling::MeanStackPool),
                 };
+                let drop = (stack.dropout * 1000.0).round() as u32;
                 fields.push(Field::typed(
                     f.clone(),
-                    quote!(#c::layers::conv_stack::ConvStack<#ch, #p, #s, (#(#layer_tys,)*), #kind>),
+                    quote!(#c::layers::conv_stack::ConvStack<#ch, #p, #s, (#(#layer_tys,)*), #kind, #drop>),
                     strip_suffix(&stack.key, ".convlayers").to_string(),
                 ));
                 let (inner, after) = match stack.role {
