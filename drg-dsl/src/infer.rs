@@ -142,6 +142,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
                 validated: o.validated,
                 validation: o.validation,
                 loss: o.loss,
+                activation: o.activation,
                 relation: o.relation,
             })
             .collect(),

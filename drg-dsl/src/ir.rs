@@ -59,6 +59,9 @@ pub struct Output {
     pub validation: Option<Loss>,
     /// `loss = <loss>`: this output's training loss instead of [`Model::loss`].
     pub loss: Option<Loss>,
+    /// `act = ..`: an activation after the output's linear head (the reference's `outclass`,
+    /// e.g. `EXPmax`); only for `head`/`direct` outputs. `None`: linear.
+    pub activation: Option<Activation>,
     pub relation: Relation,
 }
 
@@ -186,9 +189,25 @@ pub enum Activation {
     Relu,
     Sigmoid,
     Tanh,
+    /// The reference's `EXP`: exp(min(x, ln 2³²)); only as an output's `act`.
+    Exp,
+    /// The reference's `EXPmax`: exp(min(x, ln 128)); only as an output's `act`.
+    ExpMax,
 }
 
 impl Activation {
+    /// The names an output's `act = ..` takes (the reference's `outclass`): the layer
+    /// activations and the cropped exponentials.
+    pub const OUTPUT_NAMES: [(&'static str, Activation); 7] = [
+        ("gelu", Activation::Gelu),
+        ("relu", Activation::Relu),
+        ("sigmoid", Activation::Sigmoid),
+        ("tanh", Activation::Tanh),
+        ("id0", Activation::Identity),
+        ("exp", Activation::Exp),
+        ("exp_max", Activation::ExpMax),
+    ];
+
     /// The DSL's names, as layers (`relu`) and as `act = ..` values, with their activations.
     pub const NAMES: [(&'static str, Activation); 5] = [
         ("gelu", Activation::Gelu),
@@ -203,7 +222,7 @@ impl Activation {
     }
 
     pub fn dsl_name(self) -> &'static str {
-        Self::NAMES.iter().find(|(_, a)| *a == self).map_or("id0", |(n, _)| n)
+        Self::OUTPUT_NAMES.iter().find(|(_, a)| *a == self).map_or("id0", |(n, _)| n)
     }
 
     /// The reference's name of the function (`kernel_function`, `net_function`).
@@ -214,6 +233,8 @@ impl Activation {
             Activation::Relu => "ReLU",
             Activation::Sigmoid => "Sigmoid",
             Activation::Tanh => "Tanh",
+            Activation::Exp => "EXP",
+            Activation::ExpMax => "EXPmax",
         }
     }
 
@@ -225,6 +246,8 @@ impl Activation {
             Activation::Relu => "Relu",
             Activation::Sigmoid => "Sigmoid",
             Activation::Tanh => "Tanh",
+            Activation::Exp => "Exp",
+            Activation::ExpMax => "ExpMax",
         }
     }
 }

@@ -404,6 +404,8 @@ pub(crate) struct OutputSpec {
     pub(crate) validation: Option<Loss>,
     /// `loss = <loss>`: this output's training loss instead of the model's.
     pub(crate) loss: Option<Loss>,
+    /// `act = ..`: the activation after the output's head (the reference's `outclass`).
+    pub(crate) activation: Option<Activation>,
     pub(crate) relation: Relation,
     pub(crate) combinator: Ident,
     /// `Some(shared flag)` for head/direct/difference outputs.
@@ -430,7 +432,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
         }
         let c = &o.combinator;
         // The output is used only when nothing in it is wrong.
-        let ((width, validated, validation, loss, relation, shared, mlp, stack), clean) = errs.check(|errs| {
+        let ((width, validated, validation, loss, activation, relation, shared, mlp, stack), clean) = errs.check(|errs| {
             let width = match &o.width {
                 Value::Int(l) => {
                     l.base10_parse::<usize>().map(|n| WidthSpec::Fixed(Param::Lit(n, l.span()))).map_err(|e| errs.push(e)).ok()
@@ -449,6 +451,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                 }
             };
             let (mut validated, mut validation, mut loss) = (true, None, None);
+            let mut activation: Option<(Activation, proc_macro2::Span)> = None;
             for opt in &o.options {
                 match (&opt.name, &opt.value) {
                     (Some(n), Value::Ident(v)) if n == "validation" && v == "none" => validated = false,
@@ -469,9 +472,19 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                     (Some(n), v) if n == "loss" => {
                         errs.at(v.span(), format!("`loss` of an output must be one of {}, found `{}`", Loss::dsl_names(), v.describe()))
                     }
+                    (Some(n), v) if n == "act" => {
+                        let found = Activation::OUTPUT_NAMES.iter().find(|(name, _)| matches!(v, Value::Ident(i) if i == name));
+                        match found {
+                            Some((_, a)) => activation = Some((*a, v.span())),
+                            None => {
+                                let names: Vec<&str> = Activation::OUTPUT_NAMES.iter().map(|(n, _)| *n).collect();
+                                errs.at(v.span(), format!("`act` of an output must be one of: {}; found `{}`", names.join(", "), v.describe()))
+                            }
+                        }
+                    }
                     (name, v) => errs.at(
                         name.as_ref().map_or(v.span(), |n| n.span()),
-                        "unknown output option; the options are `validation` (`none` or a loss) and `loss` (a loss)",
+                        "unknown output option; the options are `validation` (`none` or a loss), `loss` (a loss) and `act` (the activation after the head)",
                     ),
                 }
             }
@@ -562,7 +575,15 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                 }
             }
             let stack: Option<Vec<LayerSpec>> = stack.into_iter().collect();
-            (width, validated, validation, loss, relation, shared, mlp, stack)
+            // The reference's `outclass` activation follows a plain head; its relations and
+            // combiners are not covered.
+            if let (Some((_, span)), Some(r)) = (activation, &relation) {
+                if !matches!(r, Relation::Direct { .. }) || mlp.is_some() {
+                    errs.at(span, format!("`act` of an output applies after a linear head: use it with `head(..)` or `direct(..)`, not `{}`", c.name));
+                }
+            }
+            let activation = activation.map(|(a, _)| a);
+            (width, validated, validation, loss, activation, relation, shared, mlp, stack)
         });
         if !clean {
             continue;
@@ -586,6 +607,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
             validated,
             validation,
             loss,
+            activation,
             relation,
             combinator: c.name.clone(),
             shared,

@@ -349,6 +349,38 @@ fn model_f1_and_f2_combiners() {
     assert_eq!((combiners[1].head.in_features, combiners[1].head.out), (32, Width::Fixed(6)));
 }
 
+/// `act = ..` after an output's head (the reference's `outclass`): the cropped exponentials
+/// and the layer activations, only for `head`/`direct`.
+#[test]
+fn output_activations() {
+    let m = model(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> flatten;
+            output ex[5] = head(dna), act = exp_max;
+            output kd[5] = head(dna), validation = none, act = exp;
+            output kt[5] = head(dna), validation = none;
+        }
+    });
+    let acts: Vec<Option<Activation>> = m.outputs.iter().map(|o| o.activation).collect();
+    assert_eq!(acts, [Some(Activation::ExpMax), Some(Activation::Exp), None]);
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            input rna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> flatten;
+            trunk rna: same as dna;
+            output ex[5] = difference(dna, rna), act = exp;
+            output kd[5] = direct(rna), validation = none, act = softmax;
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("`act` of an output applies after a linear head: use it with `head(..)` or `direct(..)`, not `difference`")), "{e:?}");
+    assert!(
+        e.iter().any(|m| m.contains("`act` of an output must be one of: gelu, relu, sigmoid, tanh, id0, exp, exp_max; found `softmax`")),
+        "{e:?}"
+    );
+}
+
 /// `dropout = p` on the conv stacks (the reference's `conv_dropout`), checked as a probability in
 /// whole thousandths.
 #[test]
@@ -1145,7 +1177,10 @@ fn an_output_names_its_own_training_loss() {
     has(&errs, "`loss` of an output must be one of mse, l1, poisson_nnl,");
     has(&errs, "found `huber`");
     let errs = errors(base_model_with(quote! { output ex[n] = head(dna), weight = 2; }));
-    has(&errs, "unknown output option; the options are `validation` (`none` or a loss) and `loss` (a loss)");
+    has(
+        &errs,
+        "unknown output option; the options are `validation` (`none` or a loss), `loss` (a loss) and `act` (the activation after the head)",
+    );
 }
 
 /// The basemodel's trunk with other outputs.

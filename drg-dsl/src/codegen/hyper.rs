@@ -273,7 +273,21 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
             }
         }
     } else if n_out > 0 {
-        out.push(key("outclass", "Linear", "`head(..)` (a linear head)"));
+        // The activation after each head (`act = ..`), `Linear` without.
+        let classes: Vec<&str> = model
+            .outputs
+            .iter()
+            .map(|o| match o.activation {
+                None | Some(Activation::Identity) => "Linear",
+                Some(a) => a.reference_name(),
+            })
+            .collect();
+        if classes.iter().all(|c| *c == classes[0]) {
+            out.push(key("outclass", classes[0], "`head(..)` (a linear head) and its `act = ..` (none: `Linear`)"));
+        } else {
+            let each: Vec<String> = classes.iter().map(|c| format!("'{c}'")).collect();
+            out.push(key("outclass", format!("[{}]", each.join(",")), "each output's `act = ..` after its `head(..)`"));
+        }
     }
     out
 }

@@ -394,6 +394,14 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                 match *o {
                     LinearOutput::Direct { head } => {
                         let h = take(head);
+                        // The reference's `outclass` activation after the head (`act = exp_max`).
+                        let h = match model.outputs[i].activation {
+                            Some(a) if a != Activation::Identity => {
+                                let act = core_activation(a);
+                                quote!(#act.apply(#h))
+                            }
+                            _ => h,
+                        };
                         body.push(quote! { let #out = #h; });
                     }
                     LinearOutput::Difference { plus, minus } => {
