@@ -476,7 +476,7 @@ pub(crate) fn fc_stack(
     let bn_stem =
         key_stem.strip_suffix("Fullyconnected").map_or_else(|| format!("{key_stem}Bnorm"), |s| format!("{s}Bnorm_fullyconnected"));
     let bn_keys = if batchnorm { (0..widths.len()).map(|k| format!("{bn_stem}{k}")).collect() } else { Vec::new() };
-    Some(FcStack { widths, dropout: p, activation, keys, bn_keys })
+    Some(FcStack { widths, widening: w, dropout: p, activation, keys, bn_keys })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -455,6 +455,8 @@ pub struct Linear {
 pub struct FcStack {
     /// `(in, out)` of every layer.
     pub widths: Vec<(usize, usize)>,
+    /// The widening factor the widths follow (`widening = ..`, the reference's `layer_widening`).
+    pub widening: f64,
     /// Dropout after each linear, before the activation (0 in combiners).
     pub dropout: f64,
     pub activation: Activation,

@@ -121,6 +121,7 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("net_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
                 out.push(key("fc_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
                 out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` of `fc(..)`", fc.dropout)));
+                out.push(key("layer_widening", fc.widening, format!("`widening = {}` of `fc(..)` (the default: 1.1)", fc.widening)));
                 let bn = !fc.bn_keys.is_empty();
                 out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` of `fc(..)` (the default: false)")));
             }
@@ -157,6 +158,7 @@ fn head_stack_keys(heads: &[TrunkHead], out: &mut Vec<Key>) {
         out.push(key("net_function", act.reference_name(), format!("`act = {}` {at} (the default: gelu)", act.dsl_name())));
         out.push(key("fc_function", act.reference_name(), format!("`act = {}` {at} (the default: gelu)", act.dsl_name())));
         out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` {at}", fc.dropout)));
+        out.push(key("layer_widening", fc.widening, format!("`widening = {}` {at} (the default: 1.1)", fc.widening)));
         let bn = !fc.bn_keys.is_empty();
         out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` {at} (the default: false)")));
     }
@@ -341,6 +343,7 @@ mod tests {
             "dilpooling_steps=1",
             "fclayer_size=48",
             "nfc_layers=2",
+            "layer_widening=1.1",
             "fc_dropout=0",
             "fc_batch_norm=False",
             "transformer_convolutions=0",
