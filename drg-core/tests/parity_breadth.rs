@@ -5,10 +5,11 @@
 //! training loss, every parameter gradient, and the state after one SGD step (lr 1e-3, momentum
 //! 0.9), at the seed's tolerances.
 
+use drg_core::cli::hyper::CnnString;
 use drg_core::dfdx::optim::{Momentum, Sgd, SgdConfig};
 use drg_core::dfdx::prelude::*;
 use drg_core::drg_model;
-use drg_core::import::npz::{read_npz, Npz};
+use drg_core::import::npz::{read_npz, Npz, Values};
 use drg_core::import::{export_gradients, export_state_dict, load_state_dict, LoadOptions, StateDict};
 use drg_core::layers::Ctx;
 use drg_core::model::DrgModel;
@@ -44,6 +45,21 @@ drg_model! {
                  >> flatten >> linear(32) >> fc(2, dropout = 0.1, act = relu, batchnorm = true);
         output out[4] = head(seq);
         loss poisson_nnl;
+        validation correlation;
+    }
+
+    /// `fixtures/breadth/multiout.npz`: `loss_function=Correlationmse+validation_loss=
+    /// ['Correlationdata','None']+num_kernels=16+l_kernels=7+pooling_size=5+dilated_convolutions=2+
+    /// dilmax_pooling=4+fclayer_size=48+nfc_layers=[2,2]`, two outputs of 5 and 3 tracks, reverse
+    /// complement on. The `nfc_layers` list gives every output its own fully connected stack
+    /// (`nfcs.{i}.nfcs.*`) on the shared flattened features, written inside its `head(..)`.
+    pub struct MultiOut {
+        input seq: onehot(4, 700), reverse_complement;
+        trunk seq: conv(16, 7) >> gelu >> maxpool(5)
+                 >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4) >> flatten;
+        output first[5] = head(seq >> linear(48) >> fc(2, dropout = 0.0));
+        output second[3] = head(seq >> linear(48) >> fc(2, dropout = 0.0)), validation = none;
+        loss correlation_mse;
         validation correlation;
     }
 }
@@ -94,6 +110,15 @@ fn check<M: DrgModel<Cpu>>(config: &str, constant_buffers: &[&str]) {
     );
     let n_in = M::SPEC.inputs.len();
     let n_out = M::SPEC.outputs.len();
+
+    // The reference's `--cnn` string of the fixture agrees with the declaration, key by key.
+    let meta: Vec<u8> = match &npz.get("meta/json").unwrap().values {
+        Values::Int(v) => v.iter().map(|&b| b as u8).collect(),
+        other => panic!("{config}: meta/json is {other:?}"),
+    };
+    let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+    let cnn = CnnString::parse(meta["param_string"].as_str().unwrap()).unwrap();
+    cnn.check_architecture(&M::SPEC).unwrap_or_else(|e| panic!("{config}: {e}"));
 
     // Eval mode: every recorded stage of the fixture, and every output.
     let mut ctx = Ctx::eval().with_probe();
@@ -162,6 +187,14 @@ fn relu_mean_matches_fixture() {
     // The residual mean pooling's constant `1/p` weight and its count buffer: drg-rs computes
     // the mean instead.
     check::<ReluMeanDefault>("relu_mean", &["convolution_layers.convlayers.ResiduallayerConv1.rconv.pool0."]);
+}
+
+/// One fully connected stack per output (`nfc_layers=[2,2]`): the stages `after_fc0` and
+/// `after_fc1` (each output's stack), both outputs, the summed loss of the two heads, the
+/// gradients of both stacks and the SGD step.
+#[test]
+fn per_output_stacks_match_fixture() {
+    check::<MultiOutDefault>("multiout", &[]);
 }
 
 #[test]

@@ -92,6 +92,10 @@ pub struct OutputDecl {
     pub name: Ident,
     pub width: Value,
     pub combinator: Call,
+    /// `head(trunk >> linear(n) >> fc(..))`: the output's own fully connected layers between the
+    /// trunk's flat features and its head (the reference's `nfc_layers` as a list); empty for
+    /// `head(trunk)`.
+    pub stack: Vec<Call>,
     /// `validation = none`.
     pub options: Vec<Arg>,
 }

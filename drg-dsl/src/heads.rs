@@ -2,6 +2,7 @@
 
 use crate::args::{Param, SizeEnv};
 use crate::error::Errors;
+use crate::head_stacks::infer_head_stack;
 use crate::infer::{fc_stack, positive};
 use crate::ir::*;
 use crate::resolve::OutputSpec;
@@ -55,21 +56,33 @@ pub(crate) fn infer_heads(
     };
     match kind {
         CombinationKind::HeadPerOutput => {
-            let per_trunk = trunks
-                .iter()
-                .enumerate()
-                .map(|(t, trunk)| {
-                    outputs
-                        .iter()
-                        .enumerate()
-                        .map(|(i, o)| {
-                            let key = format!("{}{}", trunk.key_prefix, classifier(i));
-                            let batchnorm = class_bn(trunk, &key);
-                            TrunkHead { head: Head { in_features: trunk.features, out: widths[i], key, batchnorm }, used: uses(o, t) }
-                        })
-                        .collect()
-                })
-                .collect();
+            let mut per_trunk = Vec::new();
+            for (t, trunk) in trunks.iter().enumerate() {
+                let mut heads = Vec::new();
+                // The outputs' own layers (`head(seq >> linear(..) >> fc(..))`), all checked
+                // before any error ends the heads; their batch norm decides the classifier's.
+                let stacks: Vec<Option<Option<HeadStack>>> = outputs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| match o.stack.is_empty() {
+                        true => Some(None),
+                        false => infer_head_stack(&o.stack, i, trunk.features, &trunk.key_prefix, env, errs).map(Some),
+                    })
+                    .collect();
+                for ((i, o), stack) in outputs.iter().enumerate().zip(stacks) {
+                    let key = format!("{}{}", trunk.key_prefix, classifier(i));
+                    let stack = stack?;
+                    let (in_features, batchnorm) = match &stack {
+                        Some(s) => {
+                            let fc_bn = s.fc.as_ref().is_some_and(|fc| !fc.bn_keys.is_empty());
+                            (s.features, fc_bn.then(|| format!("{}ClassBnorm", key.strip_suffix("Linear").unwrap_or(&key))))
+                        }
+                        None => (trunk.features, class_bn(trunk, &key)),
+                    };
+                    heads.push(TrunkHead { head: Head { in_features, out: widths[i], key, batchnorm }, used: uses(o, t), stack });
+                }
+                per_trunk.push(heads);
+            }
             let outs = outputs.iter().enumerate().map(|(i, o)| linear_output(&o.relation, i)).collect::<Option<_>>()?;
             Some(Heads::Linear { per_trunk, outputs: outs })
         }
@@ -101,6 +114,7 @@ pub(crate) fn infer_heads(
                     vec![TrunkHead {
                         head: Head { in_features: trunk.features, out: w0, key, batchnorm },
                         used: outputs.iter().any(|o| uses(o, t)),
+                        stack: None,
                     }]
                 })
                 .collect();

@@ -15,6 +15,7 @@
 use crate::args::{Param, SizeEnv};
 use crate::ast::ModelDef;
 use crate::error::Errors;
+use crate::head_stacks::check_head_stacks;
 use crate::heads::infer_heads;
 use crate::ir::*;
 use crate::params;
@@ -49,6 +50,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
         // Only when every output resolved: otherwise "unused" may be a consequence of a typo.
         check_inputs_used(&inputs, &outputs, &mut errs);
     }
+    check_head_stacks(&inputs, &trunks, &outputs, &mut errs);
     // Every size parameter named, checked before any shape: reported with the errors above.
     let missing_sizes = check_size_names(def, &variants, &mut errs);
     let combined = inputs.len() > 1 || combination == CombinationKind::Mlp;
@@ -140,6 +142,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
                 validated: o.validated,
                 validation: o.validation,
                 loss: o.loss,
+                activation: o.activation,
                 relation: o.relation,
             })
             .collect(),
@@ -303,7 +306,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let pool = pooling(*kind, size, l);
                 (LayerKind::Pool(pool), Shape::Seq { channels: c, len: pool.out_len })
             }
-            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every } => {
+            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every, dropout } => {
                 let seq = needs_seq(errs)?;
                 let stack = infer_stack(
                     spec,
@@ -311,7 +314,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     k,
                     dilations,
                     *bias,
-                    (*batchnorm, *act),
+                    (*batchnorm, *act, dropout),
                     pool.as_ref(),
                     every,
                     seq,
@@ -408,6 +411,29 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
     }
 }
 
+/// A dropout probability: in [0, 1) and a whole number of thousandths (drg-rs's layers take it
+/// as a `const` in thousandths).
+pub(crate) fn dropout_probability(env: &SizeEnv, p: &Param<f64>, errs: &mut Errors) -> Option<f64> {
+    let v = env.f64(p, errs)?;
+    let permille = (v * 1000.0).round();
+    if !(0.0..1.0).contains(&v) {
+        errs.at(p.span(), format!("{}dropout probability must be in [0, 1), found {v}", env.prefix()));
+        return None;
+    }
+    if (permille / 1000.0 - v).abs() > 1e-9 {
+        errs.at(
+            p.span(),
+            format!(
+                "{}dropout {v} is not a whole number of thousandths: drg-rs stores it in thousandths; use e.g. {}",
+                env.prefix(),
+                permille / 1000.0
+            ),
+        );
+        return None;
+    }
+    Some(v)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fc_stack(
     env: &SizeEnv,
@@ -450,7 +476,7 @@ pub(crate) fn fc_stack(
     let bn_stem =
         key_stem.strip_suffix("Fullyconnected").map_or_else(|| format!("{key_stem}Bnorm"), |s| format!("{s}Bnorm_fullyconnected"));
     let bn_keys = if batchnorm { (0..widths.len()).map(|k| format!("{bn_stem}{k}")).collect() } else { Vec::new() };
-    Some(FcStack { widths, dropout: p, activation, keys, bn_keys })
+    Some(FcStack { widths, widening: w, dropout: p, activation, keys, bn_keys })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -460,7 +486,7 @@ fn infer_stack(
     k: &Param<usize>,
     dilations: &StackDilations,
     bias: bool,
-    (batchnorm, activation): (bool, Activation),
+    (batchnorm, activation, dropout): (bool, Activation, &Param<f64>),
     pool: Option<&(PoolKind, Param<usize>)>,
     every: &Param<usize>,
     (channels, len_in): (usize, usize),
@@ -473,6 +499,7 @@ fn infer_stack(
     let pre = env.prefix();
     let kernel = positive(env, k, "the kernel size k", errs);
     let every = positive(env, every, "`every`", errs);
+    let dropout = dropout_probability(env, dropout, errs);
     let pool_kind = pool.map_or(PoolKind::Weighted, |(kind, _)| *kind);
     let pool_size = pool.map(|(kind, p)| {
         let what = match kind {
@@ -496,7 +523,7 @@ fn infer_stack(
             vec![d; n.unwrap_or(0)]
         }
     };
-    let (Some(kernel), Some(every)) = (kernel, every) else {
+    let (Some(kernel), Some(every), Some(dropout)) = (kernel, every, dropout) else {
         return None;
     };
     let pool_size = match pool_size {
@@ -556,5 +583,5 @@ fn infer_stack(
         errs.at(spec.span, format!("{pre}`{}` builds no layer: its kernel size k = {kernel} is longer than the input length {len_in} here; use k ≤ {len_in} or pool less before it", spec.name));
         return None;
     }
-    Some(ConvStack { role, channels, kernel, bias, batchnorm, activation, requested_layers: dils.len(), layers, key })
+    Some(ConvStack { role, channels, kernel, bias, batchnorm, activation, dropout, requested_layers: dils.len(), layers, key })
 }

@@ -59,6 +59,9 @@ pub struct Output {
     pub validation: Option<Loss>,
     /// `loss = <loss>`: this output's training loss instead of [`Model::loss`].
     pub loss: Option<Loss>,
+    /// `act = ..`: an activation after the output's linear head (the reference's `outclass`,
+    /// e.g. `EXPmax`); only for `head`/`direct` outputs. `None`: linear.
+    pub activation: Option<Activation>,
     pub relation: Relation,
 }
 
@@ -186,9 +189,25 @@ pub enum Activation {
     Relu,
     Sigmoid,
     Tanh,
+    /// The reference's `EXP`: exp(min(x, ln 2³²)); only as an output's `act`.
+    Exp,
+    /// The reference's `EXPmax`: exp(min(x, ln 128)); only as an output's `act`.
+    ExpMax,
 }
 
 impl Activation {
+    /// The names an output's `act = ..` takes (the reference's `outclass`): the layer
+    /// activations and the cropped exponentials.
+    pub const OUTPUT_NAMES: [(&'static str, Activation); 7] = [
+        ("gelu", Activation::Gelu),
+        ("relu", Activation::Relu),
+        ("sigmoid", Activation::Sigmoid),
+        ("tanh", Activation::Tanh),
+        ("id0", Activation::Identity),
+        ("exp", Activation::Exp),
+        ("exp_max", Activation::ExpMax),
+    ];
+
     /// The DSL's names, as layers (`relu`) and as `act = ..` values, with their activations.
     pub const NAMES: [(&'static str, Activation); 5] = [
         ("gelu", Activation::Gelu),
@@ -203,7 +222,7 @@ impl Activation {
     }
 
     pub fn dsl_name(self) -> &'static str {
-        Self::NAMES.iter().find(|(_, a)| *a == self).map_or("id0", |(n, _)| n)
+        Self::OUTPUT_NAMES.iter().find(|(_, a)| *a == self).map_or("id0", |(n, _)| n)
     }
 
     /// The reference's name of the function (`kernel_function`, `net_function`).
@@ -214,6 +233,8 @@ impl Activation {
             Activation::Relu => "ReLU",
             Activation::Sigmoid => "Sigmoid",
             Activation::Tanh => "Tanh",
+            Activation::Exp => "EXP",
+            Activation::ExpMax => "EXPmax",
         }
     }
 
@@ -225,6 +246,8 @@ impl Activation {
             Activation::Relu => "Relu",
             Activation::Sigmoid => "Sigmoid",
             Activation::Tanh => "Tanh",
+            Activation::Exp => "Exp",
+            Activation::ExpMax => "ExpMax",
         }
     }
 }
@@ -376,6 +399,9 @@ pub struct ConvStack {
     pub batchnorm: bool,
     /// The activation before every conv (`act = ..`, the reference's `net_function`).
     pub activation: Activation,
+    /// Dropout probability after every layer's skip-add, before its pooling (`dropout = ..`, the
+    /// reference's `conv_dropout`); a multiple of 0.001 in [0, 1).
+    pub dropout: f64,
     /// Layers asked for (`len(dilations)` or `n`).
     pub requested_layers: usize,
     pub layers: Vec<StackLayer>,
@@ -429,6 +455,8 @@ pub struct Linear {
 pub struct FcStack {
     /// `(in, out)` of every layer.
     pub widths: Vec<(usize, usize)>,
+    /// The widening factor the widths follow (`widening = ..`, the reference's `layer_widening`).
+    pub widening: f64,
     /// Dropout after each linear, before the activation (0 in combiners).
     pub dropout: f64,
     pub activation: Activation,
@@ -477,6 +505,19 @@ pub struct TrunkHead {
     /// Whether any output reads it (the reference builds and counts unused heads too; they
     /// receive zero gradients).
     pub used: bool,
+    /// The output's own fully connected layers between the trunk's flat features and `head`
+    /// (`head(seq >> linear(48) >> fc(2))`); `None` when the head reads the trunk directly.
+    pub stack: Option<HeadStack>,
+}
+
+/// An output's own fully connected stack, the reference's `nfc_layers` as a list (one
+/// `Res_FullyConnect` per output, fed by the shared flattened features): `linear` is
+/// `nfcs.{i}.nfcs.EmbeddtoFully` (no activation), `fc` the layers `nfcs.{i}.nfcs.Fullyconnected{k}`.
+pub struct HeadStack {
+    pub linear: Linear,
+    pub fc: Option<FcStack>,
+    /// The width the head reads (the last layer's output).
+    pub features: usize,
 }
 
 /// An output of a linear-head model: indices `(trunk, head)` into `Heads::Linear::per_trunk`.

@@ -2,7 +2,7 @@
 //!
 //! Pipeline (one file per step): `parse` turns tokens into a syntax tree (`ast`); `pipelines`
 //! substitutes the named trunk pipelines an invocation shares between its models; `resolve`
-//! checks names, arguments and references; `infer` (with `heads` and `params`) computes every
+//! checks names, arguments and references; `infer` (with `heads`, `head_stacks` and `params`) computes every
 //! shape and parameter count per size variant into the IR (`ir`); `codegen` turns the IR into
 //! items. All errors are collected and reported together, each at the user's token.
 //!
@@ -16,6 +16,7 @@ mod codegen;
 mod declared;
 mod error;
 mod expand;
+mod head_stacks;
 mod heads;
 pub mod infer;
 pub mod ir;

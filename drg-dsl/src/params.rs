@@ -104,7 +104,16 @@ pub(crate) fn breakdown(v: &Variant) -> Vec<(String, usize)> {
             layer(l, &mut out);
         }
         match &v.heads {
-            Heads::Linear { per_trunk, .. } => per_trunk[t].iter().for_each(|h| head(&h.head, &mut out)),
+            Heads::Linear { per_trunk, .. } => {
+                // The outputs' own stacks (`nfcs.{i}`) come before the classifiers, as in the reference.
+                for s in per_trunk[t].iter().filter_map(|h| h.stack.as_ref()) {
+                    out.push((s.linear.key.clone(), linear(s.linear.in_features, s.linear.out_features)));
+                    if let Some(f) = &s.fc {
+                        fc(f, &mut out);
+                    }
+                }
+                per_trunk[t].iter().for_each(|h| head(&h.head, &mut out))
+            }
             Heads::Mlp { embeddings, .. } => head(&embeddings[t], &mut out),
         }
     }

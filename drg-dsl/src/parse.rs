@@ -179,9 +179,35 @@ fn parse_output(attrs: Vec<Attribute>, input: ParseStream) -> syn::Result<Output
         return Err(width_tokens.error("expected a single width, e.g. `ex[88]`, or `ex[_]` for the data's track count"));
     }
     input.parse::<Token![=]>()?;
-    let combinator: Call = input.parse()?;
+    let (combinator, stack) = parse_combinator(input)?;
     let options = parse_trailing_options(input)?;
-    Ok(OutputDecl { attrs, name, width, combinator, options })
+    Ok(OutputDecl { attrs, name, width, combinator, stack, options })
+}
+
+/// `name(args)`, where the first argument may continue with the output's own layers:
+/// `head(seq >> linear(48) >> fc(2))` gives the call `head(seq)` and the layers.
+fn parse_combinator(input: ParseStream) -> syn::Result<(Call, Vec<Call>)> {
+    let name: Ident = input.parse()?;
+    let mut args = Vec::new();
+    let mut stack = Vec::new();
+    if input.peek(syn::token::Paren) {
+        let inner;
+        parenthesized!(inner in input);
+        while !inner.is_empty() {
+            args.push(inner.parse()?);
+            if args.len() == 1 && inner.peek(Token![>>]) {
+                while inner.peek(Token![>>]) {
+                    inner.parse::<Token![>>]>()?;
+                    stack.push(inner.parse()?);
+                }
+            }
+            if inner.is_empty() {
+                break;
+            }
+            inner.parse::<Token![,]>()?;
+        }
+    }
+    Ok((Call { name, args, site: crate::ast::Site::fresh() }, stack))
 }
 
 /// `, opt, name = value ... ;` after an input kind or an output combinator.

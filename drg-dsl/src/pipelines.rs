@@ -51,6 +51,9 @@ pub(crate) fn substitute(pipelines: &[PipelineDef], models: &mut [ModelDef]) -> 
                 *layers = splice(layers, &defined, &mut errs);
             }
         }
+        for output in &mut model.outputs {
+            output.stack = splice(&output.stack, &defined, &mut errs);
+        }
     }
     errs.finish()
 }

@@ -130,6 +130,8 @@ pub(crate) enum SpecKind {
         /// The pooling inside the stack (`wpool`, `maxpool` or `meanpool`), at most one.
         pool: Option<(PoolKind, Param<usize>)>,
         every: Param<usize>,
+        /// `dropout = p`: the reference's `conv_dropout` after every layer's skip-add.
+        dropout: Param<f64>,
     },
     Attention {
         heads: Param<usize>,
@@ -284,12 +286,11 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             SpecKind::Pool { kind, p: a.req_usize("p", errs)? }
         }
         "dilated" => {
-            let sig =
-                "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1)";
+            let sig = "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0)";
             let a = Args::read(
                 call,
                 &[],
-                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every"],
+                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dropout"],
                 false,
                 sig,
                 errs,
@@ -301,16 +302,26 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             let batchnorm = a.bool_or("batchnorm", true, errs);
             let pool = stack_pool(&a, "dilated", errs);
             let every = a.usize_or("every", 1, errs);
+            let dropout = a.f64_or("dropout", 0.0, errs);
             let (span, list) = dilations?;
-            SpecKind::Stack { role: StackRole::Dilated, k, dilations: StackDilations::List(span, list), bias, batchnorm, act, pool, every }
+            SpecKind::Stack {
+                role: StackRole::Dilated,
+                k,
+                dilations: StackDilations::List(span, list),
+                bias,
+                batchnorm,
+                act,
+                pool,
+                every,
+                dropout,
+            }
         }
         "convblocks" => {
-            let sig =
-                "convblocks(n, k = 11, bias = true, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1)";
+            let sig = "convblocks(n, k = 11, bias = true, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1, dropout = 0.0)";
             let a = Args::read(
                 call,
                 &["n", "k"],
-                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation"],
+                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation", "dropout"],
                 false,
                 sig,
                 errs,
@@ -323,6 +334,7 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             let pool = stack_pool(&a, "convblocks", errs);
             let every = a.usize_or("every", 1, errs);
             let dilation = a.usize_or("dilation", 1, errs);
+            let dropout = a.f64_or("dropout", 0.0, errs);
             SpecKind::Stack {
                 role: StackRole::Blocks,
                 k,
@@ -332,6 +344,7 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
                 act,
                 pool,
                 every,
+                dropout,
             }
         }
         "attention" => {
@@ -391,11 +404,16 @@ pub(crate) struct OutputSpec {
     pub(crate) validation: Option<Loss>,
     /// `loss = <loss>`: this output's training loss instead of the model's.
     pub(crate) loss: Option<Loss>,
+    /// `act = ..`: the activation after the output's head (the reference's `outclass`).
+    pub(crate) activation: Option<Activation>,
     pub(crate) relation: Relation,
     pub(crate) combinator: Ident,
     /// `Some(shared flag)` for head/direct/difference outputs.
     pub(crate) shared: Option<bool>,
     pub(crate) mlp: Option<MlpSpec>,
+    /// `head(trunk >> linear(n) >> fc(..))`: the output's own layers (checked by
+    /// [`crate::head_stacks`]); empty for `head(trunk)`.
+    pub(crate) stack: Vec<LayerSpec>,
 }
 
 pub(crate) struct MlpSpec {
@@ -414,7 +432,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
         }
         let c = &o.combinator;
         // The output is used only when nothing in it is wrong.
-        let ((width, validated, validation, loss, relation, shared, mlp), clean) = errs.check(|errs| {
+        let ((width, validated, validation, loss, activation, relation, shared, mlp, stack), clean) = errs.check(|errs| {
             let width = match &o.width {
                 Value::Int(l) => {
                     l.base10_parse::<usize>().map(|n| WidthSpec::Fixed(Param::Lit(n, l.span()))).map_err(|e| errs.push(e)).ok()
@@ -433,6 +451,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                 }
             };
             let (mut validated, mut validation, mut loss) = (true, None, None);
+            let mut activation: Option<(Activation, proc_macro2::Span)> = None;
             for opt in &o.options {
                 match (&opt.name, &opt.value) {
                     (Some(n), Value::Ident(v)) if n == "validation" && v == "none" => validated = false,
@@ -453,9 +472,19 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                     (Some(n), v) if n == "loss" => {
                         errs.at(v.span(), format!("`loss` of an output must be one of {}, found `{}`", Loss::dsl_names(), v.describe()))
                     }
+                    (Some(n), v) if n == "act" => {
+                        let found = Activation::OUTPUT_NAMES.iter().find(|(name, _)| matches!(v, Value::Ident(i) if i == name));
+                        match found {
+                            Some((_, a)) => activation = Some((*a, v.span())),
+                            None => {
+                                let names: Vec<&str> = Activation::OUTPUT_NAMES.iter().map(|(n, _)| *n).collect();
+                                errs.at(v.span(), format!("`act` of an output must be one of: {}; found `{}`", names.join(", "), v.describe()))
+                            }
+                        }
+                    }
                     (name, v) => errs.at(
                         name.as_ref().map_or(v.span(), |n| n.span()),
-                        "unknown output option; the options are `validation` (`none` or a loss) and `loss` (a loss)",
+                        "unknown output option; the options are `validation` (`none` or a loss), `loss` (a loss) and `act` (the activation after the head)",
                     ),
                 }
             }
@@ -531,12 +560,35 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                     (None, None, None)
                 }
             };
-            (width, validated, validation, loss, relation, shared, mlp)
+            // The output's own layers: only a head of one trunk that no other output shares.
+            let stack: Vec<Option<LayerSpec>> = o.stack.iter().map(|call| resolve_layer(call, errs)).collect();
+            if let Some(first) = o.stack.first() {
+                let single_head = matches!(relation, Some(Relation::Direct { .. })) && shared == Some(false);
+                if relation.is_some() && !single_head {
+                    errs.at(
+                        first.name.span(),
+                        format!(
+                            "`{}` cannot take its own layers here: only `head(trunk >> ..)` or `direct(trunk >> ..)` without `shared` does (the reference's `nfc_layers` list gives each output's head its own fully connected stack)",
+                            c.name
+                        ),
+                    );
+                }
+            }
+            let stack: Option<Vec<LayerSpec>> = stack.into_iter().collect();
+            // The reference's `outclass` activation follows a plain head; its relations and
+            // combiners are not covered.
+            if let (Some((_, span)), Some(r)) = (activation, &relation) {
+                if !matches!(r, Relation::Direct { .. }) || mlp.is_some() {
+                    errs.at(span, format!("`act` of an output applies after a linear head: use it with `head(..)` or `direct(..)`, not `{}`", c.name));
+                }
+            }
+            let activation = activation.map(|(a, _)| a);
+            (width, validated, validation, loss, activation, relation, shared, mlp, stack)
         });
         if !clean {
             continue;
         }
-        let (Some(width), Some(relation)) = (width, relation) else {
+        let (Some(width), Some(relation), Some(stack)) = (width, relation, stack) else {
             continue;
         };
         if let Relation::Difference { plus, minus } = relation {
@@ -555,10 +607,12 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
             validated,
             validation,
             loss,
+            activation,
             relation,
             combinator: c.name.clone(),
             shared,
             mlp,
+            stack,
         });
     }
     if def.outputs.is_empty() {

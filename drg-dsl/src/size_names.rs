@@ -46,10 +46,12 @@ pub(crate) fn check_size_names(def: &ModelDef, variants: &[VariantSpec], errs: &
             }
         }
     }
-    for trunk in &def.trunks {
-        let TrunkBody::Layers(calls) = &trunk.body else {
-            continue;
-        };
+    let trunk_calls = def.trunks.iter().filter_map(|t| match &t.body {
+        TrunkBody::Layers(calls) => Some(calls),
+        TrunkBody::SameAs { .. } => None,
+    });
+    // An output's own layers (`head(seq >> linear(fc) >> fc(2))`) name sizes like a trunk's.
+    for calls in trunk_calls.chain(def.outputs.iter().map(|o| &o.stack)) {
         for call in calls.iter().filter(|c| is_layer(c)) {
             errs.for_call(call.site, |errs| {
                 for arg in call.args.iter().filter(|a| a.name.as_ref().is_none_or(|n| !NOT_SIZES.iter().any(|s| n == s))) {

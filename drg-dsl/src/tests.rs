@@ -349,6 +349,169 @@ fn model_f1_and_f2_combiners() {
     assert_eq!((combiners[1].head.in_features, combiners[1].head.out), (32, Width::Fixed(6)));
 }
 
+/// `act = ..` after an output's head (the reference's `outclass`): the cropped exponentials
+/// and the layer activations, only for `head`/`direct`.
+#[test]
+fn output_activations() {
+    let m = model(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> flatten;
+            output ex[5] = head(dna), act = exp_max;
+            output kd[5] = head(dna), validation = none, act = exp;
+            output kt[5] = head(dna), validation = none;
+        }
+    });
+    let acts: Vec<Option<Activation>> = m.outputs.iter().map(|o| o.activation).collect();
+    assert_eq!(acts, [Some(Activation::ExpMax), Some(Activation::Exp), None]);
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            input rna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> flatten;
+            trunk rna: same as dna;
+            output ex[5] = difference(dna, rna), act = exp;
+            output kd[5] = direct(rna), validation = none, act = softmax;
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("`act` of an output applies after a linear head: use it with `head(..)` or `direct(..)`, not `difference`")), "{e:?}");
+    assert!(
+        e.iter().any(|m| m.contains("`act` of an output must be one of: gelu, relu, sigmoid, tanh, id0, exp, exp_max; found `softmax`")),
+        "{e:?}"
+    );
+}
+
+/// `dropout = p` on the conv stacks (the reference's `conv_dropout`), checked as a probability in
+/// whole thousandths.
+#[test]
+fn conv_stacks_take_a_dropout() {
+    let m = model(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 5, dilations = [1, 2], dropout = 0.1)
+                >> convblocks(2, k = 5) >> flatten;
+            output ex[5] = head(dna);
+        }
+    });
+    let t = &m.variants[0].trunks[0];
+    assert_eq!(stack(t, StackRole::Dilated).dropout, 0.1);
+    assert_eq!(stack(t, StackRole::Blocks).dropout, 0.0);
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> dilated(dilations = [1], dropout = 1.5) >> flatten;
+            output ex[5] = head(dna);
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("dropout probability must be in [0, 1), found 1.5")), "{e:?}");
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> convblocks(1, k = 5, dropout = 0.0005) >> flatten;
+            output ex[5] = head(dna);
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("dropout 0.0005 is not a whole number of thousandths")), "{e:?}");
+}
+
+/// `nfc_layers=[2,3]`: each output's own `linear >> fc` on the shared flattened features, keyed
+/// `nfcs.{i}.nfcs.*` before the classifiers, with the reference's widths and counts.
+#[test]
+fn outputs_with_their_own_layers_get_their_own_stacks() {
+    let m = model(quote! {
+        struct M {
+            input dna: onehot(4, 700), reverse_complement;
+            trunk dna: conv(16, 7) >> gelu >> maxpool(5) >> flatten;
+            output ex[5] = head(dna >> linear(48) >> fc(2, batchnorm = true));
+            output kd[3] = head(dna >> linear(40) >> fc(3)), validation = none;
+        }
+    });
+    let v = &m.variants[0];
+    let Heads::Linear { per_trunk, .. } = &v.heads else { panic!("linear heads") };
+    let s0 = per_trunk[0][0].stack.as_ref().expect("own stack");
+    let s1 = per_trunk[0][1].stack.as_ref().expect("own stack");
+    assert_eq!((s0.linear.in_features, s0.linear.out_features), (16 * 140, 48));
+    assert_eq!(s0.fc.as_ref().unwrap().widths, [(48, 52), (52, 48)]);
+    assert_eq!(s1.fc.as_ref().unwrap().widths, [(40, 44), (44, 44), (44, 40)]);
+    assert_eq!(per_trunk[0][1].head.in_features, 40);
+    // Batch norm in the first output's stack gives its classifier (only) a `ClassBnorm`.
+    assert_eq!(per_trunk[0][0].head.batchnorm.as_deref(), Some("classifier.0.classifier.ClassBnorm"));
+    assert_eq!(per_trunk[0][1].head.batchnorm, None);
+    assert_eq!(
+        keys(v)[1..],
+        [
+            "nfcs.0.nfcs.EmbeddtoFully",
+            "nfcs.0.nfcs.Bnorm_fullyconnected0",
+            "nfcs.0.nfcs.Fullyconnected0",
+            "nfcs.0.nfcs.Bnorm_fullyconnected1",
+            "nfcs.0.nfcs.Fullyconnected1",
+            "nfcs.1.nfcs.EmbeddtoFully",
+            "nfcs.1.nfcs.Fullyconnected0",
+            "nfcs.1.nfcs.Fullyconnected1",
+            "nfcs.1.nfcs.Fullyconnected2",
+            "classifier.0.classifier.ClassBnorm",
+            "classifier.0.classifier.Linear",
+            "classifier.1.classifier.Linear",
+        ]
+    );
+    let conv = 16 * 4 * 7 + 16;
+    let own0 = (2240 * 48 + 48) + 2 * 48 + (48 * 52 + 52) + 2 * 52 + (52 * 48 + 48);
+    let own1 = (2240 * 40 + 40) + (40 * 44 + 44) + (44 * 44 + 44) + (44 * 40 + 40);
+    let heads = 2 * 48 + (48 * 5 + 5) + (40 * 3 + 3);
+    assert_eq!(v.parameter_count, conv + own0 + own1 + heads);
+}
+
+/// The structure of outputs' own layers: all outputs or none, one input, a trunk ending in
+/// `flatten`, `linear` then `fc`, only on a head of its own; each error at its token.
+#[test]
+fn outputs_own_layers_errors() {
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> gelu >> maxpool(5) >> flatten >> linear(8);
+            output ex[5] = head(dna >> fc(2) >> linear(4));
+            output kd[3] = head(dna), validation = none;
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("output `kd` has no layers of its own but output `ex` has")), "{e:?}");
+    assert!(e.iter().any(|m| m.contains("`fc` cannot be layer 1 of output `ex`'s own layers")), "{e:?}");
+    assert!(e.iter().any(|m| m.contains("`linear` cannot be layer 2 of output `ex`'s own layers")), "{e:?}");
+    assert!(e.iter().any(|m| m.contains("trunk `dna` must end with `flatten` when its outputs have their own layers")), "{e:?}");
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            input rna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> flatten;
+            trunk rna: same as dna;
+            output ex[5] = difference(dna >> linear(8), rna);
+            output kd[5] = direct(rna >> linear(8)), validation = none;
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("`difference` cannot take its own layers here")), "{e:?}");
+    assert!(e.iter().any(|m| m.contains("an output's own layers need a model with one input")), "{e:?}");
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> flatten;
+            output ex[5] = head(dna >> linear(fc) >> fc(2));
+            output kd[5] = head(dna >> linear(8)), validation = none;
+        }
+    });
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("unknown size parameter `fc`"), "{e:?}");
+    // Widths are checked per size variant, once the structure is sound.
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> flatten;
+            output ex[5] = head(dna >> linear(8) >> fc(0));
+            output kd[5] = head(dna >> linear(8) >> fc(2, widening = 0.01)), validation = none;
+        }
+    });
+    assert!(e.iter().any(|m| m.contains("`fc(0)` builds no layer")), "{e:?}");
+    assert!(e.iter().any(|m| m.contains("`fc` layer 0 would have width 0")), "{e:?}");
+}
+
 #[test]
 fn model_b_has_one_head_per_output_on_the_shared_trunk() {
     let m = model(quote! {
@@ -1014,7 +1177,10 @@ fn an_output_names_its_own_training_loss() {
     has(&errs, "`loss` of an output must be one of mse, l1, poisson_nnl,");
     has(&errs, "found `huber`");
     let errs = errors(base_model_with(quote! { output ex[n] = head(dna), weight = 2; }));
-    has(&errs, "unknown output option; the options are `validation` (`none` or a loss) and `loss` (a loss)");
+    has(
+        &errs,
+        "unknown output option; the options are `validation` (`none` or a loss), `loss` (a loss) and `act` (the activation after the head)",
+    );
 }
 
 /// The basemodel's trunk with other outputs.

@@ -235,7 +235,8 @@ fn canonical(v: &str) -> String {
 }
 
 /// Whether the value a user gave for `key` means what the declaration has. Besides spelling,
-/// two of the reference's shorthands are understood: `input_to_combinefunc=ALL` (every output
+/// `dropout=0` (the reference's default: each dropout is its own key's) and two of the
+/// reference's shorthands are understood: `input_to_combinefunc=ALL` (every output
 /// reads every input) and one `outclass` for every output.
 fn agrees(key: &str, given: &str, declared: &ReferenceKey, spec: &ModelSpec) -> bool {
     let (g, d) = (canonical(given), canonical(declared.value));
@@ -243,6 +244,8 @@ fn agrees(key: &str, given: &str, declared: &ReferenceKey, spec: &ModelSpec) -> 
         return true;
     }
     match key {
+        // The reference's global `dropout=0` defers to the individual dropout keys.
+        "dropout" if g == canonical("0") => true,
         "input_to_combinefunc" if g == "all" => {
             let every = format!("[{}]", (0..spec.inputs.len()).map(|i| format!("{:?}", i as f64)).collect::<Vec<_>>().join(","));
             d == format!("[{}]", vec![every; spec.outputs.len()].join(","))
@@ -270,6 +273,7 @@ mod tests {
         ReferenceKey { key: "dim_distattention", value: "1.8", dsl: "`dim = 1.8` of `attention(..)`" },
         ReferenceKey { key: "input_to_combinefunc", value: "[[0,1],[0,1]]", dsl: "the trunks each output names" },
         ReferenceKey { key: "outclass", value: "['difference','direct']", dsl: "each output's combinator" },
+        ReferenceKey { key: "dropout", value: "0.2", dsl: "`dropout = 0.2` on every conv stack and `fc`" },
     ];
     const INPUTS: &[InputSpec] = &[
         InputSpec { name: "dna", channels: 4, length: 2000, reverse_complement: true },
@@ -310,6 +314,11 @@ mod tests {
         // a scalar outclass means every output
         let c = CnnString::parse("outclass=Linear").unwrap();
         assert!(c.check_architecture(&SPEC).is_err());
+        // the global dropout: its value, or 0 (each dropout is then its own key's)
+        for ok in ["dropout=0.2", "dropout=0", "dropout=0.0"] {
+            CnnString::parse(ok).unwrap().check_architecture(&SPEC).unwrap();
+        }
+        assert!(CnnString::parse("dropout=0.1").unwrap().check_architecture(&SPEC).is_err());
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub struct ModelNameSettings {
     pub outclass: OneOrPerHead<String>,
     pub conv_batch_norm: bool,
     pub fc_dropout: f64,
+    /// `fc_batch_norm` (batch norm in the fully connected stack and the classifier): `fbnoT`.
+    pub fc_batch_norm: bool,
     pub lr: f64,
     pub optimizer: String,
     /// `optim_params` (SGD momentum, or Adam's betas).
@@ -256,6 +258,9 @@ pub fn model_outname(prefix: &str, s: &ModelNameSettings) -> String {
     }
     if s.fc_dropout > 0.0 {
         o += &format!("fdo{}", python_repr(s.fc_dropout));
+    }
+    if s.fc_batch_norm {
+        o += "fbnoT";
     }
     o += &format!("tr{}{}", python_repr(s.lr), s.optimizer);
     if let Some(p) = &s.optim_params {
@@ -411,6 +416,7 @@ mod tests {
             outclass: OneOrPerHead::One(s("Linear")),
             conv_batch_norm: true,
             fc_dropout: 0.1,
+            fc_batch_norm: false,
             lr,
             optimizer: s("SGD"),
             optim_params: Some(vec![0.9]),
@@ -552,6 +558,44 @@ mod tests {
         for (config, settings) in cases {
             assert_eq!(model_outname(&format!("fixture_{config}"), &settings), fixture_outname(config), "{config}");
         }
+    }
+
+    /// The breadth fixtures' names (`fixtures/breadth/`): the constructor's defaults, other
+    /// poolings and activations, no bias, and `fbnoT` for `fc_batch_norm=True`.
+    #[test]
+    fn reproduces_the_breadth_fixture_names() {
+        let mut example = basemodel(16, 48, 0, 0.001);
+        example.loss_function = OneOrPerHead::One(s("MSE"));
+        example.validation_loss = Some(OneOrPerHead::One(s("MSE")));
+        example.l_kernels = 7;
+        example.pooling = StemPooling::Max;
+        (example.pooling_size, example.pooling_steps) = (5, 5);
+        example.reverse_complement = false;
+        let d = example.dilated.as_mut().unwrap();
+        (d.layers, d.dilations, d.l_kernels) = (2, vec![1], 7);
+        d.pooling = StackPooling { max: 4, steps: 1, ..Default::default() };
+        example.trconv = None;
+        example.nfc_layers = 2;
+        (example.conv_batch_norm, example.fc_dropout) = (false, 0.0);
+        assert_eq!(model_outname("fixture_example", &example), fixture_outname("breadth/example"));
+
+        let mut relu = basemodel(16, 32, 0, 0.001);
+        relu.loss_function = OneOrPerHead::One(s("PoissonNNL"));
+        relu.l_kernels = 9;
+        relu.kernel_bias = false;
+        (relu.kernel_function, relu.net_function) = (s("ReLU"), s("ReLU"));
+        relu.pooling = StemPooling::Mean;
+        let d = relu.dilated.as_mut().unwrap();
+        (d.layers, d.dilations, d.l_kernels) = (2, vec![1, 2], 5);
+        d.pooling = StackPooling { mean: 2, steps: 1, ..Default::default() };
+        let t = relu.trconv.as_mut().unwrap();
+        (t.layers, t.l_kernels) = (2, 5);
+        t.pooling = StackPooling { max: 3, steps: 1, ..Default::default() };
+        relu.nfc_layers = 2;
+        relu.fc_batch_norm = true;
+        assert_eq!(model_outname("fixture_relu_mean", &relu), fixture_outname("breadth/relu_mean"));
+        relu.fc_batch_norm = false;
+        assert!(!model_outname("fixture_relu_mean", &relu).contains("fbno"));
     }
 
     #[test]

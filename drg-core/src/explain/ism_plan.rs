@@ -278,6 +278,9 @@ impl ModelPlan {
             .iter()
             .find(|v| v.name == variant || (variant.is_empty() && v.implicit))
             .ok_or_else(|| Unsupported(format!("the declaration has no size '{variant}'")))?;
+        if let Some(o) = model.outputs.iter().find(|o| o.activation.is_some_and(|a| a != ir::Activation::Identity)) {
+            return Err(Unsupported(format!("the activation after the head of output '{}'", o.name)));
+        }
         let w = Weights(sd);
         let trunks = v.trunks.iter().zip(&model.inputs).map(|(t, i)| trunk_plan(t, i, &w)).collect::<Result<Vec<_>, _>>()?;
         let heads = match &v.heads {
@@ -286,9 +289,10 @@ impl ModelPlan {
                     .iter()
                     .map(|hs| {
                         hs.iter()
-                            .map(|h| match h.head.batchnorm {
-                                Some(_) => Err(Unsupported("batch norm in the classifier".into())),
-                                None => w.dense(&h.head.key, false),
+                            .map(|h| match (&h.stack, &h.head.batchnorm) {
+                                (Some(_), _) => Err(Unsupported("fully connected layers of an output's own (an `nfc_layers` list)".into())),
+                                (None, Some(_)) => Err(Unsupported("batch norm in the classifier".into())),
+                                (None, None) => w.dense(&h.head.key, false),
                             })
                             .collect::<Result<Vec<_>, _>>()
                     })

@@ -14,6 +14,7 @@ use super::activation::Activation;
 use super::batchnorm::BatchNorm;
 use super::conv::Conv1d;
 use super::ctx::Ctx;
+use super::dropout::dropout;
 use super::pooling::pooled_len;
 use super::stack_pooling::{StackPool, WeightedStackPool};
 use super::{Seq, SeqDyn};
@@ -102,17 +103,19 @@ pub const fn stack_out_len(len: usize, kernels: &[usize], p: usize, s: usize) ->
 }
 
 /// A residual conv stack over `C` channels with a pooling of window `P` (0: none) after every
-/// `S`-th layer, of kind `K` (the reference's weighted pooling unless told otherwise).
+/// `S`-th layer, of kind `K` (the reference's weighted pooling unless told otherwise), and
+/// dropout of `DROP` thousandths (the reference's `conv_dropout`, its `Dropout_Convs{n}`) after
+/// every layer's skip-add, before that layer's pooling; train mode only.
 ///
 /// State-dict names: `convlayers.Bnorm<n>.*`, `convlayers.Conv<n>.conv1d.*` (the model supplies
 /// `convolution_layers` / `trconvolution_layers`).
 #[derive(Debug, Clone)]
-pub struct ConvStack<const C: usize, const P: usize, const S: usize, L, K = WeightedStackPool> {
+pub struct ConvStack<const C: usize, const P: usize, const S: usize, L, K = WeightedStackPool, const DROP: u32 = 0> {
     pub layers: L,
     pub pool: K,
 }
 
-impl<const C: usize, const P: usize, const S: usize, L, K: StackPool> ConvStack<C, P, S, L, K> {
+impl<const C: usize, const P: usize, const S: usize, L, K: StackPool, const DROP: u32> ConvStack<C, P, S, L, K, DROP> {
     /// `LI` positions in, `LO` out (checked at compile time against the layers and poolings).
     pub fn forward<const LI: usize, const LO: usize, D: DrgDevice, T: Tape<f32, D>>(
         &mut self,
@@ -136,6 +139,9 @@ impl<const C: usize, const P: usize, const S: usize, L, K: StackPool> ConvStack<
             let skip = if pooled_before { K::residual(r, P) } else { r };
             r = z.with_empty_tape();
             h = D::add(z, skip);
+            if DROP > 0 {
+                h = dropout(h, DROP as f32 / 1000.0, ctx);
+            }
             pooled_before = P > 0 && (i + 1) % S == 0;
             if pooled_before {
                 h = K::pool(h, P);
@@ -160,10 +166,10 @@ macro_rules! stack_tuple {
             }
         }
 
-        impl<D: DrgDevice, Kind: StackPool, const C: usize, const P: usize, const S: usize, $(const $IDX: usize, const $K: usize, const $DIL: usize, const $BIAS: bool, const $BN: bool, const $ACT: u8),+>
-            TensorCollection<f32, D> for ConvStack<C, P, S, ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, f32, D, $ACT>,)+), Kind>
+        impl<D: DrgDevice, Kind: StackPool, const C: usize, const P: usize, const S: usize, const DROP: u32, $(const $IDX: usize, const $K: usize, const $DIL: usize, const $BIAS: bool, const $BN: bool, const $ACT: u8),+>
+            TensorCollection<f32, D> for ConvStack<C, P, S, ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, f32, D, $ACT>,)+), Kind, DROP>
         {
-            type To<E2: Dtype, D2: Device<E2>> = ConvStack<C, P, S, ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, E2, D2, $ACT>,)+), Kind>;
+            type To<E2: Dtype, D2: Device<E2>> = ConvStack<C, P, S, ($(StackLayer<$IDX, C, $K, $DIL, $BIAS, $BN, E2, D2, $ACT>,)+), Kind, DROP>;
             fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
                 visitor.visit_fields(
                     ($(Self::module("convlayers", |s| &s.layers.$idx, |s| &mut s.layers.$idx),)+),

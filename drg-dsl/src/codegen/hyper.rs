@@ -107,6 +107,7 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                     out.push(key(&name, size, format!("`{arg} = ..` of `{call}` (0: none)")));
                 }
                 out.push(key(&format!("{prefix}pooling_steps"), every, format!("`every = ..` of `{call}`")));
+                out.push(key("conv_dropout", s.dropout, format!("`dropout = {}` of `{call}` (the default: 0.0)", s.dropout)));
             }
             LayerKind::Attention(a) => {
                 out.push(key("n_attention", 1, "one `attention(..)` layer"));
@@ -120,6 +121,7 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("net_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
                 out.push(key("fc_function", act.reference_name(), format!("`act = {}` of `fc(..)` (the default: gelu)", act.dsl_name())));
                 out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` of `fc(..)`", fc.dropout)));
+                out.push(key("layer_widening", fc.widening, format!("`widening = {}` of `fc(..)` (the default: 1.1)", fc.widening)));
                 let bn = !fc.bn_keys.is_empty();
                 out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` of `fc(..)` (the default: false)")));
             }
@@ -137,12 +139,71 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
     }
 }
 
+/// The keys of the outputs' own layers (`head(seq >> linear(48) >> fc(2))`): `nfc_layers` as
+/// the reference's list, one entry per output; `fclayer_size` and the stacks' settings from the
+/// first output (a list where the outputs' `linear` widths differ).
+fn head_stack_keys(heads: &[TrunkHead], out: &mut Vec<Key>) {
+    let stacks: Vec<&HeadStack> = heads.iter().filter_map(|h| h.stack.as_ref()).collect();
+    let Some(first) = stacks.first() else {
+        return;
+    };
+    let layers: Vec<usize> = stacks.iter().map(|s| s.fc.as_ref().map_or(0, |f| f.widths.len())).collect();
+    out.push(key("nfc_layers", list(&layers), "the `fc(n, ..)` of every output's `head(trunk >> linear(..) >> fc(n))`"));
+    let sizes: Vec<usize> = stacks.iter().map(|s| s.linear.out_features).collect();
+    let size = if sizes.iter().all(|&s| s == sizes[0]) { sizes[0].to_string() } else { list(&sizes) };
+    out.push(key("fclayer_size", size, "the `linear(..)` of every output's `head(trunk >> linear(..) >> ..)`"));
+    if let Some(fc) = &first.fc {
+        let act = fc.activation;
+        let at = "of the first output's `fc(..)`";
+        out.push(key("net_function", act.reference_name(), format!("`act = {}` {at} (the default: gelu)", act.dsl_name())));
+        out.push(key("fc_function", act.reference_name(), format!("`act = {}` {at} (the default: gelu)", act.dsl_name())));
+        out.push(key("fc_dropout", fc.dropout, format!("`dropout = {}` {at}", fc.dropout)));
+        out.push(key("layer_widening", fc.widening, format!("`widening = {}` {at} (the default: 1.1)", fc.widening)));
+        let bn = !fc.bn_keys.is_empty();
+        out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` {at} (the default: false)")));
+    }
+}
+
+/// The reference's `dropout`, which (when > 0) sets `conv_dropout`, `fc_dropout` and
+/// `attention_dropout` at once: `p` when every conv stack and `fc` of the first trunk (and of the
+/// outputs' own layers) has `dropout = p` > 0 and there is no attention (which has no dropout in
+/// drg-rs), else 0 (the settings are then the individual keys'; `dropout=0` always agrees, see
+/// drg-core's comparison).
+fn global_dropout_key(trunk: &Trunk, heads: &Heads) -> Key {
+    let mut rates = Vec::new();
+    let mut attention = false;
+    for layer in &trunk.layers {
+        match &layer.kind {
+            LayerKind::ConvStack(s) => rates.push(s.dropout),
+            LayerKind::Fc(fc) => rates.push(fc.dropout),
+            LayerKind::Attention(_) => attention = true,
+            _ => {}
+        }
+    }
+    if let Heads::Linear { per_trunk, .. } = heads {
+        let own = per_trunk.first().into_iter().flatten().filter_map(|h| h.stack.as_ref()?.fc.as_ref());
+        rates.extend(own.map(|fc| fc.dropout));
+    }
+    match rates.first() {
+        Some(&p) if p > 0.0 && !attention && rates.iter().all(|&r| r == p) => {
+            key("dropout", p, format!("`dropout = {p}` on every conv stack and `fc`"))
+        }
+        _ => key("dropout", 0, "no single dropout for every conv stack and `fc` (the individual `dropout = ..` settings)"),
+    }
+}
+
 /// Every key of variant `v` of `model`, each once (a key both stacks set, `conv_batch_norm`,
 /// keeps the first stack's value and text).
 pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
     let mut out = Vec::new();
     if let Some(trunk) = v.trunks.first() {
         trunk_keys(trunk, &mut out);
+    }
+    if let Heads::Linear { per_trunk, .. } = &v.heads {
+        head_stack_keys(per_trunk.first().map_or(&[][..], |h| &h[..]), &mut out);
+    }
+    if let Some(trunk) = v.trunks.first() {
+        out.push(global_dropout_key(trunk, &v.heads));
     }
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|(k, _, _)| seen.insert(k.clone()));
@@ -214,7 +275,21 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
             }
         }
     } else if n_out > 0 {
-        out.push(key("outclass", "Linear", "`head(..)` (a linear head)"));
+        // The activation after each head (`act = ..`), `Linear` without.
+        let classes: Vec<&str> = model
+            .outputs
+            .iter()
+            .map(|o| match o.activation {
+                None | Some(Activation::Identity) => "Linear",
+                Some(a) => a.reference_name(),
+            })
+            .collect();
+        if classes.iter().all(|c| *c == classes[0]) {
+            out.push(key("outclass", classes[0], "`head(..)` (a linear head) and its `act = ..` (none: `Linear`)"));
+        } else {
+            let each: Vec<String> = classes.iter().map(|c| format!("'{c}'")).collect();
+            out.push(key("outclass", format!("[{}]", each.join(",")), "each output's `act = ..` after its `head(..)`"));
+        }
     }
     out
 }
@@ -268,11 +343,54 @@ mod tests {
             "dilpooling_steps=1",
             "fclayer_size=48",
             "nfc_layers=2",
+            "layer_widening=1.1",
             "fc_dropout=0",
             "fc_batch_norm=False",
             "transformer_convolutions=0",
         ] {
             assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+    }
+
+    /// `multiout.npz`: one fully connected stack per output is the reference's `nfc_layers` list.
+    #[test]
+    fn outputs_with_their_own_layers_give_the_nfc_layers_list() {
+        let got = keys(quote! {
+            pub struct MultiOut {
+                input seq: onehot(4, 700), reverse_complement;
+                trunk seq: conv(16, 7) >> gelu >> maxpool(5)
+                         >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4) >> flatten;
+                output a[5] = head(seq >> linear(48) >> fc(2, dropout = 0.0));
+                output b[3] = head(seq >> linear(48) >> fc(3, dropout = 0.0)), validation = none;
+            }
+        });
+        for want in ["nfc_layers=[2,3]", "fclayer_size=48", "fc_dropout=0", "fc_batch_norm=False", "net_function=GELU"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+        assert_eq!(got.iter().filter(|k| k.starts_with("nfc_layers=")).count(), 1, "{got:?}");
+    }
+
+    /// `conv_dropout` is the stacks' `dropout`; the reference's global `dropout` is the one rate
+    /// every stack and `fc` share, else 0.
+    #[test]
+    fn dropouts_give_conv_dropout_and_the_global_dropout() {
+        let decl = |stack: f64, fc: f64| {
+            keys(quote! {
+                pub struct M {
+                    input seq: onehot(4, 700);
+                    trunk seq: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 7, dilations = [1, 1], dropout = #stack)
+                             >> convblocks(1, k = 5, dropout = #stack) >> flatten >> linear(8) >> fc(2, dropout = #fc);
+                    output out[5] = head(seq);
+                }
+            })
+        };
+        let same = decl(0.2, 0.2);
+        for want in ["conv_dropout=0.2", "fc_dropout=0.2", "dropout=0.2"] {
+            assert!(same.iter().any(|k| k == want), "missing {want}; have {same:?}");
+        }
+        let differ = decl(0.2, 0.1);
+        for want in ["conv_dropout=0.2", "fc_dropout=0.1", "dropout=0"] {
+            assert!(differ.iter().any(|k| k == want), "missing {want}; have {differ:?}");
         }
     }
 

@@ -138,6 +138,14 @@ fn fc_ty(fc: &FcStack) -> Result<TokenStream, syn::Error> {
     Ok(quote!(#c::layers::fc_stack::FcStack<#c::layers::fc_stack::NoEmbedding, (#(#layers,)*), #spec>))
 }
 
+/// The key an `FcStack` field is visited under: its layers' keys without `.nfcs.Fullyconnected{k}`
+/// (the stack names its layers `nfcs.Fullyconnected{k}` itself), or without `.Fullyconnected0`
+/// for a second stack keyed by position.
+fn fc_field_key(fc: &FcStack) -> String {
+    let key0 = fc.keys.first().cloned().unwrap_or_default();
+    key0.rsplit_once(".nfcs.").map(|(a, _)| a.to_string()).unwrap_or_else(|| strip_suffix(&key0, ".Fullyconnected0").to_string())
+}
+
 /// Generated code for one trunk: its fields and the statements of its forward pass, which
 /// leave the trunk's features in `feat{t}`.
 struct TrunkCode {
@@ -228,9 +236,10 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                     PoolKind::Max => quote!(#c::layers::stack_pooling::MaxStackPool),
                     PoolKind::Mean => quote!(#c::layers::stack_pooling::MeanStackPool),
                 };
+                let drop = (stack.dropout * 1000.0).round() as u32;
                 fields.push(Field::typed(
                     f.clone(),
-                    quote!(#c::layers::conv_stack::ConvStack<#ch, #p, #s, (#(#layer_tys,)*), #kind>),
+                    quote!(#c::layers::conv_stack::ConvStack<#ch, #p, #s, (#(#layer_tys,)*), #kind, #drop>),
                     strip_suffix(&stack.key, ".convlayers").to_string(),
                 ));
                 let (inner, after) = match stack.role {
@@ -269,12 +278,7 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
             }
             LayerKind::Fc(fc) => {
                 let (i, o) = (fc.widths.first().map_or(0, |w| w.0), fc.widths.last().map_or(0, |w| w.1));
-                let key0 = fc.keys.first().cloned().unwrap_or_default();
-                let stem = key0
-                    .rsplit_once(".nfcs.")
-                    .map(|(a, _)| a.to_string())
-                    .unwrap_or_else(|| strip_suffix(&key0, ".Fullyconnected0").to_string());
-                fields.push(Field::typed(f.clone(), fc_ty(fc)?, stem));
+                fields.push(Field::typed(f.clone(), fc_ty(fc)?, fc_field_key(fc)));
                 body.push(quote! { let h = self.#f.forward::<#i, #o, D, T>(h, ctx); });
                 if n == last {
                     body.push(quote! { ctx.record("after_fc", &h); });
@@ -323,6 +327,17 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                 let mut order: Vec<usize> = (0..n_heads).filter(|&k| uses[t][k] > 0).collect();
                 order.extend((0..n_heads).filter(|&k| uses[t][k] == 0));
                 for (k, th) in heads.iter().enumerate() {
+                    if let Some(stack) = &th.stack {
+                        let lin = &stack.linear;
+                        fields.push(Field::typed(
+                            format_ident!("hs{}_{}_lin", t, k),
+                            linear_ty(lin.in_features, lin.out_features),
+                            lin.key.clone(),
+                        ));
+                        if let Some(fc) = &stack.fc {
+                            fields.push(Field::typed(format_ident!("hs{}_{}_fc", t, k), fc_ty(fc)?, fc_field_key(fc)));
+                        }
+                    }
                     if let Some(bn_key) = &th.head.batchnorm {
                         let i = th.head.in_features;
                         fields.push(Field::typed(format_ident!("hbn{}_{}", t, k), quote!(#c::layers::BatchNorm<#i, E, D>), bn_key.clone()));
@@ -336,13 +351,29 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                     let nu = uses[t][k];
                     let stage = if n_heads == 1 { "embedding".to_string() } else { format!("embedding/{k}") };
                     let scope = if model.combined { format!("t{t}") } else { String::new() };
-                    // The classifier's batch norm (`ClassBnorm`) before its linear layer.
+                    let input = quote!(#feat.pop().expect("fanout"));
+                    // The output's own layers, then the classifier's batch norm (`ClassBnorm`)
+                    // before its linear layer.
+                    let input = match &heads[k].stack {
+                        Some(stack) => {
+                            let lin = format_ident!("hs{}_{}_lin", t, k);
+                            let mut steps = vec![quote! { let s = self.#lin.forward(#input); }];
+                            if let Some(fc) = &stack.fc {
+                                let f = format_ident!("hs{}_{}_fc", t, k);
+                                let (a, b) = (fc.widths[0].0, fc.widths.last().map_or(0, |w| w.1));
+                                steps.push(quote! { let s = self.#f.forward::<#a, #b, D, T>(s, ctx); });
+                            }
+                            let stage = format!("after_fc{k}");
+                            quote!({ #(#steps)* ctx.record(#stage, &s); s })
+                        }
+                        None => input,
+                    };
                     let input = match heads[k].head.batchnorm {
                         Some(_) => {
                             let bn = format_ident!("hbn{}_{}", t, k);
-                            quote!(self.#bn.forward_flat(#feat.pop().expect("fanout"), ctx))
+                            quote!(self.#bn.forward_flat(#input, ctx))
                         }
-                        None => quote!(#feat.pop().expect("fanout")),
+                        None => input,
                     };
                     body.push(quote! {
                         let #hv = self.#f.forward(#input);
@@ -363,6 +394,14 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                 match *o {
                     LinearOutput::Direct { head } => {
                         let h = take(head);
+                        // The reference's `outclass` activation after the head (`act = exp_max`).
+                        let h = match model.outputs[i].activation {
+                            Some(a) if a != Activation::Identity => {
+                                let act = core_activation(a);
+                                quote!(#act.apply(#h))
+                            }
+                            _ => h,
+                        };
                         body.push(quote! { let #out = #h; });
                     }
                     LinearOutput::Difference { plus, minus } => {
