@@ -268,68 +268,129 @@ fn advise_huge_pages(_addr: usize, _len: usize) {}
 
 /// Buffers at least this large go back to the scratch pool when dropped.
 const POOL_MIN_BYTES: usize = 1 << 20;
-/// The most the scratch pool keeps (beyond it, returned buffers are freed).
-const POOL_MAX_BYTES: usize = 2 << 30;
+/// The most the scratch pool keeps (beyond it, returned buffers are freed). A training step of
+/// model D at full size (40 kb, batch 8) keeps about 4 GB of op temporaries alive at once; with a
+/// cap below a step's working set (2 GB until 2026-12-07) every step handed the excess back to the
+/// OS and faulted it in again: 17.6 % of model A's full-size run was the kernel zeroing fresh
+/// pages (BENCHMARKS.md, issue 12). Stale buffers do not pile up to this cap: see [`PoolItem`].
+const POOL_MAX_BYTES: usize = 8 << 30;
 
-/// Free scratch buffers, reused by later ops (every training step asks for the same sizes).
-static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+/// An element type with its own process-wide pool of free scratch buffers (`f32` for values,
+/// `u8` for per-element codes such as the reverse-complement stem's winning strand).
+///
+/// Every training step asks for the same lengths in the same order, so a buffer handed back is
+/// found again by exact length. A request that finds none means that the working set changed
+/// (another batch size, eval after train): the pool then frees its oldest buffers of *other*
+/// lengths, as many bytes as the request needs, before allocating, so that buffers of shapes no
+/// longer in use are released as the new ones appear and pool + live memory stays within the
+/// largest working set seen, not the sum over shapes.
+pub(crate) trait PoolItem: Copy + Send + Sync + 'static {
+    /// The process-wide pool of free buffers of this type, oldest first.
+    fn pool() -> &'static std::sync::Mutex<Vec<Vec<Self>>>;
+    /// `n` fresh zeroed values (unwinding with an [`AllocFailure`] when refused).
+    fn fresh(n: usize) -> Vec<Self>;
+}
+
+impl PoolItem for f32 {
+    fn pool() -> &'static std::sync::Mutex<Vec<Vec<f32>>> {
+        static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+        &POOL
+    }
+    fn fresh(n: usize) -> Vec<f32> {
+        alloc_zeroed(n)
+    }
+}
+
+impl PoolItem for u8 {
+    fn pool() -> &'static std::sync::Mutex<Vec<Vec<u8>>> {
+        static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+        &POOL
+    }
+    fn fresh(n: usize) -> Vec<u8> {
+        let mut v = Vec::new();
+        if v.try_reserve_exact(n).is_err() {
+            AllocFailure { floats: n.div_ceil(4) }.unwind();
+        }
+        v.resize(n, 0);
+        v
+    }
+}
 
 /// A host buffer for an op's temporaries (input copies kept for backward, im2col buffers,
-/// gradient copies), taken from a process-wide pool and given back to it on drop.
+/// gradient copies), taken from a process-wide pool ([`PoolItem`]) and given back to it on drop.
 ///
 /// Even with huge pages, the kernel's zeroing of fresh memory was the largest cost after the
 /// GEMMs (17% of a trunk step at L = 10,000); recycled buffers skip it. The pool keeps at most
 /// [`POOL_MAX_BYTES`]; [`Scratch::into_vec`] hands a buffer over for good (e.g. to a tensor).
-pub(crate) struct Scratch(Vec<f32>);
+pub(crate) struct Scratch<T: PoolItem = f32>(Vec<T>);
 
-impl Scratch {
+impl<T: PoolItem> Scratch<T> {
     /// `n` elements with unspecified contents (initialised, possibly stale): for callers that
     /// overwrite every element.
     pub fn for_overwrite(n: usize) -> Self {
-        if n * 4 >= POOL_MIN_BYTES {
-            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(i) = pool.iter().position(|v| v.len() == n) {
-                return Self(pool.swap_remove(i));
-            }
+        let bytes = n * std::mem::size_of::<T>();
+        if bytes >= POOL_MIN_BYTES {
+            let stale = {
+                let mut pool = T::pool().lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(i) = pool.iter().position(|v| v.len() == n) {
+                    return Self(pool.remove(i));
+                }
+                // a miss: release as many bytes of other lengths, oldest first (see PoolItem)
+                let mut freed = 0;
+                let mut stale = Vec::new();
+                while freed < n && !pool.is_empty() {
+                    let v = pool.remove(0);
+                    freed += v.len();
+                    stale.push(v);
+                }
+                stale
+            };
+            drop(stale); // outside the lock
         }
-        Self(alloc_zeroed(n))
+        Self(T::fresh(n))
     }
 
+    /// The buffer itself, no longer returned to the pool.
+    pub fn into_vec(mut self) -> Vec<T> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Scratch<f32> {
     /// `n` zeros.
     pub fn zeroed(n: usize) -> Self {
         let mut s = Self::for_overwrite(n);
         s.0.par_chunks_mut(PAR_CHUNK).for_each(|c| c.fill(0.0));
         s
     }
-
-    /// The buffer itself, no longer returned to the pool.
-    pub fn into_vec(mut self) -> Vec<f32> {
-        std::mem::take(&mut self.0)
-    }
 }
 
-impl Drop for Scratch {
+impl<T: PoolItem> Drop for Scratch<T> {
     fn drop(&mut self) {
         let v = std::mem::take(&mut self.0);
-        if v.len() * 4 >= POOL_MIN_BYTES {
-            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-            let held: usize = pool.iter().map(|b| b.len() * 4).sum();
-            if held + v.len() * 4 <= POOL_MAX_BYTES {
+        let size = std::mem::size_of::<T>();
+        if v.len() * size >= POOL_MIN_BYTES {
+            let mut pool = T::pool().lock().unwrap_or_else(|e| e.into_inner());
+            let held: usize = pool.iter().map(|b| b.len() * size).sum();
+            if held + v.len() * size <= POOL_MAX_BYTES {
                 pool.push(v);
+                return;
             }
+            drop(pool);
         }
+        drop(v);
     }
 }
 
-impl std::ops::Deref for Scratch {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
+impl<T: PoolItem> std::ops::Deref for Scratch<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         &self.0
     }
 }
 
-impl std::ops::DerefMut for Scratch {
-    fn deref_mut(&mut self) -> &mut [f32] {
+impl<T: PoolItem> std::ops::DerefMut for Scratch<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         &mut self.0
     }
 }

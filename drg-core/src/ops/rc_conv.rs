@@ -16,12 +16,12 @@ use rayon::prelude::*;
 use super::conv1d::{backward_host, forward_host, ConvGeom, ConvProblem};
 use super::host::{add_assign, host_vec, ConsumedGrad, HostDevice, Scratch};
 
-/// Which strand won the max at one output element.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Winner {
-    Forward,
-    Reverse,
-    Tie,
+/// Which strand won the max at one output element (a byte per element, kept for backward in a
+/// pooled buffer: 96 MB per forward at 40 kb, batch 8, 300 kernels).
+mod winner {
+    pub const FORWARD: u8 = 0;
+    pub const REVERSE: u8 = 1;
+    pub const TIE: u8 = 2;
 }
 
 /// The reverse complement of one sample `[C, L]`: `out[i, t] = x[C−1−i, L−1−t]`.
@@ -59,27 +59,41 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
     let y2 = forward_host(&both, &x2, &wh, bh.as_deref());
     let (yf, yr) = y2.split_at(b * co * lo);
     let mut y = x.device().host_buffer(b * co * lo);
-    let mut winner = vec![Winner::Tie; b * co * lo];
     let row = lo.max(1);
-    y.par_chunks_mut(row).zip(winner.par_chunks_mut(row)).zip(yf.par_chunks(row).zip(yr.par_chunks(row))).for_each(|((y, w), (f, r))| {
-        for t in 0..y.len() {
-            let (a, c) = (f[t], r[lo - 1 - t]);
-            y[t] = a.max(c);
-            w[t] = if a > c {
-                Winner::Forward
-            } else if c > a {
-                Winner::Reverse
-            } else {
-                Winner::Tie
-            };
-        }
-    });
+    // which strand won: needed by backward only, so not computed without a tape
+    let winner = if T::OWNS_TAPE {
+        let mut winner = Scratch::<u8>::for_overwrite(b * co * lo);
+        y.par_chunks_mut(row).zip(winner.par_chunks_mut(row)).zip(yf.par_chunks(row).zip(yr.par_chunks(row))).for_each(
+            |((y, w), (f, r))| {
+                for t in 0..y.len() {
+                    let (a, c) = (f[t], r[lo - 1 - t]);
+                    y[t] = a.max(c);
+                    w[t] = if a > c {
+                        winner::FORWARD
+                    } else if c > a {
+                        winner::REVERSE
+                    } else {
+                        winner::TIE
+                    };
+                }
+            },
+        );
+        Some(winner)
+    } else {
+        y.par_chunks_mut(row).zip(yf.par_chunks(row).zip(yr.par_chunks(row))).for_each(|(y, (f, r))| {
+            for t in 0..y.len() {
+                y[t] = f[t].max(r[lo - 1 - t]);
+            }
+        });
+        None
+    };
     drop(y2);
     let out = x.device().tensor_from_vec(y, out_shape);
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());
         let (dev, out_len) = (x.device().clone(), out.shape().num_elements());
+        let winner = winner.expect("computed with a tape");
         tape.add_backward_op(move |grads| {
             let gout = ConsumedGrad::take(&dev, grads.get_or_alloc_mut(&og)?, out_len, "rc_conv1d");
             // route dL/dy to the strands (reverse strand flipped back along positions)
@@ -90,9 +104,9 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
                     |((gf, gr), (g, w))| {
                         for t in 0..g.len() {
                             let (to_f, to_r) = match w[t] {
-                                Winner::Forward => (g[t], 0.0),
-                                Winner::Reverse => (0.0, g[t]),
-                                Winner::Tie => (0.5 * g[t], 0.5 * g[t]),
+                                winner::FORWARD => (g[t], 0.0),
+                                winner::REVERSE => (0.0, g[t]),
+                                _ => (0.5 * g[t], 0.5 * g[t]),
                             };
                             gf[t] = to_f;
                             gr[lo - 1 - t] = to_r;

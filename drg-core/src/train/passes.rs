@@ -387,7 +387,7 @@ mod tests {
         );
         assert!(!err.contains('\n'));
         // The same through a host kernel's own scratch buffers.
-        let err = run_batch(2, || Ok(crate::ops::host::Scratch::for_overwrite(n).len())).unwrap_err().to_string();
+        let err = run_batch(2, || Ok(crate::ops::host::Scratch::<f32>::for_overwrite(n).len())).unwrap_err().to_string();
         assert!(err.starts_with("a batch of 2 sequences needs more memory"), "{err}");
         // A batch that fits runs as it is.
         assert_eq!(run_batch(2, || Ok(dev.host_buffer(3))).unwrap(), vec![0.0; 3]);
