@@ -268,32 +268,72 @@ fn advise_huge_pages(_addr: usize, _len: usize) {}
 
 /// Buffers at least this large go back to the scratch pool when dropped.
 const POOL_MIN_BYTES: usize = 1 << 20;
-/// The most the scratch pool keeps (beyond it, returned buffers are freed). A training step of
-/// model D at full size (40 kb, batch 8) keeps about 4 GB of op temporaries alive at once; with a
-/// cap below a step's working set (2 GB until 2026-12-07) every step handed the excess back to the
-/// OS and faulted it in again: 17.6 % of model A's full-size run was the kernel zeroing fresh
-/// pages (BENCHMARKS.md, issue 12). Stale buffers do not pile up to this cap: see [`PoolItem`].
+/// The most the scratch pool keeps (beyond it, returned buffers are freed). With the former cap of
+/// 2 GB, below what a training step at full size keeps alive (at 40 kb, batch 8 and 300 kernels
+/// one copy of an activation is 384 MB, and the ops keep several per layer for backward), each
+/// step handed the excess back to the OS and faulted it in again: 17.6 % of model A's full-size
+/// run was the kernel zeroing fresh pages (BENCHMARKS.md, issue 12). Stale buffers do not pile up
+/// to this cap: see [`FreeList`].
 const POOL_MAX_BYTES: usize = 8 << 30;
 
-/// An element type with its own process-wide pool of free scratch buffers (`f32` for values,
-/// `u8` for per-element codes such as the reverse-complement stem's winning strand).
+/// Free buffers of one element type, oldest first, at most `max_bytes` in all.
 ///
 /// Every training step asks for the same lengths in the same order, so a buffer handed back is
 /// found again by exact length. A request that finds none means that the working set changed
-/// (another batch size, eval after train): the pool then frees its oldest buffers of *other*
-/// lengths, as many bytes as the request needs, before allocating, so that buffers of shapes no
-/// longer in use are released as the new ones appear and pool + live memory stays within the
-/// largest working set seen, not the sum over shapes.
+/// (another batch size, eval after train): [`FreeList::take`] then gives up its oldest buffers of
+/// other lengths, as many values as the request needs, for the caller to free, so that buffers of
+/// shapes no longer in use are released as the new ones appear, and pool plus live memory stays
+/// within the largest working set seen rather than growing to the sum over shapes.
+pub(crate) struct FreeList<T> {
+    bufs: Vec<Vec<T>>,
+    max_bytes: usize,
+}
+
+impl<T> FreeList<T> {
+    pub const fn new(max_bytes: usize) -> Self {
+        Self { bufs: Vec::new(), max_bytes }
+    }
+
+    /// A free buffer of exactly `n` values, or none and the stale buffers to free (see above).
+    pub fn take(&mut self, n: usize) -> Result<Vec<T>, Vec<Vec<T>>> {
+        if let Some(i) = self.bufs.iter().position(|v| v.len() == n) {
+            return Ok(self.bufs.remove(i));
+        }
+        let mut freed = 0;
+        let mut stale = Vec::new();
+        while freed < n && !self.bufs.is_empty() {
+            let v = self.bufs.remove(0);
+            freed += v.len();
+            stale.push(v);
+        }
+        Err(stale)
+    }
+
+    /// Keeps `v` if it fits under the cap; otherwise hands it back to be freed.
+    pub fn give(&mut self, v: Vec<T>) -> Option<Vec<T>> {
+        let size = std::mem::size_of::<T>();
+        let held: usize = self.bufs.iter().map(|b| b.len() * size).sum();
+        if held + v.len() * size <= self.max_bytes {
+            self.bufs.push(v);
+            None
+        } else {
+            Some(v)
+        }
+    }
+}
+
+/// An element type with its own process-wide [`FreeList`] of scratch buffers (`f32` for values,
+/// `u8` for per-element codes such as the reverse-complement stem's winning strand).
 pub(crate) trait PoolItem: Copy + Send + Sync + 'static {
-    /// The process-wide pool of free buffers of this type, oldest first.
-    fn pool() -> &'static std::sync::Mutex<Vec<Vec<Self>>>;
+    /// The process-wide pool of free buffers of this type.
+    fn pool() -> &'static std::sync::Mutex<FreeList<Self>>;
     /// `n` fresh zeroed values (unwinding with an [`AllocFailure`] when refused).
     fn fresh(n: usize) -> Vec<Self>;
 }
 
 impl PoolItem for f32 {
-    fn pool() -> &'static std::sync::Mutex<Vec<Vec<f32>>> {
-        static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+    fn pool() -> &'static std::sync::Mutex<FreeList<f32>> {
+        static POOL: std::sync::Mutex<FreeList<f32>> = std::sync::Mutex::new(FreeList::new(POOL_MAX_BYTES));
         &POOL
     }
     fn fresh(n: usize) -> Vec<f32> {
@@ -302,8 +342,8 @@ impl PoolItem for f32 {
 }
 
 impl PoolItem for u8 {
-    fn pool() -> &'static std::sync::Mutex<Vec<Vec<u8>>> {
-        static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+    fn pool() -> &'static std::sync::Mutex<FreeList<u8>> {
+        static POOL: std::sync::Mutex<FreeList<u8>> = std::sync::Mutex::new(FreeList::new(POOL_MAX_BYTES));
         &POOL
     }
     fn fresh(n: usize) -> Vec<u8> {
@@ -330,22 +370,11 @@ impl<T: PoolItem> Scratch<T> {
     pub fn for_overwrite(n: usize) -> Self {
         let bytes = n * std::mem::size_of::<T>();
         if bytes >= POOL_MIN_BYTES {
-            let stale = {
-                let mut pool = T::pool().lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(i) = pool.iter().position(|v| v.len() == n) {
-                    return Self(pool.remove(i));
-                }
-                // a miss: release as many bytes of other lengths, oldest first (see PoolItem)
-                let mut freed = 0;
-                let mut stale = Vec::new();
-                while freed < n && !pool.is_empty() {
-                    let v = pool.remove(0);
-                    freed += v.len();
-                    stale.push(v);
-                }
-                stale
-            };
-            drop(stale); // outside the lock
+            let taken = T::pool().lock().unwrap_or_else(|e| e.into_inner()).take(n);
+            match taken {
+                Ok(v) => return Self(v),
+                Err(stale) => drop(stale), // freed outside the lock
+            }
         }
         Self(T::fresh(n))
     }
@@ -368,17 +397,10 @@ impl Scratch<f32> {
 impl<T: PoolItem> Drop for Scratch<T> {
     fn drop(&mut self) {
         let v = std::mem::take(&mut self.0);
-        let size = std::mem::size_of::<T>();
-        if v.len() * size >= POOL_MIN_BYTES {
-            let mut pool = T::pool().lock().unwrap_or_else(|e| e.into_inner());
-            let held: usize = pool.iter().map(|b| b.len() * size).sum();
-            if held + v.len() * size <= POOL_MAX_BYTES {
-                pool.push(v);
-                return;
-            }
-            drop(pool);
+        if v.len() * std::mem::size_of::<T>() >= POOL_MIN_BYTES {
+            let rejected = T::pool().lock().unwrap_or_else(|e| e.into_inner()).give(v);
+            drop(rejected); // freed outside the lock
         }
-        drop(v);
     }
 }
 
@@ -406,4 +428,47 @@ pub(crate) fn host_vec<S: Shape, T, D: HostDevice>(t: &Tensor<S, f32, D, T>) -> 
 /// `dst += src`, in parallel for large buffers.
 pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
     dst.par_chunks_mut(PAR_CHUNK).zip(src.par_chunks(PAR_CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += *s));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FreeList;
+
+    fn lens(bufs: &[Vec<f32>]) -> Vec<usize> {
+        bufs.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn a_free_buffer_is_found_again_by_its_exact_length() {
+        let mut pool = FreeList::<f32>::new(1 << 20);
+        assert!(pool.give(vec![1.0; 4]).is_none());
+        assert!(pool.give(vec![2.0; 8]).is_none());
+        assert_eq!(pool.take(8).unwrap(), vec![2.0; 8]);
+        assert_eq!(pool.take(4).unwrap(), vec![1.0; 4]);
+        // empty now: a miss with nothing stale to give up
+        assert_eq!(lens(&pool.take(4).unwrap_err()), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_miss_gives_up_the_oldest_buffers_of_other_lengths_as_many_values_as_it_needs() {
+        let mut pool = FreeList::<f32>::new(1 << 20);
+        for n in [3, 5, 7] {
+            assert!(pool.give(vec![0.0; n]).is_none());
+        }
+        // 6 values wanted: the oldest (3) is not enough, 3 + 5 is
+        assert_eq!(lens(&pool.take(6).unwrap_err()), vec![3, 5]);
+        assert_eq!(pool.take(7).unwrap().len(), 7);
+        assert_eq!(lens(&pool.take(7).unwrap_err()), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn buffers_beyond_the_cap_are_handed_back_to_be_freed() {
+        let mut pool = FreeList::<f32>::new(10 * 4);
+        assert!(pool.give(vec![0.0; 8]).is_none());
+        assert_eq!(pool.give(vec![0.0; 4]).map(|v| v.len()), Some(4));
+        assert!(pool.give(vec![0.0; 2]).is_none());
+        let mut bytes = FreeList::<u8>::new(3);
+        assert!(bytes.give(vec![0u8; 3]).is_none());
+        assert_eq!(bytes.give(vec![0u8; 1]).map(|v| v.len()), Some(1));
+    }
 }
