@@ -7,36 +7,13 @@
 //! in 8 GB (BENCHMARKS.md, issue 12). A counting global allocator records the peak of live heap
 //! bytes during one backward pass.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use drg_core::device::DrgDevice;
 use drg_core::dfdx::prelude::*;
 use drg_core::ops::ConvGeom;
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use drg_test_support::CountingAllocator;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static HEAP: CountingAllocator = CountingAllocator::new();
 
 type Dims3 = (usize, usize, usize);
 
@@ -57,10 +34,7 @@ fn backward_peak_of_chain(n: usize) -> usize {
         y = if i % 2 == 1 { Cpu::add(z, y) } else { Cpu::add(y, z) };
     }
     let loss = y.sum();
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let grads = loss.backward();
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let (grads, peak) = HEAP.peak_during(|| loss.backward());
     drop(grads);
     peak
 }

@@ -5,34 +5,11 @@
 //! A counting global allocator records the peak of live heap bytes during the read (this test
 //! binary has no other test, so nothing else allocates meanwhile).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use drg_core::data::onehot::{read_onehot_npz, write_onehot_npz};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use drg_test_support::CountingAllocator;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static HEAP: CountingAllocator = CountingAllocator::new();
 
 #[test]
 fn reading_holds_three_bits_per_position_plus_one_block() {
@@ -53,11 +30,9 @@ fn reading_holds_three_bits_per_position_plus_one_block() {
     write_onehot_npz(&path, &names, l, &onehot, true).unwrap();
     drop(onehot);
 
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let set = read_onehot_npz(&path).unwrap();
-    let peak = PEAK.load(Ordering::Relaxed) - before;
-    let held = LIVE.load(Ordering::Relaxed) - before;
+    let before = HEAP.live();
+    let (set, peak) = HEAP.peak_during(|| read_onehot_npz(&path).unwrap());
+    let held = HEAP.live() - before;
 
     let packed = n * (l.div_ceil(4) + l.div_ceil(8));
     assert_eq!(set.bases.heap_bytes(), packed);

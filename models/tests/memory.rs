@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use common::random_data;
@@ -19,30 +17,10 @@ use drg_core::dfdx::prelude::*;
 use drg_core::train::schedule::ScheduleConfig;
 use drg_core::train::{train, OutputPaths, TrainConfig};
 use drg_models::ModelDFixture;
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use drg_test_support::CountingAllocator;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static HEAP: CountingAllocator = CountingAllocator::new();
 
 /// Tests of this binary measure one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -62,11 +40,9 @@ fn peak_of_run(n_train: usize) -> usize {
         ..TrainConfig::reference(1e-4)
     };
     let out = OutputPaths::new(&format!("{}/", dir.path().display()), "m");
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let res = train::<ModelDFixture, _>(&data, &cfg, &out).unwrap();
+    let (res, peak) = HEAP.peak_during(|| train::<ModelDFixture, _>(&data, &cfg, &out).unwrap());
     assert_eq!(res.lines.len(), 4);
-    PEAK.load(Ordering::Relaxed) - before
+    peak
 }
 
 #[test]
@@ -88,11 +64,9 @@ fn peak_of_trial(n: usize) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let cfg = TrainConfig { max_steps: Some(3), progress: false, verbose: false, ..TrainConfig::reference(1e-4) };
     let out = OutputPaths::new(&format!("{}/", dir.path().display()), "m");
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let res = train::<ModelDFixture, _>(&data, &cfg, &out).unwrap();
+    let (res, peak) = HEAP.peak_during(|| train::<ModelDFixture, _>(&data, &cfg, &out).unwrap());
     assert!(!res.completed && res.lines.len() == 2, "{:?}", res.lines);
-    PEAK.load(Ordering::Relaxed) - before
+    peak
 }
 
 /// The first steps of a run on a genome-sized set (`--max_steps`, how BENCHMARKS.md measures
