@@ -8,7 +8,6 @@
 use drg_core::data::builtin::{SimInput, SimOutput};
 use drg_core::data::simulate::{simulate, write_dataset, SimOptions, SiteInput};
 use drg_core::data::Dataset;
-use drg_core::data::{Matrix, SeqSet, Split};
 use drg_core::dfdx::prelude::*;
 use drg_core::drg_model;
 use drg_core::explain::attribution::{gradients, group_predictions, ism_naive, Window};
@@ -22,6 +21,7 @@ use drg_core::model::DrgModel;
 use drg_core::train::optim::OptimizerKind;
 use drg_core::train::schedule::ScheduleConfig;
 use drg_core::train::{train, OutputPaths, ReportOptions, TrainConfig};
+use drg_test_support::RandomData;
 use rand::{Rng, SeedableRng};
 
 drg_model! {
@@ -58,47 +58,10 @@ drg_model! {
     }
 }
 
-/// Random one-hot inputs of the shapes `M` declares and random targets, 5 tracks per output
-/// (`models/tests/common`).
+/// Random one-hot inputs of the shapes `M` declares and random targets, 5 tracks per output,
+/// the first half training genes, the second test genes.
 fn random_data<M: DrgModel<Cpu>>(n: usize) -> Dataset {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let genes: Vec<String> = (0..n).map(|i| format!("g{i:03}")).collect();
-    let inputs = M::SPEC
-        .inputs
-        .iter()
-        .map(|s| {
-            let mut data = vec![0f32; n * 4 * s.length];
-            for i in 0..n {
-                for p in 0..s.length {
-                    data[(i * 4 + rng.gen_range(0..4)) * s.length + p] = 1.0;
-                }
-            }
-            SeqSet::from_channel_first(format!("{}.npz", s.name).into(), genes.clone(), s.length, &data, s.reverse_complement).unwrap()
-        })
-        .collect();
-    let outputs: Vec<Matrix> = M::SPEC
-        .outputs
-        .iter()
-        .map(|o| Matrix {
-            file: format!("{}.csv", o.name).into(),
-            genes: genes.clone(),
-            track_names: (0..5).map(|t| format!("C{t}")).collect(),
-            values: (0..n * 5).map(|_| rng.gen_range(0.0f32..3.0)).collect(),
-        })
-        .collect();
-    Dataset {
-        track_classes: outputs.iter().map(|m| vec!["0".to_string(); m.n_tracks()]).collect(),
-        eval_track_names: M::SPEC
-            .outputs
-            .iter()
-            .zip(&outputs)
-            .map(|(o, m)| m.track_names.iter().map(|t| format!("{t}_{}", o.name)).collect())
-            .collect(),
-        split: Split { train: (0..n / 2).collect(), val: vec![], test: (n / 2..n).collect() },
-        genes,
-        inputs,
-        outputs,
-    }
+    drg_test_support::random_data::<M, Cpu>(n, &RandomData::default())
 }
 
 /// Group 0: track 1 alone; group 1: the mean of tracks 0 and 6 (two heads).

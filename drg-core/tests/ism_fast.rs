@@ -5,7 +5,6 @@
 //! fallback for a model with attention.
 
 use drg_core::data::Dataset;
-use drg_core::data::{Matrix, SeqSet, Split};
 use drg_core::dfdx::prelude::*;
 use drg_core::drg_model;
 use drg_core::explain::attribution::{ism_naive, Window};
@@ -13,7 +12,7 @@ use drg_core::explain::ism_fast::FastIsm;
 use drg_core::explain::tracks::TrackGroups;
 use drg_core::import::{export_state_dict, load_state_dict, LoadOptions};
 use drg_core::model::{DrgModel, ModelFamily};
-use rand::{Rng, SeedableRng};
+use drg_test_support::RandomData;
 
 drg_model! {
     let basemodel = conv(nk, 15) >> gelu >> wpool(4)
@@ -77,44 +76,7 @@ drg_model! {
 /// Random one-hot inputs of the shapes `M` declares (position `pad` all zero, as padding), and
 /// random targets, 5 tracks per output.
 fn random_data<M: DrgModel<Cpu>>(n: usize, pad: usize) -> Dataset {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let genes: Vec<String> = (0..n).map(|i| format!("g{i:03}")).collect();
-    let inputs = M::SPEC
-        .inputs
-        .iter()
-        .map(|s| {
-            let mut data = vec![0f32; n * 4 * s.length];
-            for i in 0..n {
-                for p in (0..s.length).filter(|&p| p != pad) {
-                    data[(i * 4 + rng.gen_range(0..4)) * s.length + p] = 1.0;
-                }
-            }
-            SeqSet::from_channel_first(format!("{}.npz", s.name).into(), genes.clone(), s.length, &data, s.reverse_complement).unwrap()
-        })
-        .collect();
-    let outputs: Vec<Matrix> = M::SPEC
-        .outputs
-        .iter()
-        .map(|o| Matrix {
-            file: format!("{}.csv", o.name).into(),
-            genes: genes.clone(),
-            track_names: (0..5).map(|t| format!("C{t}")).collect(),
-            values: (0..n * 5).map(|_| rng.gen_range(0.0f32..3.0)).collect(),
-        })
-        .collect();
-    Dataset {
-        track_classes: outputs.iter().map(|m| vec!["0".to_string(); m.n_tracks()]).collect(),
-        eval_track_names: M::SPEC
-            .outputs
-            .iter()
-            .zip(&outputs)
-            .map(|(o, m)| m.track_names.iter().map(|t| format!("{t}_{}", o.name)).collect())
-            .collect(),
-        split: Split { train: (0..n / 2).collect(), val: vec![], test: (n / 2..n).collect() },
-        genes,
-        inputs,
-        outputs,
-    }
+    drg_test_support::random_data::<M, Cpu>(n, &RandomData { seed: 11, zero_position: Some(pad), ..RandomData::default() })
 }
 
 /// Fast ISM equals naive ISM (batch 1: each variant predicted on its own) at every variant of

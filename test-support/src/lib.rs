@@ -5,6 +5,8 @@
 //! fixtures: the seed models (`models/tests/parity.rs`) and the breadth configurations
 //! (`drg-core/tests/parity_breadth.rs`) go through the same checks.
 //!
+//! [`random_data`] draws a data set of the shapes a model declares.
+//!
 //! The memory tests of `drg-core` and `drg-models` (`onehot_memory`, `backward_memory`,
 //! `memory`) assert how much heap a read, a backward pass or a training run holds at its peak.
 //! Each is its own test binary that installs [`CountingAllocator`] as its global allocator:
@@ -23,6 +25,8 @@
 
 mod counting_allocator;
 mod fixture_parity;
+mod random_data;
 
 pub use counting_allocator::CountingAllocator;
 pub use fixture_parity::{assert_close, check_against_fixture, fixture_path, FixtureCheck};
+pub use random_data::{random_data, RandomData};
