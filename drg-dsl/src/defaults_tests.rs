@@ -58,10 +58,10 @@ fn stacks_have_no_batch_norm_and_the_constructors_biases() {
         }
     });
     let s = stacks(&m.variants[0]);
-    assert_eq!(s.iter().map(|s| (s.role, s.batchnorm, s.bias)).collect::<Vec<_>>(), [
-        (StackRole::Dilated, false, false),
-        (StackRole::Blocks, false, true)
-    ]);
+    assert_eq!(
+        s.iter().map(|s| (s.role, s.batchnorm, s.bias)).collect::<Vec<_>>(),
+        [(StackRole::Dilated, false, false), (StackRole::Blocks, false, true)]
+    );
     assert!(s.iter().flat_map(|s| &s.layers).all(|l| l.bn_key.is_none()));
     let with_bn = model(quote! {
         pub struct M {
@@ -213,15 +213,18 @@ fn the_reference_example_from_its_string_alone() {
     });
     let v = &m.variants[0];
     let keys: Vec<&str> = v.parameter_breakdown.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, [
-        "convolutions.conv1d",
-        "convolution_layers.convlayers.Conv0.conv1d",
-        "convolution_layers.convlayers.Conv1.conv1d",
-        "nfcs.nfcs.EmbeddtoFully",
-        "nfcs.nfcs.Fullyconnected0",
-        "nfcs.nfcs.Fullyconnected1",
-        "classifier.classifier.Linear"
-    ]);
+    assert_eq!(
+        keys,
+        [
+            "convolutions.conv1d",
+            "convolution_layers.convlayers.Conv0.conv1d",
+            "convolution_layers.convlayers.Conv1.conv1d",
+            "nfcs.nfcs.EmbeddtoFully",
+            "nfcs.nfcs.Fullyconnected0",
+            "nfcs.nfcs.Fullyconnected1",
+            "classifier.classifier.Linear"
+        ]
+    );
     let s = stacks(v)[0];
     assert_eq!((s.kernel, s.bias, s.batchnorm), (7, false, false));
     assert_eq!(v.trunks[0].features, 48);
