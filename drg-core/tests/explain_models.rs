@@ -40,6 +40,8 @@ drg_model! {
         output ex[_] = head(dna);
         output kd[_] = head(dna), validation = none;
         output kt[_] = head(dna), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// Seed model D at its fixture size.
@@ -55,6 +57,8 @@ drg_model! {
         output ex[_] = difference(dna, rna);
         output kd[_] = direct(rna), validation = none;
         output kt[_] = direct(dna), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 }
 
