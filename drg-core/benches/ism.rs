@@ -28,9 +28,9 @@ use rand::{Rng, SeedableRng};
 
 drg_model! {
     let basemodel = conv(nk, 15) >> gelu >> wpool(4)
-        >> dilated(k = 11, dilations = [1, 2, 4])
-        >> convblocks(4, k = 11, wpool = tp)
-        >> flatten >> linear(fc) >> fc(3);
+        >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+        >> convblocks(4, k = 11, wpool = tp, batchnorm = true)
+        >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
 
     /// Seed model B.
     pub struct ModelB {

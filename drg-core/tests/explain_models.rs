@@ -26,9 +26,9 @@ use rand::{Rng, SeedableRng};
 
 drg_model! {
     let basemodel = conv(nk, 15) >> gelu >> wpool(4)
-        >> dilated(k = 11, dilations = [1, 2, 4])
-        >> convblocks(4, k = 11, wpool = tp)
-        >> flatten >> linear(fc) >> fc(3);
+        >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+        >> convblocks(4, k = 11, wpool = tp, batchnorm = true)
+        >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
 
     /// Seed model B at its fixture size.
     pub struct ModelB {
@@ -40,6 +40,8 @@ drg_model! {
         output ex[_] = head(dna);
         output kd[_] = head(dna), validation = none;
         output kt[_] = head(dna), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// Seed model D at its fixture size.
@@ -55,6 +57,8 @@ drg_model! {
         output ex[_] = difference(dna, rna);
         output kd[_] = direct(rna), validation = none;
         output kt[_] = direct(dna), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 }
 

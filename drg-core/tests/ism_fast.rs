@@ -16,9 +16,9 @@ use drg_test_support::RandomData;
 
 drg_model! {
     let basemodel = conv(nk, 15) >> gelu >> wpool(4)
-        >> dilated(k = 11, dilations = [1, 2, 4])
-        >> convblocks(4, k = 11, wpool = tp)
-        >> flatten >> linear(fc) >> fc(3);
+        >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+        >> convblocks(4, k = 11, wpool = tp, batchnorm = true)
+        >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
 
     /// Seed model B at its fixture size.
     pub struct ModelB {
@@ -65,10 +65,10 @@ drg_model! {
         }
         input rna: onehot(4, len), reverse_complement;
         trunk rna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4], wpool = dp, every = 3)
+                 >> dilated(k = 11, dilations = [1, 2, 4], wpool = dp, every = 3, batchnorm = true)
                  >> attention(heads = heads, dim = dim)
-                 >> convblocks(blocks, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+                 >> convblocks(blocks, k = 11, wpool = tp, batchnorm = true)
+                 >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
         output ex[_] = head(rna);
     }
 }

@@ -14,16 +14,16 @@ drg_model! {
     /// The reference's documented single-input example (`examples/Train_single_input.md`):
     /// `loss_function=MSE+validation_loss=MSE+num_kernels=16+l_kernels=7+pooling_size=5+
     /// dilated_convolutions=2+dilmax_pooling=4+fclayer_size=48+nfc_layers=2`, everything else at
-    /// the constructor's defaults: max pooling after the first layer, GELU, dilations 1,
-    /// `l_dilkernels` = `l_kernels`, dilated convs without bias and batch norm, no dropout.
+    /// the constructor's defaults, which are `drg_model!`'s: `l_dilkernels` = `l_kernels`,
+    /// dilated convs without bias and batch norm, no dropout, loss and validation `MSE`. The
+    /// layers the DSL does not imply are written as the string's defaults: max pooling after
+    /// the first layer, GELU, dilations 1.
     pub struct Example {
         input seq: onehot(4, 700);
         trunk seq: conv(16, 7) >> gelu >> maxpool(5)
-                 >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4)
-                 >> flatten >> linear(48) >> fc(2, dropout = 0.0);
+                 >> dilated(dilations = [1, 1], maxpool = 4)
+                 >> flatten >> linear(48) >> fc(2);
         output out[5] = head(seq);
-        loss mse;
-        validation mse;
     }
 
     /// `fixtures/breadth/relu_mean.npz`: `kernel_function=ReLU+net_function=ReLU+
@@ -35,8 +35,8 @@ drg_model! {
     pub struct ReluMean {
         input seq: onehot(4, 640), reverse_complement;
         trunk seq: conv(16, 9, bias = false) >> relu >> meanpool(4)
-                 >> dilated(k = 5, dilations = [1, 2], bias = false, batchnorm = true, act = relu, meanpool = 2)
-                 >> convblocks(2, k = 5, bias = true, batchnorm = true, act = relu, maxpool = 3)
+                 >> dilated(k = 5, dilations = [1, 2], batchnorm = true, act = relu, meanpool = 2)
+                 >> convblocks(2, k = 5, batchnorm = true, act = relu, maxpool = 3)
                  >> flatten >> linear(32) >> fc(2, dropout = 0.1, act = relu, batchnorm = true);
         output out[4] = head(seq);
         loss poisson_nnl;
@@ -51,9 +51,9 @@ drg_model! {
     pub struct MultiOut {
         input seq: onehot(4, 700), reverse_complement;
         trunk seq: conv(16, 7) >> gelu >> maxpool(5)
-                 >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4) >> flatten;
-        output first[5] = head(seq >> linear(48) >> fc(2, dropout = 0.0));
-        output second[3] = head(seq >> linear(48) >> fc(2, dropout = 0.0)), validation = none;
+                 >> dilated(dilations = [1, 1], maxpool = 4) >> flatten;
+        output first[5] = head(seq >> linear(48) >> fc(2));
+        output second[3] = head(seq >> linear(48) >> fc(2)), validation = none;
         loss correlation_mse;
         validation correlation;
     }

@@ -96,6 +96,11 @@ impl<'a> Args<'a> {
         self.values.iter().find(|(p, _)| *p == name).map(|(_, v)| *v)
     }
 
+    /// Whether the call gives `name` (rightly typed or not).
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
     fn missing(&self, name: &str, errs: &mut Errors) {
         errs.at(self.call_span, format!("`{}` needs the argument `{name}`: write `{}`", self.what, self.signature));
     }

@@ -44,7 +44,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
     let inputs = resolve_inputs(def, &mut errs);
     let trunks = resolve_trunks(def, &inputs, &mut errs);
     let outputs = resolve_outputs(def, &inputs, &mut errs);
-    let (loss, validation) = resolve_losses(def, &mut errs);
+    let (loss, validation_line) = resolve_losses(def, &mut errs);
     let combination = combination_kind(&outputs, &mut errs);
     if outputs.len() == def.outputs.len() {
         // Only when every output resolved: otherwise "unused" may be a consequence of a typo.
@@ -140,14 +140,15 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
                 width_span: o.width.span(),
                 name: o.name,
                 validated: o.validated,
-                validation: o.validation,
+                // Without a `validation` line an output validates with its own training loss.
+                validation: o.validation.or(if validation_line.is_none() { o.loss } else { None }),
                 loss: o.loss,
                 activation: o.activation,
                 relation: o.relation,
             })
             .collect(),
         loss,
-        validation,
+        validation: validation_line.unwrap_or(loss),
         combination,
         combined,
         variants: ir_variants,

@@ -26,9 +26,12 @@ pub struct Model {
     pub inputs: Vec<Input>,
     /// Outputs in declaration order (the order of the reference's output files and heads).
     pub outputs: Vec<Output>,
-    /// The training loss of every output that does not name its own (`loss = ..`).
+    /// The training loss of every output that does not name its own (`loss = ..`); `loss ..;`,
+    /// default `mse` (the reference's `loss_function='MSE'`).
     pub loss: Loss,
-    /// The validation (early-stopping) loss for outputs whose `validation` is not `none`.
+    /// The validation (early-stopping) loss for outputs whose `validation` is not `none` and
+    /// that do not name their own: the `validation ..;` line, without one [`Model::loss`] (the
+    /// reference's `validation_loss` defaults to `loss_function`).
     pub validation: Loss,
     /// How outputs are computed from trunk features (the same in every size variant).
     pub combination: CombinationKind,
@@ -55,7 +58,8 @@ pub struct Output {
     pub width_span: Span,
     /// `false` for `validation = none`: excluded from the validation loss and early stopping.
     pub validated: bool,
-    /// `validation = <loss>`: this output's validation loss instead of [`Model::validation`].
+    /// `validation = <loss>`: this output's validation loss instead of [`Model::validation`];
+    /// without a model-level `validation` line, an output's own `loss = ..` also validates it.
     pub validation: Option<Loss>,
     /// `loss = <loss>`: this output's training loss instead of [`Model::loss`].
     pub loss: Option<Loss>,

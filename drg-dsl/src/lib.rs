@@ -14,6 +14,8 @@ mod args;
 pub mod ast;
 mod codegen;
 mod declared;
+#[cfg(test)]
+mod defaults_tests;
 mod error;
 mod expand;
 mod head_stacks;

@@ -230,28 +230,81 @@ pub(crate) fn resolve_trunks(def: &ModelDef, inputs: &[InputSpec], errs: &mut Er
             // A `same as` trunk reuses the other trunk's layers; only resolve (and report) them once.
             if visited.len() > 1 {
                 let mut scratch = Errors::new();
-                let layers: Option<Vec<_>> = calls.iter().map(|c| resolve_layer(c, &mut scratch)).collect();
+                let layers = resolve_trunk_layers(calls, &mut scratch);
                 return layers.map(|layers| ResolvedTrunk { layers, same_as: Some(decl.name.clone()) });
             }
-            // Every layer is resolved (and reports its errors), also after one that fails.
-            let layers: Vec<Option<LayerSpec>> = calls.iter().map(|c| resolve_layer(c, errs)).collect();
-            let layers: Option<Vec<_>> = layers.into_iter().collect();
-            layers.map(|layers| ResolvedTrunk { layers, same_as: None })
+            resolve_trunk_layers(calls, errs).map(|layers| ResolvedTrunk { layers, same_as: None })
         })
         .collect()
 }
 
+/// What a conv stack's omitted `k` means: the kernel size of the trunk's stem, its first `conv`
+/// (the reference's `l_dilkernels` and `l_trkernels` default to `l_kernels`).
+#[derive(Clone)]
+enum StemKernel {
+    /// The trunk's first `conv` comes before the stack: its k.
+    Known(Param<usize>),
+    /// The first `conv` has an error of its own (reported there); the trunk fails anyway.
+    Broken,
+    /// No `conv` comes before the stack, or the layer is not in a trunk.
+    Absent,
+}
+
+/// A trunk's layers in order, every one resolved (and reporting its errors) also after one that
+/// fails; `None` when any has an error.
+fn resolve_trunk_layers(calls: &[Call], errs: &mut Errors) -> Option<Vec<LayerSpec>> {
+    let mut stem = StemKernel::Absent;
+    let mut layers = Vec::new();
+    for call in calls {
+        let layer = resolve_layer(call, &stem, errs);
+        if call.name == "conv" && matches!(stem, StemKernel::Absent) {
+            stem = match &layer {
+                Some(LayerSpec { kind: SpecKind::Conv { k, .. }, .. }) => StemKernel::Known(k.clone()),
+                _ => StemKernel::Broken,
+            };
+        }
+        layers.push(layer);
+    }
+    layers.into_iter().collect()
+}
+
 /// The layer `call` with its arguments checked, or `None` when it has an error (every error of
 /// the call is reported).
-fn resolve_layer(call: &Call, errs: &mut Errors) -> Option<LayerSpec> {
-    let (kind, clean) = errs.for_call(call.site, |errs| errs.check(|errs| layer_kind(call, errs)));
+fn resolve_layer(call: &Call, stem: &StemKernel, errs: &mut Errors) -> Option<LayerSpec> {
+    let (kind, clean) = errs.for_call(call.site, |errs| errs.check(|errs| layer_kind(call, stem, errs)));
     let kind = kind.filter(|_| clean)?;
     Some(LayerSpec { span: call.name.span(), site: call.site, name: call.name.to_string(), kind })
 }
 
+/// The `k` of a conv stack: as written, else the stem's (see [`StemKernel`]); with no stem
+/// before the stack, an error at the stack's name asking for `k`.
+fn stack_kernel(a: &Args, call: &Call, stem: &StemKernel, errs: &mut Errors) -> Param<usize> {
+    // Any value will do where the call has an error: the call is rejected.
+    let placeholder = Param::Lit(1, call.name.span());
+    if a.has("k") {
+        return a.opt_usize("k", errs).unwrap_or(placeholder);
+    }
+    match stem {
+        // The stem's size parameter is evaluated per variant; a literal points at this call.
+        StemKernel::Known(Param::Lit(k, _)) => Param::Lit(*k, call.name.span()),
+        StemKernel::Known(p) => p.clone(),
+        StemKernel::Broken => placeholder,
+        StemKernel::Absent => {
+            errs.at(
+                call.name.span(),
+                format!(
+                    "`{}` without `k = ..` takes the kernel size of the trunk's first `conv` (the reference's `l_kernels`), but no `conv` comes before it; write `k = ..`",
+                    call.name
+                ),
+            );
+            placeholder
+        }
+    }
+}
+
 /// What the layer `call` is, from its name and arguments; `None` when a required part is missing
 /// or unusable (the caller also rejects a call with any other error).
-fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
+fn layer_kind(call: &Call, stem: &StemKernel, errs: &mut Errors) -> Option<SpecKind> {
     let name = call.name.to_string();
     let kind = match name.as_str() {
         "conv" => {
@@ -286,7 +339,7 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             SpecKind::Pool { kind, p: a.req_usize("p", errs)? }
         }
         "dilated" => {
-            let sig = "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0)";
+            let sig = "dilated(k = <the stem's k>, dilations = [..], bias = false, batchnorm = false, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0)";
             let a = Args::read(
                 call,
                 &[],
@@ -296,10 +349,10 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
                 errs,
             );
             let act = activation_arg(&a, errs);
-            let k = a.usize_or("k", 11, errs);
+            let k = stack_kernel(&a, call, stem, errs);
             let dilations = a.req_usize_list("dilations", errs);
             let bias = a.bool_or("bias", false, errs);
-            let batchnorm = a.bool_or("batchnorm", true, errs);
+            let batchnorm = a.bool_or("batchnorm", false, errs);
             let pool = stack_pool(&a, "dilated", errs);
             let every = a.usize_or("every", 1, errs);
             let dropout = a.f64_or("dropout", 0.0, errs);
@@ -317,7 +370,7 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             }
         }
         "convblocks" => {
-            let sig = "convblocks(n, k = 11, bias = true, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1, dropout = 0.0)";
+            let sig = "convblocks(n, k = <the stem's k>, bias = true, batchnorm = false, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1, dropout = 0.0)";
             let a = Args::read(
                 call,
                 &["n", "k"],
@@ -328,9 +381,9 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             );
             let act = activation_arg(&a, errs);
             let n = a.req_usize("n", errs);
-            let k = a.usize_or("k", 11, errs);
+            let k = stack_kernel(&a, call, stem, errs);
             let bias = a.bool_or("bias", true, errs);
-            let batchnorm = a.bool_or("batchnorm", true, errs);
+            let batchnorm = a.bool_or("batchnorm", false, errs);
             let pool = stack_pool(&a, "convblocks", errs);
             let every = a.usize_or("every", 1, errs);
             let dilation = a.usize_or("dilation", 1, errs);
@@ -348,19 +401,22 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             }
         }
         "attention" => {
-            let a = Args::read(call, &[], &["heads", "dim"], false, "attention(heads = 4, dim = 1.8)", errs);
-            SpecKind::Attention { heads: a.usize_or("heads", 4, errs), dim: a.f64_or("dim", 1.8, errs) }
+            // The reference's `n_distattention` defaults to 0, with which its forward pass skips
+            // the attention: there is no default number of heads to take.
+            let a = Args::read(call, &[], &["heads", "dim"], false, "attention(heads = H, dim = 2.5)", errs);
+            let heads = a.req_usize("heads", errs);
+            SpecKind::Attention { heads: heads?, dim: a.f64_or("dim", 2.5, errs) }
         }
         "linear" => {
             let a = Args::read(call, &["n"], &[], false, "linear(n)", errs);
             SpecKind::Linear { n: a.req_usize("n", errs)? }
         }
         "fc" => {
-            let sig = "fc(n_layers, dropout = 0.1, widening = 1.1, act = gelu, batchnorm = false)";
+            let sig = "fc(n_layers, dropout = 0.0, widening = 1.1, act = gelu, batchnorm = false)";
             let a = Args::read(call, &["n_layers"], &["dropout", "widening", "act", "batchnorm"], false, sig, errs);
             let act = activation_arg(&a, errs);
             let n_layers = a.req_usize("n_layers", errs);
-            let dropout = a.f64_or("dropout", 0.1, errs);
+            let dropout = a.f64_or("dropout", 0.0, errs);
             let widening = a.f64_or("widening", 1.1, errs);
             let batchnorm = a.opt_bool("batchnorm", errs).and_then(|(on, span)| on.then_some(span));
             SpecKind::Fc { n_layers: n_layers?, dropout, widening, act, batchnorm }
@@ -561,7 +617,7 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                 }
             };
             // The output's own layers: only a head of one trunk that no other output shares.
-            let stack: Vec<Option<LayerSpec>> = o.stack.iter().map(|call| resolve_layer(call, errs)).collect();
+            let stack: Vec<Option<LayerSpec>> = o.stack.iter().map(|call| resolve_layer(call, &StemKernel::Absent, errs)).collect();
             if let Some(first) = o.stack.first() {
                 let single_head = matches!(relation, Some(Relation::Direct { .. })) && shared == Some(false);
                 if relation.is_some() && !single_head {
@@ -626,7 +682,10 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
     out
 }
 
-pub(crate) fn resolve_losses(def: &ModelDef, errs: &mut Errors) -> (Loss, Loss) {
+/// The model's training loss (default `mse`, the reference's `loss_function='MSE'`) and its
+/// `validation` line, if any (without one, every output validates with its own training loss, as
+/// the reference's `validation_loss` defaults to `loss_function`).
+pub(crate) fn resolve_losses(def: &ModelDef, errs: &mut Errors) -> (Loss, Option<Loss>) {
     let parse = |list: &[Ident], what: &str, default: Loss, errs: &mut Errors| {
         for extra in list.iter().skip(1) {
             errs.at(extra.span(), format!("`{what}` is given twice"));
@@ -639,7 +698,9 @@ pub(crate) fn resolve_losses(def: &ModelDef, errs: &mut Errors) -> (Loss, Loss) 
             }),
         }
     };
-    (parse(&def.losses, "loss", Loss::CorrelationMse, errs), parse(&def.validations, "validation", Loss::Correlation, errs))
+    let loss = parse(&def.losses, "loss", Loss::Mse, errs);
+    let validation = (!def.validations.is_empty()).then(|| parse(&def.validations, "validation", loss, errs));
+    (loss, validation)
 }
 
 /// The model's head structure; mixing structures the reference cannot build is an error.

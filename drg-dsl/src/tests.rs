@@ -69,9 +69,9 @@ fn base_model() -> TokenStream {
             }
             input dna: onehot(4, len), reverse_complement;
             trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                >> dilated(k = 11, dilations = [1, 2, 4])
-                >> convblocks(4, k = 11, wpool = tp)
-                >> flatten >> linear(fc) >> fc(3);
+                >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+                >> convblocks(4, k = 11, wpool = tp, batchnorm = true)
+                >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
             output ex[n] = head(dna);
         }
     }
@@ -87,9 +87,9 @@ fn basemodel_shapes_paddings_and_counts_match_the_reference() {
             }
             input dna: onehot(4, len), reverse_complement;
             trunk dna: conv(300, 15) >> gelu >> wpool(4)
-                >> dilated(k = 11, dilations = [1, 2, 4])
-                >> convblocks(4, k = 11, wpool = 6)
-                >> flatten >> linear(1024) >> fc(3);
+                >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+                >> convblocks(4, k = 11, wpool = 6, batchnorm = true)
+                >> flatten >> linear(1024) >> fc(3, dropout = 0.1);
             output ex[n] = head(dna);
         }
     });
@@ -138,10 +138,10 @@ fn transmodel_shapes_and_count_match_the_reference() {
         struct Trans {
             input rna: onehot(4, 40_000), reverse_complement;
             trunk rna: conv(300, 15) >> gelu >> wpool(4)
-                >> dilated(dilations = [1, 2, 4], wpool = 10, every = 3)
+                >> dilated(k = 11, dilations = [1, 2, 4], wpool = 10, every = 3, batchnorm = true)
                 >> attention(heads = 4, dim = 1.8)
-                >> convblocks(4, wpool = 4)
-                >> flatten >> linear(1024) >> fc(3);
+                >> convblocks(4, k = 11, wpool = 4, batchnorm = true)
+                >> flatten >> linear(1024) >> fc(3, dropout = 0.1);
             output ex[100] = head(rna);
         }
     });
@@ -217,10 +217,10 @@ fn fixture_trans_builds_one_trconv_layer() {
         struct Trans {
             input x: onehot(4, 800), reverse_complement;
             trunk x: conv(16, 15) >> gelu >> wpool(4)
-                >> dilated(dilations = [1, 2, 4], wpool = 5, every = 3)
+                >> dilated(k = 11, dilations = [1, 2, 4], wpool = 5, every = 3, batchnorm = true)
                 >> attention(heads = 2, dim = 1.5)
-                >> convblocks(2, wpool = 4)
-                >> flatten >> linear(64) >> fc(3);
+                >> convblocks(2, k = 11, wpool = 4, batchnorm = true)
+                >> flatten >> linear(64) >> fc(3, dropout = 0.1);
             output y[6] = head(x);
         }
     });
@@ -247,9 +247,9 @@ fn two_input(outputs: TokenStream) -> TokenStream {
             input dna: onehot(4, len), reverse_complement;
             input rna: onehot(4, len);
             trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                >> dilated(k = 11, dilations = [1, 2, 4])
-                >> convblocks(4, k = 11, wpool = tp)
-                >> flatten >> linear(fc) >> fc(3);
+                >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+                >> convblocks(4, k = 11, wpool = tp, batchnorm = true)
+                >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
             trunk rna: same as dna;
             #outputs
         }
@@ -769,7 +769,7 @@ fn attention_with_zero_embedding_and_zero_widths() {
     let errs = errors(quote! {
         struct M {
             input a: onehot(4, 100), reverse_complement;
-            trunk a: conv(8, 3) >> attention(dim = 0.1) >> flatten >> linear(0);
+            trunk a: conv(8, 3) >> attention(heads = 4, dim = 0.1) >> flatten >> linear(0);
             output p[0] = head(a);
         }
     });
@@ -854,7 +854,7 @@ fn absurd_sizes_are_errors_not_overflows() {
     let errs = errors(quote! {
         struct M {
             input a: onehot(4, 10);
-            trunk a: conv(4, 3) >> attention(dim = 1e300) >> flatten >> fc(3, widening = 1e300) >> linear(99999999999);
+            trunk a: conv(4, 3) >> attention(heads = 4, dim = 1e300) >> flatten >> fc(3, widening = 1e300) >> linear(99999999999);
             output o[4] = head(a);
         }
     });
@@ -949,18 +949,18 @@ fn a_pipeline_is_its_layers_written_out_with_each_models_sizes() {
     let models = declared(quote! {
         /// The stem, then the basemodel's stacks.
         let stem = conv(nk, 15) >> gelu >> wpool(4);
-        let base = stem >> dilated(k = 11, dilations = [1, 2, 4]) >> convblocks(4, k = 11, wpool = tp);
+        let base = stem >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true) >> convblocks(4, k = 11, wpool = tp, batchnorm = true);
         pub struct A {
             sizes { fixture: len = 997, nk = 16, tp = 3, fc = 64, n = 6; }
             input dna: onehot(4, len), reverse_complement;
-            trunk dna: base >> flatten >> linear(fc) >> fc(3);
+            trunk dna: base >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
             output ex[n] = head(dna);
         }
         pub struct B {
             sizes { small: len = 600, nk = 8, tp = 3, fc = 32, n = 4; }
             input dna: onehot(4, len), reverse_complement;
             input rna: onehot(4, len);
-            trunk dna: base >> flatten >> linear(fc) >> fc(3);
+            trunk dna: base >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
             trunk rna: same as dna;
             output ex[n] = difference(dna, rna);
         }
@@ -1047,9 +1047,9 @@ fn data_widths_are_counted_per_track_and_match_fixed_ones() {
                 input dna: onehot(4, 40_000), reverse_complement;
                 input rna: onehot(4, 40_000);
                 trunk dna: conv(300, 15) >> gelu >> wpool(4)
-                         >> dilated(k = 11, dilations = [1, 2, 4])
-                         >> convblocks(4, k = 11, wpool = 6)
-                         >> flatten >> linear(1024) >> fc(3);
+                         >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+                         >> convblocks(4, k = 11, wpool = 6, batchnorm = true)
+                         >> flatten >> linear(1024) >> fc(3, dropout = 0.1);
                 trunk rna: same as dna;
                 output ex[#w] = difference(dna, rna);
                 output kd[#w] = direct(rna), validation = none;
@@ -1134,10 +1134,12 @@ fn every_reference_loss_is_selectable_for_training_and_per_output_validation() {
         }))
         .expect("expands")
         .to_string();
-        for variant in [loss.kind_variant(), other.kind_variant(), "Correlationdata", "None"] {
+        for variant in [loss.kind_variant(), other.kind_variant(), "None"] {
             assert!(code.contains(&format!("LossKind :: {variant}")), "{loss:?}: no LossKind::{variant} in the expansion");
         }
-        let list = format!("['Correlationdata','{}','None']", other.reference_name());
+        // without a `validation` line, `ex` validates with the training loss (the reference's
+        // `validation_loss` defaults to `loss_function`)
+        let list = format!("['{}','{}','None']", loss.reference_name(), other.reference_name());
         assert!(code.contains(&list), "{loss:?}: no validation_loss list {list}");
     }
     let errs = errors(base_model_with(quote! { output ex[n] = head(dna), validation = huber; }));
@@ -1189,7 +1191,7 @@ fn base_model_with(outputs: TokenStream) -> TokenStream {
         pub struct Base {
             sizes { fixture: len = 997, nk = 16, tp = 3, fc = 64, n = 6; }
             input dna: onehot(4, len), reverse_complement;
-            trunk dna: conv(nk, 15) >> gelu >> wpool(4) >> flatten >> linear(fc) >> fc(3);
+            trunk dna: conv(nk, 15) >> gelu >> wpool(4) >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
             #outputs
         }
     }

@@ -25,9 +25,9 @@ use drg_core::drg_model;
 drg_model! {
     /// The reference's `basemodel` trunk, shared by every use case but the attention variant.
     let basemodel = conv(nk, 15) >> gelu >> wpool(4)
-        >> dilated(k = 11, dilations = [1, 2, 4])
-        >> convblocks(4, k = 11, wpool = tp)
-        >> flatten >> linear(fc) >> fc(3);
+        >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+        >> convblocks(4, k = 11, wpool = tp, batchnorm = true)
+        >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
 
     /// Model A: expression from the mature RNA alone (reverse complement on).
     pub struct ModelA {
@@ -40,6 +40,8 @@ drg_model! {
         input rna: onehot(4, len), reverse_complement;
         trunk rna: basemodel;
         output ex[_] = head(rna);
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// Model B: one DNA trunk shared by three heads (expression, degradation, transcription);
@@ -56,6 +58,8 @@ drg_model! {
         output ex[_] = head(dna);
         output kd[_] = head(dna), validation = none;
         output kt[_] = head(dna), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// Model C: DNA and RNA trunks, their 512-wide embeddings concatenated into a 3-layer
@@ -72,6 +76,8 @@ drg_model! {
         trunk dna: basemodel;
         trunk rna: same as dna;
         output ex[_] = mlp(dna, rna, layers = 3, embed = emb);
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// Model D: expression = DNA head − RNA head (transcription − degradation in log space),
@@ -91,6 +97,8 @@ drg_model! {
         output ex[_] = difference(dna, rna);
         output kd[_] = direct(rna), validation = none;
         output kt[_] = direct(dna), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// Model E: as D, but each trunk has one head shared by all outputs, so predicted expression
@@ -109,6 +117,8 @@ drg_model! {
         output ex[_] = difference(dna, rna, shared);
         output kd[_] = direct(rna, shared), validation = none;
         output kt[_] = direct(dna, shared), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// Model F1: every output sees both trunk embeddings through its own 2-layer combiner.
@@ -126,6 +136,8 @@ drg_model! {
         output ex[_] = mlp(dna, rna, layers = 2, embed = emb);
         output kd[_] = mlp(dna, rna, layers = 2, embed = emb), validation = none;
         output kt[_] = mlp(dna, rna, layers = 2, embed = emb), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// Model F2: only expression sees both embeddings; degradation reads the RNA embedding and
@@ -144,6 +156,8 @@ drg_model! {
         output ex[_] = mlp(dna, rna, layers = 2, embed = emb);
         output kd[_] = mlp(rna, layers = 2, embed = emb), validation = none;
         output kt[_] = mlp(dna, layers = 2, embed = emb), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 
     /// The attention variant of model A (the reference's `transmodel`): the dilated stack pools
@@ -157,10 +171,12 @@ drg_model! {
         }
         input rna: onehot(4, len), reverse_complement;
         trunk rna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4], wpool = dp, every = 3)
+                 >> dilated(k = 11, dilations = [1, 2, 4], wpool = dp, every = 3, batchnorm = true)
                  >> attention(heads = heads, dim = dim)
-                 >> convblocks(blocks, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+                 >> convblocks(blocks, k = 11, wpool = tp, batchnorm = true)
+                 >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
         output ex[_] = head(rna);
+        loss correlation_mse;
+        validation correlation;
     }
 }

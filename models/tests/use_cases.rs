@@ -5,8 +5,9 @@
 //! each line, `--epochs 1` (one epoch each). The use cases' `device=cuda:0` stays in the string:
 //! a binary built without CUDA trains on the CPU and says so in one warning line.
 //!
-//! Also: an architecture key that disagrees with the compiled model, and outputs of unequal
-//! widths where the declaration shares one head between them, are each one clear error.
+//! Also: an architecture key that disagrees with the compiled model, a key the string leaves
+//! out whose constructor default the model does not have, and outputs of unequal widths where
+//! the declaration shares one head between them, are each one clear error.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -28,6 +29,9 @@ const TRANSMODEL: &str = "num_kernels=64+l_kernels=15+max_pooling=False+weighted
 const TRAINING: &str = "conv_batch_norm=True+fc_dropout=0.1+lr=0.00001+patience=10+batchsize=8+optimizer=SGD\
 +optim_params=0.9+device=cuda:0+keepmodel=True+seed=1+finetuning_patience=3+finetuning_rounds=2\
 +finetuning_rate=0.1+init_adjust=False+warm_up_epochs=4";
+
+/// The relations of use cases D and E (each adds its `shared_embedding`).
+const RELATIONS: &str = "input_to_combinefunc=[[0,1],[1],[0]]+outclass=['difference','direct','direct']+combine_function=Linear";
 
 const ONE_OUTPUT_LOSS: &str = "loss_function=Correlationmse+validation_loss=Correlationdata";
 const THREE_OUTPUT_LOSS: &str = "loss_function=Correlationmse+validation_loss=['Correlationdata','None','None']";
@@ -75,18 +79,8 @@ fn every_use_case_runs_as_written_on_20_tracks() {
         (env!("CARGO_BIN_EXE_model_a"), vec![rna], vec![ex], one(BASEMODEL)),
         (env!("CARGO_BIN_EXE_model_b"), vec![dna], vec![ex, kd, kt], three("")),
         (env!("CARGO_BIN_EXE_model_c"), vec![dna, rna], vec![ex], one(BASEMODEL)),
-        (
-            env!("CARGO_BIN_EXE_model_d"),
-            vec![dna, rna],
-            vec![ex, kd, kt],
-            three("+input_to_combinefunc=[[0,1],[1],[0]]+outclass=['difference','direct','direct']+combine_function=Linear+shared_embedding=False"),
-        ),
-        (
-            env!("CARGO_BIN_EXE_model_e"),
-            vec![dna, rna],
-            vec![ex, kd, kt],
-            three("+input_to_combinefunc=[[0,1],[1],[0]]+outclass=['difference','direct','direct']+combine_function=Linear+shared_embedding=True"),
-        ),
+        (env!("CARGO_BIN_EXE_model_d"), vec![dna, rna], vec![ex, kd, kt], three(&format!("+{RELATIONS}+shared_embedding=False"))),
+        (env!("CARGO_BIN_EXE_model_e"), vec![dna, rna], vec![ex, kd, kt], three(&format!("+{RELATIONS}+shared_embedding=True"))),
         (env!("CARGO_BIN_EXE_model_f1"), vec![dna, rna], vec![ex, kd, kt], three("+n_combine_layers=2")),
         (
             env!("CARGO_BIN_EXE_model_f2"),
@@ -197,12 +191,26 @@ fn keys_that_disagree_and_widths_that_cannot_be_shared_are_one_clear_error() {
         "{stderr}"
     );
 
+    // The use case's string without `conv_batch_norm=True`: the reference would build its
+    // constructor's default, no batch norm, which the seed model (`batchnorm = true`) is not.
+    let cnn = format!("{ONE_OUTPUT_LOSS}+{BASEMODEL}+{}", TRAINING.replace("conv_batch_norm=True+", ""));
+    let res = run(env!("CARGO_BIN_EXE_model_a"), &command(&d, &[rna], &[ex], &cnn, &outdir));
+    assert_eq!(res.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    let stderr = stderr.lines().filter(|l| !l.starts_with("warning: --cnn device=")).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: --cnn: conv_batch_norm is not given, so the reference builds its default conv_batch_norm=False, but ModelA size demo has conv_batch_norm=True: that is `batchnorm = true` of `dilated(..)` in its drg_model! declaration; add conv_batch_norm=True to --cnn (the string gives num_kernels, so it describes the whole network) or change the declaration and rebuild"
+    );
+
     // Model E serves ex, kd and kt with one head per trunk: a kd file of 19 tracks cannot work.
     let kd19 = dir.path().join("degradation19.tsv");
     let text = std::fs::read_to_string(kd).unwrap();
     let cut: Vec<String> = text.lines().map(|l| l.rsplit_once('\t').unwrap().0.to_string()).collect();
     std::fs::write(&kd19, cut.join("\n") + "\n").unwrap();
-    let cnn = format!("{THREE_OUTPUT_LOSS}+{BASEMODEL}+{TRAINING}+shared_embedding=True");
+    // The use case's string, which describes the whole network (it gives num_kernels, so a key
+    // left out would be the reference constructor's default and must agree too).
+    let cnn = format!("{THREE_OUTPUT_LOSS}+{BASEMODEL}+{TRAINING}+{RELATIONS}+shared_embedding=True");
     let res = run(env!("CARGO_BIN_EXE_model_e"), &command(&d, &[dna, rna], &[ex, &kd19, kt], &cnn, &outdir));
     assert_eq!(res.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&res.stderr);
@@ -214,7 +222,7 @@ fn keys_that_disagree_and_widths_that_cannot_be_shared_are_one_clear_error() {
         "{stderr}"
     );
     // The same files train model D, whose heads are per output.
-    let cnn = format!("{THREE_OUTPUT_LOSS}+{BASEMODEL}+{TRAINING}+shared_embedding=False");
+    let cnn = format!("{THREE_OUTPUT_LOSS}+{BASEMODEL}+{TRAINING}+{RELATIONS}+shared_embedding=False");
     let res = run(env!("CARGO_BIN_EXE_model_d"), &command(&d, &[dna, rna], &[ex, &kd19, kt], &cnn, &outdir));
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     // Nothing half-written by the failed runs: only model D's files.

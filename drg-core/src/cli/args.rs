@@ -82,7 +82,9 @@ pub struct RunArgs {
     /// loss_function, validation_loss and loss_weights take one value for every output or a
     /// list with one per output (`loss_function=['MSE','Correlationdata']`). Architecture keys
     /// (num_kernels, dilations, ...) must agree with the compiled model, else an error names the
-    /// declaration's text to change.
+    /// declaration's text to change. A string that gives num_kernels describes the whole
+    /// network: every key it leaves out means the reference constructor's default
+    /// (conv_batch_norm=False, fc_dropout=0, l_dilkernels=l_kernels, ...) and must agree too.
     #[arg(long)]
     pub cnn: Option<String>,
 

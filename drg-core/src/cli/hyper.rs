@@ -6,7 +6,10 @@
 //! ...: [`TRAINING_KEYS`]) and compares every architecture key (`num_kernels=300`,
 //! `dilations=[1,2,4]`, ...) with the compiled model ([`CnnString::check_architecture`]): one
 //! that agrees is accepted, one that disagrees is an error naming the declaration's text to
-//! change, and a key that is neither is an error too. Nothing is silently ignored.
+//! change, and a key that is neither is an error too. Nothing is silently ignored. A string that
+//! gives `num_kernels` describes the whole network, as the reference reads it: a key it leaves
+//! out means the reference constructor's default ([`super::constructor_defaults`]), and the
+//! model must agree with that too.
 
 use std::collections::BTreeMap;
 
@@ -88,13 +91,15 @@ impl CnnString {
 
     /// Checks every key that is not a training setting against the model `spec` was compiled
     /// as: equal values pass, anything else is one error naming the key, both values and the
-    /// `drg_model!` text that sets it.
+    /// `drg_model!` text that sets it. When the string gives `num_kernels` (it describes the
+    /// network), every key of the model that it leaves out must agree with the reference
+    /// constructor's default, which is what the reference would build.
     pub fn check_architecture(&self, spec: &ModelSpec) -> anyhow::Result<()> {
+        let size = if spec.variant.is_empty() { String::new() } else { format!(" size {}", spec.variant) };
         for (key, given) in &self.0 {
             if TRAINING_KEYS.contains(&key.as_str()) {
                 continue;
             }
-            let size = if spec.variant.is_empty() { String::new() } else { format!(" size {}", spec.variant) };
             let Some(declared) = spec.hyper.iter().find(|k| k.key == key) else {
                 let arch: Vec<&str> = spec.hyper.iter().map(|k| k.key).collect();
                 bail!(
@@ -111,6 +116,21 @@ impl CnnString {
                     declared.value,
                     declared.dsl
                 );
+            }
+        }
+        if self.0.contains_key("num_kernels") {
+            for declared in spec.hyper.iter().filter(|k| !self.0.contains_key(k.key)) {
+                let Some(default) = super::constructor_defaults::default_of(declared.key, self) else { continue };
+                if !agrees(declared.key, &default, declared, spec) {
+                    let key = declared.key;
+                    bail!(
+                        "--cnn: {key} is not given, so the reference builds its default {key}={default}, but {}{size} has {key}={}: that is {} in its drg_model! declaration; add {key}={} to --cnn (the string gives num_kernels, so it describes the whole network) or change the declaration and rebuild",
+                        spec.name,
+                        declared.value,
+                        declared.dsl,
+                        declared.value
+                    );
+                }
             }
         }
         if self.flag("init_adjust")? == Some(true) {
@@ -235,9 +255,10 @@ fn canonical(v: &str) -> String {
 }
 
 /// Whether the value a user gave for `key` means what the declaration has. Besides spelling,
-/// `dropout=0` (the reference's default: each dropout is its own key's) and two of the
+/// `dropout=0` (the reference's default: each dropout is its own key's) and three of the
 /// reference's shorthands are understood: `input_to_combinefunc=ALL` (every output
-/// reads every input) and one `outclass` for every output.
+/// reads every input), one `outclass` for every output, and one number for every entry of
+/// `dilations` (`dilations=1`, its default).
 fn agrees(key: &str, given: &str, declared: &ReferenceKey, spec: &ModelSpec) -> bool {
     let (g, d) = (canonical(given), canonical(declared.value));
     if g == d {
@@ -246,6 +267,9 @@ fn agrees(key: &str, given: &str, declared: &ReferenceKey, spec: &ModelSpec) -> 
     match key {
         // The reference's global `dropout=0` defers to the individual dropout keys.
         "dropout" if g == canonical("0") => true,
+        "dilations" if list_items(given).is_none() => {
+            list_items(declared.value).is_some_and(|items| items.iter().all(|i| canonical(i) == g))
+        }
         "input_to_combinefunc" if g == "all" => {
             let every = format!("[{}]", (0..spec.inputs.len()).map(|i| format!("{:?}", i as f64)).collect::<Vec<_>>().join(","));
             d == format!("[{}]", vec![every; spec.outputs.len()].join(","))
@@ -319,6 +343,33 @@ mod tests {
             CnnString::parse(ok).unwrap().check_architecture(&SPEC).unwrap();
         }
         assert!(CnnString::parse("dropout=0.1").unwrap().check_architecture(&SPEC).is_err());
+    }
+
+    /// A string with `num_kernels` describes the network: a key it leaves out is the reference
+    /// constructor's default, which the model must have (`conv_batch_norm=False`,
+    /// `dim_distattention=2.5`, `dilations=1`); without `num_kernels` it says nothing about them.
+    #[test]
+    fn an_omitted_key_is_the_constructors_default_when_the_string_describes_the_network() {
+        let given = "dilations=[1,2,4]+dim_distattention=1.8+input_to_combinefunc=ALL+outclass=['difference','direct']";
+        CnnString::parse(given).unwrap().check_architecture(&SPEC).unwrap();
+        CnnString::parse(&format!("num_kernels=64+conv_batch_norm=True+{given}")).unwrap().check_architecture(&SPEC).unwrap();
+        let e = CnnString::parse(&format!("num_kernels=64+{given}")).unwrap().check_architecture(&SPEC).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--cnn: conv_batch_norm is not given, so the reference builds its default conv_batch_norm=False, but ModelD size demo has conv_batch_norm=True: that is `batchnorm = true` of `dilated(..)` in its drg_model! declaration; add conv_batch_norm=True to --cnn (the string gives num_kernels, so it describes the whole network) or change the declaration and rebuild"
+        );
+        let e = CnnString::parse(
+            "num_kernels=64+conv_batch_norm=True+dilations=[1,2,4]+input_to_combinefunc=ALL+outclass=['difference','direct']",
+        )
+        .unwrap()
+        .check_architecture(&SPEC)
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("--cnn: dim_distattention is not given, so the reference builds its default dim_distattention=2.5,"), "{e}");
+        // `dilations=1` (the default) is every layer's dilation 1
+        let ones = ReferenceKey { key: "dilations", value: "[1,1]", dsl: "`dilations = [..]` of `dilated(..)`" };
+        assert!(agrees("dilations", "1", &ones, &SPEC) && !agrees("dilations", "2", &ones, &SPEC));
+        assert!(!agrees("dilations", "1", &KEYS[1], &SPEC));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! suggestion) and exit code 1.
 
 pub mod args;
+mod constructor_defaults;
 pub mod hyper;
 pub mod predict;
 pub mod rebuild;

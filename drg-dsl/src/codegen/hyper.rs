@@ -308,19 +308,18 @@ mod tests {
         reference_keys(&model, &model.variants[0]).into_iter().map(|(k, v, _)| format!("{k}={v}")).collect()
     }
 
-    /// The reference's documented example, declared as in `drg-core/tests/parity_breadth.rs`,
-    /// gives the keys of its `--cnn` string (`fixtures/breadth/example.npz`'s `param_string`).
+    /// The reference's documented example, declared as in `drg-core/tests/parity_breadth.rs`
+    /// with nothing but what its `--cnn` string says, gives the keys of that string
+    /// (`fixtures/breadth/example.npz`'s `param_string`) and the constructor's defaults.
     #[test]
     fn the_reference_example_reads_as_its_cnn_string() {
         let got = keys(quote! {
             pub struct Example {
                 input seq: onehot(4, 700);
                 trunk seq: conv(16, 7) >> gelu >> maxpool(5)
-                         >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4)
-                         >> flatten >> linear(48) >> fc(2, dropout = 0.0);
+                         >> dilated(dilations = [1, 1], maxpool = 4)
+                         >> flatten >> linear(48) >> fc(2);
                 output out[5] = head(seq);
-                loss mse;
-                validation mse;
             }
         });
         for want in [
@@ -359,9 +358,9 @@ mod tests {
             pub struct MultiOut {
                 input seq: onehot(4, 700), reverse_complement;
                 trunk seq: conv(16, 7) >> gelu >> maxpool(5)
-                         >> dilated(k = 7, dilations = [1, 1], bias = false, batchnorm = false, maxpool = 4) >> flatten;
-                output a[5] = head(seq >> linear(48) >> fc(2, dropout = 0.0));
-                output b[3] = head(seq >> linear(48) >> fc(3, dropout = 0.0)), validation = none;
+                         >> dilated(dilations = [1, 1], maxpool = 4) >> flatten;
+                output a[5] = head(seq >> linear(48) >> fc(2));
+                output b[3] = head(seq >> linear(48) >> fc(3)), validation = none;
             }
         });
         for want in ["nfc_layers=[2,3]", "fclayer_size=48", "fc_dropout=0", "fc_batch_norm=False", "net_function=GELU"] {
@@ -401,8 +400,8 @@ mod tests {
             pub struct ReluMean {
                 input seq: onehot(4, 640), reverse_complement;
                 trunk seq: conv(16, 9, bias = false) >> relu >> meanpool(4)
-                         >> dilated(k = 5, dilations = [1, 2], bias = false, batchnorm = true, act = relu, meanpool = 2)
-                         >> convblocks(2, k = 5, bias = true, batchnorm = true, act = relu, maxpool = 3)
+                         >> dilated(k = 5, dilations = [1, 2], batchnorm = true, act = relu, meanpool = 2)
+                         >> convblocks(2, k = 5, batchnorm = true, act = relu, maxpool = 3)
                          >> flatten >> linear(32) >> fc(2, dropout = 0.1, act = relu, batchnorm = true);
                 output out[4] = head(seq);
                 loss poisson_nnl;

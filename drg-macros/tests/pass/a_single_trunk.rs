@@ -8,10 +8,12 @@ drg_macros::drg_model! {
         }
         input rna: onehot(4, len), reverse_complement;
         trunk rna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+                 >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+                 >> convblocks(4, k = 11, wpool = tp, batchnorm = true)
+                 >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
         output ex[88] = head(rna);
+        loss correlation_mse;
+        validation correlation;
     }
 }
 

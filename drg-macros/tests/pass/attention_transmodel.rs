@@ -7,11 +7,13 @@ drg_macros::drg_model! {
         }
         input rna: onehot(4, len), reverse_complement;
         trunk rna: conv(300, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4], wpool = 10, every = 3)
+                 >> dilated(k = 11, dilations = [1, 2, 4], wpool = 10, every = 3, batchnorm = true)
                  >> attention(heads = 4, dim = 1.8)
-                 >> convblocks(4, k = 11, wpool = 4)
-                 >> flatten >> linear(1024) >> fc(3);
+                 >> convblocks(4, k = 11, wpool = 4, batchnorm = true)
+                 >> flatten >> linear(1024) >> fc(3, dropout = 0.1);
         output ex[n] = head(rna);
+        loss correlation_mse;
+        validation correlation;
     }
 }
 

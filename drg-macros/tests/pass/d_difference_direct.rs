@@ -10,13 +10,15 @@ drg_macros::drg_model! {
         input dna: onehot(4, len), reverse_complement;
         input rna: onehot(4, len);
         trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 11, dilations = [1, 2, 4])
-                 >> convblocks(4, k = 11, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(3);
+                 >> dilated(k = 11, dilations = [1, 2, 4], batchnorm = true)
+                 >> convblocks(4, k = 11, wpool = tp, batchnorm = true)
+                 >> flatten >> linear(fc) >> fc(3, dropout = 0.1);
         trunk rna: same as dna;
         output ex[88] = difference(dna, rna);
         output kd[88] = direct(rna), validation = none;
         output kt[88] = direct(dna), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 }
 

@@ -7,12 +7,14 @@ drg_macros::drg_model! {
     pub struct ModelD {
         input dna: onehot(4, 200), reverse_complement;
         input rna: onehot(4, 200);
-        trunk dna: conv(8, 9) >> gelu >> wpool(4) >> convblocks(2, k = 5, wpool = 5)
-                 >> flatten >> linear(16) >> fc(1);
+        trunk dna: conv(8, 9) >> gelu >> wpool(4) >> convblocks(2, k = 5, wpool = 5, batchnorm = true)
+                 >> flatten >> linear(16) >> fc(1, dropout = 0.1);
         trunk rna: same as dna;
         output ex[_] = difference(dna, rna);
         output kd[_] = direct(rna), validation = none;
         output kt[3] = direct(dna), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 }
 

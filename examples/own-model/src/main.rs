@@ -19,17 +19,19 @@ drg_core::drg_model! {
         input rna: onehot(4, len);
         // Promoter and enhancer motifs: a wide receptive field through dilations.
         trunk dna: conv(nk, 15) >> gelu >> wpool(4)
-                 >> dilated(k = 9, dilations = [1, 2, 4, 8])
-                 >> convblocks(3, k = 9, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(2);
+                 >> dilated(k = 9, dilations = [1, 2, 4, 8], batchnorm = true)
+                 >> convblocks(3, k = 9, wpool = tp, batchnorm = true)
+                 >> flatten >> linear(fc) >> fc(2, dropout = 0.1);
         // 3′UTR motifs: shorter kernels, max pooling, no dilations.
         trunk rna: conv(nk, 9) >> gelu >> maxpool(4)
-                 >> convblocks(3, k = 7, wpool = tp)
-                 >> flatten >> linear(fc) >> fc(2);
+                 >> convblocks(3, k = 7, wpool = tp, batchnorm = true)
+                 >> flatten >> linear(fc) >> fc(2, dropout = 0.1);
         // `_`: the number of tracks comes from the data at run time.
         output ex[_] = difference(dna, rna, shared);
         output kd[_] = direct(rna, shared), validation = none;
         output kt[_] = direct(dna, shared), validation = none;
+        loss correlation_mse;
+        validation correlation;
     }
 }
 

@@ -1,0 +1,86 @@
+//! What the reference builds for an architecture key that a `--cnn` string leaves out: its
+//! constructor's default (`cnn.__init__` in `cnn_model.py`, `combined_network.__init__` in
+//! `cnn_model_multi.py`; drg-behaviour §2.4 and §3.2). `drg_model!`'s defaults are the same
+//! (`docs/dsl.md`, "Defaults"), so a declaration that leaves a setting out agrees with a string
+//! that leaves the key out.
+//!
+//! [`super::hyper::CnnString::check_architecture`] compares these with the compiled model when
+//! the string describes the network (it gives `num_kernels`, which the reference needs to build
+//! a trunk); a string of training settings alone says nothing about the architecture.
+
+use super::hyper::CnnString;
+
+/// Keys whose default is a constant. Keys without one here are not compared when left out:
+/// `num_kernels` (the trigger), `pooling_size` (default: the whole sequence), `fclayer_size`.
+const CONSTANT: &[(&str, &str)] = &[
+    ("l_kernels", "7"),
+    ("kernel_bias", "True"),
+    ("kernel_function", "GELU"),
+    ("max_pooling", "True"),
+    ("mean_pooling", "False"),
+    ("weighted_pooling", "False"),
+    ("net_function", "GELU"),
+    ("dilated_convolutions", "0"),
+    ("dilations", "1"),
+    ("dilmax_pooling", "0"),
+    ("dilmean_pooling", "0"),
+    ("dilweighted_pooling", "0"),
+    ("dilpooling_steps", "1"),
+    ("n_attention", "0"),
+    ("n_distattention", "0"),
+    ("dim_distattention", "2.5"),
+    ("transformer_convolutions", "0"),
+    ("trdilations", "1"),
+    ("trmax_pooling", "0"),
+    ("trmean_pooling", "0"),
+    ("trweighted_pooling", "0"),
+    ("trpooling_steps", "1"),
+    ("conv_batch_norm", "False"),
+    ("fc_batch_norm", "False"),
+    ("nfc_layers", "0"),
+    ("layer_widening", "1.1"),
+    ("dropout", "0"),
+    ("outclass", "Linear"),
+    ("cnn_embedding", "512"),
+    ("n_combine_layers", "3"),
+    ("combine_function", "GELU"),
+    ("shared_embedding", "True"),
+    ("input_to_combinefunc", "ALL"),
+];
+
+/// The value the reference gives `key` when `cnn` leaves it out, where the constructor has one:
+/// a constant, or one that follows another key of the string (`l_dilkernels` and `l_trkernels`
+/// follow `l_kernels`, `fc_function` follows `net_function`, `conv_dropout` and `fc_dropout`
+/// follow a `dropout` above 0).
+pub(crate) fn default_of(key: &str, cnn: &CnnString) -> Option<String> {
+    let given_or_default = |k: &str| cnn.text(k).map(str::to_string).or_else(|| default_of(k, cnn));
+    match key {
+        "l_dilkernels" | "l_trkernels" => given_or_default("l_kernels"),
+        "fc_function" => given_or_default("net_function"),
+        "conv_dropout" | "fc_dropout" => match cnn.text("dropout").map(|d| d.trim().parse::<f64>()) {
+            Some(Ok(d)) if d > 0.0 => cnn.text("dropout").map(str::to_string),
+            _ => Some("0".to_string()),
+        },
+        _ => CONSTANT.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependent_defaults_follow_their_key() {
+        let cnn = CnnString::parse("num_kernels=16+l_kernels=9+net_function=ReLU+dropout=0.2").unwrap();
+        assert_eq!(default_of("l_dilkernels", &cnn).as_deref(), Some("9"));
+        assert_eq!(default_of("l_trkernels", &cnn).as_deref(), Some("9"));
+        assert_eq!(default_of("fc_function", &cnn).as_deref(), Some("ReLU"));
+        assert_eq!(default_of("fc_dropout", &cnn).as_deref(), Some("0.2"));
+        let bare = CnnString::parse("num_kernels=16").unwrap();
+        assert_eq!(default_of("l_dilkernels", &bare).as_deref(), Some("7"));
+        assert_eq!(default_of("fc_function", &bare).as_deref(), Some("GELU"));
+        assert_eq!(default_of("conv_dropout", &bare).as_deref(), Some("0"));
+        assert_eq!(default_of("conv_batch_norm", &bare).as_deref(), Some("False"));
+        assert_eq!(default_of("pooling_size", &bare), None);
+    }
+}
