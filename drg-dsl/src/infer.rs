@@ -377,7 +377,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let linear = LayerKind::Linear(Linear { in_features, out_features: out, key });
                 (linear, Shape::Flat { features: out })
             }
-            SpecKind::Fc { n_layers, dropout, widening, act, batchnorm } => {
+            SpecKind::Fc { n_layers, dropout, widening, act, batchnorm, residuals } => {
                 let features = needs_flat(errs)?;
                 let stem = if roles.fc { fallback(".Fullyconnected") } else { format!("{key_prefix}nfcs.nfcs.Fullyconnected") };
                 roles.fc = true;
@@ -389,7 +389,9 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     errs.at(*span, format!("{pre}`batchnorm = true` of `fc` needs linear heads (`head`, `direct`, `difference`): the reference's `fc_batch_norm` puts a batch norm into the classifier, which `mlp` outputs do not have in drg-rs; remove it"));
                     return None;
                 }
+                let embedded = roles.linear;
                 let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, *act, batchnorm.is_some(), &stem, "fc", errs)?;
+                let fc = with_residuals(env, fc, residuals.as_ref(), embedded, errs)?;
                 (LayerKind::Fc(fc), shape)
             }
                 })
@@ -476,7 +478,54 @@ pub(crate) fn fc_stack(
     let bn_stem =
         key_stem.strip_suffix("Fullyconnected").map_or_else(|| format!("{key_stem}Bnorm"), |s| format!("{s}Bnorm_fullyconnected"));
     let bn_keys = if batchnorm { (0..widths.len()).map(|k| format!("{bn_stem}{k}")).collect() } else { Vec::new() };
-    Some(FcStack { widths, widening: w, dropout: p, activation, keys, bn_keys })
+    Some(FcStack { widths, widening: w, dropout: p, activation, keys, bn_keys, residuals: 0, residual_keys: Vec::new() })
+}
+
+/// Adds `residuals = r` (the reference's `nfc_residuals`, `Res_FullyConnect` in
+/// `drg_tools/modules.py`) to a stack: a skip after every layer n with (n+1) mod r = 0, from
+/// the previous skip's sum (at first the stack's input) through a bias-free linear layer
+/// `Residuallayer{n}`. `embedded`: a `linear(..)` precedes the stack, which the reference's
+/// first skip would bypass (it reads the features before its `fclayer_size` layer).
+pub(crate) fn with_residuals(
+    env: &SizeEnv,
+    mut fc: FcStack,
+    residuals: Option<&Param<usize>>,
+    embedded: bool,
+    errs: &mut Errors,
+) -> Option<FcStack> {
+    let Some(param) = residuals else {
+        return Some(fc);
+    };
+    let pre = env.prefix();
+    let r = env.usize(param, errs)?;
+    if r == 0 {
+        return Some(fc);
+    }
+    let n = fc.widths.len();
+    if r > n {
+        errs.at(param.span(), format!("{pre}`residuals = {r}` on `fc({n})` adds no skip (a skip follows each full group of {r} layers); use residuals ≤ {n}, or leave it out"));
+        return None;
+    }
+    if embedded {
+        errs.at(
+            param.span(),
+            format!("{pre}`residuals` of an `fc` after `linear(..)` is not available: the reference's first skip applies a projection sized for `linear(..)`'s output (its `fclayer_size`) to the features before `linear(..)`, which runs only where both widths are equal; write `flatten >> fc(..)` without `linear(..)`, or leave out `residuals`"),
+        );
+        return None;
+    }
+    let skip_stem =
+        fc.keys[0].strip_suffix("Fullyconnected0").map_or_else(|| format!("{}.Residuallayer", fc.keys[0]), |s| format!("{s}Residuallayer"));
+    let mut from = fc.widths[0].0;
+    let mut keys = Vec::new();
+    for (i, &(_, o)) in fc.widths.iter().enumerate() {
+        if (i + 1) % r == 0 {
+            keys.push((format!("{skip_stem}{i}"), (from, o)));
+            from = o;
+        }
+    }
+    fc.residuals = r;
+    fc.residual_keys = keys;
+    Some(fc)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -466,6 +466,13 @@ pub struct FcStack {
     /// layer k's `BatchNorm1d` over its input, `nfcs.nfcs.Bnorm_fullyconnected{k}`, applied
     /// before its linear layer. Empty without.
     pub bn_keys: Vec<String>,
+    /// Skips (`fc(.., residuals = r)`, the reference's `nfc_residuals`): after every r-th layer,
+    /// a bias-free projection of the last skip's sum (at first the stack's input) is added to the
+    /// layer's output. 0: none.
+    pub residuals: usize,
+    /// Key of every skip's projection, `nfcs.nfcs.Residuallayer{n}` after layer n; `(in, out)` of
+    /// each. Empty without skips.
+    pub residual_keys: Vec<(String, (usize, usize))>,
 }
 
 /// A plain linear head. Keys `{key}.weight` `(out, in)`, `{key}.bias`.

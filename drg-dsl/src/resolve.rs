@@ -148,6 +148,8 @@ pub(crate) enum SpecKind {
         act: Activation,
         /// `batchnorm = true` (the reference's `fc_batch_norm`), with the span of `true`.
         batchnorm: Option<Span>,
+        /// `residuals = r` (the reference's `nfc_residuals`): a skip after every r-th layer.
+        residuals: Option<Param<usize>>,
     },
     Dropout {
         p: Param<f64>,
@@ -356,14 +358,15 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             SpecKind::Linear { n: a.req_usize("n", errs)? }
         }
         "fc" => {
-            let sig = "fc(n_layers, dropout = 0.1, widening = 1.1, act = gelu, batchnorm = false)";
-            let a = Args::read(call, &["n_layers"], &["dropout", "widening", "act", "batchnorm"], false, sig, errs);
+            let sig = "fc(n_layers, dropout = 0.1, widening = 1.1, act = gelu, batchnorm = false, residuals = 0)";
+            let a = Args::read(call, &["n_layers"], &["dropout", "widening", "act", "batchnorm", "residuals"], false, sig, errs);
             let act = activation_arg(&a, errs);
             let n_layers = a.req_usize("n_layers", errs);
             let dropout = a.f64_or("dropout", 0.1, errs);
             let widening = a.f64_or("widening", 1.1, errs);
             let batchnorm = a.opt_bool("batchnorm", errs).and_then(|(on, span)| on.then_some(span));
-            SpecKind::Fc { n_layers: n_layers?, dropout, widening, act, batchnorm }
+            let residuals = a.opt_usize("residuals", errs);
+            SpecKind::Fc { n_layers: n_layers?, dropout, widening, act, batchnorm, residuals }
         }
         "dropout" => {
             let a = Args::read(call, &["p"], &[], false, "dropout(p)", errs);

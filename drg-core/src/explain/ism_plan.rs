@@ -194,6 +194,9 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
                     if !fc.bn_keys.is_empty() {
                         return Err(Unsupported("batch norm in a fully connected stack".into()));
                     }
+                    if fc.residuals > 0 {
+                        return Err(Unsupported("skips in a fully connected stack (`nfc_residuals`)".into()));
+                    }
                     let gelu = dense_activation(fc.activation)?;
                     for key in &fc.keys {
                         dense.push(w.dense(key, gelu)?);

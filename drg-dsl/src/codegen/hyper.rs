@@ -124,6 +124,11 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("layer_widening", fc.widening, format!("`widening = {}` of `fc(..)` (the default: 1.1)", fc.widening)));
                 let bn = !fc.bn_keys.is_empty();
                 out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` of `fc(..)` (the default: false)")));
+                out.push(key(
+                    "nfc_residuals",
+                    fc.residuals,
+                    format!("`residuals = {}` of `fc(..)` (the default: 0, no skips)", fc.residuals),
+                ));
             }
             _ => {}
         }
@@ -161,6 +166,7 @@ fn head_stack_keys(heads: &[TrunkHead], out: &mut Vec<Key>) {
         out.push(key("layer_widening", fc.widening, format!("`widening = {}` {at} (the default: 1.1)", fc.widening)));
         let bn = !fc.bn_keys.is_empty();
         out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` {at} (the default: false)")));
+        out.push(key("nfc_residuals", fc.residuals, format!("`residuals = {}` {at} (the default: 0, no skips)", fc.residuals)));
     }
 }
 
@@ -368,6 +374,28 @@ mod tests {
             assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
         }
         assert_eq!(got.iter().filter(|k| k.starts_with("nfc_layers=")).count(), 1, "{got:?}");
+    }
+
+    /// `nfc_residuals` is `residuals = ..` of `fc(..)`, 0 without (also for the outputs' own
+    /// stacks, which cannot have skips).
+    #[test]
+    fn fc_residuals_give_nfc_residuals() {
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(50) >> flatten >> fc(3, residuals = 2);
+                output out[5] = head(seq);
+            }
+        });
+        assert!(got.iter().any(|k| k == "nfc_residuals=2"), "{got:?}");
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(50) >> flatten;
+                output a[5] = head(seq >> linear(48) >> fc(2));
+            }
+        });
+        assert!(got.iter().any(|k| k == "nfc_residuals=0"), "{got:?}");
     }
 
     /// `conv_dropout` is the stacks' `dropout`; the reference's global `dropout` is the one rate

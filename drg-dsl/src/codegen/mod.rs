@@ -135,6 +135,11 @@ fn fc_ty(fc: &FcStack) -> Result<TokenStream, syn::Error> {
         .map(|(k, &(i, o))| if with_bn { quote!(#c::layers::fc_stack::BnLinear<#k, #i, #o, E, D>) } else { linear_ty(i, o) })
         .collect();
     let spec = fc_spec(fc)?;
+    if fc.residuals > 0 {
+        let every = fc.residuals;
+        let skips = fc.residual_keys.iter().map(|(_, (i, o))| quote!(#c::dfdx::nn::modules::UnbiasedLinear<#i, #o, E, D>));
+        return Ok(quote!(#c::layers::fc_residual::ResFcStack<(#(#layers,)*), (#(#skips,)*), #spec, #every>));
+    }
     Ok(quote!(#c::layers::fc_stack::FcStack<#c::layers::fc_stack::NoEmbedding, (#(#layers,)*), #spec>))
 }
 
