@@ -329,11 +329,12 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let out = Shape::Seq { channels: stack.channels, len: last.pool.map_or(last.len, |p| p.out_len) };
                 (LayerKind::ConvStack(stack), out)
             }
-            SpecKind::Attention { heads, dim } => {
+            SpecKind::Attention { heads, dim, dropout } => {
                 let (c, l) = needs_seq(errs)?;
+                let dropout = dropout_probability(env, dropout, errs);
                 let heads = positive(env, heads, "`attention` heads", errs);
                 let dim_val = env.f64(dim, errs);
-                let (Some(heads), Some(dim_val)) = (heads, dim_val) else {
+                let (Some(heads), Some(dim_val), Some(dropout)) = (heads, dim_val, dropout) else {
                     return None;
                 };
                 let embed_f = dim_val * c as f64;
@@ -353,7 +354,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let key = if roles.attention { fallback("") } else { format!("{key_prefix}distattention.Mheadattention0") };
                 roles.attention = true;
                 let embed = embed_f as usize;
-                let attention = LayerKind::Attention(Attention { in_channels: c, heads, embed, dim: dim_val, len: l, key });
+                let attention = LayerKind::Attention(Attention { in_channels: c, heads, embed, dim: dim_val, len: l, key, dropout });
                 (attention, Shape::Seq { channels: embed, len: l })
             }
             SpecKind::Flatten => {

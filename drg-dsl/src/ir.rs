@@ -441,6 +441,9 @@ pub struct Attention {
     pub dim: f64,
     pub len: usize,
     pub key: String,
+    /// `dropout = p` (the reference's `attention_dropout`): before `combine_layer` and on the
+    /// feed-forward block's input, training only; 0 for none. A whole number of thousandths.
+    pub dropout: f64,
 }
 
 /// `linear(n)`: no activation. Keys `{key}.weight` `(out, in)`, `{key}.bias`.

@@ -136,6 +136,8 @@ pub(crate) enum SpecKind {
     Attention {
         heads: Param<usize>,
         dim: Param<f64>,
+        /// `dropout = p`: the reference's `attention_dropout`.
+        dropout: Param<f64>,
     },
     Flatten,
     Linear {
@@ -350,8 +352,9 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             }
         }
         "attention" => {
-            let a = Args::read(call, &[], &["heads", "dim"], false, "attention(heads = 4, dim = 1.8)", errs);
-            SpecKind::Attention { heads: a.usize_or("heads", 4, errs), dim: a.f64_or("dim", 1.8, errs) }
+            let a = Args::read(call, &[], &["heads", "dim", "dropout"], false, "attention(heads = 4, dim = 1.8, dropout = 0.0)", errs);
+            let dropout = a.f64_or("dropout", 0.0, errs);
+            SpecKind::Attention { heads: a.usize_or("heads", 4, errs), dim: a.f64_or("dim", 1.8, errs), dropout }
         }
         "linear" => {
             let a = Args::read(call, &["n"], &[], false, "linear(n)", errs);

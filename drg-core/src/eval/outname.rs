@@ -156,6 +156,8 @@ pub struct ModelNameSettings {
     pub nfc_residuals: usize,
     pub outclass: OneOrPerHead<String>,
     pub conv_batch_norm: bool,
+    /// `attention_dropout`: `ado{p}` after `cbnoT`, when > 0.
+    pub attention_dropout: f64,
     pub fc_dropout: f64,
     /// `fc_batch_norm` (batch norm in the fully connected stack and the classifier): `fbnoT`.
     pub fc_batch_norm: bool,
@@ -260,6 +262,9 @@ pub fn model_outname(prefix: &str, s: &ModelNameSettings) -> String {
     }
     if s.conv_batch_norm {
         o += "cbnoT";
+    }
+    if s.attention_dropout > 0.0 {
+        o += &format!("ado{}", python_repr(s.attention_dropout));
     }
     if s.fc_dropout > 0.0 {
         o += &format!("fdo{}", python_repr(s.fc_dropout));
@@ -419,6 +424,7 @@ mod tests {
             nfc_layers: 3,
             fclayer_size: Some(fc),
             nfc_residuals: 0,
+            attention_dropout: 0.0,
             outclass: OneOrPerHead::One(s("Linear")),
             conv_batch_norm: true,
             fc_dropout: 0.1,
@@ -614,6 +620,15 @@ mod tests {
         assert!(model_outname("p", &m).contains("nfc3s64r2cbnoT"), "{}", model_outname("p", &m));
         m.nfc_layers = 0;
         assert!(!model_outname("p", &m).contains("r2"), "no stack, no token: {}", model_outname("p", &m));
+    }
+
+    /// `attention_dropout`: `'ado'+str(attention_dropout)` between `cbnoT` and `fdo..`, when > 0.
+    #[test]
+    fn attention_dropout_follows_the_conv_batch_norm_token() {
+        let mut m = basemodel(16, 64, 3, 0.001);
+        assert!(!model_outname("p", &m).contains("ado"));
+        m.attention_dropout = 0.1;
+        assert!(model_outname("p", &m).contains("cbnoTado0.1fdo0.1tr"), "{}", model_outname("p", &m));
     }
 
     #[test]

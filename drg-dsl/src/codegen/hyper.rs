@@ -113,6 +113,7 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("n_attention", 1, "one `attention(..)` layer"));
                 out.push(key("n_distattention", a.heads, format!("`heads = {}` of `attention(..)`", a.heads)));
                 out.push(key("dim_distattention", a.dim, format!("`dim = {}` of `attention(..)`", a.dim)));
+                out.push(key("attention_dropout", a.dropout, format!("`dropout = {}` of `attention(..)` (the default: 0.0)", a.dropout)));
             }
             LayerKind::Linear(l) => out.push(key("fclayer_size", l.out_features, format!("`linear({})` after `flatten`", l.out_features))),
             LayerKind::Fc(fc) => {
@@ -171,18 +172,16 @@ fn head_stack_keys(heads: &[TrunkHead], out: &mut Vec<Key>) {
 }
 
 /// The reference's `dropout`, which (when > 0) sets `conv_dropout`, `fc_dropout` and
-/// `attention_dropout` at once: `p` when every conv stack and `fc` of the first trunk (and of the
-/// outputs' own layers) has `dropout = p` > 0 and there is no attention (which has no dropout in
-/// drg-rs), else 0 (the settings are then the individual keys'; `dropout=0` always agrees, see
-/// drg-core's comparison).
+/// `attention_dropout` at once: `p` when every conv stack, `attention` and `fc` of the first
+/// trunk (and of the outputs' own layers) has `dropout = p` > 0, else 0 (the settings are then
+/// the individual keys'; `dropout=0` always agrees, see drg-core's comparison).
 fn global_dropout_key(trunk: &Trunk, heads: &Heads) -> Key {
     let mut rates = Vec::new();
-    let mut attention = false;
     for layer in &trunk.layers {
         match &layer.kind {
             LayerKind::ConvStack(s) => rates.push(s.dropout),
             LayerKind::Fc(fc) => rates.push(fc.dropout),
-            LayerKind::Attention(_) => attention = true,
+            LayerKind::Attention(a) => rates.push(a.dropout),
             _ => {}
         }
     }
@@ -191,10 +190,10 @@ fn global_dropout_key(trunk: &Trunk, heads: &Heads) -> Key {
         rates.extend(own.map(|fc| fc.dropout));
     }
     match rates.first() {
-        Some(&p) if p > 0.0 && !attention && rates.iter().all(|&r| r == p) => {
-            key("dropout", p, format!("`dropout = {p}` on every conv stack and `fc`"))
+        Some(&p) if p > 0.0 && rates.iter().all(|&r| r == p) => {
+            key("dropout", p, format!("`dropout = {p}` on every conv stack, `attention` and `fc`"))
         }
-        _ => key("dropout", 0, "no single dropout for every conv stack and `fc` (the individual `dropout = ..` settings)"),
+        _ => key("dropout", 0, "no single dropout for every conv stack, `attention` and `fc` (the individual `dropout = ..` settings)"),
     }
 }
 
@@ -419,6 +418,31 @@ mod tests {
         let differ = decl(0.2, 0.1);
         for want in ["conv_dropout=0.2", "fc_dropout=0.1", "dropout=0"] {
             assert!(differ.iter().any(|k| k == want), "missing {want}; have {differ:?}");
+        }
+    }
+
+    /// `attention_dropout` is `dropout = ..` of `attention(..)`; with it, the global `dropout`
+    /// covers attention models too (the reference's `dropout > 0` sets all three).
+    #[test]
+    fn attention_dropout_and_the_global_dropout() {
+        let decl = |attention: f64| {
+            keys(quote! {
+                pub struct M {
+                    input seq: onehot(4, 700);
+                    trunk seq: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 7, dilations = [1, 1], dropout = 0.2)
+                             >> attention(heads = 2, dim = 1.5, dropout = #attention)
+                             >> convblocks(1, k = 5, dropout = 0.2) >> flatten >> fc(2, dropout = 0.2);
+                    output out[5] = head(seq);
+                }
+            })
+        };
+        let same = decl(0.2);
+        for want in ["attention_dropout=0.2", "conv_dropout=0.2", "fc_dropout=0.2", "dropout=0.2"] {
+            assert!(same.iter().any(|k| k == want), "missing {want}; have {same:?}");
+        }
+        let none = decl(0.0);
+        for want in ["attention_dropout=0", "dropout=0"] {
+            assert!(none.iter().any(|k| k == want), "missing {want}; have {none:?}");
         }
     }
 

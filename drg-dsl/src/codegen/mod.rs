@@ -267,7 +267,12 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                     quote!(#c::layers::attention::Attention<#ci, #e, #hh, #l, #ci2, #he, #e4, E, D>),
                     a.key.clone(),
                 ));
-                body.push(quote! { let h = self.#f.forward(h); ctx.record("after_attention", &h); });
+                if a.dropout > 0.0 {
+                    let p = a.dropout as f32;
+                    body.push(quote! { let h = self.#f.forward_dropout(h, #p, ctx); ctx.record("after_attention", &h); });
+                } else {
+                    body.push(quote! { let h = self.#f.forward(h); ctx.record("after_attention", &h); });
+                }
             }
             LayerKind::Flatten => {
                 let (ch, l) = seq_dims(layer.input);
