@@ -306,7 +306,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let pool = pooling(*kind, size, l);
                 (LayerKind::Pool(pool), Shape::Seq { channels: c, len: pool.out_len })
             }
-            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every, dropout } => {
+            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every, dropout, strides } => {
                 let seq = needs_seq(errs)?;
                 let stack = infer_stack(
                     spec,
@@ -315,7 +315,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     dilations,
                     *bias,
                     (*batchnorm, *act, dropout),
-                    pool.as_ref(),
+                    (pool.as_ref(), strides.as_ref()),
                     every,
                     seq,
                     &key_prefix,
@@ -326,7 +326,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 )?;
                 // `infer_stack` returns `None` rather than a stack without layers.
                 let last = stack.layers.last()?;
-                let out = Shape::Seq { channels: stack.channels, len: last.pool.map_or(last.len, |p| p.out_len) };
+                let out = Shape::Seq { channels: stack.channels, len: last.pool.map_or(last.len.div_ceil(last.stride), |p| p.out_len) };
                 (LayerKind::ConvStack(stack), out)
             }
             SpecKind::Attention { heads, dim, dropout } => {
@@ -537,7 +537,7 @@ fn infer_stack(
     dilations: &StackDilations,
     bias: bool,
     (batchnorm, activation, dropout): (bool, Activation, &Param<f64>),
-    pool: Option<&(PoolKind, Param<usize>)>,
+    (pool, strides): (Option<&(PoolKind, Param<usize>)>, Option<&StackStrides>),
     every: &Param<usize>,
     (channels, len_in): (usize, usize),
     key_prefix: &str,
@@ -585,6 +585,7 @@ fn infer_stack(
     if dils.is_empty() {
         return None; // n = 0, reported by `positive`.
     }
+    let strides = stack_strides(spec, strides, dils.len(), pool_size.is_some(), env, errs)?;
     let first_of_role = match role {
         StackRole::Dilated => !std::mem::replace(&mut roles.dilated, true),
         StackRole::Blocks => !std::mem::replace(&mut roles.blocks, true),
@@ -618,12 +619,16 @@ fn infer_stack(
             dilation: d,
             padding: same_padding(kernel, d),
             len,
+            stride: strides[n],
             pool,
             bn_key: batchnorm.then(|| format!("{key}.Bnorm{n}")),
             conv_key: format!("{key}.Conv{n}.conv1d"),
         });
         if let Some(p) = pool {
             len = p.out_len;
+        } else {
+            // the reference's strided length, floor((L + pad − d(k−1) − 1)/s + 1) = ⌈L/s⌉
+            len = len.div_ceil(strides[n]);
         }
         if stop {
             break;
@@ -634,4 +639,39 @@ fn infer_stack(
         return None;
     }
     Some(ConvStack { role, channels, kernel, bias, batchnorm, activation, dropout, requested_layers: dils.len(), layers, key })
+}
+
+/// The stride of every requested layer of a stack (`strides = [..]` of `dilated`, one per
+/// dilation; `stride = s` of `convblocks`, every layer's; 1 without), each ≥ 1. Strides above
+/// 1 together with a pooling inside the stack are an error: the reference then pools the skip
+/// through both windows, which drg-rs does not build.
+fn stack_strides(
+    spec: &LayerSpec,
+    strides: Option<&StackStrides>,
+    n: usize,
+    pooled: bool,
+    env: &SizeEnv,
+    errs: &mut Errors,
+) -> Option<Vec<usize>> {
+    let pre = env.prefix();
+    let (span, list) = match strides {
+        None => return Some(vec![1; n]),
+        Some(StackStrides::One(p)) => (p.span(), vec![positive(env, p, "the stride", errs)?; n]),
+        Some(StackStrides::List(span, list)) => {
+            if list.len() != n {
+                errs.at(
+                    *span,
+                    format!("{pre}`strides` of `{}` has {} entries for {n} layers; give one stride per dilation", spec.name, list.len()),
+                );
+                return None;
+            }
+            let list: Vec<Option<usize>> = list.iter().map(|p| positive(env, p, "a stride", errs)).collect();
+            (*span, list.into_iter().collect::<Option<Vec<usize>>>()?)
+        }
+    };
+    if pooled && list.iter().any(|&s| s > 1) {
+        errs.at(span, format!("{pre}strides above 1 in `{}` together with its pooling are not available in drg-rs (the reference pools the skip through both windows); pool in a separate stack, or leave the strides at 1", spec.name));
+        return None;
+    }
+    Some(list)
 }

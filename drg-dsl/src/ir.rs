@@ -414,8 +414,12 @@ pub struct StackLayer {
     pub index: usize,
     pub dilation: usize,
     pub padding: (usize, usize),
-    /// Sequence length entering the layer (= conv output length).
+    /// Sequence length entering the layer (= conv output length with stride 1).
     pub len: usize,
+    /// The conv's stride (the reference's `strides` / `trstrides`): the layer's output has
+    /// ⌈len/stride⌉ positions, every stride-th of the stride-1 conv's (the same padding), and its
+    /// skip is the reference's mean window over the source (see `drg_core::layers::conv_stack_strided`).
+    pub stride: usize,
     /// The pooling that follows this layer's skip-add (also applied to the residual source of
     /// the next layer, with the same `pad`).
     pub pool: Option<Pool>,

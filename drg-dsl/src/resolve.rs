@@ -132,6 +132,9 @@ pub(crate) enum SpecKind {
         every: Param<usize>,
         /// `dropout = p`: the reference's `conv_dropout` after every layer's skip-add.
         dropout: Param<f64>,
+        /// `strides = [..]` (`dilated`) or `stride = s` (`convblocks`): the reference's `strides`
+        /// / `trstrides`; `None`: 1 for every layer.
+        strides: Option<StackStrides>,
     },
     Attention {
         heads: Param<usize>,
@@ -156,6 +159,14 @@ pub(crate) enum SpecKind {
     Dropout {
         p: Param<f64>,
     },
+}
+
+/// The strides of a conv stack's layers as written.
+pub(crate) enum StackStrides {
+    /// `dilated(.., strides = [..])`: one per dilation.
+    List(Span, Vec<Param<usize>>),
+    /// `convblocks(.., stride = s)`: every layer's.
+    One(Param<usize>),
 }
 
 pub(crate) enum StackDilations {
@@ -290,11 +301,11 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             SpecKind::Pool { kind, p: a.req_usize("p", errs)? }
         }
         "dilated" => {
-            let sig = "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0)";
+            let sig = "dilated(k = 11, dilations = [..], bias = false, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0, strides = [1, ..])";
             let a = Args::read(
                 call,
                 &[],
-                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dropout"],
+                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dropout", "strides"],
                 false,
                 sig,
                 errs,
@@ -307,6 +318,9 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             let pool = stack_pool(&a, "dilated", errs);
             let every = a.usize_or("every", 1, errs);
             let dropout = a.f64_or("dropout", 0.0, errs);
+            // an error in the list is reported; the stack then has no strides
+            let strides =
+                if a.has("strides") { a.req_usize_list("strides", errs).map(|(span, list)| StackStrides::List(span, list)) } else { None };
             let (span, list) = dilations?;
             SpecKind::Stack {
                 role: StackRole::Dilated,
@@ -318,14 +332,15 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
                 pool,
                 every,
                 dropout,
+                strides,
             }
         }
         "convblocks" => {
-            let sig = "convblocks(n, k = 11, bias = true, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1, dropout = 0.0)";
+            let sig = "convblocks(n, k = 11, bias = true, batchnorm = true, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1, dropout = 0.0, stride = 1)";
             let a = Args::read(
                 call,
                 &["n", "k"],
-                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation", "dropout"],
+                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation", "dropout", "stride"],
                 false,
                 sig,
                 errs,
@@ -339,6 +354,7 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
             let every = a.usize_or("every", 1, errs);
             let dilation = a.usize_or("dilation", 1, errs);
             let dropout = a.f64_or("dropout", 0.0, errs);
+            let strides = a.opt_usize("stride", errs).map(StackStrides::One);
             SpecKind::Stack {
                 role: StackRole::Blocks,
                 k,
@@ -349,6 +365,7 @@ fn layer_kind(call: &Call, errs: &mut Errors) -> Option<SpecKind> {
                 pool,
                 every,
                 dropout,
+                strides,
             }
         }
         "attention" => {

@@ -1321,3 +1321,58 @@ fn fc_residuals_that_do_not_fit_are_errors_at_the_argument() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].starts_with("`residuals` of an `fc` after `linear(..)` is not available"), "{errs:?}");
 }
+
+/// `strides = [..]` / `stride = s` (the reference's `strides` / `trstrides`): ⌈L/s⌉ positions
+/// after a layer, and the reference's truncation (a layer needs length ≥ k) on the strided
+/// lengths.
+#[test]
+fn stack_strides_shorten_the_sequence() {
+    let m = model(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu
+                     >> dilated(k = 3, dilations = [1, 2, 1], strides = [2, 1, 3], batchnorm = false)
+                     >> convblocks(4, k = 4, stride = 2, batchnorm = false)
+                     >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    let t = &m.variants[0].trunks[0];
+    let dil = stack(t, StackRole::Dilated);
+    assert_eq!(dil.layers.iter().map(|l| (l.len, l.stride)).collect::<Vec<_>>(), [(50, 2), (25, 1), (25, 3)]);
+    // 9 → 5 → 3; the third layer (k = 4 > 3) is not built, as in the reference
+    let tr = stack(t, StackRole::Blocks);
+    assert_eq!(tr.layers.iter().map(|l| (l.len, l.stride)).collect::<Vec<_>>(), [(9, 2), (5, 2)]);
+    assert_eq!(tr.requested_layers, 4);
+    assert_eq!(t.features, 4 * 3);
+}
+
+#[test]
+fn stack_strides_that_do_not_fit_are_errors() {
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu >> dilated(k = 3, dilations = [1, 2], strides = [2]) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs, ["`strides` of `dilated` has 1 entries for 2 layers; give one stride per dilation"]);
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu >> convblocks(2, k = 3, stride = 2, maxpool = 2) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("strides above 1 in `convblocks` together with its pooling are not available"), "{errs:?}");
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu >> convblocks(2, k = 3, stride = 0) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("the stride"), "{errs:?}");
+}

@@ -233,6 +233,9 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
                 if stack.activation != ir::Activation::Gelu {
                     return Err(Unsupported(format!("a conv stack with the {:?} activation (fast ISM covers GELU)", stack.activation)));
                 }
+                if stack.layers.iter().any(|l| l.stride > 1) {
+                    return Err(Unsupported("a strided conv stack (`strides`, `trstrides`)".into()));
+                }
                 if let Some(p) = stack.layers.iter().filter_map(|sl| sl.pool).find(|p| p.kind != ir::PoolKind::Weighted) {
                     // the skip path of max and mean pooling pads differently (layers/stack_pooling.rs)
                     return Err(Unsupported(format!("{:?} pooling inside a conv stack (fast ISM covers weighted pooling there)", p.kind)));

@@ -17,6 +17,7 @@ pub mod batchnorm;
 pub mod combine;
 pub mod conv;
 pub mod conv_stack;
+pub mod conv_stack_strided;
 pub mod ctx;
 pub mod dense;
 pub mod dropout;

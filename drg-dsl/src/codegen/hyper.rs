@@ -29,6 +29,16 @@ fn list(items: &[usize]) -> String {
     format!("[{}]", items.iter().map(usize::to_string).collect::<Vec<_>>().join(","))
 }
 
+/// A stack's strides as the reference writes them: one number when every built layer has it,
+/// else the list.
+fn strides_value(s: &ConvStack) -> String {
+    let strides: Vec<usize> = s.layers.iter().map(|l| l.stride).collect();
+    match strides.first() {
+        Some(&first) if strides.iter().all(|&x| x == first) => first.to_string(),
+        _ => list(&strides),
+    }
+}
+
 /// `weighted_pooling`/`max_pooling`/`mean_pooling` with the reference's prefix (`""`, `dil`,
 /// `tr`): which kind a pooling is, as three booleans or sizes.
 fn pool_kind_names(prefix: &str) -> [(PoolKind, String); 3] {
@@ -81,11 +91,13 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                         let dilations: Vec<usize> = s.layers.iter().map(|l| l.dilation).collect();
                         out.push(key(count_key, s.requested_layers, "the number of `dilations` of `dilated(..)`"));
                         out.push(key("dilations", list(&dilations), "`dilations = [..]` of `dilated(..)`"));
+                        out.push(key("strides", strides_value(s), "`strides = [..]` of `dilated(..)` (the default: 1 for every layer)"));
                     }
                     StackRole::Blocks => {
                         out.push(key(count_key, s.requested_layers, "the first argument of `convblocks(n, ..)`"));
                         let d = s.layers.first().map_or(1, |l| l.dilation);
                         out.push(key("trdilations", d, "`dilation = ..` of `convblocks(..)`"));
+                        out.push(key("trstrides", strides_value(s), "`stride = ..` of `convblocks(..)` (the default: 1)"));
                     }
                 }
                 out.push(key(kernel_key, s.kernel, format!("`k = {}` of `{call}`", s.kernel)));
@@ -418,6 +430,32 @@ mod tests {
         let differ = decl(0.2, 0.1);
         for want in ["conv_dropout=0.2", "fc_dropout=0.1", "dropout=0"] {
             assert!(differ.iter().any(|k| k == want), "missing {want}; have {differ:?}");
+        }
+    }
+
+    /// `strides` and `trstrides`: one number where every layer has it, else the list.
+    #[test]
+    fn stack_strides_give_strides_and_trstrides() {
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 7, dilations = [1, 2], strides = [1, 2])
+                         >> convblocks(2, k = 5, stride = 2) >> flatten;
+                output out[5] = head(seq);
+            }
+        });
+        for want in ["strides=[1,2]", "trstrides=2"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 7, dilations = [1, 2]) >> convblocks(2, k = 5) >> flatten;
+                output out[5] = head(seq);
+            }
+        });
+        for want in ["strides=1", "trstrides=1"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
         }
     }
 

@@ -252,9 +252,20 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                     StackRole::Blocks => ("trconv", "after_trconv"),
                 };
                 let inner = sub(inner);
+                let call = if stack.layers.iter().any(|l| l.stride > 1) {
+                    // no pooling here (an error in the IR): `ConvStack<C, 0, 1, ..>`
+                    let strides = stack.layers.iter().map(|l| {
+                        let s = l.stride;
+                        quote!(#c::layers::conv_stack_strided::Stride<#s>)
+                    });
+                    let dils = stack.layers.iter().map(|l| l.dilation);
+                    quote!(self.#f.forward_strided::<#li, #lo, (#(#strides,)*), D, T>(h, &[#(#dils),*], ctx))
+                } else {
+                    quote!(self.#f.forward::<#li, #lo, D, T>(h, ctx))
+                };
                 body.push(quote! {
                     ctx.set_scope(#inner);
-                    let h = self.#f.forward::<#li, #lo, D, T>(h, ctx);
+                    let h = #call;
                     ctx.set_scope(#scope);
                     ctx.record(#after, &h);
                 });
