@@ -22,6 +22,8 @@ const P: f32 = 0.3;
 
 type Layer = Attention<CI, E, H, L, { 2 * CI }, { H * E }, { 4 * E }, f32, Cpu>;
 type Params = BTreeMap<String, Vec<f64>>;
+/// `(batch, CI, L)`.
+type Input = Tensor<(usize, Const<CI>, Const<L>), f32, Cpu>;
 
 fn gelu(x: f64) -> f64 {
     0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))
@@ -87,7 +89,7 @@ fn reference(p: &Params, x: &[f64], m1: &[f64], m2: &[f64]) -> Vec<f64> {
     out
 }
 
-fn setup() -> (Layer, Tensor<(usize, Const<CI>, Const<L>), f32, Cpu>, Params) {
+fn setup() -> (Layer, Input, Params) {
     let dev = Cpu::seed_from_u64(17);
     let layer = Layer::build(&dev);
     let x = dev.sample_normal_like(&(B, Const::<CI>, Const::<L>));

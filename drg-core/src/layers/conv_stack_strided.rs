@@ -66,7 +66,7 @@ pub const fn strided_out_len(len: usize, kernels: &[usize], strides: &[usize]) -
 /// The stride-1 "same" padding of a kernel `k` with dilation `d`: (left, right).
 pub fn same_padding(k: usize, d: usize) -> (usize, usize) {
     let e = d * (k - 1) + 1;
-    (e / 2 - usize::from(e % 2 == 0), e / 2)
+    (e / 2 - usize::from(e.is_multiple_of(2)), e / 2)
 }
 
 /// Every `s`-th position (0, s, 2s, ..) of `x`: ⌈L/s⌉ positions.
@@ -128,13 +128,13 @@ impl<const C: usize, L, K: StackPool, const DROP: u32> ConvStack<C, 0, 1, L, K, 
         // r: the skip source (the previous conv's output); h: the running activation.
         let mut r = x.with_empty_tape();
         let mut h = x;
-        for i in 0..L::KERNELS.len() {
+        for (i, &dilation) in dilations.iter().enumerate() {
             let len = h.shape().2;
             let s = St::S[i];
             let z = self.layers.layer(i, h, ctx);
             let z = if s > 1 { subsample(z, s) } else { z };
             ctx.record(&format!("conv{i}"), &z);
-            let skip = if z.shape().2 != len { strided_mean_window(r, L::KERNELS[i], dilations[i], s) } else { r };
+            let skip = if z.shape().2 != len { strided_mean_window(r, L::KERNELS[i], dilation, s) } else { r };
             r = z.with_empty_tape();
             h = D::add(z, skip);
             if DROP > 0 {
