@@ -58,10 +58,11 @@ pub struct ResFcStack<L, R, S, const EVERY: usize> {
 }
 
 /// Whether the projections `proj` fit a stack of layer widths `widths` with a skip every
-/// `every` layers: one projection per completed group, each from the group's input width to its
-/// output width.
+/// `every` layers: one projection per completed group (at least one: a stack without skips is
+/// the plain [`super::fc_stack::FcStack`]), each from the group's input width to its output
+/// width.
 pub const fn skips_fit(widths: &[usize], proj: &[(usize, usize)], every: usize) -> bool {
-    if every == 0 || widths.is_empty() || proj.len() != (widths.len() - 1) / every {
+    if every == 0 || widths.is_empty() || proj.is_empty() || proj.len() != (widths.len() - 1) / every {
         return false;
     }
     let mut j = 0;
