@@ -9,7 +9,7 @@
 
 use crate::args::SizeEnv;
 use crate::error::Errors;
-use crate::infer::{fc_stack, positive};
+use crate::infer::{fc_stack, positive, with_residuals};
 use crate::ir::*;
 use crate::resolve::{InputSpec, LayerSpec, OutputSpec, ResolvedTrunk, SpecKind};
 
@@ -82,13 +82,15 @@ pub(crate) fn infer_head_stack(
     let width = positive(env, n, "`linear` width", errs)?;
     let linear = Linear { in_features: features, out_features: width, key: format!("{stem}EmbeddtoFully") };
     let fc = match rest.first().map(|s| (s, &s.kind)) {
-        Some((spec, SpecKind::Fc { n_layers, dropout, widening, act, batchnorm })) => {
+        Some((spec, SpecKind::Fc { n_layers, dropout, widening, act, batchnorm, residuals })) => {
             if env.usize(n_layers, errs) == Some(0) {
                 errs.at(n_layers.span(), format!("{}`fc(0)` builds no layer; remove it or use at least 1 layer", env.prefix()));
                 return None;
             }
             let stem = format!("{stem}Fullyconnected");
-            Some(fc_stack(env, spec.span, n_layers, dropout, widening, width, *act, batchnorm.is_some(), &stem, "fc", errs)?)
+            let fc = fc_stack(env, spec.span, n_layers, dropout, widening, width, *act, batchnorm.is_some(), &stem, "fc", errs)?;
+            // an output's own stack always follows its `linear(..)`
+            Some(with_residuals(env, fc, residuals.as_ref(), true, errs)?)
         }
         _ => None,
     };

@@ -307,7 +307,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let pool = pooling(*kind, size, l);
                 (LayerKind::Pool(pool), Shape::Seq { channels: c, len: pool.out_len })
             }
-            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every, dropout } => {
+            SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every, dropout, strides } => {
                 let seq = needs_seq(errs)?;
                 let stack = infer_stack(
                     spec,
@@ -316,7 +316,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     dilations,
                     *bias,
                     (*batchnorm, *act, dropout),
-                    pool.as_ref(),
+                    (pool.as_ref(), strides.as_ref()),
                     every,
                     seq,
                     &key_prefix,
@@ -327,14 +327,15 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 )?;
                 // `infer_stack` returns `None` rather than a stack without layers.
                 let last = stack.layers.last()?;
-                let out = Shape::Seq { channels: stack.channels, len: last.pool.map_or(last.len, |p| p.out_len) };
+                let out = Shape::Seq { channels: stack.channels, len: last.pool.map_or(last.len.div_ceil(last.stride), |p| p.out_len) };
                 (LayerKind::ConvStack(stack), out)
             }
-            SpecKind::Attention { heads, dim } => {
+            SpecKind::Attention { heads, dim, dropout } => {
                 let (c, l) = needs_seq(errs)?;
+                let dropout = dropout_probability(env, dropout, errs);
                 let heads = positive(env, heads, "`attention` heads", errs);
                 let dim_val = env.f64(dim, errs);
-                let (Some(heads), Some(dim_val)) = (heads, dim_val) else {
+                let (Some(heads), Some(dim_val), Some(dropout)) = (heads, dim_val, dropout) else {
                     return None;
                 };
                 let embed_f = dim_val * c as f64;
@@ -354,7 +355,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let key = if roles.attention { fallback("") } else { format!("{key_prefix}distattention.Mheadattention0") };
                 roles.attention = true;
                 let embed = embed_f as usize;
-                let attention = LayerKind::Attention(Attention { in_channels: c, heads, embed, dim: dim_val, len: l, key });
+                let attention = LayerKind::Attention(Attention { in_channels: c, heads, embed, dim: dim_val, len: l, key, dropout });
                 (attention, Shape::Seq { channels: embed, len: l })
             }
             SpecKind::Flatten => {
@@ -378,7 +379,7 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 let linear = LayerKind::Linear(Linear { in_features, out_features: out, key });
                 (linear, Shape::Flat { features: out })
             }
-            SpecKind::Fc { n_layers, dropout, widening, act, batchnorm } => {
+            SpecKind::Fc { n_layers, dropout, widening, act, batchnorm, residuals } => {
                 let features = needs_flat(errs)?;
                 let stem = if roles.fc { fallback(".Fullyconnected") } else { format!("{key_prefix}nfcs.nfcs.Fullyconnected") };
                 roles.fc = true;
@@ -390,7 +391,9 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     errs.at(*span, format!("{pre}`batchnorm = true` of `fc` needs linear heads (`head`, `direct`, `difference`): the reference's `fc_batch_norm` puts a batch norm into the classifier, which `mlp` outputs do not have in drg-rs; remove it"));
                     return None;
                 }
+                let embedded = roles.linear;
                 let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, *act, batchnorm.is_some(), &stem, "fc", errs)?;
+                let fc = with_residuals(env, fc, residuals.as_ref(), embedded, errs)?;
                 (LayerKind::Fc(fc), shape)
             }
                 })
@@ -477,7 +480,54 @@ pub(crate) fn fc_stack(
     let bn_stem =
         key_stem.strip_suffix("Fullyconnected").map_or_else(|| format!("{key_stem}Bnorm"), |s| format!("{s}Bnorm_fullyconnected"));
     let bn_keys = if batchnorm { (0..widths.len()).map(|k| format!("{bn_stem}{k}")).collect() } else { Vec::new() };
-    Some(FcStack { widths, widening: w, dropout: p, activation, keys, bn_keys })
+    Some(FcStack { widths, widening: w, dropout: p, activation, keys, bn_keys, residuals: 0, residual_keys: Vec::new() })
+}
+
+/// Adds `residuals = r` (the reference's `nfc_residuals`, `Res_FullyConnect` in
+/// `drg_tools/modules.py`) to a stack: a skip after every layer n with (n+1) mod r = 0, from
+/// the previous skip's sum (at first the stack's input) through a bias-free linear layer
+/// `Residuallayer{n}`. `embedded`: a `linear(..)` precedes the stack, which the reference's
+/// first skip would bypass (it reads the features before its `fclayer_size` layer).
+pub(crate) fn with_residuals(
+    env: &SizeEnv,
+    mut fc: FcStack,
+    residuals: Option<&Param<usize>>,
+    embedded: bool,
+    errs: &mut Errors,
+) -> Option<FcStack> {
+    let Some(param) = residuals else {
+        return Some(fc);
+    };
+    let pre = env.prefix();
+    let r = env.usize(param, errs)?;
+    if r == 0 {
+        return Some(fc);
+    }
+    let n = fc.widths.len();
+    if r > n {
+        errs.at(param.span(), format!("{pre}`residuals = {r}` on `fc({n})` adds no skip (a skip follows each full group of {r} layers); use residuals ≤ {n}, or leave it out"));
+        return None;
+    }
+    if embedded {
+        errs.at(
+            param.span(),
+            format!("{pre}`residuals` of an `fc` after `linear(..)` is not available: the reference's first skip applies a projection sized for `linear(..)`'s output (its `fclayer_size`) to the features before `linear(..)`, which runs only where both widths are equal; write `flatten >> fc(..)` without `linear(..)`, or leave out `residuals`"),
+        );
+        return None;
+    }
+    let skip_stem =
+        fc.keys[0].strip_suffix("Fullyconnected0").map_or_else(|| format!("{}.Residuallayer", fc.keys[0]), |s| format!("{s}Residuallayer"));
+    let mut from = fc.widths[0].0;
+    let mut keys = Vec::new();
+    for (i, &(_, o)) in fc.widths.iter().enumerate() {
+        if (i + 1) % r == 0 {
+            keys.push((format!("{skip_stem}{i}"), (from, o)));
+            from = o;
+        }
+    }
+    fc.residuals = r;
+    fc.residual_keys = keys;
+    Some(fc)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -488,7 +538,7 @@ fn infer_stack(
     dilations: &StackDilations,
     bias: bool,
     (batchnorm, activation, dropout): (bool, Activation, &Param<f64>),
-    pool: Option<&(PoolKind, Param<usize>)>,
+    (pool, strides): (Option<&(PoolKind, Param<usize>)>, Option<&StackStrides>),
     every: &Param<usize>,
     (channels, len_in): (usize, usize),
     key_prefix: &str,
@@ -536,6 +586,7 @@ fn infer_stack(
     if dils.is_empty() {
         return None; // n = 0, reported by `positive`.
     }
+    let strides = stack_strides(spec, strides, dils.len(), pool_size.is_some(), env, errs)?;
     let first_of_role = match role {
         StackRole::Dilated => !std::mem::replace(&mut roles.dilated, true),
         StackRole::Blocks => !std::mem::replace(&mut roles.blocks, true),
@@ -569,12 +620,16 @@ fn infer_stack(
             dilation: d,
             padding: same_padding(kernel, d),
             len,
+            stride: strides[n],
             pool,
             bn_key: batchnorm.then(|| format!("{key}.Bnorm{n}")),
             conv_key: format!("{key}.Conv{n}.conv1d"),
         });
         if let Some(p) = pool {
             len = p.out_len;
+        } else {
+            // the reference's strided length, floor((L + pad − d(k−1) − 1)/s + 1) = ⌈L/s⌉
+            len = len.div_ceil(strides[n]);
         }
         if stop {
             break;
@@ -585,4 +640,39 @@ fn infer_stack(
         return None;
     }
     Some(ConvStack { role, channels, kernel, bias, batchnorm, activation, dropout, requested_layers: dils.len(), layers, key })
+}
+
+/// The stride of every requested layer of a stack (`strides = [..]` of `dilated`, one per
+/// dilation; `stride = s` of `convblocks`, every layer's; 1 without), each ≥ 1. Strides above
+/// 1 together with a pooling inside the stack are an error: the reference then pools the skip
+/// through both windows, which drg-rs does not build.
+fn stack_strides(
+    spec: &LayerSpec,
+    strides: Option<&StackStrides>,
+    n: usize,
+    pooled: bool,
+    env: &SizeEnv,
+    errs: &mut Errors,
+) -> Option<Vec<usize>> {
+    let pre = env.prefix();
+    let (span, list) = match strides {
+        None => return Some(vec![1; n]),
+        Some(StackStrides::One(p)) => (p.span(), vec![positive(env, p, "the stride", errs)?; n]),
+        Some(StackStrides::List(span, list)) => {
+            if list.len() != n {
+                errs.at(
+                    *span,
+                    format!("{pre}`strides` of `{}` has {} entries for {n} layers; give one stride per dilation", spec.name, list.len()),
+                );
+                return None;
+            }
+            let list: Vec<Option<usize>> = list.iter().map(|p| positive(env, p, "a stride", errs)).collect();
+            (*span, list.into_iter().collect::<Option<Vec<usize>>>()?)
+        }
+    };
+    if pooled && list.iter().any(|&s| s > 1) {
+        errs.at(span, format!("{pre}strides above 1 in `{}` together with its pooling are not available in drg-rs (the reference pools the skip through both windows); pool in a separate stack, or leave the strides at 1", spec.name));
+        return None;
+    }
+    Some(list)
 }

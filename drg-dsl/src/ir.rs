@@ -418,8 +418,12 @@ pub struct StackLayer {
     pub index: usize,
     pub dilation: usize,
     pub padding: (usize, usize),
-    /// Sequence length entering the layer (= conv output length).
+    /// Sequence length entering the layer (= conv output length with stride 1).
     pub len: usize,
+    /// The conv's stride (the reference's `strides` / `trstrides`): the layer's output has
+    /// ⌈len/stride⌉ positions, every stride-th of the stride-1 conv's (the same padding), and its
+    /// skip is the reference's mean window over the source (see `drg_core::layers::conv_stack_strided`).
+    pub stride: usize,
     /// The pooling that follows this layer's skip-add (also applied to the residual source of
     /// the next layer, with the same `pad`).
     pub pool: Option<Pool>,
@@ -445,6 +449,9 @@ pub struct Attention {
     pub dim: f64,
     pub len: usize,
     pub key: String,
+    /// `dropout = p` (the reference's `attention_dropout`): before `combine_layer` and on the
+    /// feed-forward block's input, training only; 0 for none. A whole number of thousandths.
+    pub dropout: f64,
 }
 
 /// `linear(n)`: no activation. Keys `{key}.weight` `(out, in)`, `{key}.bias`.
@@ -470,6 +477,13 @@ pub struct FcStack {
     /// layer k's `BatchNorm1d` over its input, `nfcs.nfcs.Bnorm_fullyconnected{k}`, applied
     /// before its linear layer. Empty without.
     pub bn_keys: Vec<String>,
+    /// Skips (`fc(.., residuals = r)`, the reference's `nfc_residuals`): after every r-th layer,
+    /// a bias-free projection of the last skip's sum (at first the stack's input) is added to the
+    /// layer's output. 0: none.
+    pub residuals: usize,
+    /// Key of every skip's projection, `nfcs.nfcs.Residuallayer{n}` after layer n; `(in, out)` of
+    /// each. Empty without skips.
+    pub residual_keys: Vec<(String, (usize, usize))>,
 }
 
 /// A plain linear head. Keys `{key}.weight` `(out, in)`, `{key}.bias`.

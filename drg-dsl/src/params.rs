@@ -48,6 +48,9 @@ fn fc(stack: &FcStack, out: &mut Vec<(String, usize)>) {
         }
         out.push((key.clone(), linear(*i, *o)));
     }
+    for (key, (i, o)) in &stack.residual_keys {
+        out.push((key.clone(), i.saturating_mul(*o))); // no bias
+    }
 }
 
 fn layer(l: &Layer, out: &mut Vec<(String, usize)>) {

@@ -132,10 +132,15 @@ pub(crate) enum SpecKind {
         every: Param<usize>,
         /// `dropout = p`: the reference's `conv_dropout` after every layer's skip-add.
         dropout: Param<f64>,
+        /// `strides = [..]` (`dilated`) or `stride = s` (`convblocks`): the reference's `strides`
+        /// / `trstrides`; `None`: 1 for every layer.
+        strides: Option<StackStrides>,
     },
     Attention {
         heads: Param<usize>,
         dim: Param<f64>,
+        /// `dropout = p`: the reference's `attention_dropout`.
+        dropout: Param<f64>,
     },
     Flatten,
     Linear {
@@ -148,10 +153,20 @@ pub(crate) enum SpecKind {
         act: Activation,
         /// `batchnorm = true` (the reference's `fc_batch_norm`), with the span of `true`.
         batchnorm: Option<Span>,
+        /// `residuals = r` (the reference's `nfc_residuals`): a skip after every r-th layer.
+        residuals: Option<Param<usize>>,
     },
     Dropout {
         p: Param<f64>,
     },
+}
+
+/// The strides of a conv stack's layers as written.
+pub(crate) enum StackStrides {
+    /// `dilated(.., strides = [..])`: one per dilation.
+    List(Span, Vec<Param<usize>>),
+    /// `convblocks(.., stride = s)`: every layer's.
+    One(Param<usize>),
 }
 
 pub(crate) enum StackDilations {
@@ -339,11 +354,11 @@ fn layer_kind(call: &Call, stem: &StemKernel, errs: &mut Errors) -> Option<SpecK
             SpecKind::Pool { kind, p: a.req_usize("p", errs)? }
         }
         "dilated" => {
-            let sig = "dilated(k = <the stem's k>, dilations = [..], bias = false, batchnorm = false, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0)";
+            let sig = "dilated(k = <the stem's k>, dilations = [..], bias = false, batchnorm = false, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0, strides = [1, ..])";
             let a = Args::read(
                 call,
                 &[],
-                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dropout"],
+                &["k", "dilations", "bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dropout", "strides"],
                 false,
                 sig,
                 errs,
@@ -356,6 +371,9 @@ fn layer_kind(call: &Call, stem: &StemKernel, errs: &mut Errors) -> Option<SpecK
             let pool = stack_pool(&a, "dilated", errs);
             let every = a.usize_or("every", 1, errs);
             let dropout = a.f64_or("dropout", 0.0, errs);
+            // an error in the list is reported; the stack then has no strides
+            let strides =
+                if a.has("strides") { a.req_usize_list("strides", errs).map(|(span, list)| StackStrides::List(span, list)) } else { None };
             let (span, list) = dilations?;
             SpecKind::Stack {
                 role: StackRole::Dilated,
@@ -367,14 +385,15 @@ fn layer_kind(call: &Call, stem: &StemKernel, errs: &mut Errors) -> Option<SpecK
                 pool,
                 every,
                 dropout,
+                strides,
             }
         }
         "convblocks" => {
-            let sig = "convblocks(n, k = <the stem's k>, bias = true, batchnorm = false, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1, dropout = 0.0)";
+            let sig = "convblocks(n, k = <the stem's k>, bias = true, batchnorm = false, act = gelu, wpool | maxpool | meanpool = P, every = 1, dilation = 1, dropout = 0.0, stride = 1)";
             let a = Args::read(
                 call,
                 &["n", "k"],
-                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation", "dropout"],
+                &["bias", "batchnorm", "act", "wpool", "maxpool", "meanpool", "every", "dilation", "dropout", "stride"],
                 false,
                 sig,
                 errs,
@@ -388,6 +407,7 @@ fn layer_kind(call: &Call, stem: &StemKernel, errs: &mut Errors) -> Option<SpecK
             let every = a.usize_or("every", 1, errs);
             let dilation = a.usize_or("dilation", 1, errs);
             let dropout = a.f64_or("dropout", 0.0, errs);
+            let strides = a.opt_usize("stride", errs).map(StackStrides::One);
             SpecKind::Stack {
                 role: StackRole::Blocks,
                 k,
@@ -398,28 +418,31 @@ fn layer_kind(call: &Call, stem: &StemKernel, errs: &mut Errors) -> Option<SpecK
                 pool,
                 every,
                 dropout,
+                strides,
             }
         }
         "attention" => {
             // The reference's `n_distattention` defaults to 0, with which its forward pass skips
             // the attention: there is no default number of heads to take.
-            let a = Args::read(call, &[], &["heads", "dim"], false, "attention(heads = H, dim = 2.5)", errs);
+            let a = Args::read(call, &[], &["heads", "dim", "dropout"], false, "attention(heads = H, dim = 2.5, dropout = 0.0)", errs);
             let heads = a.req_usize("heads", errs);
-            SpecKind::Attention { heads: heads?, dim: a.f64_or("dim", 2.5, errs) }
+            let dropout = a.f64_or("dropout", 0.0, errs);
+            SpecKind::Attention { heads: heads?, dim: a.f64_or("dim", 2.5, errs), dropout }
         }
         "linear" => {
             let a = Args::read(call, &["n"], &[], false, "linear(n)", errs);
             SpecKind::Linear { n: a.req_usize("n", errs)? }
         }
         "fc" => {
-            let sig = "fc(n_layers, dropout = 0.0, widening = 1.1, act = gelu, batchnorm = false)";
-            let a = Args::read(call, &["n_layers"], &["dropout", "widening", "act", "batchnorm"], false, sig, errs);
+            let sig = "fc(n_layers, dropout = 0.0, widening = 1.1, act = gelu, batchnorm = false, residuals = 0)";
+            let a = Args::read(call, &["n_layers"], &["dropout", "widening", "act", "batchnorm", "residuals"], false, sig, errs);
             let act = activation_arg(&a, errs);
             let n_layers = a.req_usize("n_layers", errs);
             let dropout = a.f64_or("dropout", 0.0, errs);
             let widening = a.f64_or("widening", 1.1, errs);
             let batchnorm = a.opt_bool("batchnorm", errs).and_then(|(on, span)| on.then_some(span));
-            SpecKind::Fc { n_layers: n_layers?, dropout, widening, act, batchnorm }
+            let residuals = a.opt_usize("residuals", errs);
+            SpecKind::Fc { n_layers: n_layers?, dropout, widening, act, batchnorm, residuals }
         }
         "dropout" => {
             let a = Args::read(call, &["p"], &[], false, "dropout(p)", errs);

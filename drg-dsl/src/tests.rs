@@ -1252,3 +1252,129 @@ fn fc_batch_norm_needs_linear_heads_and_a_boolean() {
     });
     assert_eq!(errs, ["`batchnorm` of `fc` must be `true` or `false`, found `1`"]);
 }
+
+/// `fc(n, residuals = r)` (the reference's `nfc_residuals`, `Res_FullyConnect` in
+/// `drg_tools/modules.py`): a bias-free projection `Residuallayer{n}` after every layer n with
+/// (n+1) mod r = 0, from the previous skip's width (at first the stack's input) to layer n's
+/// output; counted as in/out weights without bias.
+#[test]
+fn fc_residuals_keys_widths_and_count() {
+    let build = |r: usize| {
+        model(quote! {
+            struct M {
+                input seq: onehot(4, 40);
+                trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten >> fc(3, residuals = #r);
+                output out[2] = head(seq);
+            }
+        })
+    };
+    // flatten: 4 × 4 = 16 features; fc(3): 16 → 17 → 17 → 16
+    let plain = build(0);
+    let LayerKind::Fc(fc) = &plain.variants[0].trunks[0].layers.last().unwrap().kind else { panic!("fc last") };
+    assert_eq!((fc.residuals, fc.residual_keys.len()), (0, 0), "residuals = 0 is the reference's default: no skips");
+    let base = plain.variants[0].parameter_count;
+
+    let every = build(1);
+    let LayerKind::Fc(fc) = &every.variants[0].trunks[0].layers.last().unwrap().kind else { panic!("fc last") };
+    assert_eq!(fc.widths, [(16, 17), (17, 17), (17, 16)]);
+    let want: Vec<(String, (usize, usize))> = vec![
+        ("nfcs.nfcs.Residuallayer0".into(), (16, 17)),
+        ("nfcs.nfcs.Residuallayer1".into(), (17, 17)),
+        ("nfcs.nfcs.Residuallayer2".into(), (17, 16)),
+    ];
+    assert_eq!(fc.residual_keys, want);
+    assert_eq!(every.variants[0].parameter_count, base + 16 * 17 + 17 * 17 + 17 * 16);
+
+    let second = build(2);
+    let LayerKind::Fc(fc) = &second.variants[0].trunks[0].layers.last().unwrap().kind else { panic!("fc last") };
+    assert_eq!(fc.residual_keys, vec![("nfcs.nfcs.Residuallayer1".to_string(), (16, 17))], "one skip, over layers 0 and 1");
+    assert_eq!(second.variants[0].parameter_count, base + 16 * 17);
+}
+
+#[test]
+fn fc_residuals_that_do_not_fit_are_errors_at_the_argument() {
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 40);
+            trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten >> fc(3, residuals = 4);
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(
+        errs,
+        ["`residuals = 4` on `fc(3)` adds no skip (a skip follows each full group of 4 layers); use residuals ≤ 3, or leave it out"]
+    );
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 40);
+            trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten >> linear(16) >> fc(3, residuals = 1);
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("`residuals` of an `fc` after `linear(..)` is not available"), "{errs:?}");
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 40);
+            trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten;
+            output out[2] = head(seq >> linear(16) >> fc(2, residuals = 1));
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("`residuals` of an `fc` after `linear(..)` is not available"), "{errs:?}");
+}
+
+/// `strides = [..]` / `stride = s` (the reference's `strides` / `trstrides`): ⌈L/s⌉ positions
+/// after a layer, and the reference's truncation (a layer needs length ≥ k) on the strided
+/// lengths.
+#[test]
+fn stack_strides_shorten_the_sequence() {
+    let m = model(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu
+                     >> dilated(k = 3, dilations = [1, 2, 1], strides = [2, 1, 3], batchnorm = false)
+                     >> convblocks(4, k = 4, stride = 2, batchnorm = false)
+                     >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    let t = &m.variants[0].trunks[0];
+    let dil = stack(t, StackRole::Dilated);
+    assert_eq!(dil.layers.iter().map(|l| (l.len, l.stride)).collect::<Vec<_>>(), [(50, 2), (25, 1), (25, 3)]);
+    // 9 → 5 → 3; the third layer (k = 4 > 3) is not built, as in the reference
+    let tr = stack(t, StackRole::Blocks);
+    assert_eq!(tr.layers.iter().map(|l| (l.len, l.stride)).collect::<Vec<_>>(), [(9, 2), (5, 2)]);
+    assert_eq!(tr.requested_layers, 4);
+    assert_eq!(t.features, 4 * 3);
+}
+
+#[test]
+fn stack_strides_that_do_not_fit_are_errors() {
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu >> dilated(k = 3, dilations = [1, 2], strides = [2]) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs, ["`strides` of `dilated` has 1 entries for 2 layers; give one stride per dilation"]);
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu >> convblocks(2, k = 3, stride = 2, maxpool = 2) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("strides above 1 in `convblocks` together with its pooling are not available"), "{errs:?}");
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu >> convblocks(2, k = 3, stride = 0) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("the stride"), "{errs:?}");
+}

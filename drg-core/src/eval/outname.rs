@@ -152,8 +152,12 @@ pub struct ModelNameSettings {
     pub trconv: Option<TrConvName>,
     pub nfc_layers: usize,
     pub fclayer_size: Option<usize>,
+    /// `nfc_residuals` (skips in the fully connected stack): `r{n}` after `nfc..`, when > 0.
+    pub nfc_residuals: usize,
     pub outclass: OneOrPerHead<String>,
     pub conv_batch_norm: bool,
+    /// `attention_dropout`: `ado{p}` after `cbnoT`, when > 0.
+    pub attention_dropout: f64,
     pub fc_dropout: f64,
     /// `fc_batch_norm` (batch norm in the fully connected stack and the classifier): `fbnoT`.
     pub fc_batch_norm: bool,
@@ -242,6 +246,9 @@ pub fn model_outname(prefix: &str, s: &ModelNameSettings) -> String {
         if let Some(size) = s.fclayer_size {
             o += &format!("s{size}");
         }
+        if s.nfc_residuals > 0 {
+            o += &format!("r{}", s.nfc_residuals);
+        }
     }
     match &s.outclass {
         OneOrPerHead::PerHead(v) if unique_ordered(v).len() == 1 => o += &abbreviate(&v[0], 2),
@@ -255,6 +262,9 @@ pub fn model_outname(prefix: &str, s: &ModelNameSettings) -> String {
     }
     if s.conv_batch_norm {
         o += "cbnoT";
+    }
+    if s.attention_dropout > 0.0 {
+        o += &format!("ado{}", python_repr(s.attention_dropout));
     }
     if s.fc_dropout > 0.0 {
         o += &format!("fdo{}", python_repr(s.fc_dropout));
@@ -413,6 +423,8 @@ mod tests {
             }),
             nfc_layers: 3,
             fclayer_size: Some(fc),
+            nfc_residuals: 0,
+            attention_dropout: 0.0,
             outclass: OneOrPerHead::One(s("Linear")),
             conv_batch_norm: true,
             fc_dropout: 0.1,
@@ -596,6 +608,27 @@ mod tests {
         assert_eq!(model_outname("fixture_relu_mean", &relu), fixture_outname("breadth/relu_mean"));
         relu.fc_batch_norm = false;
         assert!(!model_outname("fixture_relu_mean", &relu).contains("fbno"));
+    }
+
+    /// `nfc_residuals`: `'r'+str(nfc_residuals)` right after the stack's `nfc{n}s{size}`, only when
+    /// > 0 and there is a stack (`add_params_to_outname` in the reference's `model_output.py`).
+    #[test]
+    fn nfc_residuals_follow_the_stack_tokens() {
+        let mut m = basemodel(16, 64, 3, 0.001);
+        assert!(model_outname("p", &m).contains("nfc3s64cbnoT"));
+        m.nfc_residuals = 2;
+        assert!(model_outname("p", &m).contains("nfc3s64r2cbnoT"), "{}", model_outname("p", &m));
+        m.nfc_layers = 0;
+        assert!(!model_outname("p", &m).contains("r2"), "no stack, no token: {}", model_outname("p", &m));
+    }
+
+    /// `attention_dropout`: `'ado'+str(attention_dropout)` between `cbnoT` and `fdo..`, when > 0.
+    #[test]
+    fn attention_dropout_follows_the_conv_batch_norm_token() {
+        let mut m = basemodel(16, 64, 3, 0.001);
+        assert!(!model_outname("p", &m).contains("ado"));
+        m.attention_dropout = 0.1;
+        assert!(model_outname("p", &m).contains("cbnoTado0.1fdo0.1tr"), "{}", model_outname("p", &m));
     }
 
     #[test]

@@ -194,6 +194,9 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
                     if !fc.bn_keys.is_empty() {
                         return Err(Unsupported("batch norm in a fully connected stack".into()));
                     }
+                    if fc.residuals > 0 {
+                        return Err(Unsupported("skips in a fully connected stack (`nfc_residuals`)".into()));
+                    }
                     let gelu = dense_activation(fc.activation)?;
                     for key in &fc.keys {
                         dense.push(w.dense(key, gelu)?);
@@ -229,6 +232,9 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
                 let mut pooled_before: Option<ir::Pool> = None;
                 if stack.activation != ir::Activation::Gelu {
                     return Err(Unsupported(format!("a conv stack with the {:?} activation (fast ISM covers GELU)", stack.activation)));
+                }
+                if stack.layers.iter().any(|l| l.stride > 1) {
+                    return Err(Unsupported("a strided conv stack (`strides`, `trstrides`)".into()));
                 }
                 if let Some(p) = stack.layers.iter().filter_map(|sl| sl.pool).find(|p| p.kind != ir::PoolKind::Weighted) {
                     // the skip path of max and mean pooling pads differently (layers/stack_pooling.rs)

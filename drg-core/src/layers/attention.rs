@@ -7,6 +7,8 @@
 
 use dfdx::prelude::*;
 
+use super::ctx::Ctx;
+use super::dropout::dropout;
 use super::init::fill_uniform_fan_in;
 use super::Seq;
 use crate::device::DrgDevice;
@@ -123,6 +125,23 @@ impl<const CI: usize, const E: usize, const H: usize, const L: usize, const CI2:
     Attention<CI, E, H, L, CI2, HE, E4, f32, D>
 {
     pub fn forward<T: Tape<f32, D>>(&self, x: Seq<CI, L, D, T>) -> Seq<E, L, D, T> {
+        self.run(x, None)
+    }
+
+    /// [`Self::forward`] with the reference's `attention_dropout` `p` (its `MyAttention_layer`,
+    /// `drg_tools/modules.py`): one `nn.Dropout(p)` applied twice, to the heads' concatenated
+    /// outputs before `combine_layer`, and to the feed-forward block's input after the first
+    /// LayerNorm (the block's skip keeps the undropped values). Training only, as
+    /// [`dropout`]; masks are drawn in that order.
+    pub fn forward_dropout<T: Tape<f32, D>>(&self, x: Seq<CI, L, D, T>, p: f32, ctx: &mut Ctx) -> Seq<E, L, D, T> {
+        self.run(x, Some((p, ctx)))
+    }
+
+    fn run<T: Tape<f32, D>>(&self, x: Seq<CI, L, D, T>, mut drop: Option<(f32, &mut Ctx)>) -> Seq<E, L, D, T> {
+        let mut dropped = |t: Rows<D, T>| match &mut drop {
+            Some((p, ctx)) => dropout(t, *p, ctx),
+            None => t,
+        };
         const {
             assert!(CI2 == 2 * CI, "attention: CI2 must be 2·CI");
             assert!(HE == H * E, "attention: HE must be H·E");
@@ -142,9 +161,9 @@ impl<const CI: usize, const E: usize, const H: usize, const L: usize, const CI2:
         let scores = q.matmul(k.permute::<_, Axes4<0, 1, 3, 2>>()) * (1.0 / (E as f32).sqrt());
         let attn = scores.softmax::<Axis<3>>();
         let o = attn.matmul(v).permute::<_, Axes4<0, 2, 1, 3>>().reshape_like(&(b, L, HE));
-        let u = pointwise(o, &self.combine) + res;
+        let u = pointwise(dropped(o), &self.combine) + res;
         let u = layer_norm(u, &self.norm1_weight, &self.norm1_bias);
-        let ff = pointwise(D::gelu(pointwise(u.with_empty_tape(), &self.ff1)), &self.ff2);
+        let ff = pointwise(D::gelu(pointwise(dropped(u.with_empty_tape()), &self.ff1)), &self.ff2);
         let v = layer_norm(ff + u, &self.norm2_weight, &self.norm2_bias);
         v.permute::<_, Axes3<0, 2, 1>>().reshape_like(&(b, Const::<E>, Const::<L>))
     }

@@ -29,6 +29,16 @@ fn list(items: &[usize]) -> String {
     format!("[{}]", items.iter().map(usize::to_string).collect::<Vec<_>>().join(","))
 }
 
+/// A stack's strides as the reference writes them: one number when every built layer has it,
+/// else the list.
+fn strides_value(s: &ConvStack) -> String {
+    let strides: Vec<usize> = s.layers.iter().map(|l| l.stride).collect();
+    match strides.first() {
+        Some(&first) if strides.iter().all(|&x| x == first) => first.to_string(),
+        _ => list(&strides),
+    }
+}
+
 /// `weighted_pooling`/`max_pooling`/`mean_pooling` with the reference's prefix (`""`, `dil`,
 /// `tr`): which kind a pooling is, as three booleans or sizes.
 fn pool_kind_names(prefix: &str) -> [(PoolKind, String); 3] {
@@ -81,11 +91,13 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                         let dilations: Vec<usize> = s.layers.iter().map(|l| l.dilation).collect();
                         out.push(key(count_key, s.requested_layers, "the number of `dilations` of `dilated(..)`"));
                         out.push(key("dilations", list(&dilations), "`dilations = [..]` of `dilated(..)`"));
+                        out.push(key("strides", strides_value(s), "`strides = [..]` of `dilated(..)` (the default: 1 for every layer)"));
                     }
                     StackRole::Blocks => {
                         out.push(key(count_key, s.requested_layers, "the first argument of `convblocks(n, ..)`"));
                         let d = s.layers.first().map_or(1, |l| l.dilation);
                         out.push(key("trdilations", d, "`dilation = ..` of `convblocks(..)`"));
+                        out.push(key("trstrides", strides_value(s), "`stride = ..` of `convblocks(..)` (the default: 1)"));
                     }
                 }
                 out.push(key(kernel_key, s.kernel, format!("`k = {}` of `{call}`", s.kernel)));
@@ -113,6 +125,7 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("n_attention", 1, "one `attention(..)` layer"));
                 out.push(key("n_distattention", a.heads, format!("`heads = {}` of `attention(..)`", a.heads)));
                 out.push(key("dim_distattention", a.dim, format!("`dim = {}` of `attention(..)`", a.dim)));
+                out.push(key("attention_dropout", a.dropout, format!("`dropout = {}` of `attention(..)` (the default: 0.0)", a.dropout)));
             }
             LayerKind::Linear(l) => out.push(key("fclayer_size", l.out_features, format!("`linear({})` after `flatten`", l.out_features))),
             LayerKind::Fc(fc) => {
@@ -124,6 +137,11 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
                 out.push(key("layer_widening", fc.widening, format!("`widening = {}` of `fc(..)` (the default: 1.1)", fc.widening)));
                 let bn = !fc.bn_keys.is_empty();
                 out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` of `fc(..)` (the default: false)")));
+                out.push(key(
+                    "nfc_residuals",
+                    fc.residuals,
+                    format!("`residuals = {}` of `fc(..)` (the default: 0, no skips)", fc.residuals),
+                ));
             }
             _ => {}
         }
@@ -161,22 +179,21 @@ fn head_stack_keys(heads: &[TrunkHead], out: &mut Vec<Key>) {
         out.push(key("layer_widening", fc.widening, format!("`widening = {}` {at} (the default: 1.1)", fc.widening)));
         let bn = !fc.bn_keys.is_empty();
         out.push(key("fc_batch_norm", py_bool(bn), format!("`batchnorm = {bn}` {at} (the default: false)")));
+        out.push(key("nfc_residuals", fc.residuals, format!("`residuals = {}` {at} (the default: 0, no skips)", fc.residuals)));
     }
 }
 
 /// The reference's `dropout`, which (when > 0) sets `conv_dropout`, `fc_dropout` and
-/// `attention_dropout` at once: `p` when every conv stack and `fc` of the first trunk (and of the
-/// outputs' own layers) has `dropout = p` > 0 and there is no attention (which has no dropout in
-/// drg-rs), else 0 (the settings are then the individual keys'; `dropout=0` always agrees, see
-/// drg-core's comparison).
+/// `attention_dropout` at once: `p` when every conv stack, `attention` and `fc` of the first
+/// trunk (and of the outputs' own layers) has `dropout = p` > 0, else 0 (the settings are then
+/// the individual keys'; `dropout=0` always agrees, see drg-core's comparison).
 fn global_dropout_key(trunk: &Trunk, heads: &Heads) -> Key {
     let mut rates = Vec::new();
-    let mut attention = false;
     for layer in &trunk.layers {
         match &layer.kind {
             LayerKind::ConvStack(s) => rates.push(s.dropout),
             LayerKind::Fc(fc) => rates.push(fc.dropout),
-            LayerKind::Attention(_) => attention = true,
+            LayerKind::Attention(a) => rates.push(a.dropout),
             _ => {}
         }
     }
@@ -185,10 +202,10 @@ fn global_dropout_key(trunk: &Trunk, heads: &Heads) -> Key {
         rates.extend(own.map(|fc| fc.dropout));
     }
     match rates.first() {
-        Some(&p) if p > 0.0 && !attention && rates.iter().all(|&r| r == p) => {
-            key("dropout", p, format!("`dropout = {p}` on every conv stack and `fc`"))
+        Some(&p) if p > 0.0 && rates.iter().all(|&r| r == p) => {
+            key("dropout", p, format!("`dropout = {p}` on every conv stack, `attention` and `fc`"))
         }
-        _ => key("dropout", 0, "no single dropout for every conv stack and `fc` (the individual `dropout = ..` settings)"),
+        _ => key("dropout", 0, "no single dropout for every conv stack, `attention` and `fc` (the individual `dropout = ..` settings)"),
     }
 }
 
@@ -369,6 +386,28 @@ mod tests {
         assert_eq!(got.iter().filter(|k| k.starts_with("nfc_layers=")).count(), 1, "{got:?}");
     }
 
+    /// `nfc_residuals` is `residuals = ..` of `fc(..)`, 0 without (also for the outputs' own
+    /// stacks, which cannot have skips).
+    #[test]
+    fn fc_residuals_give_nfc_residuals() {
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(50) >> flatten >> fc(3, residuals = 2);
+                output out[5] = head(seq);
+            }
+        });
+        assert!(got.iter().any(|k| k == "nfc_residuals=2"), "{got:?}");
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(50) >> flatten;
+                output a[5] = head(seq >> linear(48) >> fc(2));
+            }
+        });
+        assert!(got.iter().any(|k| k == "nfc_residuals=0"), "{got:?}");
+    }
+
     /// `conv_dropout` is the stacks' `dropout`; the reference's global `dropout` is the one rate
     /// every stack and `fc` share, else 0.
     #[test]
@@ -390,6 +429,57 @@ mod tests {
         let differ = decl(0.2, 0.1);
         for want in ["conv_dropout=0.2", "fc_dropout=0.1", "dropout=0"] {
             assert!(differ.iter().any(|k| k == want), "missing {want}; have {differ:?}");
+        }
+    }
+
+    /// `strides` and `trstrides`: one number where every layer has it, else the list.
+    #[test]
+    fn stack_strides_give_strides_and_trstrides() {
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 7, dilations = [1, 2], strides = [1, 2])
+                         >> convblocks(2, k = 5, stride = 2) >> flatten;
+                output out[5] = head(seq);
+            }
+        });
+        for want in ["strides=[1,2]", "trstrides=2"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 700);
+                trunk seq: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 7, dilations = [1, 2]) >> convblocks(2, k = 5) >> flatten;
+                output out[5] = head(seq);
+            }
+        });
+        for want in ["strides=1", "trstrides=1"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+    }
+
+    /// `attention_dropout` is `dropout = ..` of `attention(..)`; with it, the global `dropout`
+    /// covers attention models too (the reference's `dropout > 0` sets all three).
+    #[test]
+    fn attention_dropout_and_the_global_dropout() {
+        let decl = |attention: f64| {
+            keys(quote! {
+                pub struct M {
+                    input seq: onehot(4, 700);
+                    trunk seq: conv(16, 7) >> gelu >> maxpool(5) >> dilated(k = 7, dilations = [1, 1], dropout = 0.2)
+                             >> attention(heads = 2, dim = 1.5, dropout = #attention)
+                             >> convblocks(1, k = 5, dropout = 0.2) >> flatten >> fc(2, dropout = 0.2);
+                    output out[5] = head(seq);
+                }
+            })
+        };
+        let same = decl(0.2);
+        for want in ["attention_dropout=0.2", "conv_dropout=0.2", "fc_dropout=0.2", "dropout=0.2"] {
+            assert!(same.iter().any(|k| k == want), "missing {want}; have {same:?}");
+        }
+        let none = decl(0.0);
+        for want in ["attention_dropout=0", "dropout=0"] {
+            assert!(none.iter().any(|k| k == want), "missing {want}; have {none:?}");
         }
     }
 

@@ -135,6 +135,11 @@ fn fc_ty(fc: &FcStack) -> Result<TokenStream, syn::Error> {
         .map(|(k, &(i, o))| if with_bn { quote!(#c::layers::fc_stack::BnLinear<#k, #i, #o, E, D>) } else { linear_ty(i, o) })
         .collect();
     let spec = fc_spec(fc)?;
+    if fc.residuals > 0 {
+        let every = fc.residuals;
+        let skips = fc.residual_keys.iter().map(|(_, (i, o))| quote!(#c::dfdx::nn::modules::UnbiasedLinear<#i, #o, E, D>));
+        return Ok(quote!(#c::layers::fc_residual::ResFcStack<(#(#layers,)*), (#(#skips,)*), #spec, #every>));
+    }
     Ok(quote!(#c::layers::fc_stack::FcStack<#c::layers::fc_stack::NoEmbedding, (#(#layers,)*), #spec>))
 }
 
@@ -247,9 +252,20 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                     StackRole::Blocks => ("trconv", "after_trconv"),
                 };
                 let inner = sub(inner);
+                let call = if stack.layers.iter().any(|l| l.stride > 1) {
+                    // no pooling here (an error in the IR): `ConvStack<C, 0, 1, ..>`
+                    let strides = stack.layers.iter().map(|l| {
+                        let s = l.stride;
+                        quote!(#c::layers::conv_stack_strided::Stride<#s>)
+                    });
+                    let dils = stack.layers.iter().map(|l| l.dilation);
+                    quote!(self.#f.forward_strided::<#li, #lo, (#(#strides,)*), D, T>(h, &[#(#dils),*], ctx))
+                } else {
+                    quote!(self.#f.forward::<#li, #lo, D, T>(h, ctx))
+                };
                 body.push(quote! {
                     ctx.set_scope(#inner);
-                    let h = self.#f.forward::<#li, #lo, D, T>(h, ctx);
+                    let h = #call;
                     ctx.set_scope(#scope);
                     ctx.record(#after, &h);
                 });
@@ -262,7 +278,12 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                     quote!(#c::layers::attention::Attention<#ci, #e, #hh, #l, #ci2, #he, #e4, E, D>),
                     a.key.clone(),
                 ));
-                body.push(quote! { let h = self.#f.forward(h); ctx.record("after_attention", &h); });
+                if a.dropout > 0.0 {
+                    let p = a.dropout as f32;
+                    body.push(quote! { let h = self.#f.forward_dropout(h, #p, ctx); ctx.record("after_attention", &h); });
+                } else {
+                    body.push(quote! { let h = self.#f.forward(h); ctx.record("after_attention", &h); });
+                }
             }
             LayerKind::Flatten => {
                 let (ch, l) = seq_dims(layer.input);
