@@ -63,8 +63,7 @@ pub trait DrgDevice: Device<f32> + TensorFromVec<f32> + Clone + 'static {
 
     /// Called by the trainer after every pass over a set. On the CPU it empties dfdx's buffer
     /// cache, which [`DrgDevice::host_buffer`] leaves one empty placeholder per call in (and
-    /// which holds whatever else was dropped into it), and drops the notes by which the host
-    /// kernels read recent outputs in place (`ops::host_view`); on CUDA nothing is needed.
+    /// which holds whatever else was dropped into it); on CUDA nothing is needed.
     fn end_pass(&self);
 
     /// Overwrites a buffer of a gradient store (as `Gradients::get_or_alloc_mut` hands it out)
@@ -249,7 +248,6 @@ forward_kernels! {
 
     fn end_pass(&self) {
         self.empty_cache();
-        crate::ops::host_view::forget_outputs();
     }
 
     fn write_host(buf: &mut <Self as Storage<f32>>::Vec, values: &[f32]) -> anyhow::Result<()> {

@@ -11,7 +11,6 @@ use rayon::prelude::*;
 use super::fast_math::wide;
 use super::gelu::{gelu_derivative, gelu_value};
 use super::host::{add_assign, dims, expect_dims, host_vec, ConsumedGrad, HostDevice};
-use super::host_view::{host_data, output_tensor};
 
 /// PyTorch's BatchNorm epsilon.
 pub const BN_EPS: f32 = 1e-5;
@@ -87,7 +86,7 @@ pub(crate) fn batchnorm_gelu_host<S: Shape, Sc: Shape, D: HostDevice, T: Tape<f3
         expect_dims(OP, what, &[d], &[c]);
     }
     let (x, mut tape) = x.split_tape();
-    let xh = host_data(&x);
+    let xh = host_vec(&x);
     let g = host_vec(gamma);
     let bt = host_vec(beta);
     let train = matches!(mode, BnMode::Train { .. });
@@ -123,7 +122,7 @@ pub(crate) fn batchnorm_gelu_host<S: Shape, Sc: Shape, D: HostDevice, T: Tape<f3
             y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * s + h);
         }
     });
-    let out = output_tensor(x.device(), y, *x.shape());
+    let out = x.device().tensor_from_vec(y, *x.shape());
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         let (dev, out_len) = (x.device().clone(), out.shape().num_elements());

@@ -14,7 +14,6 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::host::{add_assign, dims, expect_dims, host_vec, ConsumedGrad, HostDevice, Scratch};
-use super::host_view::{host_data, output_tensor};
 use super::sgemm::sgemm;
 
 /// Geometry of a 1-d convolution along the length axis.
@@ -256,12 +255,12 @@ pub(crate) fn conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: HostDev
     let bias_dims = bias.map(|b| b.shape().concrete().as_ref().to_vec());
     let p = ConvProblem::new("conv1d", x.shape(), weight.shape(), bias_dims.as_deref(), geom, &out_shape);
     let (x, mut tape) = x.split_tape();
-    let xh = host_data(&x);
+    let xh = host_vec(&x);
     let wh = host_vec(weight);
     let bh = bias.map(host_vec);
     let mut y = x.device().host_buffer(p.batch * p.cout * p.len_out);
     forward_host_into(&p, &xh, &wh, bh.as_deref(), &mut y);
-    let out = output_tensor(x.device(), y, out_shape);
+    let out = x.device().tensor_from_vec(y, out_shape);
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());

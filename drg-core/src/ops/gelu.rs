@@ -6,8 +6,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::fast_math::{erf, exp, wide};
-use super::host::{ConsumedGrad, HostDevice, PAR_CHUNK};
-use super::host_view::{host_data, output_tensor};
+use super::host::{host_vec, ConsumedGrad, HostDevice, PAR_CHUNK};
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π)
@@ -28,12 +27,12 @@ pub(crate) fn gelu_derivative(x: f32) -> f32 {
 /// The host (CPU) kernel of [`DrgDevice::gelu`](crate::device::DrgDevice::gelu).
 pub(crate) fn gelu_host<S: Shape, D: HostDevice, T: Tape<f32, D>>(x: Tensor<S, f32, D, T>) -> Tensor<S, f32, D, T> {
     let (x, mut tape) = x.split_tape();
-    let xh = host_data(&x);
+    let xh = host_vec(&x);
     let mut y = x.device().host_buffer(xh.len());
     y.par_chunks_mut(PAR_CHUNK)
         .zip(xh.par_chunks(PAR_CHUNK))
         .for_each(|(y, x)| wide(|| y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_value(x))));
-    let out = output_tensor(x.device(), y, *x.shape());
+    let out = x.device().tensor_from_vec(y, *x.shape());
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
         let (dev, out_len) = (x.device().clone(), out.shape().num_elements());

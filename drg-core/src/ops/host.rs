@@ -26,11 +26,6 @@ pub trait HostDevice: Device<f32> + TensorFromVec<f32> + Clone + Send + Sync + '
     /// Hands a host buffer back to the device's buffer cache (where the next gradient or
     /// [`HostDevice::host_buffer`] of the same length finds it), or frees it when the cache is off.
     fn recycle(&self, v: Vec<f32>);
-
-    /// The address of a non-empty tensor's first physical value (through dfdx's public `Index`),
-    /// by which [`super::host_view::host_data`] recognises the outputs of the host kernels; `None`
-    /// for an empty tensor.
-    fn first_value_address<S: Shape, T>(t: &Tensor<S, f32, Self, T>) -> Option<usize>;
 }
 
 impl HostDevice for Cpu {
@@ -73,15 +68,6 @@ impl HostDevice for Cpu {
         let Ok(mut slot) = self.try_alloc_len(0) else { return };
         *slot = v;
         drop(slot);
-    }
-
-    fn first_value_address<S: Shape, T>(t: &Tensor<S, f32, Self, T>) -> Option<usize> {
-        if t.shape().num_elements() == 0 {
-            return None;
-        }
-        // the all-zero index is the first physical value whatever the strides
-        let first: &f32 = &t[S::Concrete::default()];
-        Some(first as *const f32 as usize)
     }
 }
 
@@ -438,9 +424,7 @@ impl<T: PoolItem> std::ops::DerefMut for Scratch<T> {
 }
 
 /// A host copy of a contiguous tensor's data in a scratch buffer (a plain `memcpy`, unlike
-/// `as_vec`, which walks strided indices element by element): for the small tensors (weights,
-/// statistics) and for values the caller changes; large inputs are read with
-/// [`super::host_view::host_data`].
+/// `as_vec`, which walks strided indices element by element).
 pub(crate) fn host_vec<S: Shape, T, D: HostDevice>(t: &Tensor<S, f32, D, T>) -> Scratch {
     let mut v = Scratch::for_overwrite(t.shape().num_elements());
     t.copy_into(&mut v);

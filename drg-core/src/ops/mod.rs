@@ -15,9 +15,8 @@
 //! result with `tensor_from_vec`, and (when the tape is owned) register a backward closure that
 //! accumulates (`+=`) into the input gradient and writes parameter gradients by tensor id.
 //!
-//! Inputs are read in place when one of these ops made them (see `host_view`), otherwise with
-//! `copy_into` (a `memcpy`); either way they must be contiguous row-major tensors: outputs of
-//! these ops, of `tensor_from_vec`, or reshapes of those (not `permute`d views).
+//! Inputs are read with `copy_into` (a `memcpy`), so they must be contiguous row-major tensors:
+//! outputs of these ops, of `tensor_from_vec`, or reshapes of those (not `permute`d views).
 //! On CPU the convolutions use an AVX-512 GEMM of our own where the CPU has it (see `sgemm`),
 //! and large buffers are backed by transparent huge pages (see `host`). Their outputs are plain
 //! `Vec`s, which dfdx's CPU buffer cache takes on drop but never hands out again: a device with
@@ -26,7 +25,6 @@
 
 pub(crate) mod fast_math;
 pub(crate) mod host;
-pub(crate) mod host_view;
 pub(crate) mod sgemm;
 
 pub mod composite;

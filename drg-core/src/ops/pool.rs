@@ -16,8 +16,7 @@ use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
 use rayon::prelude::*;
 
 use super::fast_math::{exp, wide};
-use super::host::{dims, expect_dims, ConsumedGrad, HostDevice};
-use super::host_view::{host_data, output_tensor};
+use super::host::{dims, expect_dims, host_vec, ConsumedGrad, HostDevice};
 
 /// Output length of any of the pools: ⌈len/p⌉ (`const`, for compile-time length checks).
 pub const fn pooled_len(len: usize, p: usize) -> usize {
@@ -175,7 +174,7 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     let o: [usize; 3] = dims(&out_shape, op, "output shape");
     expect_dims(op, "output shape", &o, &[b, c, len_out]);
     let (x, mut tape) = x.split_tape();
-    let xh = host_data(&x);
+    let xh = host_vec(&x);
     let q = pad_each_side(len, p);
     debug_assert_eq!((len + 2 * q) / p, len_out);
     let pad = match kind {
@@ -210,10 +209,10 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
             },
         );
     }
-    let out = output_tensor(x.device(), y, out_shape);
+    let out = x.device().tensor_from_vec(y, out_shape);
     if T::OWNS_TAPE && len_out > 0 {
         let (xg, og) = (x.ghost(), out.ghost());
-        let yh = host_data(&out);
+        let yh = host_vec(&out);
         let (dev, out_len) = (x.device().clone(), out.shape().num_elements());
         tape.add_backward_op(move |grads| {
             let gout = ConsumedGrad::take(&dev, grads.get_or_alloc_mut(&og)?, out_len, "pool");

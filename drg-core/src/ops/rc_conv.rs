@@ -15,7 +15,6 @@ use rayon::prelude::*;
 
 use super::conv1d::{backward_host, forward_host, ConvGeom, ConvProblem};
 use super::host::{add_assign, host_vec, ConsumedGrad, HostDevice, Scratch};
-use super::host_view::output_tensor;
 
 /// Which strand won the max at one output element (a byte per element, kept for backward in a
 /// pooled buffer: 96 MB per forward at 40 kb, batch 8, 300 kernels).
@@ -89,7 +88,7 @@ pub(crate) fn rc_conv1d_host<Si: Shape, Sw: Shape, Sb: Shape, So: Shape, D: Host
         None
     };
     drop(y2);
-    let out = output_tensor(x.device(), y, out_shape);
+    let out = x.device().tensor_from_vec(y, out_shape);
     if T::OWNS_TAPE {
         let (xg, wg, og) = (x.ghost(), weight.ghost(), out.ghost());
         let bg = bias.map(|b| b.ghost());
