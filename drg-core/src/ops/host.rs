@@ -30,12 +30,6 @@ pub trait HostDevice: Device<f32> + TensorFromVec<f32> + Clone + Send + Sync + '
 
 impl HostDevice for Cpu {
     fn host_mut(buf: &mut <Self as Storage<f32>>::Vec) -> &mut [f32] {
-        // dfdx allocates a missing gradient as fresh zeroed memory without any advice, and a
-        // backward pass then faults it in by 4 KiB pages, twice each where it reads before it
-        // writes (`+=`): the weighted pooling's backward at full size was 46 % of all page faults
-        // of model A's run (BENCHMARKS.md, issue 12). Huge pages before the first touch, as for
-        // the buffers of `alloc_zeroed`; advice only, harmless for a buffer already in place.
-        advise_huge_pages_for(buf);
         buf
     }
 
