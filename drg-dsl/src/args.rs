@@ -116,11 +116,6 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// Whether the argument `name` is given.
-    pub fn has(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
     /// An optional non-negative integer (`None` when absent or wrongly typed).
     pub fn opt_usize(&self, name: &str, errs: &mut Errors) -> Option<Param<usize>> {
         self.get(name).and_then(|v| usize_value(v, &self.what, name, errs))
