@@ -5,6 +5,8 @@
 //! fixture has it, so the layer is compared with an f64 loop written here, with the masks the
 //! layer draws (the context's generator, in that order) replayed by `dropout` on ones.
 
+mod ops_support;
+
 use std::collections::BTreeMap;
 
 use drg_core::dfdx::prelude::*;
@@ -12,6 +14,7 @@ use drg_core::import::export_state_dict;
 use drg_core::layers::attention::Attention;
 use drg_core::layers::dropout::dropout;
 use drg_core::layers::Ctx;
+use ops_support::finite_diff;
 
 const B: usize = 3;
 const CI: usize = 4;
@@ -154,14 +157,6 @@ fn training_drops_before_combine_and_on_the_feed_forward_input() {
     let dx = f64s(loss.backward().get(&x).as_vec());
     let c64 = f64s(c);
     let h = 1e-6;
-    let fd: Vec<f64> = (0..x64.len())
-        .map(|i| {
-            let (mut up, mut down) = (x64.clone(), x64.clone());
-            up[i] += h;
-            down[i] -= h;
-            let l = |x: &[f64]| reference(&params, x, &m1, &m2).iter().zip(&c64).map(|(a, b)| a * b).sum::<f64>();
-            (l(&up) - l(&down)) / (2.0 * h)
-        })
-        .collect();
+    let fd = finite_diff(&x64, h, |x| reference(&params, x, &m1, &m2).iter().zip(&c64).map(|(a, b)| a * b).sum::<f64>());
     assert_close("d/dx", &dx, &fd, 1e-4, 1e-6);
 }

@@ -5,6 +5,8 @@
 //! bias-free projection `Residuallayer{n}` of `res` (the stack's input, then every sum) and sets
 //! `res` to the sum. The loop reads the weights by state-dict name, so the names are checked too.
 
+mod ops_support;
+
 use std::collections::BTreeMap;
 
 use drg_core::cli::hyper::CnnString;
@@ -16,6 +18,7 @@ use drg_core::layers::fc_residual::ResFcStack;
 use drg_core::layers::fc_stack::FcSettings;
 use drg_core::layers::Ctx;
 use drg_core::model::DrgModel;
+use ops_support::finite_diff;
 
 drg_model! {
     /// A skip after every layer: three projections, 16 → 17, 17 → 17, 17 → 16.
@@ -181,25 +184,15 @@ where
         reference(p, "nfcs.", 3, every, x, ROWS).iter().zip(&c64).map(|(a, b)| a * b).sum::<f64>()
     };
     let h = 1e-6;
-    let fd_x: Vec<f64> = (0..x64.len())
-        .map(|i| {
-            let (mut up, mut down) = (x64.clone(), x64.clone());
-            up[i] += h;
-            down[i] -= h;
-            (loss_of(&params, &up) - loss_of(&params, &down)) / (2.0 * h)
-        })
-        .collect();
+    let fd_x = finite_diff(&x64, h, |x| loss_of(&params, x));
     assert_close(&format!("d/dx, residuals = {every}"), &dx, &fd_x, 1e-4, 1e-6);
     assert_eq!(dparams.len(), params.len(), "a gradient for every tensor");
     for (key, (_, values)) in &params {
-        let fd: Vec<f64> = (0..values.len())
-            .map(|i| {
-                let (mut up, mut down) = (params.clone(), params.clone());
-                up.get_mut(key).unwrap().1[i] += h;
-                down.get_mut(key).unwrap().1[i] -= h;
-                (loss_of(&up, &x64) - loss_of(&down, &x64)) / (2.0 * h)
-            })
-            .collect();
+        let fd = finite_diff(values, h, |v| {
+            let mut moved = params.clone();
+            moved.get_mut(key).unwrap().1 = v.to_vec();
+            loss_of(&moved, &x64)
+        });
         let got: Vec<f64> = dparams.get(key).unwrap_or_else(|| panic!("no gradient for {key}")).values.iter().map(|&v| v as f64).collect();
         assert_close(&format!("d/d{key}, residuals = {every}"), &got, &fd, 1e-4, 1e-6);
     }

@@ -6,6 +6,8 @@
 //! the skip is `Padded_AvgPool1d(k, stride = s, padding, dilation = d, count_include_pad = False)`
 //! of the skip source (the previous conv's output, at first the stack's input).
 
+mod ops_support;
+
 use std::collections::BTreeMap;
 
 use drg_core::dfdx::prelude::*;
@@ -16,6 +18,7 @@ use drg_core::layers::conv_stack_strided::Stride;
 use drg_core::layers::stack_pooling::WeightedStackPool;
 use drg_core::layers::Ctx;
 use drg_core::model::DrgModel;
+use ops_support::finite_diff;
 
 drg_model! {
     /// 50 → 25 → 25 → 9 in the dilated stack (strides 2, 1, 3), 9 → 5 → 3 in the transformer
@@ -151,25 +154,15 @@ fn strided_stack_gradients_match_finite_differences() {
     assert_close("forward", &y_values, &run(&p, &x64), 1e-5, 0.0);
     let loss_of = |p: &Params, x: &[f64]| run(p, x).iter().zip(&c64).map(|(a, b)| a * b).sum::<f64>();
     let h = 1e-6;
-    let fd_x: Vec<f64> = (0..x64.len())
-        .map(|i| {
-            let (mut up, mut down) = (x64.clone(), x64.clone());
-            up[i] += h;
-            down[i] -= h;
-            (loss_of(&p, &up) - loss_of(&p, &down)) / (2.0 * h)
-        })
-        .collect();
+    let fd_x = finite_diff(&x64, h, |x| loss_of(&p, x));
     assert_close("d/dx", &dx, &fd_x, 1e-4, 1e-6);
     assert_eq!(dp.len(), p.len());
     for (key, (_, values)) in &p {
-        let fd: Vec<f64> = (0..values.len())
-            .map(|i| {
-                let (mut up, mut down) = (p.clone(), p.clone());
-                up.get_mut(key).unwrap().1[i] += h;
-                down.get_mut(key).unwrap().1[i] -= h;
-                (loss_of(&up, &x64) - loss_of(&down, &x64)) / (2.0 * h)
-            })
-            .collect();
+        let fd = finite_diff(values, h, |v| {
+            let mut moved = p.clone();
+            moved.get_mut(key).unwrap().1 = v.to_vec();
+            loss_of(&moved, &x64)
+        });
         let got = f64s(&dp.get(key).unwrap_or_else(|| panic!("no gradient for {key}")).values);
         assert_close(&format!("d/d{key}"), &got, &fd, 1e-4, 1e-6);
     }
