@@ -165,7 +165,7 @@ fn attention_has_dim_2_5_and_needs_heads() {
             output out[5] = head(seq);
         }
     });
-    assert_eq!(errs, ["`attention` needs the argument `heads`: write `attention(heads = H, dim = 2.5)`"]);
+    assert_eq!(errs, ["`attention` needs the argument `heads`: write `attention(heads = H, dim = 2.5, dropout = 0.0)`"]);
 }
 
 /// The reference's `loss_function` defaults to `MSE` and `validation_loss` to the loss function,
