@@ -8,8 +8,6 @@
 //! the string describes the network (it gives `num_kernels`, which the reference needs to build
 //! a trunk); a string of training settings alone says nothing about the architecture.
 
-use super::hyper::CnnString;
-
 /// Keys whose default is a constant. Keys without one here are not compared when left out:
 /// `num_kernels` (the trigger), `pooling_size` (default: the whole sequence), `fclayer_size`.
 const CONSTANT: &[(&str, &str)] = &[
@@ -51,14 +49,15 @@ const CONSTANT: &[(&str, &str)] = &[
 /// The value the reference gives `key` when `cnn` leaves it out, where the constructor has one:
 /// a constant, or one that follows another key of the string (`l_dilkernels` and `l_trkernels`
 /// follow `l_kernels`, `fc_function` follows `net_function`, `conv_dropout` and `fc_dropout`
-/// follow a `dropout` above 0).
-pub(crate) fn default_of(key: &str, cnn: &CnnString) -> Option<String> {
-    let given_or_default = |k: &str| cnn.text(k).map(str::to_string).or_else(|| default_of(k, cnn));
+/// follow a `dropout` above 0). `given` reads a key's text from the string (`CnnString::text`);
+/// taking it as a function keeps this table below the parser that consults it.
+pub(crate) fn default_of<'a>(key: &str, given: &dyn Fn(&str) -> Option<&'a str>) -> Option<String> {
+    let given_or_default = |k: &str| given(k).map(str::to_string).or_else(|| default_of(k, given));
     match key {
         "l_dilkernels" | "l_trkernels" => given_or_default("l_kernels"),
         "fc_function" => given_or_default("net_function"),
-        "conv_dropout" | "fc_dropout" => match cnn.text("dropout").map(|d| d.trim().parse::<f64>()) {
-            Some(Ok(d)) if d > 0.0 => cnn.text("dropout").map(str::to_string),
+        "conv_dropout" | "fc_dropout" => match given("dropout").map(|d| d.trim().parse::<f64>()) {
+            Some(Ok(d)) if d > 0.0 => given("dropout").map(str::to_string),
             _ => Some("0".to_string()),
         },
         _ => CONSTANT.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()),
@@ -68,19 +67,24 @@ pub(crate) fn default_of(key: &str, cnn: &CnnString) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::hyper::CnnString;
+
+    fn default_in(key: &str, cnn: &CnnString) -> Option<String> {
+        default_of(key, &|k| cnn.text(k))
+    }
 
     #[test]
     fn dependent_defaults_follow_their_key() {
         let cnn = CnnString::parse("num_kernels=16+l_kernels=9+net_function=ReLU+dropout=0.2").unwrap();
-        assert_eq!(default_of("l_dilkernels", &cnn).as_deref(), Some("9"));
-        assert_eq!(default_of("l_trkernels", &cnn).as_deref(), Some("9"));
-        assert_eq!(default_of("fc_function", &cnn).as_deref(), Some("ReLU"));
-        assert_eq!(default_of("fc_dropout", &cnn).as_deref(), Some("0.2"));
+        assert_eq!(default_in("l_dilkernels", &cnn).as_deref(), Some("9"));
+        assert_eq!(default_in("l_trkernels", &cnn).as_deref(), Some("9"));
+        assert_eq!(default_in("fc_function", &cnn).as_deref(), Some("ReLU"));
+        assert_eq!(default_in("fc_dropout", &cnn).as_deref(), Some("0.2"));
         let bare = CnnString::parse("num_kernels=16").unwrap();
-        assert_eq!(default_of("l_dilkernels", &bare).as_deref(), Some("7"));
-        assert_eq!(default_of("fc_function", &bare).as_deref(), Some("GELU"));
-        assert_eq!(default_of("conv_dropout", &bare).as_deref(), Some("0"));
-        assert_eq!(default_of("conv_batch_norm", &bare).as_deref(), Some("False"));
-        assert_eq!(default_of("pooling_size", &bare), None);
+        assert_eq!(default_in("l_dilkernels", &bare).as_deref(), Some("7"));
+        assert_eq!(default_in("fc_function", &bare).as_deref(), Some("GELU"));
+        assert_eq!(default_in("conv_dropout", &bare).as_deref(), Some("0"));
+        assert_eq!(default_in("conv_batch_norm", &bare).as_deref(), Some("False"));
+        assert_eq!(default_in("pooling_size", &bare), None);
     }
 }

@@ -120,7 +120,7 @@ impl CnnString {
         }
         if self.0.contains_key("num_kernels") {
             for declared in spec.hyper.iter().filter(|k| !self.0.contains_key(k.key)) {
-                let Some(default) = super::constructor_defaults::default_of(declared.key, self) else { continue };
+                let Some(default) = super::constructor_defaults::default_of(declared.key, &|k| self.text(k)) else { continue };
                 if !agrees(declared.key, &default, declared, spec) {
                     let key = declared.key;
                     bail!(
