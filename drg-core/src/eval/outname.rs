@@ -150,7 +150,8 @@ pub struct ModelNameSettings {
     pub dilated: Option<DilatedName>,
     pub attention: Option<AttentionName>,
     pub trconv: Option<TrConvName>,
-    pub nfc_layers: usize,
+    /// `nfc_layers`: one stack, or one per output (the reference's list, `nfc_layers=[2,2]`).
+    pub nfc_layers: OneOrPerHead<usize>,
     pub fclayer_size: Option<usize>,
     /// `nfc_residuals` (skips in the fully connected stack): `r{n}` after `nfc..`, when > 0.
     pub nfc_residuals: usize,
@@ -241,8 +242,15 @@ pub fn model_outname(prefix: &str, s: &ModelNameSettings) -> String {
             }
         }
     }
-    if s.nfc_layers > 0 {
-        o += &format!("nfc{}", s.nfc_layers);
+    // A list writes its one value when all are equal (`nfc2` for [2,2]), else every entry in
+    // order (`nfc23`), and counts as a stack even with zeros; one number only when > 0.
+    let nfc = match &s.nfc_layers {
+        OneOrPerHead::One(n) => (*n > 0).then(|| n.to_string()),
+        OneOrPerHead::PerHead(v) if v.iter().all(|n| Some(n) == v.first()) => Some(v.first().map_or(String::new(), |n| n.to_string())),
+        OneOrPerHead::PerHead(v) => Some(v.iter().map(|n| n.to_string()).collect()),
+    };
+    if let Some(nfc) = nfc {
+        o += &format!("nfc{nfc}");
         if let Some(size) = s.fclayer_size {
             o += &format!("s{size}");
         }
@@ -421,7 +429,7 @@ mod tests {
                 l_kernels: 11,
                 pooling: StackPooling { weighted: trpool, steps: 1, ..Default::default() },
             }),
-            nfc_layers: 3,
+            nfc_layers: OneOrPerHead::One(3),
             fclayer_size: Some(fc),
             nfc_residuals: 0,
             attention_dropout: 0.0,
@@ -587,9 +595,20 @@ mod tests {
         (d.layers, d.dilations, d.l_kernels) = (2, vec![1], 7);
         d.pooling = StackPooling { max: 4, steps: 1, ..Default::default() };
         example.trconv = None;
-        example.nfc_layers = 2;
+        example.nfc_layers = OneOrPerHead::One(2);
         (example.conv_batch_norm, example.fc_dropout) = (false, 0.0);
         assert_eq!(model_outname("fixture_example", &example), fixture_outname("breadth/example"));
+
+        // One stack per output (`nfc_layers=[2,2]`): `nfc2`, the list's one value.
+        let mut multiout = example.clone();
+        multiout.loss_function = OneOrPerHead::One(s("Correlationmse"));
+        multiout.validation_loss = Some(per_head(&["Correlationdata", "None"]));
+        multiout.reverse_complement = true;
+        multiout.nfc_layers = OneOrPerHead::PerHead(vec![2, 2]);
+        assert_eq!(model_outname("fixture_multiout", &multiout), fixture_outname("breadth/multiout"));
+        // Unequal stacks write every entry (`''.join` in the reference's `add_params_to_outname`).
+        multiout.nfc_layers = OneOrPerHead::PerHead(vec![2, 3]);
+        assert!(model_outname("fixture_multiout", &multiout).contains("_dc2i1d1s1l7da4r1nfc23s48tr"));
 
         let mut relu = basemodel(16, 32, 0, 0.001);
         relu.loss_function = OneOrPerHead::One(s("PoissonNNL"));
@@ -603,7 +622,7 @@ mod tests {
         let t = relu.trconv.as_mut().unwrap();
         (t.layers, t.l_kernels) = (2, 5);
         t.pooling = StackPooling { max: 3, steps: 1, ..Default::default() };
-        relu.nfc_layers = 2;
+        relu.nfc_layers = OneOrPerHead::One(2);
         relu.fc_batch_norm = true;
         assert_eq!(model_outname("fixture_relu_mean", &relu), fixture_outname("breadth/relu_mean"));
         relu.fc_batch_norm = false;
@@ -618,7 +637,7 @@ mod tests {
         assert!(model_outname("p", &m).contains("nfc3s64cbnoT"));
         m.nfc_residuals = 2;
         assert!(model_outname("p", &m).contains("nfc3s64r2cbnoT"), "{}", model_outname("p", &m));
-        m.nfc_layers = 0;
+        m.nfc_layers = OneOrPerHead::One(0);
         assert!(!model_outname("p", &m).contains("r2"), "no stack, no token: {}", model_outname("p", &m));
     }
 
