@@ -46,6 +46,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
     let outputs = resolve_outputs(def, &inputs, &mut errs);
     let (loss, validation_line) = resolve_losses(def, &mut errs);
     let combination = combination_kind(&outputs, &mut errs);
+    check_output_activations(&inputs, &outputs, combination, &mut errs);
     if outputs.len() == def.outputs.len() {
         // Only when every output resolved: otherwise "unused" may be a consequence of a typo.
         check_inputs_used(&inputs, &outputs, &mut errs);
@@ -143,7 +144,7 @@ pub(crate) fn infer_collecting(def: &ModelDef) -> Result<Model, Errors> {
                 // Without a `validation` line an output validates with its own training loss.
                 validation: o.validation.or(if validation_line.is_none() { o.loss } else { None }),
                 loss: o.loss,
-                activation: o.activation,
+                activation: o.activation.map(|(a, _)| a),
                 relation: o.relation,
             })
             .collect(),

@@ -197,12 +197,18 @@ pub enum Activation {
     Exp,
     /// The reference's `EXPmax`: exp(min(x, ln 128)); only as an output's `act`.
     ExpMax,
+    /// The reference's `Softmax` over the tracks of a row; only as an output's `act`.
+    Softmax,
+    /// The reference's `SQUARED`: min(x, √128)²; only as an output's `act`.
+    Squared,
+    /// The reference's `THIRD`: min(x, ∛128)³; only as an output's `act`.
+    Third,
 }
 
 impl Activation {
     /// The names an output's `act = ..` takes (the reference's `outclass`): the layer
-    /// activations and the cropped exponentials.
-    pub const OUTPUT_NAMES: [(&'static str, Activation); 7] = [
+    /// activations, the cropped exponentials and powers, and the softmax.
+    pub const OUTPUT_NAMES: [(&'static str, Activation); 10] = [
         ("gelu", Activation::Gelu),
         ("relu", Activation::Relu),
         ("sigmoid", Activation::Sigmoid),
@@ -210,6 +216,9 @@ impl Activation {
         ("id0", Activation::Identity),
         ("exp", Activation::Exp),
         ("exp_max", Activation::ExpMax),
+        ("softmax", Activation::Softmax),
+        ("squared", Activation::Squared),
+        ("third", Activation::Third),
     ];
 
     /// The DSL's names, as layers (`relu`) and as `act = ..` values, with their activations.
@@ -239,6 +248,9 @@ impl Activation {
             Activation::Tanh => "Tanh",
             Activation::Exp => "EXP",
             Activation::ExpMax => "EXPmax",
+            Activation::Softmax => "Softmax",
+            Activation::Squared => "SQUARED",
+            Activation::Third => "THIRD",
         }
     }
 
@@ -252,6 +264,9 @@ impl Activation {
             Activation::Tanh => "Tanh",
             Activation::Exp => "Exp",
             Activation::ExpMax => "ExpMax",
+            Activation::Softmax => "Softmax",
+            Activation::Squared => "Squared",
+            Activation::Third => "Third",
         }
     }
 }

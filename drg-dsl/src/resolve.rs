@@ -483,8 +483,10 @@ pub(crate) struct OutputSpec {
     pub(crate) validation: Option<Loss>,
     /// `loss = <loss>`: this output's training loss instead of the model's.
     pub(crate) loss: Option<Loss>,
-    /// `act = ..`: the activation after the output's head (the reference's `outclass`).
-    pub(crate) activation: Option<Activation>,
+    /// `act = ..`: the activation after the output's head (the reference's `outclass`, or its
+    /// `combine_function` for `difference`/`direct` outputs of a combined model), with the span
+    /// of its value.
+    pub(crate) activation: Option<(Activation, proc_macro2::Span)>,
     pub(crate) relation: Relation,
     pub(crate) combinator: Ident,
     /// `Some(shared flag)` for head/direct/difference outputs.
@@ -654,14 +656,11 @@ pub(crate) fn resolve_outputs(def: &ModelDef, inputs: &[InputSpec], errs: &mut E
                 }
             }
             let stack: Option<Vec<LayerSpec>> = stack.into_iter().collect();
-            // The reference's `outclass` activation follows a plain head; its relations and
-            // combiners are not covered.
-            if let (Some((_, span)), Some(r)) = (activation, &relation) {
-                if !matches!(r, Relation::Direct { .. }) || mlp.is_some() {
-                    errs.at(span, format!("`act` of an output applies after a linear head: use it with `head(..)` or `direct(..)`, not `{}`", c.name));
-                }
-            }
-            let activation = activation.map(|(a, _)| a);
+            // In a model of one input the activation follows the output's head (`outclass`); in
+            // a combined model it follows an `mlp`'s head (its `outclass`) or, for `difference`
+            // and `direct`, each trunk head the output reads (`combine_function`): checked by
+            // [`check_output_activations`] once the model's structure is known.
+
             (width, validated, validation, loss, activation, relation, shared, mlp, stack)
         });
         if !clean {
@@ -774,6 +773,54 @@ pub(crate) fn combination_kind(outputs: &[OutputSpec], errs: &mut Errors) -> Com
         }
     }
     kind
+}
+
+/// `act = ..` on the outputs of a combined model of linear heads (`difference`/`direct`): the
+/// reference has no activation after its relations (`simple_multi_output` in
+/// `drg_tools/modules.py`); what it has is `combine_function`, the `outclass` of every trunk's
+/// head (`cnn(.., outclass = combine_function)` in `drg_tools/cnn_model_multi.py`), applied
+/// before the relation. With one head per output (`shared_embedding=False`) it takes one per
+/// output only as a list; with `shared` heads it is one function for all outputs; with a single
+/// output (`n_classes` one number) the reference sets it to `Linear`.
+pub(crate) fn check_output_activations(inputs: &[InputSpec], outputs: &[OutputSpec], kind: CombinationKind, errs: &mut Errors) {
+    if inputs.len() < 2 || kind == CombinationKind::Mlp {
+        return;
+    }
+    let act = |o: &OutputSpec| o.activation.filter(|(a, _)| *a != Activation::Identity);
+    if let [only] = outputs {
+        if let Some((_, span)) = only.activation {
+            errs.at(
+                span,
+                format!(
+                    "`act` on the only output of a model of two inputs: the reference sets `combine_function=Linear` for a single `{}` output",
+                    only.combinator
+                ),
+            );
+        }
+        return;
+    }
+    if kind != CombinationKind::SharedHead {
+        return;
+    }
+    let Some(first) = outputs.first() else { return };
+    let want = act(first).map(|(a, _)| a);
+    for o in &outputs[1..] {
+        if act(o).map(|(a, _)| a) == want {
+            continue;
+        }
+        let span = o.activation.map_or(o.combinator.span(), |(_, s)| s);
+        let name = |a: Option<Activation>| a.map_or("none".to_string(), |a| format!("`act = {}`", a.dsl_name()));
+        errs.at(
+            span,
+            format!(
+                "output `{}` has {} but output `{}` has {}: `shared` heads are one head per trunk, and their activation (the reference's `combine_function`) is one for all outputs",
+                o.name,
+                name(act(o).map(|(a, _)| a)),
+                first.name,
+                name(want)
+            ),
+        );
+    }
 }
 
 pub(crate) fn check_inputs_used(inputs: &[InputSpec], outputs: &[OutputSpec], errs: &mut Errors) {

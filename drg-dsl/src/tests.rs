@@ -349,8 +349,8 @@ fn model_f1_and_f2_combiners() {
     assert_eq!((combiners[1].head.in_features, combiners[1].head.out), (32, Width::Fixed(6)));
 }
 
-/// `act = ..` after an output's head (the reference's `outclass`): the cropped exponentials
-/// and the layer activations, only for `head`/`direct`.
+/// `act = ..` after an output's head (the reference's `outclass`): the cropped exponentials and
+/// powers, the softmax and the layer activations.
 #[test]
 fn output_activations() {
     let m = model(quote! {
@@ -360,23 +360,73 @@ fn output_activations() {
             output ex[5] = head(dna), act = exp_max;
             output kd[5] = head(dna), validation = none, act = exp;
             output kt[5] = head(dna), validation = none;
+            output sm[5] = head(dna), validation = none, act = softmax;
+            output sq[5] = head(dna), validation = none, act = squared;
+            output th[5] = head(dna), validation = none, act = third;
         }
     });
     let acts: Vec<Option<Activation>> = m.outputs.iter().map(|o| o.activation).collect();
-    assert_eq!(acts, [Some(Activation::ExpMax), Some(Activation::Exp), None]);
+    use Activation::*;
+    assert_eq!(acts, [Some(ExpMax), Some(Exp), None, Some(Softmax), Some(Squared), Some(Third)]);
+    let names: Vec<&str> = m.outputs.iter().filter_map(|o| o.activation).map(Activation::reference_name).collect();
+    assert_eq!(names, ["EXPmax", "EXP", "Softmax", "SQUARED", "THIRD"]);
     let e = errors(quote! {
         struct M {
             input dna: onehot(4, 700);
-            input rna: onehot(4, 700);
             trunk dna: conv(16, 7) >> flatten;
-            trunk rna: same as dna;
-            output ex[5] = difference(dna, rna), act = exp;
-            output kd[5] = direct(rna), validation = none, act = softmax;
+            output ex[5] = head(dna), act = cube;
         }
     });
-    assert!(e.iter().any(|m| m.contains("`act` of an output applies after a linear head: use it with `head(..)` or `direct(..)`, not `difference`")), "{e:?}");
     assert!(
-        e.iter().any(|m| m.contains("`act` of an output must be one of: gelu, relu, sigmoid, tanh, id0, exp, exp_max; found `softmax`")),
+        e.iter().any(|m| m.contains(
+            "`act` of an output must be one of: gelu, relu, sigmoid, tanh, id0, exp, exp_max, softmax, squared, third; found `cube`"
+        )),
+        "{e:?}"
+    );
+    // The new names are output activations only, not layers or stack activations.
+    let e = errors(quote! {
+        struct M {
+            input dna: onehot(4, 700);
+            trunk dna: conv(16, 7) >> softmax >> flatten >> fc(2, act = squared);
+            output ex[5] = head(dna);
+        }
+    });
+    assert_eq!(e.len(), 2, "{e:?}");
+}
+
+/// `act = ..` on the outputs of a two-input model: on an `mlp` output after its head (its
+/// `outclass`); on `difference`/`direct` outputs on the trunks' heads (the reference's
+/// `combine_function`), which `shared` heads have once for all outputs and a single output
+/// cannot have (the reference sets it to `Linear`).
+#[test]
+fn output_activations_of_combined_models() {
+    let m = model(two_input(quote! {
+        output ex[n] = difference(dna, rna), act = squared;
+        output kd[n] = direct(rna), validation = none, act = softmax;
+        output kt[n] = direct(dna), validation = none;
+    }));
+    let acts: Vec<Option<Activation>> = m.outputs.iter().map(|o| o.activation).collect();
+    assert_eq!(acts, [Some(Activation::Squared), Some(Activation::Softmax), None]);
+    let m = model(two_input(quote! {
+        output ex[n] = mlp(dna, rna, embed = emb), act = third;
+        output kd[n] = mlp(rna, embed = emb), validation = none;
+    }));
+    assert_eq!(m.outputs[0].activation, Some(Activation::Third));
+    model(two_input(quote! {
+        output ex[n] = difference(dna, rna, shared), act = exp;
+        output kd[n] = direct(rna, shared), validation = none, act = exp;
+    }));
+    let e = errors(two_input(quote! {
+        output ex[n] = difference(dna, rna, shared), act = exp;
+        output kd[n] = direct(rna, shared), validation = none;
+        output kt[n] = direct(dna, shared), validation = none, act = relu;
+    }));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("output `kd` has none but output `ex` has `act = exp`: `shared` heads are one head per trunk"), "{e:?}");
+    assert!(e[1].contains("output `kt` has `act = relu` but output `ex` has `act = exp`"), "{e:?}");
+    let e = errors(two_input(quote! { output ex[n] = difference(dna, rna), act = gelu; }));
+    assert!(
+        e.iter().any(|m| m.contains("`act` on the only output of a model of two inputs: the reference sets `combine_function=Linear` for a single `difference` output")),
         "{e:?}"
     );
 }

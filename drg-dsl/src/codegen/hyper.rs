@@ -261,7 +261,11 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
             .map(|o| match o.relation {
                 Relation::Direct { .. } if model.combination != CombinationKind::Mlp => "direct",
                 Relation::Difference { .. } => "difference",
-                _ => "Linear",
+                // An `mlp` output's `act = ..` follows its head (`PredictionHead`'s `outclass`).
+                _ => match o.activation {
+                    None | Some(Activation::Identity) => "Linear",
+                    Some(a) => a.reference_name(),
+                },
             })
             .collect();
         let outclass = if classes.iter().all(|c| *c == classes[0]) {
@@ -274,7 +278,28 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
             Heads::Linear { .. } => {
                 let shared = model.combination == CombinationKind::SharedHead;
                 out.push(key("shared_embedding", py_bool(shared), "`shared` in the outputs' `difference(..)`/`direct(..)`"));
-                out.push(key("combine_function", "Linear", "linear heads (`difference`/`direct`)"));
+                // `act = ..` of `difference`/`direct` outputs: the trunks' heads' activation
+                // (`combine_function`), one for `shared` heads, a list for one head per output
+                // (a single name there is replaced by `Linear` in the reference).
+                let acts: Vec<&str> = model
+                    .outputs
+                    .iter()
+                    .map(|o| match o.activation {
+                        None | Some(Activation::Identity) => "Linear",
+                        Some(a) => a.reference_name(),
+                    })
+                    .collect();
+                if shared || acts.iter().all(|a| *a == "Linear") {
+                    let act = acts.first().copied().unwrap_or("Linear");
+                    out.push(key("combine_function", act, "the heads' `act = ..` (`difference`/`direct`; none: `Linear`)"));
+                } else {
+                    let each: Vec<String> = acts.iter().map(|a| format!("'{a}'")).collect();
+                    out.push(key(
+                        "combine_function",
+                        format!("[{}]", each.join(",")),
+                        "each output's `act = ..` on its heads (`difference`/`direct`)",
+                    ));
+                }
             }
             Heads::Mlp { embeddings, activation, combiners } => {
                 let act = match activation {

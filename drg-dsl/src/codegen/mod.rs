@@ -396,8 +396,25 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                         }
                         None => input,
                     };
+                    // In a combined model, the reference's `combine_function` (`act = ..` of a
+                    // `difference`/`direct` output) is the `outclass` of each trunk's head: it
+                    // applies to the head, before the relation. A shared head has the one of all
+                    // outputs (checked equal).
+                    let combine_act = match model.combination {
+                        _ if !model.combined => None,
+                        CombinationKind::SharedHead => model.outputs.first().and_then(|o| o.activation),
+                        _ => model.outputs.get(k).and_then(|o| o.activation),
+                    };
+                    let head = quote!(self.#f.forward(#input));
+                    let head = match combine_act {
+                        Some(a) if a != Activation::Identity => {
+                            let act = core_activation(a);
+                            quote!(#act.apply(#head))
+                        }
+                        _ => head,
+                    };
                     body.push(quote! {
-                        let #hv = self.#f.forward(#input);
+                        let #hv = #head;
                         ctx.set_scope(#scope);
                         ctx.record(#stage, &#hv);
                     });
@@ -415,9 +432,10 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                 match *o {
                     LinearOutput::Direct { head } => {
                         let h = take(head);
-                        // The reference's `outclass` activation after the head (`act = exp_max`).
+                        // The reference's `outclass` activation after the head (`act = exp_max`)
+                        // of a model of one input (a combined model's was applied to the head).
                         let h = match model.outputs[i].activation {
-                            Some(a) if a != Activation::Identity => {
+                            Some(a) if a != Activation::Identity && !model.combined => {
                                 let act = core_activation(a);
                                 quote!(#act.apply(#h))
                             }
@@ -488,7 +506,16 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                 }
                 let f = format_ident!("c{}_out", i);
                 fields.push(Field::head(f.clone(), &comb.head));
-                body.push(quote! { let #out = self.#f.forward(h); });
+                // The output's `outclass` after the combiner's head (`PredictionHead` in
+                // `drg_tools/cnn_model_multi.py`).
+                let head = match model.outputs[i].activation {
+                    Some(a) if a != Activation::Identity => {
+                        let act = core_activation(a);
+                        quote!(#act.apply(self.#f.forward(h)))
+                    }
+                    _ => quote!(self.#f.forward(h)),
+                };
+                body.push(quote! { let #out = #head; });
             }
         }
     }
