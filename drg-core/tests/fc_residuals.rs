@@ -37,6 +37,25 @@ drg_model! {
         output out[2] = head(seq);
         loss mse;
     }
+
+    /// `linear(16)` (the reference's `fclayer_size=16`, `EmbeddtoFully`) on 16 flat features,
+    /// then skips after every layer: the first reads the features before `linear(16)`.
+    pub struct EmbeddedSkip {
+        input seq: onehot(4, 40);
+        trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten >> linear(16) >> fc(3, dropout = 0.0, residuals = 1);
+        output out[2] = head(seq);
+        loss mse;
+    }
+
+    /// The same in every output's own layers (the reference's `nfc_layers=[3,3]` with
+    /// `fclayer_size=16` and `nfc_residuals=2`).
+    pub struct OwnEmbeddedSkip {
+        input seq: onehot(4, 40);
+        trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten;
+        output out[2] = head(seq >> linear(16) >> fc(3, dropout = 0.0, residuals = 2));
+        output two[3] = head(seq >> linear(16) >> fc(3, dropout = 0.0, residuals = 2)), validation = none;
+        loss mse;
+    }
 }
 
 /// Exact (erf) GELU in f64.
@@ -51,7 +70,16 @@ fn reference(params: &BTreeMap<String, (Vec<usize>, Vec<f64>)>, prefix: &str, n:
     let width_in = x.len() / rows;
     let mut out = Vec::new();
     for row in x.chunks(width_in) {
-        let mut h = row.to_vec();
+        // With `{prefix}EmbeddtoFully` (the reference's `fclayer_size`) the stack starts with
+        // that linear layer, no activation; `res` stays the row before it.
+        let mut h = match params.get(&format!("{prefix}EmbeddtoFully.weight")) {
+            Some((shape, w)) => {
+                let (_, b) = get(&format!("{prefix}EmbeddtoFully.bias"));
+                let (o, i) = (shape[0], shape[1]);
+                (0..o).map(|r| b[r] + (0..i).map(|c| w[r * i + c] * row[c]).sum::<f64>()).collect()
+            }
+            None => row.to_vec(),
+        };
         let mut res = row.to_vec();
         for k in 0..n {
             let (shape, w) = get(&format!("{prefix}Fullyconnected{k}.weight"));
@@ -123,6 +151,74 @@ fn declared_skips_after_every_layer_match_the_loop() {
             ("nfcs.nfcs.Residuallayer2.weight", [16, 17]),
         ],
     );
+}
+
+#[test]
+fn declared_skips_after_a_linear_of_the_same_width_match_the_loop() {
+    model_matches_the_loop::<EmbeddedSkipDefault>(
+        1,
+        &[
+            ("nfcs.nfcs.Residuallayer0.weight", [17, 16]),
+            ("nfcs.nfcs.Residuallayer1.weight", [17, 17]),
+            ("nfcs.nfcs.Residuallayer2.weight", [16, 17]),
+        ],
+    );
+    CnnString::parse("fclayer_size=16+nfc_layers=3+nfc_residuals=1")
+        .unwrap()
+        .check_architecture(&<EmbeddedSkipDefault as DrgModel<Cpu>>::SPEC)
+        .unwrap();
+}
+
+/// Every output's own `linear(16) >> fc(3, residuals = 2)`: the stage `after_fc{i}` is the loop
+/// (with `nfcs.{i}.nfcs.EmbeddtoFully`) applied to the stage `flattened`.
+#[test]
+fn declared_skips_in_the_outputs_own_layers_match_the_loop() {
+    let dev = Cpu::seed_from_u64(7);
+    let mut model = OwnEmbeddedSkipDefault::new(&dev, &[2, 3]);
+    let sd = export_state_dict(&model);
+    let skips: Vec<(String, Vec<usize>)> =
+        sd.entries.iter().filter(|(k, _)| k.contains("Residuallayer")).map(|(k, e)| (k.clone(), e.shape.clone())).collect();
+    assert_eq!(
+        skips,
+        [("nfcs.0.nfcs.Residuallayer1.weight".to_string(), vec![17, 16]), ("nfcs.1.nfcs.Residuallayer1.weight".to_string(), vec![17, 16])]
+    );
+    let x: Tensor<(usize, usize, usize), f32, Cpu> = dev.sample_normal_like(&(3, 4, 40));
+    let mut ctx = Ctx::eval().with_probe();
+    let _ = model.forward(vec![x], &mut ctx);
+    let stages = ctx.probe.unwrap().stages;
+    let (shape, flat) = &stages["flattened"];
+    let flat: Vec<f64> = flat.iter().map(|&v| v as f64).collect();
+    for i in 0..2 {
+        let want = reference(&as_f64(&sd), &format!("nfcs.{i}.nfcs."), 3, 2, &flat, shape[0]);
+        let got: Vec<f64> = stages[&format!("after_fc{i}")].1.iter().map(|&v| v as f64).collect();
+        assert_close(&format!("after_fc{i}"), &got, &want, 1e-5, 0.0);
+    }
+    CnnString::parse("fclayer_size=16+nfc_layers=[3,3]+nfc_residuals=2")
+        .unwrap()
+        .check_architecture(&<OwnEmbeddedSkipDefault as DrgModel<Cpu>>::SPEC)
+        .unwrap();
+}
+
+/// The input gradient of the declared model with `linear(16) >> fc(3, residuals = 1)` (through
+/// the skip from before `linear`, and through `linear`) against central differences of the
+/// model in f32.
+#[test]
+fn declared_skips_after_a_linear_gradients_match_finite_differences() {
+    let dev = Cpu::seed_from_u64(8);
+    let mut model = EmbeddedSkipDefault::new(&dev, &[2]);
+    let x: Tensor<(usize, usize, usize), f32, Cpu> = dev.sample_normal_like(&(2, 4, 40));
+    let c: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(2, 2));
+    let outs = model.forward(vec![x.clone().traced(Gradients::leaky())], &mut Ctx::eval());
+    let g = (outs.into_iter().next().unwrap() * c.clone()).sum().backward();
+    let analytic: Vec<f64> = g.get(&x).as_vec().iter().map(|&v| v as f64).collect();
+    let base: Vec<f64> = x.as_vec().iter().map(|&v| v as f64).collect();
+    let model = std::cell::RefCell::new(model);
+    let fd = finite_diff(&base, 1e-3, |v| {
+        let x = dev.tensor_from_vec(v.iter().map(|&v| v as f32).collect(), (2usize, 4usize, 40usize));
+        let out = model.borrow_mut().forward(vec![x], &mut Ctx::eval()).remove(0);
+        out.as_vec().iter().zip(c.as_vec()).map(|(&a, b)| a as f64 * b as f64).sum()
+    });
+    assert_close("d/dx through linear and the skip", &analytic, &fd, 2e-2, 1e-3);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 use crate::args::SizeEnv;
 use crate::error::Errors;
-use crate::infer::{fc_stack, positive, with_residuals};
+use crate::infer::{fc_stack, positive, with_residuals, Embedded};
 use crate::ir::*;
 use crate::resolve::{InputSpec, LayerSpec, OutputSpec, ResolvedTrunk, SpecKind};
 
@@ -89,8 +89,8 @@ pub(crate) fn infer_head_stack(
             }
             let stem = format!("{stem}Fullyconnected");
             let fc = fc_stack(env, spec.span, n_layers, dropout, widening, width, *act, batchnorm.is_some(), &stem, "fc", errs)?;
-            // an output's own stack always follows its `linear(..)`
-            Some(with_residuals(env, fc, residuals.as_ref(), true, errs)?)
+            // an output's own stack always follows its `linear(..)`, which reads the trunk's features
+            Some(with_residuals(env, fc, residuals.as_ref(), Embedded::Directly { before: features }, errs)?)
         }
         _ => None,
     };

@@ -392,7 +392,12 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     errs.at(*span, format!("{pre}`batchnorm = true` of `fc` needs linear heads (`head`, `direct`, `difference`): the reference's `fc_batch_norm` puts a batch norm into the classifier, which `mlp` outputs do not have in drg-rs; remove it"));
                     return None;
                 }
-                let embedded = roles.linear;
+                // `linear(n) >> fc(..)`: the reference's `fclayer_size`, whose skips start before it.
+                let embedded = match layers.last().map(|l: &Layer| &l.kind) {
+                    Some(LayerKind::Linear(l)) => Embedded::Directly { before: l.in_features },
+                    _ if roles.linear => Embedded::Earlier,
+                    _ => Embedded::No,
+                };
                 let fc = fc_stack(env, spec.span, n_layers, dropout, widening, features, *act, batchnorm.is_some(), &stem, "fc", errs)?;
                 let fc = with_residuals(env, fc, residuals.as_ref(), embedded, errs)?;
                 (LayerKind::Fc(fc), shape)
@@ -481,19 +486,42 @@ pub(crate) fn fc_stack(
     let bn_stem =
         key_stem.strip_suffix("Fullyconnected").map_or_else(|| format!("{key_stem}Bnorm"), |s| format!("{s}Bnorm_fullyconnected"));
     let bn_keys = if batchnorm { (0..widths.len()).map(|k| format!("{bn_stem}{k}")).collect() } else { Vec::new() };
-    Some(FcStack { widths, widening: w, dropout: p, activation, keys, bn_keys, residuals: 0, residual_keys: Vec::new() })
+    Some(FcStack {
+        widths,
+        widening: w,
+        dropout: p,
+        activation,
+        keys,
+        bn_keys,
+        residuals: 0,
+        residual_keys: Vec::new(),
+        skip_before_linear: false,
+    })
+}
+
+/// Where a `linear(..)` stands before an `fc` stack (the reference's `fclayer_size` layer,
+/// `EmbeddtoFully`, which its `Res_FullyConnect` builds inside the stack).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Embedded {
+    /// No `linear(..)` before the stack.
+    No,
+    /// The stack directly follows a `linear(..)` that reads `before` features.
+    Directly { before: usize },
+    /// A `linear(..)` came earlier, with other layers between.
+    Earlier,
 }
 
 /// Adds `residuals = r` (the reference's `nfc_residuals`, `Res_FullyConnect` in
 /// `drg_tools/modules.py`) to a stack: a skip after every layer n with (n+1) mod r = 0, from
 /// the previous skip's sum (at first the stack's input) through a bias-free linear layer
-/// `Residuallayer{n}`. `embedded`: a `linear(..)` precedes the stack, which the reference's
-/// first skip would bypass (it reads the features before its `fclayer_size` layer).
+/// `Residuallayer{n}`. After a `linear(n)` (`embedded`) the first skip reads the features before
+/// it, as the reference's (its `res = x` precedes `EmbeddtoFully`); its projection is sized for
+/// n, so the reference runs only where those features are n wide too, the one case built here.
 pub(crate) fn with_residuals(
     env: &SizeEnv,
     mut fc: FcStack,
     residuals: Option<&Param<usize>>,
-    embedded: bool,
+    embedded: Embedded,
     errs: &mut Errors,
 ) -> Option<FcStack> {
     let Some(param) = residuals else {
@@ -509,12 +537,24 @@ pub(crate) fn with_residuals(
         errs.at(param.span(), format!("{pre}`residuals = {r}` on `fc({n})` adds no skip (a skip follows each full group of {r} layers); use residuals ≤ {n}, or leave it out"));
         return None;
     }
-    if embedded {
-        errs.at(
-            param.span(),
-            format!("{pre}`residuals` of an `fc` after `linear(..)` is not available: the reference's first skip applies a projection sized for `linear(..)`'s output (its `fclayer_size`) to the features before `linear(..)`, which runs only where both widths are equal; write `flatten >> fc(..)` without `linear(..)`, or leave out `residuals`"),
-        );
-        return None;
+    let width = fc.widths[0].0;
+    match embedded {
+        Embedded::No => {}
+        Embedded::Directly { before } if before == width => fc.skip_before_linear = true,
+        Embedded::Directly { before } => {
+            errs.at(
+                param.span(),
+                format!("{pre}`residuals` of an `fc` after `linear({width})` needs as many features before `linear(..)` as after it, found {before}: the reference's first skip applies a projection sized for `linear(..)`'s output (its `fclayer_size`) to the features before `linear(..)`, which runs only where both widths are equal; use `linear({before})`, write `flatten >> fc(..)` without `linear(..)`, or leave out `residuals`"),
+            );
+            return None;
+        }
+        Embedded::Earlier => {
+            errs.at(
+                param.span(),
+                format!("{pre}`residuals` of an `fc` needs the `linear(..)` before it to come directly before it (the reference's `fclayer_size` layer is the stack's first, its skips start before it)"),
+            );
+            return None;
+        }
     }
     let skip_stem =
         fc.keys[0].strip_suffix("Fullyconnected0").map_or_else(|| format!("{}.Residuallayer", fc.keys[0]), |s| format!("{s}Residuallayer"));

@@ -499,6 +499,10 @@ pub struct FcStack {
     /// Key of every skip's projection, `nfcs.nfcs.Residuallayer{n}` after layer n; `(in, out)` of
     /// each. Empty without skips.
     pub residual_keys: Vec<(String, (usize, usize))>,
+    /// The skips start from the features *before* the `linear(n)` that directly precedes the
+    /// stack (of the same width n), as the reference's `Res_FullyConnect` keeps `res = x` before
+    /// its `EmbeddtoFully` (`fclayer_size`) layer. `false`: from the stack's own input.
+    pub skip_before_linear: bool,
 }
 
 /// A plain linear head. Keys `{key}.weight` `(out, in)`, `{key}.bias`.

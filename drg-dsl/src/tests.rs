@@ -1354,24 +1354,82 @@ fn fc_residuals_that_do_not_fit_are_errors_at_the_argument() {
         errs,
         ["`residuals = 4` on `fc(3)` adds no skip (a skip follows each full group of 4 layers); use residuals ≤ 3, or leave it out"]
     );
+    // After `linear(n)` the skips start before it (the reference's `fclayer_size`), which the
+    // reference runs only where the features before it are n wide too.
     let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 40);
+            trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten >> linear(12) >> fc(3, residuals = 1);
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("`residuals` of an `fc` after `linear(12)` needs as many features before `linear(..)` as after it, found 16"),
+        "{errs:?}"
+    );
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 40);
+            trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten;
+            output out[2] = head(seq >> linear(12) >> fc(2, residuals = 1));
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("`residuals` of an `fc` after `linear(12)` needs as many features"), "{errs:?}");
+    let errs = errors(quote! {
+        struct M {
+            input seq: onehot(4, 40);
+            trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten >> linear(16) >> dropout(0.1) >> fc(3, residuals = 1);
+            output out[2] = head(seq);
+        }
+    });
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("`residuals` of an `fc` needs the `linear(..)` before it to come directly before it"), "{errs:?}");
+}
+
+/// `linear(n) >> fc(.., residuals = r)` where the features before `linear(n)` are n wide: the
+/// first skip reads them (the reference's `res = x` before `EmbeddtoFully`), in a trunk and in
+/// an output's own layers; the projections are those of the stack without `linear`.
+#[test]
+fn fc_residuals_after_a_linear_of_the_same_width() {
+    let m = model(quote! {
         struct M {
             input seq: onehot(4, 40);
             trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten >> linear(16) >> fc(3, residuals = 1);
             output out[2] = head(seq);
         }
     });
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].starts_with("`residuals` of an `fc` after `linear(..)` is not available"), "{errs:?}");
-    let errs = errors(quote! {
+    let t = &m.variants[0].trunks[0];
+    let LayerKind::Fc(fc) = &t.layers.last().unwrap().kind else { panic!() };
+    assert!(fc.skip_before_linear);
+    let keys: Vec<(&str, (usize, usize))> = fc.residual_keys.iter().map(|(k, w)| (k.as_str(), *w)).collect();
+    assert_eq!(
+        keys,
+        [("nfcs.nfcs.Residuallayer0", (16, 17)), ("nfcs.nfcs.Residuallayer1", (17, 17)), ("nfcs.nfcs.Residuallayer2", (17, 16))]
+    );
+    let plain = model(quote! {
+        struct M {
+            input seq: onehot(4, 40);
+            trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten >> fc(3, residuals = 1);
+            output out[2] = head(seq);
+        }
+    });
+    let LayerKind::Fc(no_linear) = &plain.variants[0].trunks[0].layers.last().unwrap().kind else { panic!() };
+    assert!(!no_linear.skip_before_linear);
+    assert_eq!(m.variants[0].parameter_count, plain.variants[0].parameter_count + 16 * 16 + 16);
+    let m = model(quote! {
         struct M {
             input seq: onehot(4, 40);
             trunk seq: conv(4, 5) >> gelu >> maxpool(10) >> flatten;
-            output out[2] = head(seq >> linear(16) >> fc(2, residuals = 1));
+            output a[2] = head(seq >> linear(16) >> fc(2, residuals = 2));
+            output b[3] = head(seq >> linear(16) >> fc(2, residuals = 2)), validation = none;
         }
     });
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].starts_with("`residuals` of an `fc` after `linear(..)` is not available"), "{errs:?}");
+    let Heads::Linear { per_trunk, .. } = &m.variants[0].heads else { panic!() };
+    let fc = per_trunk[0][1].stack.as_ref().unwrap().fc.as_ref().unwrap();
+    assert!(fc.skip_before_linear);
+    assert_eq!(fc.residual_keys, vec![("nfcs.1.nfcs.Residuallayer1".to_string(), (16, 16))]);
 }
 
 /// `strides = [..]` / `stride = s` (the reference's `strides` / `trstrides`): ⌈L/s⌉ positions

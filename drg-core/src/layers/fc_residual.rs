@@ -87,6 +87,26 @@ impl<L, R, S: FcSpec, const EVERY: usize> ResFcStack<L, R, S, EVERY> {
         L: FcLayersAt<D>,
         R: Projections<D>,
     {
+        let res = x.with_empty_tape();
+        self.forward_from(x, res, ctx)
+    }
+
+    /// As [`ResFcStack::forward`], with the first skip reading `res` instead of `x`: the
+    /// features before the `linear(..)` that produced `x` (the reference's `Res_FullyConnect`
+    /// keeps `res = x` before its `EmbeddtoFully` layer, the `fclayer_size`; the projection is
+    /// sized for that layer's output, so both have `I` features). `res` carries no tape of its
+    /// own: it is a tape-free handle of a tensor whose tape went on into `x`, so its gradient
+    /// adds to that tensor's.
+    pub fn forward_from<const I: usize, const O: usize, D: DrgDevice, T: Tape<f32, D>>(
+        &mut self,
+        x: Flat<I, D, T>,
+        res: Flat<I, D, T>,
+        ctx: &mut Ctx,
+    ) -> Flat<O, D, T>
+    where
+        L: FcLayersAt<D>,
+        R: Projections<D>,
+    {
         const {
             assert!(L::N > 0 && L::IN == I && L::OUT == O, "fully connected stack widths do not fit");
             assert!(skips_fit(L::WIDTHS, R::WIDTHS, EVERY), "residual projections do not fit the stack's layers");
@@ -94,7 +114,7 @@ impl<L, R, S: FcSpec, const EVERY: usize> ResFcStack<L, R, S, EVERY> {
         let b = x.shape().0;
         let x: Tensor<(usize, usize), f32, D, T> = x.reshape_like(&(b, I));
         // res: the skip source (the stack's input, then every sum); h: the running activation.
-        let mut res = x.with_empty_tape();
+        let mut res: Tensor<(usize, usize), f32, D, T> = res.reshape_like(&(b, I));
         let mut h = x;
         for i in 0..L::N {
             h = self.layers.step_at(i, h, S::DROPOUT, S::ACT, ctx);

@@ -292,6 +292,11 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
             }
             LayerKind::Linear(lin) => {
                 fields.push(Field::typed(f.clone(), linear_ty(lin.in_features, lin.out_features), lin.key.clone()));
+                // A following `fc(.., residuals = r)` starts its skips from the features before
+                // this layer (the reference's `res = x` before `EmbeddtoFully`).
+                if matches!(trunk.layers.get(n + 1).map(|l| &l.kind), Some(LayerKind::Fc(fc)) if fc.skip_before_linear) {
+                    body.push(quote! { let pre_linear = h.with_empty_tape(); });
+                }
                 body.push(quote! { let h = self.#f.forward(h); });
                 if n == last {
                     body.push(quote! { ctx.record("after_fc", &h); });
@@ -300,7 +305,11 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
             LayerKind::Fc(fc) => {
                 let (i, o) = (fc.widths.first().map_or(0, |w| w.0), fc.widths.last().map_or(0, |w| w.1));
                 fields.push(Field::typed(f.clone(), fc_ty(fc)?, fc_field_key(fc)));
-                body.push(quote! { let h = self.#f.forward::<#i, #o, D, T>(h, ctx); });
+                if fc.skip_before_linear {
+                    body.push(quote! { let h = self.#f.forward_from::<#i, #o, D, T>(h, pre_linear, ctx); });
+                } else {
+                    body.push(quote! { let h = self.#f.forward::<#i, #o, D, T>(h, ctx); });
+                }
                 if n == last {
                     body.push(quote! { ctx.record("after_fc", &h); });
                 }
@@ -378,11 +387,22 @@ fn heads_code(model: &Model, v: &Variant) -> Result<(Vec<Field>, TokenStream), s
                     let input = match &heads[k].stack {
                         Some(stack) => {
                             let lin = format_ident!("hs{}_{}_lin", t, k);
-                            let mut steps = vec![quote! { let s = self.#lin.forward(#input); }];
+                            let mut steps = vec![quote! { let s = #input; }];
+                            // Skips from the trunk's features (the reference's `res = x` before
+                            // the output's `EmbeddtoFully`).
+                            let from_features = stack.fc.as_ref().is_some_and(|fc| fc.skip_before_linear);
+                            if from_features {
+                                steps.push(quote! { let pre_linear = s.with_empty_tape(); });
+                            }
+                            steps.push(quote! { let s = self.#lin.forward(s); });
                             if let Some(fc) = &stack.fc {
                                 let f = format_ident!("hs{}_{}_fc", t, k);
                                 let (a, b) = (fc.widths[0].0, fc.widths.last().map_or(0, |w| w.1));
-                                steps.push(quote! { let s = self.#f.forward::<#a, #b, D, T>(s, ctx); });
+                                if from_features {
+                                    steps.push(quote! { let s = self.#f.forward_from::<#a, #b, D, T>(s, pre_linear, ctx); });
+                                } else {
+                                    steps.push(quote! { let s = self.#f.forward::<#a, #b, D, T>(s, ctx); });
+                                }
                             }
                             let stage = format!("after_fc{k}");
                             quote!({ #(#steps)* ctx.record(#stage, &s); s })
