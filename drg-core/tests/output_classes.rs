@@ -97,6 +97,8 @@ drg_model! {
 }
 
 type In = Tensor<(usize, usize, usize), f32, Cpu>;
+/// An output batch with the gradient tape.
+type Traced = Tensor<(usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>;
 
 /// The reference's `POWmax` crop, 128^(1/exponent) in f64.
 fn crop(exponent: i32) -> f64 {
@@ -151,7 +153,7 @@ fn weight(i: usize, e: usize) -> f32 {
 /// model in f32 (step 1e-3), on every 7th input value.
 fn check_gradients<M: DrgModel<Cpu>>(model: &mut M, xs: Vec<In>) {
     let dev = Cpu::default();
-    let weigh = |outs: Vec<Tensor<(usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>>| {
+    let weigh = |outs: Vec<Traced>| {
         let mut it = outs.into_iter().enumerate().map(|(i, o)| {
             let shape = *o.shape();
             let w = dev.tensor_from_vec((0..shape.0 * shape.1).map(|e| weight(i, e)).collect(), shape);
