@@ -3,8 +3,10 @@
 //! dfdx 0.13 has no convolution on stable Rust, so this is our own op: per sample, an im2col
 //! buffer `[CI·K × LO]` turns the convolution into one GEMM with the `[CO × CI·K]` weight
 //! ([`sgemm`]: an AVX-512 kernel of our own, or the `gemm` crate dfdx uses). Samples run in
-//! parallel (one GEMM per sample and thread);
-//! with fewer samples than threads the GEMM itself is parallel instead. The backward pass reuses
+//! parallel (one GEMM per sample and thread); in the forward pass, the samples left over when the
+//! batch is not a multiple of the thread count are each split over the threads instead (see
+//! [`forward_host_into`]); in the backward pass, with fewer samples than threads the GEMM itself
+//! is parallel. The backward pass reuses
 //! the same im2col buffer per sample: first `dW += dY·colᵀ`, then `col ← Wᵀ·dY` scattered back
 //! into `dx` (col2im), so gradients cost two GEMMs and no extra memory.
 
@@ -14,7 +16,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::host::{add_assign, dims, expect_dims, host_vec, ConsumedGrad, HostDevice, Scratch};
-use super::sgemm::sgemm;
+use super::sgemm::{sgemm, LHS_PANEL_ROWS};
 
 /// Geometry of a 1-d convolution along the length axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,22 +98,34 @@ impl ConvProblem {
 
     /// im2col of one sample: `col[(i·K + j)·LO + t] = xpad[i, t·s + j·d]`.
     fn im2col(&self, x: &[f32], col: &mut [f32]) {
-        let (k, lo, s) = (self.geom.kernel, self.len_out, self.geom.stride);
+        let rows = self.geom.kernel * self.len_out;
         for i in 0..self.cin {
-            let xi = &x[i * self.len..(i + 1) * self.len];
-            for j in 0..k {
-                let row = &mut col[(i * k + j) * lo..(i * k + j + 1) * lo];
-                let (t0, t1, off) = self.valid_range(j);
-                row[..t0].fill(0.0);
-                row[t1..].fill(0.0);
-                if t1 > t0 {
-                    let p0 = (t0 as isize * s as isize + off) as usize;
-                    if s == 1 {
-                        row[t0..t1].copy_from_slice(&xi[p0..p0 + (t1 - t0)]);
-                    } else {
-                        for (r, p) in row[t0..t1].iter_mut().zip((p0..).step_by(s)) {
-                            *r = xi[p];
-                        }
+            self.im2col_channel(&x[i * self.len..(i + 1) * self.len], &mut col[i * rows..(i + 1) * rows]);
+        }
+    }
+
+    /// [`Self::im2col`] with the input channels spread over the threads (for one sample whose
+    /// GEMM is split over the threads too).
+    fn im2col_parallel(&self, x: &[f32], col: &mut [f32]) {
+        let rows = (self.geom.kernel * self.len_out).max(1);
+        col[..self.cin * rows].par_chunks_mut(rows).zip(x.par_chunks(self.len.max(1))).for_each(|(c, xi)| self.im2col_channel(xi, c));
+    }
+
+    /// The K rows of the im2col matrix that input channel `xi` makes: `col[j·LO + t] = xpad[t·s + j·d]`.
+    fn im2col_channel(&self, xi: &[f32], col: &mut [f32]) {
+        let (k, lo, s) = (self.geom.kernel, self.len_out, self.geom.stride);
+        for j in 0..k {
+            let row = &mut col[j * lo..(j + 1) * lo];
+            let (t0, t1, off) = self.valid_range(j);
+            row[..t0].fill(0.0);
+            row[t1..].fill(0.0);
+            if t1 > t0 {
+                let p0 = (t0 as isize * s as isize + off) as usize;
+                if s == 1 {
+                    row[t0..t1].copy_from_slice(&xi[p0..p0 + (t1 - t0)]);
+                } else {
+                    for (r, p) in row[t0..t1].iter_mut().zip((p0..).step_by(s)) {
+                        *r = xi[p];
                     }
                 }
             }
@@ -147,9 +161,12 @@ impl ConvProblem {
         self.batch >= rayon::current_num_threads()
     }
 
-    /// Samples per rayon task: one task per thread, so each thread allocates one im2col buffer.
+    /// The fewest samples a rayon task takes: one task per thread (so each thread allocates one
+    /// im2col buffer and one set of weight gradients). Rounded down: rayon splits a range only
+    /// into halves of at least this many, so rounding up would leave an odd batch (5 on 2
+    /// threads) unsplit, run by the calling thread alone.
     fn samples_per_task(&self) -> usize {
-        self.batch.div_ceil(rayon::current_num_threads()).max(1)
+        (self.batch / rayon::current_num_threads()).max(1)
     }
 
     fn gemm_parallelism(&self) -> Parallelism {
@@ -169,30 +186,53 @@ pub(crate) fn forward_host(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&
 }
 
 /// [`forward_host`] into `y` (`batch · cout · len_out` values; every element is written).
+///
+/// Work is split so that both cores stay busy whatever the batch size: the largest multiple of
+/// the thread count of samples runs one sample per task (single-threaded GEMMs, one im2col
+/// buffer per thread), and each remaining sample (fewer than threads: the last samples of a
+/// validation batch of 5, a batch of 1) is split inside: its im2col over the input channels and
+/// its GEMM over blocks of output channels. Before, rayon ran a batch it could not split evenly
+/// on the calling thread alone (a batch of 5 on 2 threads: one core idle for the whole pass).
+/// Every output value is the same GEMM sum in the same order either way.
 pub(crate) fn forward_host_into(p: &ConvProblem, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
     // every element is written: bias fill + accumulate, or a non-accumulating GEMM
     assert_eq!(y.len(), p.batch * co * lo, "conv1d: output buffer of the wrong length");
-    let par = p.gemm_parallelism();
-    let one = |col: &mut Scratch, (ys, xs): (&mut [f32], &[f32])| {
-        p.im2col(xs, col);
-        if let Some(b) = bias {
+    let gemm_rows = |ys: &mut [f32], ws: &[f32], bs: Option<&[f32]>, col: &[f32]| {
+        if let Some(b) = bs {
             for (row, &bo) in ys.chunks_mut(lo).zip(b) {
                 row.fill(bo);
             }
         }
-        sgemm((co, lo, cols), ys, lo, bias.is_some(), w, (1, cols), col, (1, lo), par);
+        let rows = ys.len() / lo.max(1);
+        sgemm((rows, lo, cols), ys, lo, bs.is_some(), ws, (1, cols), col, (1, lo), Parallelism::None);
     };
     let sample_in = (p.cin * p.len).max(1);
     let sample_out = (co * lo).max(1);
-    if p.per_sample_parallel() {
-        y.par_chunks_mut(sample_out)
-            .zip(x.par_chunks(sample_in))
-            .with_min_len(p.samples_per_task())
-            .for_each_init(|| Scratch::for_overwrite(cols * lo), one);
-    } else {
+    let threads = rayon::current_num_threads().max(1);
+    let whole = p.batch - p.batch % threads;
+    let (y_whole, y_rest) = y.split_at_mut(whole * co * lo);
+    let (x_whole, x_rest) = x.split_at(whole * p.cin * p.len);
+    if whole > 0 {
+        y_whole.par_chunks_mut(sample_out).zip(x_whole.par_chunks(sample_in)).with_min_len(whole / threads).for_each_init(
+            || Scratch::for_overwrite(cols * lo),
+            |col, (ys, xs)| {
+                p.im2col(xs, col);
+                gemm_rows(ys, w, bias, col);
+            },
+        );
+    }
+    if !y_rest.is_empty() {
+        // blocks of output channels, one per thread, whole row panels of the GEMM kernel
+        let block = co.div_ceil(threads).next_multiple_of(LHS_PANEL_ROWS);
         let mut col = Scratch::for_overwrite(cols * lo);
-        y.chunks_mut(sample_out).zip(x.chunks(sample_in)).for_each(|pair| one(&mut col, pair));
+        for (ys, xs) in y_rest.chunks_mut(sample_out).zip(x_rest.chunks(sample_in)) {
+            p.im2col_parallel(xs, &mut col);
+            let col = &*col;
+            ys.par_chunks_mut(block * lo).zip(w.par_chunks(block * cols)).enumerate().for_each(|(n, (yb, wb))| {
+                gemm_rows(yb, wb, bias.map(|b| &b[n * block..(n * block + block).min(co)]), col);
+            });
+        }
     }
 }
 
@@ -292,6 +332,68 @@ mod tests {
         for (k, d) in [(15, 1), (8, 1), (11, 2), (4, 3), (2, 1)] {
             assert_eq!(ConvGeom::same(k, d).out_len(37), 37);
         }
+    }
+
+    /// A direct convolution in f64 from the definition: `y[b, o, t] = bias[o] + Σ_i Σ_j
+    /// w[o, i, j] · x[b, i, t·s + j·d − pad_left]` (zero outside the input).
+    fn direct(p: &ConvProblem, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f64> {
+        let g = p.geom;
+        let mut y = vec![0.0f64; p.batch * p.cout * p.len_out];
+        for b in 0..p.batch {
+            for o in 0..p.cout {
+                for t in 0..p.len_out {
+                    let mut acc = bias[o] as f64;
+                    for i in 0..p.cin {
+                        for j in 0..g.kernel {
+                            let pos = (t * g.stride + j * g.dilation) as isize - g.pad_left as isize;
+                            if pos >= 0 && (pos as usize) < p.len {
+                                acc += w[(o * p.cin + i) * g.kernel + j] as f64 * x[(b * p.cin + i) * p.len + pos as usize] as f64;
+                            }
+                        }
+                    }
+                    y[(b * p.cout + o) * p.len_out + t] = acc;
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn forward_matches_the_direct_convolution_for_every_batch_split() {
+        // on 2 threads: batch 1 (one sample split over the threads), 2 (one sample per thread),
+        // 3 and 5 (whole rounds plus a split sample); 30 output channels: blocks of 24 and 6
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let geom = ConvGeom { kernel: 5, dilation: 2, stride: 1, pad_left: 4, pad_right: 4 };
+        let (cin, cout, len) = (3, 30, 41);
+        let w: Vec<f32> = (0..cout * cin * 5).map(|i| ((i * 37 % 23) as f32 - 11.0) / 17.0).collect();
+        let bias: Vec<f32> = (0..cout).map(|o| o as f32 / 7.0 - 2.0).collect();
+        for batch in [1, 2, 3, 5] {
+            let p = ConvProblem { batch, cin, len, cout, len_out: geom.out_len(len), geom };
+            let x: Vec<f32> = (0..batch * cin * len).map(|i| ((i * 53 % 29) as f32 - 14.0) / 9.0).collect();
+            let mut y = vec![f32::NAN; batch * cout * p.len_out];
+            pool.install(|| forward_host_into(&p, &x, &w, Some(&bias), &mut y));
+            for (n, (got, want)) in y.iter().zip(direct(&p, &x, &w, &bias)).enumerate() {
+                assert!((*got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()), "batch {batch}, value {n}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_split_sample_gets_the_same_bits_as_a_whole_one() {
+        // batch 3 on 2 threads: samples 0 and 1 run one per thread, sample 2 is split over both;
+        // with the same input all three must agree to the last bit (same sums, same order)
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let geom = ConvGeom::same(7, 1);
+        let (cin, cout, len) = (6, 40, 300);
+        let w: Vec<f32> = (0..cout * cin * 7).map(|i| ((i * 37 % 23) as f32 - 11.0) / 17.0).collect();
+        let sample: Vec<f32> = (0..cin * len).map(|i| ((i * 53 % 29) as f32 - 14.0) / 9.0).collect();
+        let x = sample.repeat(3);
+        let p = ConvProblem { batch: 3, cin, len, cout, len_out: len, geom };
+        let mut y = vec![f32::NAN; 3 * cout * len];
+        pool.install(|| forward_host_into(&p, &x, &w, None, &mut y));
+        let (first, rest) = y.split_at(cout * len);
+        assert_eq!(first, &rest[..cout * len]);
+        assert_eq!(first, &rest[cout * len..]);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 
 use gemm::Parallelism;
 
+/// Rows of lhs that the AVX-512 microkernel computes together: callers that split a GEMM over
+/// blocks of rows make the blocks multiples of this.
+pub(crate) const LHS_PANEL_ROWS: usize = 12;
+
 /// `dst = (accumulate ? dst : 0) + lhs·rhs`, with `dst` row-major (`dst_rs`, column stride 1).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm(
@@ -74,7 +78,7 @@ pub(crate) fn sgemm(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    const MR: usize = 12;
+    const MR: usize = super::LHS_PANEL_ROWS;
     const NR: usize = 32;
     /// Largest k block; k is split into equal blocks no larger than this.
     const KC: usize = 320;
