@@ -193,24 +193,27 @@ pub(crate) fn pooling(kind: PoolKind, size: usize, in_len: usize) -> Pool {
 /// after it for ⌈L/s⌉ positions (its `currlen`), so a pooling that gives another length is one
 /// it cannot run. `size ≤ in_len`.
 pub(crate) fn pooling_steps(kind: PoolKind, size: usize, step: usize, in_len: usize) -> Result<Pool, String> {
-    let (q, out_len) = steps_geometry(kind, size, step, in_len);
-    let Some(out_len) = out_len else {
-        return Err(format!(
-            "the reference pads this pooling by ⌈({size} − {in_len} mod {step})/2⌉ = {q} on each side, and PyTorch's {} rejects a negative padding; use a step ≤ {}",
-            if kind == PoolKind::Max { "MaxPool1d" } else { "AvgPool1d" },
-            size + 1
-        ));
-    };
-    let want = in_len.div_ceil(step);
-    if out_len != want {
+    let fits = || {
         let fits: Vec<String> = (1..=in_len)
             .filter(|&s| s != step && steps_geometry(kind, size, s, in_len).1 == Some(in_len.div_ceil(s)))
             .take(8)
             .map(|s| s.to_string())
             .collect();
+        format!("steps that fit here: {}", fits.join(", "))
+    };
+    let (q, out_len) = steps_geometry(kind, size, step, in_len);
+    let Some(out_len) = out_len else {
         return Err(format!(
-            "with step {step} this pooling gives {out_len} positions from length {in_len}, but the reference sizes every layer after it for ⌈{in_len}/{step}⌉ = {want} (its `currlen`), so it cannot run this model; steps that fit here: {}",
-            fits.join(", ")
+            "the reference pads this pooling by ⌈({size} − {in_len} mod {step})/2⌉ = {q} on each side, and PyTorch's {} rejects a negative padding; {}",
+            if kind == PoolKind::Max { "MaxPool1d" } else { "AvgPool1d" },
+            fits()
+        ));
+    };
+    let want = in_len.div_ceil(step);
+    if out_len != want {
+        return Err(format!(
+            "with step {step} this pooling gives {out_len} positions from length {in_len}, but the reference sizes every layer after it for ⌈{in_len}/{step}⌉ = {want} (its `currlen`), so it cannot run this model; {}",
+            fits()
         ));
     }
     Ok(Pool { kind, size, step, in_len, pad: q.max(0) as usize, out_len })

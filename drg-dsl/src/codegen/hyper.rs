@@ -375,6 +375,32 @@ mod tests {
         }
     }
 
+    /// `maxpool(p, step = s)` after the stem is the reference's `pooling_steps=s`; without
+    /// `step` it is `pooling_size`, as the reference's default.
+    #[test]
+    fn a_pooling_step_is_pooling_steps() {
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 50);
+                trunk seq: conv(3, 3) >> gelu >> maxpool(4, step = 3) >> flatten;
+                output out[2] = head(seq);
+            }
+        });
+        for want in ["max_pooling=True", "pooling_size=4", "pooling_steps=3"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 50);
+                trunk seq: conv(3, 3) >> gelu >> wpool(5) >> flatten;
+                output out[2] = head(seq);
+            }
+        });
+        for want in ["weighted_pooling=True", "pooling_size=5", "pooling_steps=5"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+    }
+
     /// `multiout.npz`: one fully connected stack per output is the reference's `nfc_layers` list.
     #[test]
     fn outputs_with_their_own_layers_give_the_nfc_layers_list() {
