@@ -68,7 +68,7 @@ enum Kind {
 /// The reference's padding of `pooling_layer(.., pooling_size = p, stride = s, padding = q)`
 /// after the stem: `int(np.ceil((p − L % s)/2)) * int(L % s > 0)`.
 fn ref_pad(l: usize, p: usize, s: usize) -> i64 {
-    if l % s == 0 {
+    if l.is_multiple_of(s) {
         0
     } else {
         ((p as f64 - (l % s) as f64) / 2.0).ceil() as i64
