@@ -651,7 +651,7 @@ fn infer_stack(
     if dils.is_empty() {
         return None; // n = 0, reported by `positive`.
     }
-    let strides = stack_strides(spec, strides, dils.len(), pool_size.is_some(), env, errs)?;
+    let strides = stack_strides(spec, strides, dils.len(), env, errs)?;
     let first_of_role = match role {
         StackRole::Dilated => !std::mem::replace(&mut roles.dilated, true),
         StackRole::Blocks => !std::mem::replace(&mut roles.blocks, true),
@@ -669,14 +669,17 @@ fn infer_stack(
         if len < kernel {
             break;
         }
+        // the reference's strided length, floor((L + pad − d(k−1) − 1)/s + 1) = ⌈L/s⌉, which
+        // the layer's pooling (if any) pools
+        let strided = len.div_ceil(strides[n]);
         let mut pool = None;
         let mut stop = false;
         if let Some(p) = pool_size {
             if (n + 1) % every == 0 {
-                if p > len {
+                if p > strided {
                     stop = true;
                 } else {
-                    pool = Some(pooling(pool_kind, p, len));
+                    pool = Some(pooling(pool_kind, p, strided));
                 }
             }
         }
@@ -690,12 +693,7 @@ fn infer_stack(
             bn_key: batchnorm.then(|| format!("{key}.Bnorm{n}")),
             conv_key: format!("{key}.Conv{n}.conv1d"),
         });
-        if let Some(p) = pool {
-            len = p.out_len;
-        } else {
-            // the reference's strided length, floor((L + pad − d(k−1) − 1)/s + 1) = ⌈L/s⌉
-            len = len.div_ceil(strides[n]);
-        }
+        len = pool.map_or(strided, |p| p.out_len);
         if stop {
             break;
         }
@@ -708,21 +706,12 @@ fn infer_stack(
 }
 
 /// The stride of every requested layer of a stack (`strides = [..]` of `dilated`, one per
-/// dilation; `stride = s` of `convblocks`, every layer's; 1 without), each ≥ 1. Strides above
-/// 1 together with a pooling inside the stack are an error: the reference then pools the skip
-/// through both windows, which drg-rs does not build.
-fn stack_strides(
-    spec: &LayerSpec,
-    strides: Option<&StackStrides>,
-    n: usize,
-    pooled: bool,
-    env: &SizeEnv,
-    errs: &mut Errors,
-) -> Option<Vec<usize>> {
+/// dilation; `stride = s` of `convblocks`, every layer's; 1 without), each ≥ 1.
+fn stack_strides(spec: &LayerSpec, strides: Option<&StackStrides>, n: usize, env: &SizeEnv, errs: &mut Errors) -> Option<Vec<usize>> {
     let pre = env.prefix();
-    let (span, list) = match strides {
-        None => return Some(vec![1; n]),
-        Some(StackStrides::One(p)) => (p.span(), vec![positive(env, p, "the stride", errs)?; n]),
+    match strides {
+        None => Some(vec![1; n]),
+        Some(StackStrides::One(p)) => Some(vec![positive(env, p, "the stride", errs)?; n]),
         Some(StackStrides::List(span, list)) => {
             if list.len() != n {
                 errs.at(
@@ -732,12 +721,7 @@ fn stack_strides(
                 return None;
             }
             let list: Vec<Option<usize>> = list.iter().map(|p| positive(env, p, "a stride", errs)).collect();
-            (*span, list.into_iter().collect::<Option<Vec<usize>>>()?)
+            list.into_iter().collect::<Option<Vec<usize>>>()
         }
-    };
-    if pooled && list.iter().any(|&s| s > 1) {
-        errs.at(span, format!("{pre}strides above 1 in `{}` together with its pooling are not available in drg-rs (the reference pools the skip through both windows); pool in a separate stack, or leave the strides at 1", spec.name));
-        return None;
     }
-    Some(list)
 }

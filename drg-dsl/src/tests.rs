@@ -1438,6 +1438,38 @@ fn stack_strides_shorten_the_sequence() {
     assert_eq!(t.features, 4 * 3);
 }
 
+/// Strides with a pooling in the same stack: the layer's pooling pools its strided output
+/// (`Res_Conv1d`: `currlen` after the strided conv, then `ceil(currlen/psize)`), and a pooling
+/// larger than the strided length is not built, nor anything after it.
+#[test]
+fn strided_stacks_pool_the_strided_length() {
+    let m = model(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu >> convblocks(2, k = 3, stride = 2, maxpool = 2) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    let t = &variant(&m, "default").trunks[0];
+    let s = stack(t, StackRole::Blocks);
+    // 50 → stride 2 → 25 → pool 2 (q = 1) → 13 → stride 2 → 7 → pool 2 (q = 1) → 4
+    let pools: Vec<(usize, usize, usize)> = s.layers.iter().map(|l| l.pool.map(|p| (p.in_len, p.pad, p.out_len)).unwrap()).collect();
+    assert_eq!(pools, vec![(25, 1, 13), (7, 1, 4)]);
+    assert_eq!(stack_lengths(s), vec![50, 13, 4]);
+    // 20 → stride 4 → 5; a pooling of 6 does not fit: the layer is built without it, and the
+    // stack ends there
+    let m = model(quote! {
+        struct M {
+            input seq: onehot(4, 20);
+            trunk seq: conv(4, 3) >> gelu >> convblocks(3, k = 3, stride = 4, wpool = 6) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    let s = stack(&variant(&m, "default").trunks[0], StackRole::Blocks);
+    assert_eq!(s.layers.len(), 1);
+    assert!(s.layers[0].pool.is_none());
+}
+
 #[test]
 fn stack_strides_that_do_not_fit_are_errors() {
     let errs = errors(quote! {
@@ -1448,15 +1480,6 @@ fn stack_strides_that_do_not_fit_are_errors() {
         }
     });
     assert_eq!(errs, ["`strides` of `dilated` has 1 entries for 2 layers; give one stride per dilation"]);
-    let errs = errors(quote! {
-        struct M {
-            input seq: onehot(4, 50);
-            trunk seq: conv(4, 3) >> gelu >> convblocks(2, k = 3, stride = 2, maxpool = 2) >> flatten;
-            output out[2] = head(seq);
-        }
-    });
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].starts_with("strides above 1 in `convblocks` together with its pooling are not available"), "{errs:?}");
     let errs = errors(quote! {
         struct M {
             input seq: onehot(4, 50);

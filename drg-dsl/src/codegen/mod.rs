@@ -261,7 +261,7 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                 };
                 let inner = sub(inner);
                 let call = if stack.layers.iter().any(|l| l.stride > 1) {
-                    // no pooling here (an error in the IR): `ConvStack<C, 0, 1, ..>`
+                    // with its pooling, if any: `ConvStack<C, P, S, ..>::forward_strided`
                     let strides = stack.layers.iter().map(|l| {
                         let s = l.stride;
                         quote!(#c::layers::conv_stack_strided::Stride<#s>)
