@@ -30,6 +30,7 @@ pub use dfdx::tensor::Cpu as DefaultDevice;
 pub use dfdx::tensor::Cuda;
 
 use crate::ops::loss::{LossKind, LossShapeError};
+use crate::ops::pool::PoolKind;
 pub use crate::ops::HostDevice;
 use crate::ops::{BnMode, ConvGeom};
 
@@ -104,11 +105,22 @@ pub trait DrgDevice: Device<f32> + TensorFromVec<f32> + Clone + 'static {
     fn max_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(x: Tensor<Si, f32, Self, T>, p: usize, out_shape: So)
         -> Tensor<So, f32, Self, T>;
 
-    /// Mean pooling with the windows of [`DrgDevice::weighted_pool`], zero-padded, dividing by
-    /// p (`count_include_pad`).
+    /// Mean pooling with the windows of [`DrgDevice::weighted_pool`]: the mean of each window's
+    /// real positions (the reference's `count_include_pad=False`).
     fn mean_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(
         x: Tensor<Si, f32, Self, T>,
         p: usize,
+        out_shape: So,
+    ) -> Tensor<So, f32, Self, T>;
+
+    /// The pooling `kind` with window p and step s, `(p, s)` (the reference's `pooling_size` and
+    /// `pooling_steps`): the geometry of [`crate::ops::pool`], x `[B, C, L]` → `[B, C, LO]` with
+    /// LO = [`crate::ops::pool::steps_len`]. With s = p it is the pooling of the method of that
+    /// kind.
+    fn pool_steps<Si: Shape, So: Shape, T: Tape<f32, Self>>(
+        x: Tensor<Si, f32, Self, T>,
+        kind: PoolKind,
+        window_step: (usize, usize),
         out_shape: So,
     ) -> Tensor<So, f32, Self, T>;
 
@@ -192,6 +204,16 @@ macro_rules! forward_kernels {
             fn mean_pool<Si: Shape, So: Shape, T: Tape<f32, Self>>(x: Tensor<Si, f32, Self, T>, p: usize, out_shape: So) -> Tensor<So, f32, Self, T> {
                 use $ops as ops;
                 ops::mean_pool(x, p, out_shape)
+            }
+
+            fn pool_steps<Si: Shape, So: Shape, T: Tape<f32, Self>>(
+                x: Tensor<Si, f32, Self, T>,
+                kind: PoolKind,
+                window_step: (usize, usize),
+                out_shape: So,
+            ) -> Tensor<So, f32, Self, T> {
+                use $ops as ops;
+                ops::pool_steps(x, kind, window_step, out_shape)
             }
 
             fn batchnorm_gelu<S: Shape, Sc: Shape, T: Tape<f32, Self>>(

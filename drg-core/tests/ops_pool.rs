@@ -19,14 +19,18 @@ enum Kind {
 }
 
 /// The reference pooling in f64, written from behaviour P2 directly: pad q copies of `pad` on
-/// both sides, cut windows of p, drop the incomplete tail.
+/// both sides, cut windows of p, drop the incomplete tail; the mean is over a window's real
+/// positions (the reference's `pooling_layer` builds `AvgPool1d(count_include_pad=False)`).
 fn pool_ref(kind: Kind, x: &[f64], rows: usize, l: usize, p: usize, pad: f64) -> Vec<f64> {
     let q = if l.is_multiple_of(p) { 0 } else { (p - l % p).div_ceil(2) };
     let lp = l + 2 * q;
     let mut out = Vec::new();
     for r in 0..rows {
         let padded: Vec<f64> = (0..lp).map(|i| if i < q || i >= q + l { pad } else { x[r * l + i - q] }).collect();
-        for w in padded.chunks_exact(p) {
+        for (wi, w) in padded.chunks_exact(p).enumerate() {
+            // the window's real positions (the reference's mean pooling, `AvgPool1d(..,
+            // count_include_pad=False)`, divides by their count)
+            let real = (wi * p..(wi + 1) * p).filter(|&i| i >= q && i < q + l).count();
             out.push(match kind {
                 Kind::Weighted => {
                     let m = w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -34,7 +38,7 @@ fn pool_ref(kind: Kind, x: &[f64], rows: usize, l: usize, p: usize, pad: f64) ->
                     w.iter().map(|v| v * (v - m).exp() / z).sum()
                 }
                 Kind::Max => w.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-                Kind::Mean => w.iter().sum::<f64>() / p as f64,
+                Kind::Mean => w.iter().sum::<f64>() / real as f64,
             });
         }
     }

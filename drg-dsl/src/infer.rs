@@ -181,7 +181,59 @@ pub(crate) fn same_padding(kernel: usize, dilation: usize) -> (usize, usize) {
 pub(crate) fn pooling(kind: PoolKind, size: usize, in_len: usize) -> Pool {
     let rem = in_len % size;
     let pad = if rem == 0 { 0 } else { (size - rem).div_ceil(2) };
-    Pool { kind, size, in_len, pad, out_len: in_len.div_ceil(size) }
+    Pool { kind, size, step: size, in_len, pad, out_len: in_len.div_ceil(size) }
+}
+
+/// The pooling after the stem with a step (the reference's `pooling_steps`; `cnn.__init__` in
+/// `drg_tools/cnn_model.py` and `pooling_layer` in `drg_tools/modules.py` at `79b2f07`), or why
+/// the reference cannot run it. The reference pads q = `int(np.ceil((p − L % s)/2))` (0 when s
+/// divides L) on both sides; max and mean pooling are PyTorch's `MaxPool1d`/`AvgPool1d(p,
+/// stride = s, padding = q)`, ⌊(L + 2q − p)/s⌋ + 1 windows, and raise on a negative q; the
+/// weighted pool (`Padded_AvgPool1d(weighted=True)`) ignores the stride and takes ⌊(L + 2q)/p⌋
+/// windows of p one after the other (no padding where q ≤ 0). The reference sizes every layer
+/// after it for ⌈L/s⌉ positions (its `currlen`), so a pooling that gives another length is one
+/// it cannot run. `size ≤ in_len`.
+pub(crate) fn pooling_steps(kind: PoolKind, size: usize, step: usize, in_len: usize) -> Result<Pool, String> {
+    let fits = || {
+        let fits: Vec<String> = (1..=in_len)
+            .filter(|&s| s != step && steps_geometry(kind, size, s, in_len).1 == Some(in_len.div_ceil(s)))
+            .take(8)
+            .map(|s| s.to_string())
+            .collect();
+        format!("steps that fit here: {}", fits.join(", "))
+    };
+    let (q, out_len) = steps_geometry(kind, size, step, in_len);
+    let Some(out_len) = out_len else {
+        return Err(format!(
+            "the reference pads this pooling by ⌈({size} − {in_len} mod {step})/2⌉ = {q} on each side, and PyTorch's {} rejects a negative padding; {}",
+            if kind == PoolKind::Max { "MaxPool1d" } else { "AvgPool1d" },
+            fits()
+        ));
+    };
+    let want = in_len.div_ceil(step);
+    if out_len != want {
+        return Err(format!(
+            "with step {step} this pooling gives {out_len} positions from length {in_len}, but the reference sizes every layer after it for ⌈{in_len}/{step}⌉ = {want} (its `currlen`), so it cannot run this model; {}",
+            fits()
+        ));
+    }
+    Ok(Pool { kind, size, step, in_len, pad: q.max(0) as usize, out_len })
+}
+
+/// The reference's padding q of a pooling with window `size` and step `step` on `in_len`
+/// positions (`int(np.ceil((size − in_len % step)/2))`, 0 when `step` divides `in_len`; it can
+/// be negative), and its output length, `None` where PyTorch raises (a negative padding of max
+/// or mean pooling). `size ≤ in_len`.
+fn steps_geometry(kind: PoolKind, size: usize, step: usize, in_len: usize) -> (i64, Option<usize>) {
+    let rem = in_len % step;
+    // ⌈a/2⌉ of a signed a = size − rem, as `np.ceil`
+    let q: i64 = if rem == 0 { 0 } else { -((rem as i64 - size as i64).div_euclid(2)) };
+    let out_len = match kind {
+        PoolKind::Weighted => Some((in_len + 2 * q.max(0) as usize) / size),
+        PoolKind::Max | PoolKind::Mean if q < 0 => None,
+        PoolKind::Max | PoolKind::Mean => Some((in_len + 2 * q as usize - size) / step + 1),
+    };
+    (q, out_len)
 }
 
 /// P6 widths of an `n`-layer FC stack starting (and ending) at width `d0`.
@@ -292,9 +344,13 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                 }
                 (LayerKind::Dropout { p: p_val }, shape)
             }
-            SpecKind::Pool { kind, p } => {
+            SpecKind::Pool { kind, p, step } => {
                 let (c, l) = needs_seq(errs)?;
                 let size = positive(env, p, "the pooling size", errs)?;
+                let step_value = match step {
+                    Some(s) => Some((positive(env, s, "the pooling step", errs)?, s.span())),
+                    None => None,
+                };
                 if size > l {
                     errs.at(
                         p.span(),
@@ -305,7 +361,16 @@ fn infer_trunk(input: &InputSpec, specs: &[LayerSpec], key_prefix: String, env: 
                     );
                     return None;
                 }
-                let pool = pooling(*kind, size, l);
+                let pool = match step_value {
+                    Some((s, span)) if s != size => match pooling_steps(*kind, size, s, l) {
+                        Ok(pool) => pool,
+                        Err(why) => {
+                            errs.at(span, format!("{pre}`{}({size}, step = {s})` on length {l}: {why}", spec.name));
+                            return None;
+                        }
+                    },
+                    _ => pooling(*kind, size, l),
+                };
                 (LayerKind::Pool(pool), Shape::Seq { channels: c, len: pool.out_len })
             }
             SpecKind::Stack { role, k, dilations, bias, batchnorm, act, pool, every, dropout, strides } => {
@@ -627,7 +692,7 @@ fn infer_stack(
     if dils.is_empty() {
         return None; // n = 0, reported by `positive`.
     }
-    let strides = stack_strides(spec, strides, dils.len(), pool_size.is_some(), env, errs)?;
+    let strides = stack_strides(spec, strides, dils.len(), env, errs)?;
     let first_of_role = match role {
         StackRole::Dilated => !std::mem::replace(&mut roles.dilated, true),
         StackRole::Blocks => !std::mem::replace(&mut roles.blocks, true),
@@ -645,14 +710,17 @@ fn infer_stack(
         if len < kernel {
             break;
         }
+        // the reference's strided length, floor((L + pad − d(k−1) − 1)/s + 1) = ⌈L/s⌉, which
+        // the layer's pooling (if any) pools
+        let strided = len.div_ceil(strides[n]);
         let mut pool = None;
         let mut stop = false;
         if let Some(p) = pool_size {
             if (n + 1) % every == 0 {
-                if p > len {
+                if p > strided {
                     stop = true;
                 } else {
-                    pool = Some(pooling(pool_kind, p, len));
+                    pool = Some(pooling(pool_kind, p, strided));
                 }
             }
         }
@@ -666,12 +734,7 @@ fn infer_stack(
             bn_key: batchnorm.then(|| format!("{key}.Bnorm{n}")),
             conv_key: format!("{key}.Conv{n}.conv1d"),
         });
-        if let Some(p) = pool {
-            len = p.out_len;
-        } else {
-            // the reference's strided length, floor((L + pad − d(k−1) − 1)/s + 1) = ⌈L/s⌉
-            len = len.div_ceil(strides[n]);
-        }
+        len = pool.map_or(strided, |p| p.out_len);
         if stop {
             break;
         }
@@ -684,21 +747,12 @@ fn infer_stack(
 }
 
 /// The stride of every requested layer of a stack (`strides = [..]` of `dilated`, one per
-/// dilation; `stride = s` of `convblocks`, every layer's; 1 without), each ≥ 1. Strides above
-/// 1 together with a pooling inside the stack are an error: the reference then pools the skip
-/// through both windows, which drg-rs does not build.
-fn stack_strides(
-    spec: &LayerSpec,
-    strides: Option<&StackStrides>,
-    n: usize,
-    pooled: bool,
-    env: &SizeEnv,
-    errs: &mut Errors,
-) -> Option<Vec<usize>> {
+/// dilation; `stride = s` of `convblocks`, every layer's; 1 without), each ≥ 1.
+fn stack_strides(spec: &LayerSpec, strides: Option<&StackStrides>, n: usize, env: &SizeEnv, errs: &mut Errors) -> Option<Vec<usize>> {
     let pre = env.prefix();
-    let (span, list) = match strides {
-        None => return Some(vec![1; n]),
-        Some(StackStrides::One(p)) => (p.span(), vec![positive(env, p, "the stride", errs)?; n]),
+    match strides {
+        None => Some(vec![1; n]),
+        Some(StackStrides::One(p)) => Some(vec![positive(env, p, "the stride", errs)?; n]),
         Some(StackStrides::List(span, list)) => {
             if list.len() != n {
                 errs.at(
@@ -708,12 +762,7 @@ fn stack_strides(
                 return None;
             }
             let list: Vec<Option<usize>> = list.iter().map(|p| positive(env, p, "a stride", errs)).collect();
-            (*span, list.into_iter().collect::<Option<Vec<usize>>>()?)
+            list.into_iter().collect::<Option<Vec<usize>>>()
         }
-    };
-    if pooled && list.iter().any(|&s| s > 1) {
-        errs.at(span, format!("{pre}strides above 1 in `{}` together with its pooling are not available in drg-rs (the reference pools the skip through both windows); pool in a separate stack, or leave the strides at 1", spec.name));
-        return None;
     }
-    Some(list)
 }

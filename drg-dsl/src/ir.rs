@@ -390,13 +390,19 @@ pub enum PoolKind {
     Mean,
 }
 
-/// Padded pooling: `pad` positions on each side, `out_len = ⌈in_len/size⌉`, no parameters.
+/// Padded pooling: `pad` positions on each side, no parameters. With `step = size` (every
+/// pooling but an explicit `step = ..`) `out_len = ⌈in_len/size⌉`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool {
     pub kind: PoolKind,
     pub size: usize,
+    /// The stride between windows (`step = s`, the reference's `pooling_steps`); `size` unless
+    /// written. The weighted pool ignores it except in its padding, as the reference's does.
+    pub step: usize,
     pub in_len: usize,
-    /// q = ⌈(size − in_len mod size)/2⌉ when in_len mod size ≠ 0, else 0; on both sides.
+    /// q = ⌈(size − in_len mod step)/2⌉ when in_len mod step ≠ 0, else 0; on both sides
+    /// (never negative here: a negative q is an error for max and mean pooling and no padding
+    /// for the weighted pool).
     pub pad: usize,
     pub out_len: usize,
 }

@@ -118,6 +118,8 @@ pub(crate) enum SpecKind {
     Pool {
         kind: PoolKind,
         p: Param<usize>,
+        /// `step = s`: the stride between windows (the reference's `pooling_steps`); `None`: p.
+        step: Option<Param<usize>>,
     },
     Stack {
         role: StackRole,
@@ -346,12 +348,13 @@ fn layer_kind(call: &Call, stem: &StemKernel, errs: &mut Errors) -> Option<SpecK
         }
         "wpool" | "maxpool" | "meanpool" => {
             let (kind, sig) = match name.as_str() {
-                "wpool" => (PoolKind::Weighted, "wpool(p)"),
-                "maxpool" => (PoolKind::Max, "maxpool(p)"),
-                _ => (PoolKind::Mean, "meanpool(p)"),
+                "wpool" => (PoolKind::Weighted, "wpool(p, step = p)"),
+                "maxpool" => (PoolKind::Max, "maxpool(p, step = p)"),
+                _ => (PoolKind::Mean, "meanpool(p, step = p)"),
             };
-            let a = Args::read(call, &["p"], &[], false, sig, errs);
-            SpecKind::Pool { kind, p: a.req_usize("p", errs)? }
+            let a = Args::read(call, &["p"], &["step"], false, sig, errs);
+            let step = a.opt_usize("step", errs);
+            SpecKind::Pool { kind, p: a.req_usize("p", errs)?, step }
         }
         "dilated" => {
             let sig = "dilated(k = <the stem's k>, dilations = [..], bias = false, batchnorm = false, act = gelu, wpool | maxpool | meanpool = P, every = 1, dropout = 0.0, strides = [1, ..])";

@@ -3,7 +3,7 @@
 //! checks them on the built models), and the error messages.
 
 use crate::ast::ModelDef;
-use crate::infer::{fc_widths, infer, pooling, same_padding};
+use crate::infer::{fc_widths, infer, pooling, pooling_steps, same_padding};
 use crate::ir::*;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -612,6 +612,95 @@ fn pooling_larger_than_the_length_names_both_numbers() {
         }
     });
     assert_eq!(errs, ["wpool(6) needs length ≥ 6, but the input here has length 4; use a pooling size ≤ 4"]);
+}
+
+/// `step = s` (the reference's `pooling_steps`): the padding ⌈(p − L mod s)/2⌉ and the length
+/// of the reference's pooling (PyTorch's for max and mean, ⌊(L + 2q − p)/s⌋ + 1; windows of p
+/// one after the other for the weighted pool, ⌊(L + 2q)/p⌋), which must be ⌈L/s⌉, the length
+/// the reference sizes the next layer for. Values worked out by hand from `cnn.__init__` and
+/// `pooling_layer`.
+#[test]
+fn pooling_steps_follow_the_reference_geometry() {
+    // 50 mod 3 = 2: q = ⌈(4 − 2)/2⌉ = 1; (50 + 2 − 4)/3 + 1 = 17 = ⌈50/3⌉
+    let p = pooling_steps(PoolKind::Max, 4, 3, 50).unwrap();
+    assert_eq!((p.size, p.step, p.pad, p.out_len), (4, 3, 1, 17));
+    // 51 mod 2 = 1: q = ⌈(5 − 1)/2⌉ = 2; (51 + 4 − 5)/2 + 1 = 26 = ⌈51/2⌉ (overlapping windows)
+    let p = pooling_steps(PoolKind::Mean, 5, 2, 51).unwrap();
+    assert_eq!((p.pad, p.out_len), (2, 26));
+    // the weighted pool: 17 mod 5 = 2, q = 1, ⌊19/4⌋ = 4 = ⌈17/5⌉
+    let p = pooling_steps(PoolKind::Weighted, 4, 5, 17).unwrap();
+    assert_eq!((p.pad, p.out_len), (1, 4));
+    // a negative q is no padding for the weighted pool: 6 mod 7 = 6, q = ⌈(4 − 6)/2⌉ = −1
+    let p = pooling_steps(PoolKind::Weighted, 4, 7, 6).unwrap();
+    assert_eq!((p.pad, p.out_len), (0, 1));
+    // ... and PyTorch's error for max and mean pooling
+    assert!(pooling_steps(PoolKind::Max, 4, 7, 6).unwrap_err().contains("= -1 on each side"));
+    // 100 mod 2 = 0: (100 − 4)/2 + 1 = 49 ≠ 50
+    assert!(pooling_steps(PoolKind::Max, 4, 2, 100).unwrap_err().contains("gives 49 positions from length 100"));
+    // with the step equal to the size, the plain pooling
+    assert_eq!(pooling_steps(PoolKind::Weighted, 6, 6, 10000).unwrap(), pooling(PoolKind::Weighted, 6, 10000));
+
+    let m = model(quote! {
+        struct M {
+            input x: onehot(4, 50);
+            trunk x: conv(8, 3) >> gelu >> maxpool(4, step = 3)
+                >> dilated(k = 3, dilations = [1, 2], wpool = 3) >> flatten;
+            output y[2] = head(x);
+        }
+    });
+    let t = &variant(&m, "default").trunks[0];
+    // the stack pools after each layer: 17 → 6 → 2
+    assert_eq!(lengths(t), vec![50, 50, 17, 2, 16]);
+    match &t.layers[2].kind {
+        LayerKind::Pool(p) => assert_eq!((p.kind, p.size, p.step, p.in_len, p.pad, p.out_len), (PoolKind::Max, 4, 3, 50, 1, 17)),
+        _ => panic!("not a pooling"),
+    }
+    // `step = p` is the plain pooling
+    let plain = |step: TokenStream| {
+        let m = model(quote! {
+            struct M {
+                input x: onehot(4, 37);
+                trunk x: conv(8, 3) >> wpool(4 #step) >> flatten;
+                output y[2] = head(x);
+            }
+        });
+        match &variant(&m, "default").trunks[0].layers[1].kind {
+            LayerKind::Pool(p) => *p,
+            _ => panic!("not a pooling"),
+        }
+    };
+    assert_eq!(plain(quote!(, step = 4)), plain(quote!()));
+}
+
+/// A step whose pooling the reference cannot run is an error at the step, naming the lengths
+/// and the steps that fit; so is a step of 0.
+#[test]
+fn pooling_steps_that_do_not_fit_are_errors_at_the_step() {
+    let errs = errors(quote! {
+        struct M {
+            sizes { a: s = 2; }
+            input x: onehot(4, 1000);
+            trunk x: conv(8, 3) >> gelu >> maxpool(4, step = s) >> flatten;
+            output y[6] = head(x);
+        }
+    });
+    has(&errs, "in size variant `a`: `maxpool(4, step = 2)` on length 1000: with step 2 this pooling gives 499 positions from length 1000, but the reference sizes every layer after it for ⌈1000/2⌉ = 500 (its `currlen`), so it cannot run this model; steps that fit here: 3, 4, 5");
+    let errs = errors(quote! {
+        struct M {
+            input x: onehot(4, 1000);
+            trunk x: conv(8, 3) >> gelu >> meanpool(2, step = 7) >> flatten;
+            output y[6] = head(x);
+        }
+    });
+    has(&errs, "rejects a negative padding");
+    let errs = errors(quote! {
+        struct M {
+            input x: onehot(4, 1000);
+            trunk x: conv(8, 3) >> gelu >> wpool(4, step = 0) >> flatten;
+            output y[6] = head(x);
+        }
+    });
+    assert_eq!(errs, ["the pooling step must be at least 1, found 0"]);
 }
 
 #[test]
@@ -1457,6 +1546,38 @@ fn stack_strides_shorten_the_sequence() {
     assert_eq!(t.features, 4 * 3);
 }
 
+/// Strides with a pooling in the same stack: the layer's pooling pools its strided output
+/// (`Res_Conv1d`: `currlen` after the strided conv, then `ceil(currlen/psize)`), and a pooling
+/// larger than the strided length is not built, nor anything after it.
+#[test]
+fn strided_stacks_pool_the_strided_length() {
+    let m = model(quote! {
+        struct M {
+            input seq: onehot(4, 50);
+            trunk seq: conv(4, 3) >> gelu >> convblocks(2, k = 3, stride = 2, maxpool = 2) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    let t = &variant(&m, "default").trunks[0];
+    let s = stack(t, StackRole::Blocks);
+    // 50 → stride 2 → 25 → pool 2 (q = 1) → 13 → stride 2 → 7 → pool 2 (q = 1) → 4
+    let pools: Vec<(usize, usize, usize)> = s.layers.iter().map(|l| l.pool.map(|p| (p.in_len, p.pad, p.out_len)).unwrap()).collect();
+    assert_eq!(pools, vec![(25, 1, 13), (7, 1, 4)]);
+    assert_eq!(stack_lengths(s), vec![50, 13, 4]);
+    // 20 → stride 4 → 5; a pooling of 6 does not fit: the layer is built without it, and the
+    // stack ends there
+    let m = model(quote! {
+        struct M {
+            input seq: onehot(4, 20);
+            trunk seq: conv(4, 3) >> gelu >> convblocks(3, k = 3, stride = 4, wpool = 6) >> flatten;
+            output out[2] = head(seq);
+        }
+    });
+    let s = stack(&variant(&m, "default").trunks[0], StackRole::Blocks);
+    assert_eq!(s.layers.len(), 1);
+    assert!(s.layers[0].pool.is_none());
+}
+
 #[test]
 fn stack_strides_that_do_not_fit_are_errors() {
     let errs = errors(quote! {
@@ -1467,15 +1588,6 @@ fn stack_strides_that_do_not_fit_are_errors() {
         }
     });
     assert_eq!(errs, ["`strides` of `dilated` has 1 entries for 2 layers; give one stride per dilation"]);
-    let errs = errors(quote! {
-        struct M {
-            input seq: onehot(4, 50);
-            trunk seq: conv(4, 3) >> gelu >> convblocks(2, k = 3, stride = 2, maxpool = 2) >> flatten;
-            output out[2] = head(seq);
-        }
-    });
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].starts_with("strides above 1 in `convblocks` together with its pooling are not available"), "{errs:?}");
     let errs = errors(quote! {
         struct M {
             input seq: onehot(4, 50);

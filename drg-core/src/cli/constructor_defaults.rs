@@ -9,7 +9,8 @@
 //! a trunk); a string of training settings alone says nothing about the architecture.
 
 /// Keys whose default is a constant. Keys without one here are not compared when left out:
-/// `num_kernels` (the trigger), `pooling_size` (default: the whole sequence), `fclayer_size`.
+/// `num_kernels` (the trigger), `pooling_size` and `pooling_steps` (default: each other, else
+/// the whole sequence), `fclayer_size`.
 const CONSTANT: &[(&str, &str)] = &[
     ("l_kernels", "7"),
     ("kernel_bias", "True"),
@@ -56,6 +57,10 @@ pub(crate) fn default_of<'a>(key: &str, given: &dyn Fn(&str) -> Option<&'a str>)
     match key {
         "l_dilkernels" | "l_trkernels" => given_or_default("l_kernels"),
         "fc_function" => given_or_default("net_function"),
+        // `cnn.__init__`: a missing `pooling_steps` is `pooling_size`, a missing
+        // `pooling_size` is `pooling_steps` (both missing: the whole sequence, not compared).
+        "pooling_steps" => given("pooling_size").map(str::to_string),
+        "pooling_size" => given("pooling_steps").map(str::to_string),
         "conv_dropout" | "fc_dropout" => match given("dropout").map(|d| d.trim().parse::<f64>()) {
             Some(Ok(d)) if d > 0.0 => given("dropout").map(str::to_string),
             _ => Some("0".to_string()),
@@ -86,5 +91,10 @@ mod tests {
         assert_eq!(default_in("conv_dropout", &bare).as_deref(), Some("0"));
         assert_eq!(default_in("conv_batch_norm", &bare).as_deref(), Some("False"));
         assert_eq!(default_in("pooling_size", &bare), None);
+        assert_eq!(default_in("pooling_steps", &bare), None);
+        let sized = CnnString::parse("num_kernels=16+pooling_size=5").unwrap();
+        assert_eq!(default_in("pooling_steps", &sized).as_deref(), Some("5"));
+        let stepped = CnnString::parse("num_kernels=16+pooling_steps=3").unwrap();
+        assert_eq!(default_in("pooling_size", &stepped).as_deref(), Some("3"));
     }
 }

@@ -372,6 +372,31 @@ mod tests {
         assert!(!agrees("dilations", "1", &KEYS[1], &SPEC));
     }
 
+    /// `pooling_steps` (`maxpool(4, step = 3)`): compared as given; left out of a string that
+    /// describes the network, it is the string's `pooling_size` (and `pooling_size` the string's
+    /// `pooling_steps`), as in the reference's `cnn.__init__`.
+    #[test]
+    fn pooling_steps_default_to_the_pooling_size() {
+        const POOL_KEYS: &[ReferenceKey] = &[
+            ReferenceKey { key: "num_kernels", value: "64", dsl: "the filters of the trunk's first `conv(64, 15)`" },
+            ReferenceKey { key: "pooling_size", value: "4", dsl: "the size of `maxpool(4, step = 3)` after the first conv" },
+            ReferenceKey { key: "pooling_steps", value: "3", dsl: "the step of `maxpool(4, step = 3)` after the first conv" },
+        ];
+        let spec = ModelSpec { hyper: POOL_KEYS, ..SPEC };
+        let check = |s: &str| CnnString::parse(s).unwrap().check_architecture(&spec);
+        check("num_kernels=64+pooling_size=4+pooling_steps=3").unwrap();
+        check("pooling_steps=3").unwrap();
+        check("pooling_size=4").unwrap();
+        let e = check("pooling_steps=2").unwrap_err().to_string();
+        assert!(e.starts_with("--cnn: pooling_steps=2 disagrees with ModelD size demo, which has pooling_steps=3: that is the step of `maxpool(4, step = 3)`"), "{e}");
+        let e = check("num_kernels=64+pooling_size=4").unwrap_err().to_string();
+        assert!(e.starts_with("--cnn: pooling_steps is not given, so the reference builds its default pooling_steps=4, but ModelD size demo has pooling_steps=3"), "{e}");
+        let e = check("num_kernels=64+pooling_steps=3").unwrap_err().to_string();
+        assert!(e.starts_with("--cnn: pooling_size is not given, so the reference builds its default pooling_size=3, but ModelD size demo has pooling_size=4"), "{e}");
+        // neither given: the whole sequence, which drg-rs does not compare
+        check("num_kernels=64").unwrap();
+    }
+
     #[test]
     fn a_disagreeing_key_names_the_declaration() {
         let e = CnnString::parse("num_kernels=300").unwrap().check_architecture(&SPEC).unwrap_err().to_string();

@@ -641,6 +641,24 @@ mod tests {
         assert!(!model_outname("p", &m).contains("r2"), "no stack, no token: {}", model_outname("p", &m));
     }
 
+    /// `pooling_steps` (`maxpool(p, step = s)` and the others): `'st'+str(pooling_steps)[:3]`
+    /// right after the stem pooling's `{max|mean|wei|mmpol}{size}`, only where it differs from
+    /// `pooling_size` (`add_params_to_outname` in the reference's `model_output.py`).
+    #[test]
+    fn pooling_steps_follow_the_stem_pooling_token() {
+        let mut m = basemodel(16, 64, 3, 0.001);
+        assert!(model_outname("p", &m).contains("fGELUwei4rcT"), "{}", model_outname("p", &m));
+        m.pooling_steps = 3;
+        assert!(model_outname("p", &m).contains("fGELUwei4st3rcT"), "{}", model_outname("p", &m));
+        (m.pooling, m.pooling_size, m.pooling_steps) = (StemPooling::Max, 4, 3);
+        assert!(model_outname("p", &m).contains("fGELUmax4st3rcT"), "{}", model_outname("p", &m));
+        (m.pooling, m.pooling_size, m.pooling_steps) = (StemPooling::Mean, 5, 2);
+        assert!(model_outname("p", &m).contains("fGELUmean5st2rcT"), "{}", model_outname("p", &m));
+        // the first three characters of each number
+        (m.pooling_size, m.pooling_steps) = (10000, 2500);
+        assert!(model_outname("p", &m).contains("fGELUmean100st250rcT"), "{}", model_outname("p", &m));
+    }
+
     /// `attention_dropout`: `'ado'+str(attention_dropout)` between `cbnoT` and `fdo..`, when > 0.
     #[test]
     fn attention_dropout_follows_the_conv_batch_norm_token() {

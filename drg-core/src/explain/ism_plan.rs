@@ -222,6 +222,9 @@ fn trunk_plan(trunk: &ir::Trunk, input: &ir::Input, w: &Weights) -> Result<Trunk
             }
             ir::LayerKind::Gelu => push(&mut nodes, Op::Gelu, vec![cur], c, len),
             ir::LayerKind::Act(a) => return Err(Unsupported(format!("the {a:?} activation (fast ISM covers GELU)"))),
+            ir::LayerKind::Pool(p) if p.step != p.size => {
+                return Err(Unsupported(format!("a pooling with a step other than its size (`step = {}`)", p.step)));
+            }
             ir::LayerKind::Pool(p) => push(&mut nodes, Op::Pool { kind: p.kind, size: p.size }, vec![cur], c, len),
             ir::LayerKind::Dropout { .. } => cur,
             ir::LayerKind::ConvStack(stack) => {

@@ -302,7 +302,8 @@ fn conv_change(plan: &ConvPlan, x: &NodeInput, own: &Cached, b: usize) -> Patch 
 }
 
 /// Reduces one window (pad values included), as the pool op does.
-fn reduce(kind: PoolKind, v: &[f32]) -> f32 {
+/// One window `v` (pad values included, `real` of its slots real positions) reduced.
+fn reduce(kind: PoolKind, v: &[f32], real: usize) -> f32 {
     match kind {
         PoolKind::Weighted => {
             let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -315,7 +316,8 @@ fn reduce(kind: PoolKind, v: &[f32]) -> f32 {
             s / z
         }
         PoolKind::Max => v.iter().copied().fold(f32::NEG_INFINITY, f32::max),
-        PoolKind::Mean => v.iter().sum::<f32>() / v.len() as f32,
+        // the reference's `count_include_pad=False`: the zero pads do not count
+        PoolKind::Mean => v.iter().sum::<f32>() / real.max(1) as f32,
     }
 }
 
@@ -389,7 +391,11 @@ fn pool(kind: PoolKind, p: usize, x: &NodeInput, len_out: usize, b: usize) -> Pa
                     if kind == PoolKind::Weighted {
                         weighted_windows(&win[..nw * p], p, &mut e[..nw * p], yr);
                     } else {
-                        yr.iter_mut().zip(win.chunks_exact(p)).for_each(|(y, w)| *y = reduce(kind, w));
+                        for (wi, (y, w)) in yr.iter_mut().zip(win.chunks_exact(p)).enumerate() {
+                            let start = ((r.start + wi) * p) as isize - q as isize;
+                            let real = (start.max(0)..(start + p as isize).min(l as isize)).count();
+                            *y = reduce(kind, w, real);
+                        }
                     }
                 },
             );

@@ -1,5 +1,5 @@
 //! Strided conv stacks: the reference's `strides` / `trstrides` (`Res_Conv1d` in
-//! `drg_tools/modules.py` at commit `79b2f07`), for a stack without pooling.
+//! `drg_tools/modules.py` at commit `79b2f07`), with or without a pooling in the stack.
 //!
 //! Layer n with stride s is the reference's `Padded_Conv1d(.., stride = s, padding = convpad)`
 //! with the stride-1 "same" padding `convpad` (left ⌊e/2⌋ − [e even], right ⌊e/2⌋, e = d·(k−1)+1):
@@ -9,8 +9,14 @@
 //! dilation = d, count_include_pad = False)`: position j of the skip is the mean of the source
 //! at positions j·s − left + i·d (i < k) that lie inside the sequence, the padding not counted.
 //!
-//! The stack keeps [`ConvStack`]'s type (no pooling: `P` = 0), so its state-dict names are the
-//! same; the strides are a type argument of [`ConvStack::forward_strided`].
+//! With a pooling of window P after every `S`-th layer, the layer's pooling pools the strided
+//! output (after the skip-add), and the next layer's skip goes through every window the
+//! reference collects for it (`reswindows` of `Res_Conv1d`, applied in order by
+//! `Residual_convolution`): first that pooling's residual window ([`StackPool::residual`]) on the
+//! skip source, then, where the next layer's stride changes the length, its mean window.
+//!
+//! The stack keeps [`ConvStack`]'s type, so its state-dict names are the same; the strides are a
+//! type argument of [`ConvStack::forward_strided`].
 
 use dfdx::prelude::*;
 use dfdx::tensor::TensorFromVec;
@@ -47,10 +53,11 @@ strides_tuple!(S0, S1, S2, S3, S4, S5);
 strides_tuple!(S0, S1, S2, S3, S4, S5, S6);
 strides_tuple!(S0, S1, S2, S3, S4, S5, S6, S7);
 
-/// The output length of a strided stack without pooling: ⌈L/s⌉ per layer. Fails (at compile
-/// time in a const context) where a layer would not fit (length < kernel size, which the
+/// The output length of a strided stack: ⌈L/s⌉ per layer, then ⌈L/p⌉ after a layer with a
+/// pooling (`p` > 0 after every `every`-th layer). Fails (at compile time in a const context)
+/// where a layer or a pooling would not fit (length < kernel size or < window, which the
 /// reference does not build) or the strides do not match the layers.
-pub const fn strided_out_len(len: usize, kernels: &[usize], strides: &[usize]) -> usize {
+pub const fn strided_out_len(len: usize, kernels: &[usize], strides: &[usize], p: usize, every: usize) -> usize {
     assert!(kernels.len() == strides.len(), "one stride per conv-stack layer");
     let mut len = len;
     let mut i = 0;
@@ -58,6 +65,10 @@ pub const fn strided_out_len(len: usize, kernels: &[usize], strides: &[usize]) -
         assert!(len >= kernels[i], "a conv-stack layer needs a length of at least its kernel size");
         assert!(strides[i] >= 1, "a stride is at least 1");
         len = len.div_ceil(strides[i]);
+        if p > 0 && (i + 1) % every == 0 {
+            assert!(p <= len, "a conv-stack pooling needs a length of at least its window");
+            len = len.div_ceil(p);
+        }
         i += 1;
     }
     len
@@ -109,9 +120,9 @@ pub fn strided_mean_window<const C: usize, D: DrgDevice + TensorFromVec<usize>, 
     (g.reshape_like(&(b, Const::<C>, m, k)) * w).sum::<(usize, Const<C>, usize), Axis<3>>()
 }
 
-impl<const C: usize, L, K: StackPool, const DROP: u32> ConvStack<C, 0, 1, L, K, DROP> {
-    /// The stack with stride `St::S[n]` in layer n (no pooling): `LI` positions in, `LO` out,
-    /// checked at compile time. A stride-1 layer and its skip are as in [`ConvStack::forward`].
+impl<const C: usize, const P: usize, const EVERY: usize, L, K: StackPool, const DROP: u32> ConvStack<C, P, EVERY, L, K, DROP> {
+    /// The stack with stride `St::S[n]` in layer n: `LI` positions in, `LO` out, checked at
+    /// compile time. A stride-1 layer, its skip and its pooling are as in [`ConvStack::forward`].
     pub fn forward_strided<const LI: usize, const LO: usize, St: Strides, D: DrgDevice + TensorFromVec<usize>, T: Tape<f32, D>>(
         &mut self,
         x: Seq<C, LI, D, T>,
@@ -121,24 +132,31 @@ impl<const C: usize, L, K: StackPool, const DROP: u32> ConvStack<C, 0, 1, L, K, 
     where
         L: StackLayers<C, D>,
     {
-        const { assert!(LO == strided_out_len(LI, L::KERNELS, St::S), "strided conv stack output length does not fit") };
+        const { assert!(LO == strided_out_len(LI, L::KERNELS, St::S, P, EVERY), "strided conv stack output length does not fit") };
         assert_eq!(dilations.len(), L::KERNELS.len(), "one dilation per layer");
         let b = x.shape().0;
         let x: SeqDyn<C, D, T> = x.reshape_like(&(b, Const::<C>, LI));
         // r: the skip source (the previous conv's output); h: the running activation.
         let mut r = x.with_empty_tape();
         let mut h = x;
+        let mut pooled_before = false;
         for (i, &dilation) in dilations.iter().enumerate() {
             let len = h.shape().2;
             let s = St::S[i];
             let z = self.layers.layer(i, h, ctx);
             let z = if s > 1 { subsample(z, s) } else { z };
             ctx.record(&format!("conv{i}"), &z);
-            let skip = if z.shape().2 != len { strided_mean_window(r, L::KERNELS[i], dilation, s) } else { r };
+            // the previous layer's pooling window, then this layer's mean window
+            let source = if pooled_before { K::residual(r, P) } else { r };
+            let skip = if z.shape().2 != len { strided_mean_window(source, L::KERNELS[i], dilation, s) } else { source };
             r = z.with_empty_tape();
             h = D::add(z, skip);
             if DROP > 0 {
                 h = dropout(h, DROP as f32 / 1000.0, ctx);
+            }
+            pooled_before = P > 0 && (i + 1) % EVERY == 0;
+            if pooled_before {
+                h = K::pool(h, P);
             }
         }
         h.reshape_like(&(b, Const::<C>, Const::<LO>))
@@ -152,8 +170,10 @@ mod tests {
     #[test]
     fn lengths_and_padding_follow_the_reference() {
         // currlen = floor((L + left + right − d(k−1) − 1)/s + 1) = ⌈L/s⌉
-        assert_eq!(strided_out_len(100, &[5, 5, 5], &[1, 2, 2]), 25);
-        assert_eq!(strided_out_len(101, &[5, 5], &[2, 3]), 17);
+        assert_eq!(strided_out_len(100, &[5, 5, 5], &[1, 2, 2], 0, 1), 25);
+        assert_eq!(strided_out_len(101, &[5, 5], &[2, 3], 0, 1), 17);
+        // a pooling of 3 after every layer pools the strided length: 101 → 51 → 17 → 6 → 2
+        assert_eq!(strided_out_len(101, &[5, 5], &[2, 3], 3, 1), 2);
         assert_eq!(same_padding(5, 1), (2, 2));
         assert_eq!(same_padding(4, 1), (1, 2));
         assert_eq!(same_padding(3, 2), (2, 2));

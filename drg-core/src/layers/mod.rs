@@ -38,7 +38,7 @@ pub use dense::{Dense, Head, TrackHead};
 pub use fc_residual::ResFcStack;
 pub use fc_stack::{BnLinear, FcLayer, FcLayers, FcStack};
 pub use flatten::flatten;
-pub use pooling::{MaxPool, MeanPool, WeightedPool};
+pub use pooling::{MaxPool, MaxPoolSteps, MeanPool, MeanPoolSteps, WeightedPool, WeightedPoolSteps};
 
 use dfdx::shapes::Const;
 use dfdx::tensor::{NoneTape, Tensor};

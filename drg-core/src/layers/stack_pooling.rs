@@ -7,10 +7,10 @@
 //! * max: the main path pads with the tensor's minimum (as after the first layer), the residual
 //!   pads with **zeros** (`ZeroPad2d` then `MaxPool1d`): a window that reaches into the padding
 //!   is `max(its values, 0)`;
-//! * mean: the main path counts its zero padding (`count_include_pad`), the residual does not
-//!   (`Padded_AvgPool1d(count_include_pad=False)`, whose constant `weight` buffer of
-//!   `1/p` is the state dict's `ResiduallayerConv{n}.rconv.pool0.weight`): a window's mean is
-//!   over its real positions only.
+//! * mean: the main path (`pooling_layer`'s `AvgPool1d(count_include_pad=False)`) and the
+//!   residual (`Padded_AvgPool1d(count_include_pad=False)`, whose constant `weight` buffer of
+//!   `1/p` is the state dict's `ResiduallayerConv{n}.rconv.pool0.weight`) both take a window's
+//!   mean over its real positions only, so the residual is the same op.
 //!
 //! The pad positions are constants, so the corrections below are constant masks and scales built
 //! on the host: they carry no gradient of their own.
@@ -37,7 +37,7 @@ pub struct WeightedStackPool;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MaxStackPool;
 
-/// Mean pooling (pads counted) in the stack; mean over the real positions in its residual.
+/// Mean pooling over a window's real positions, in the stack and in its residual.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MeanStackPool;
 
@@ -103,17 +103,7 @@ impl StackPool for MeanStackPool {
         D::mean_pool(x, p, shape)
     }
     fn residual<const C: usize, D: DrgDevice, T: Tape<f32, D>>(r: SeqDyn<C, D, T>, p: usize) -> SeqDyn<C, D, T> {
-        let len = r.shape().2;
-        let shape = out_shape(&r, p);
-        let dev = r.device().clone();
-        // mean_pool divides every window by p; the reference divides by its real positions.
-        let y = D::mean_pool(r, p, shape);
-        let counts = real_counts(len, p);
-        if counts.iter().all(|&n| n == p) {
-            return y;
-        }
-        let scale: Vec<f32> = counts.iter().map(|&n| p as f32 / n as f32).collect();
-        y * rows_of(&dev, shape, &scale)
+        Self::pool(r, p)
     }
 }
 

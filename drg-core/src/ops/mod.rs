@@ -50,6 +50,8 @@ pub(crate) mod host_kernels {
     pub(crate) use super::conv1d::conv1d_host as conv1d;
     pub(crate) use super::gelu::gelu_host as gelu;
     pub(crate) use super::loss::loss_sum_grouped_host as loss_sum_grouped;
-    pub(crate) use super::pool::{max_pool_host as max_pool, mean_pool_host as mean_pool, weighted_pool_host as weighted_pool};
+    pub(crate) use super::pool::{
+        max_pool_host as max_pool, mean_pool_host as mean_pool, pool_steps_host as pool_steps, weighted_pool_host as weighted_pool,
+    };
     pub(crate) use super::rc_conv::rc_conv1d_host as rc_conv1d;
 }

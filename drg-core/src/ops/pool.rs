@@ -1,4 +1,5 @@
-//! Pooling along the length axis with the reference's window geometry (behaviour P2).
+//! Pooling along the length axis with the reference's window geometry (behaviour P2, and its
+//! `pooling_layer` in `drg_tools/modules.py` at `79b2f07`).
 //!
 //! Given x `[B, C, L]` and window p: q = ⌈(p − L mod p)/2⌉ pad values on both sides (0 when p
 //! divides L), windows of p consecutive positions of the padded row, an incomplete tail window
@@ -7,7 +8,15 @@
 //! * weighted: pad = global min of the whole tensor (all samples and channels, so the result
 //!   depends on the batch), out = Σ xᵢ·softmax(x_w)ᵢ;
 //! * max: pad = global min, out = max (gradient to the first maximal element);
-//! * mean: pad = 0, out = Σ/p (PyTorch `count_include_pad`).
+//! * mean: out = the mean of the window's real positions (PyTorch `AvgPool1d` with
+//!   `count_include_pad=False`, as the reference builds it).
+//!
+//! With a step s (the reference's `pooling_steps`, [`pool_steps_host`]) the geometry is the reference's
+//! for `pooling_layer(.., pooling_size = p, stride = s, padding = q)` with q = ⌈(p − L mod s)/2⌉
+//! (0 when s divides L): max and mean are PyTorch's `MaxPool1d`/`AvgPool1d(p, stride = s,
+//! padding = q)`, windows starting at w·s − q, ⌊(L + 2q − p)/s⌋ + 1 of them; the weighted pool
+//! (`Padded_AvgPool1d(weighted=True)`) ignores its stride: it pads max(q, 0) on both sides and
+//! takes ⌊(L + 2q)/p⌋ windows of p, one after the other.
 //!
 //! The pad value is a constant: it receives no gradient. Rows (b, c) run in parallel.
 
@@ -33,16 +42,55 @@ pub(crate) fn pad_each_side(len: usize, p: usize) -> usize {
     }
 }
 
-/// What a window reduces to, and how its gradient distributes.
+/// ⌈a/2⌉ for a signed a, as Python's `int(np.ceil(a/2))`.
+const fn ceil_half(a: isize) -> isize {
+    -((-a).div_euclid(2))
+}
+
+/// The reference's padding of a pooling with window `p` and step `s` on `len` positions:
+/// `int(np.ceil((p − len % s)/2)) * int(len % s > 0)`, negative where `len % s > p + 1`.
+pub const fn steps_pad(len: usize, p: usize, s: usize) -> isize {
+    let r = len % s;
+    if r == 0 {
+        0
+    } else {
+        ceil_half(p as isize - r as isize)
+    }
+}
+
+/// The output length of the reference's pooling with window `p` and step `s` on `len` positions
+/// (`weighted`: the weighted pool, which ignores the step), or `None` where PyTorch raises (a
+/// negative padding of max or mean pooling, no complete window). With `s = p` it is ⌈len/p⌉.
+pub const fn steps_len(weighted: bool, len: usize, p: usize, s: usize) -> Option<usize> {
+    if p == 0 || s == 0 {
+        return None;
+    }
+    let q = steps_pad(len, p, s);
+    if weighted {
+        let q = if q > 0 { q as usize } else { 0 };
+        let n = (len + 2 * q) / p;
+        if n == 0 {
+            None
+        } else {
+            Some(n)
+        }
+    } else if q < 0 || len + 2 * (q as usize) < p {
+        None
+    } else {
+        Some((len + 2 * q as usize - p) / s + 1)
+    }
+}
+
+/// Which pooling a [`DrgDevice::pool_steps`](crate::device::DrgDevice::pool_steps) call runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PoolKind {
+pub enum PoolKind {
     Weighted,
     Max,
     Mean,
 }
 
 impl PoolKind {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             PoolKind::Weighted => "weighted_pool",
             PoolKind::Max => "max_pool",
@@ -50,8 +98,9 @@ impl PoolKind {
         }
     }
 
-    /// Reduces one window `v` (pad values included) to its output.
-    fn reduce(self, v: &[f32]) -> f32 {
+    /// Reduces one window `v` (pad values included, `real` of its slots real positions) to its
+    /// output.
+    fn reduce(self, v: &[f32], real: usize) -> f32 {
         match self {
             PoolKind::Weighted => {
                 let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -64,12 +113,13 @@ impl PoolKind {
                 s / z
             }
             PoolKind::Max => v.iter().copied().fold(f32::NEG_INFINITY, f32::max),
-            PoolKind::Mean => v.iter().sum::<f32>() / v.len() as f32,
+            PoolKind::Mean => v.iter().sum::<f32>() / real.max(1) as f32,
         }
     }
 
-    /// d out / d vᵢ for every element of the window, written to `d`.
-    fn local_grad(self, v: &[f32], out: f32, d: &mut [f32]) {
+    /// d out / d vᵢ for every element of the window (`real` of its slots real positions),
+    /// written to `d`.
+    fn local_grad(self, v: &[f32], real: usize, out: f32, d: &mut [f32]) {
         match self {
             PoolKind::Weighted => {
                 // out = Σ vᵢ sᵢ with s = softmax(v): ∂out/∂vᵢ = sᵢ (1 + vᵢ − out)
@@ -88,15 +138,17 @@ impl PoolKind {
                 let i = v.iter().position(|&x| x == out).unwrap_or(0);
                 d[i] = 1.0;
             }
-            PoolKind::Mean => d.fill(1.0 / v.len() as f32),
+            PoolKind::Mean => d.fill(1.0 / real.max(1) as f32),
         }
     }
 }
 
-/// Window geometry and pad value of one pooling call.
+/// Window geometry and pad value of one pooling call: window w covers the padded row's slots
+/// `w·step − q ..` (p of them).
 #[derive(Clone, Copy, Debug)]
 struct PoolPlan {
     p: usize,
+    step: usize,
     len: usize,
     q: usize,
     pad: f32,
@@ -107,7 +159,7 @@ impl PoolPlan {
     /// else a copy in `buf` with pad values. Also returns the input positions it covers as
     /// (first window slot that is real data, first real input position, count).
     fn window<'a>(&self, row: &'a [f32], w: usize, buf: &'a mut [f32]) -> (&'a [f32], usize, usize, usize) {
-        let start = (w * self.p) as isize - self.q as isize;
+        let start = (w * self.step) as isize - self.q as isize;
         let lo = start.max(0) as usize;
         let hi = ((start + self.p as isize) as usize).min(self.len);
         let slot0 = (lo as isize - start) as usize;
@@ -120,8 +172,10 @@ impl PoolPlan {
         (buf, slot0, lo, n)
     }
 
-    /// The windows `lo..hi` that lie wholly inside the row (no pad value), of `len_out` in all.
+    /// The windows `lo..hi` that lie wholly inside the row (no pad value), of `len_out` in all
+    /// (windows one after the other: `step = p`, as in the weighted pool).
     fn interior(&self, len_out: usize) -> (usize, usize) {
+        debug_assert_eq!(self.step, self.p);
         let lo = self.q.div_ceil(self.p).min(len_out);
         let hi = ((self.len + self.q) / self.p).min(len_out).max(lo);
         (lo, hi)
@@ -164,26 +218,29 @@ impl WeightedRow {
 fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
     kind: PoolKind,
     x: Tensor<Si, f32, D, T>,
-    p: usize,
+    (p, s): (usize, usize),
     out_shape: So,
 ) -> Tensor<So, f32, D, T> {
     let op = kind.name();
-    assert!(p >= 1, "{op}: window must be at least 1");
+    assert!(p >= 1 && s >= 1, "{op}: window and step must be at least 1");
     let [b, c, len] = dims(x.shape(), op, "input");
-    let len_out = pooled_len(len, p);
+    let weighted = kind == PoolKind::Weighted;
+    let Some(len_out) = steps_len(weighted, len, p, s) else {
+        panic!("{op}: window {p} with step {s} does not fit a length of {len} (the reference's PyTorch pooling raises)")
+    };
     let o: [usize; 3] = dims(&out_shape, op, "output shape");
     expect_dims(op, "output shape", &o, &[b, c, len_out]);
     let (x, mut tape) = x.split_tape();
     let xh = host_vec(&x);
-    let q = pad_each_side(len, p);
-    debug_assert_eq!((len + 2 * q) / p, len_out);
+    let q = steps_pad(len, p, s).max(0) as usize;
     let pad = match kind {
         PoolKind::Mean => 0.0,
         PoolKind::Weighted | PoolKind::Max => {
             xh.par_chunks(1 << 16).map(|c| c.iter().copied().fold(f32::INFINITY, f32::min)).reduce(|| f32::INFINITY, f32::min)
         }
     };
-    let plan = PoolPlan { p, len, q, pad };
+    // The weighted pool ignores its step: its windows follow one another.
+    let plan = PoolPlan { p, step: if weighted { p } else { s }, len, q, pad };
     let mut y = x.device().host_buffer(b * c * len_out);
     if len_out > 0 {
         y.par_chunks_mut(len_out).zip(xh.par_chunks(len)).for_each_init(
@@ -191,8 +248,8 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
             |(buf, row), (yr, xr)| {
                 let (lo, hi) = if kind == PoolKind::Weighted { plan.interior(len_out) } else { (0, 0) };
                 for w in (0..lo).chain(hi..len_out) {
-                    let (v, ..) = plan.window(xr, w, buf);
-                    yr[w] = kind.reduce(v);
+                    let (v, _, _, n) = plan.window(xr, w, buf);
+                    yr[w] = kind.reduce(v, n);
                 }
                 if hi > lo {
                     let x = row.fill(&plan, xr, lo, hi);
@@ -223,7 +280,7 @@ fn pool<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
                     let (lo, hi) = if kind == PoolKind::Weighted { plan.interior(len_out) } else { (0, 0) };
                     for w in (0..lo).chain(hi..len_out) {
                         let (v, slot0, pos0, n) = plan.window(xr, w, buf);
-                        kind.local_grad(v, yr[w], d);
+                        kind.local_grad(v, n, yr[w], d);
                         for (dx, dl) in dxr[pos0..pos0 + n].iter_mut().zip(&d[slot0..slot0 + n]) {
                             *dx += gr[w] * dl;
                         }
@@ -254,7 +311,7 @@ pub(crate) fn weighted_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f3
     p: usize,
     out_shape: So,
 ) -> Tensor<So, f32, D, T> {
-    pool(PoolKind::Weighted, x, p, out_shape)
+    pool(PoolKind::Weighted, x, (p, p), out_shape)
 }
 
 /// The host (CPU) kernel of [`DrgDevice::max_pool`](crate::device::DrgDevice::max_pool).
@@ -263,7 +320,7 @@ pub(crate) fn max_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>
     p: usize,
     out_shape: So,
 ) -> Tensor<So, f32, D, T> {
-    pool(PoolKind::Max, x, p, out_shape)
+    pool(PoolKind::Max, x, (p, p), out_shape)
 }
 
 /// The host (CPU) kernel of [`DrgDevice::mean_pool`](crate::device::DrgDevice::mean_pool).
@@ -272,7 +329,17 @@ pub(crate) fn mean_pool_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D
     p: usize,
     out_shape: So,
 ) -> Tensor<So, f32, D, T> {
-    pool(PoolKind::Mean, x, p, out_shape)
+    pool(PoolKind::Mean, x, (p, p), out_shape)
+}
+
+/// The host (CPU) kernel of [`DrgDevice::pool_steps`](crate::device::DrgDevice::pool_steps).
+pub(crate) fn pool_steps_host<Si: Shape, So: Shape, D: HostDevice, T: Tape<f32, D>>(
+    x: Tensor<Si, f32, D, T>,
+    kind: PoolKind,
+    (p, s): (usize, usize),
+    out_shape: So,
+) -> Tensor<So, f32, D, T> {
+    pool(kind, x, (p, s), out_shape)
 }
 
 #[cfg(test)]
@@ -313,16 +380,16 @@ mod tests {
             let gx = grads.get(&xt).as_vec();
             // The scalar path, window by window.
             let pad = x.iter().copied().fold(f32::INFINITY, f32::min);
-            let plan = PoolPlan { p, len, q: pad_each_side(len, p), pad };
+            let plan = PoolPlan { p, step: p, len, q: pad_each_side(len, p), pad };
             let (mut buf, mut d) = (vec![0.0; p], vec![0.0; p]);
             let mut want_gx = vec![0.0f32; x.len()];
             for r in 0..b * c {
                 let xr = &x[r * len..(r + 1) * len];
                 for w in 0..len_out {
                     let (v, slot0, pos0, n) = plan.window(xr, w, &mut buf);
-                    let out = PoolKind::Weighted.reduce(v);
+                    let out = PoolKind::Weighted.reduce(v, n);
                     assert_eq!(out.to_bits(), yv[r * len_out + w].to_bits(), "L={len} p={p} row {r} window {w}");
-                    PoolKind::Weighted.local_grad(v, out, &mut d);
+                    PoolKind::Weighted.local_grad(v, n, out, &mut d);
                     for (k, dl) in d[slot0..slot0 + n].iter().enumerate() {
                         want_gx[r * len + pos0 + k] += g[r * len_out + w] * dl;
                     }

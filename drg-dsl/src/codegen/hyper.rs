@@ -71,15 +71,21 @@ fn trunk_keys(trunk: &Trunk, out: &mut Vec<Key>) {
             }
             LayerKind::Pool(p) if !seen_pool => {
                 seen_pool = true;
+                let step = if p.step == p.size { String::new() } else { format!(", step = {}", p.step) };
                 let call = match p.kind {
-                    PoolKind::Weighted => format!("wpool({})", p.size),
-                    PoolKind::Max => format!("maxpool({})", p.size),
-                    PoolKind::Mean => format!("meanpool({})", p.size),
+                    PoolKind::Weighted => format!("wpool({}{step})", p.size),
+                    PoolKind::Max => format!("maxpool({}{step})", p.size),
+                    PoolKind::Mean => format!("meanpool({}{step})", p.size),
                 };
                 for (kind, name) in pool_kind_names("") {
                     out.push(key(&name, py_bool(kind == p.kind), format!("the pooling after the first conv, `{call}`")));
                 }
                 out.push(key("pooling_size", p.size, format!("the size of `{call}` after the first conv")));
+                out.push(key(
+                    "pooling_steps",
+                    p.step,
+                    format!("the step of `{call}` after the first conv (`step = ..`; the default: its size)"),
+                ));
             }
             LayerKind::ConvStack(s) => {
                 let (prefix, call, count_key, kernel_key) = match s.role {
@@ -374,6 +380,7 @@ mod tests {
             "max_pooling=True",
             "weighted_pooling=False",
             "pooling_size=5",
+            "pooling_steps=5",
             "dilated_convolutions=2",
             "dilations=[1,1]",
             "l_dilkernels=7",
@@ -389,6 +396,32 @@ mod tests {
             "fc_batch_norm=False",
             "transformer_convolutions=0",
         ] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+    }
+
+    /// `maxpool(p, step = s)` after the stem is the reference's `pooling_steps=s`; without
+    /// `step` it is `pooling_size`, as the reference's default.
+    #[test]
+    fn a_pooling_step_is_pooling_steps() {
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 50);
+                trunk seq: conv(3, 3) >> gelu >> maxpool(4, step = 3) >> flatten;
+                output out[2] = head(seq);
+            }
+        });
+        for want in ["max_pooling=True", "pooling_size=4", "pooling_steps=3"] {
+            assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
+        }
+        let got = keys(quote! {
+            pub struct M {
+                input seq: onehot(4, 50);
+                trunk seq: conv(3, 3) >> gelu >> wpool(5) >> flatten;
+                output out[2] = head(seq);
+            }
+        });
+        for want in ["weighted_pooling=True", "pooling_size=5", "pooling_steps=5"] {
             assert!(got.iter().any(|k| k == want), "missing {want}; have {got:?}");
         }
     }

@@ -199,13 +199,21 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
             }
             LayerKind::Pool(p) => {
                 let (ch, li) = seq_dims(layer.input);
-                let (lo, size) = (p.out_len, p.size);
-                let ty = match p.kind {
-                    PoolKind::Weighted => quote!(#c::layers::pooling::WeightedPool),
-                    PoolKind::Max => quote!(#c::layers::pooling::MaxPool),
-                    PoolKind::Mean => quote!(#c::layers::pooling::MeanPool),
+                let (lo, size, step) = (p.out_len, p.size, p.step);
+                let pool = if step == size {
+                    match p.kind {
+                        PoolKind::Weighted => quote!(#c::layers::pooling::WeightedPool::<#size>),
+                        PoolKind::Max => quote!(#c::layers::pooling::MaxPool::<#size>),
+                        PoolKind::Mean => quote!(#c::layers::pooling::MeanPool::<#size>),
+                    }
+                } else {
+                    match p.kind {
+                        PoolKind::Weighted => quote!(#c::layers::pooling::WeightedPoolSteps::<#size, #step>),
+                        PoolKind::Max => quote!(#c::layers::pooling::MaxPoolSteps::<#size, #step>),
+                        PoolKind::Mean => quote!(#c::layers::pooling::MeanPoolSteps::<#size, #step>),
+                    }
                 };
-                body.push(quote! { let h = #ty::<#size>.forward::<#ch, #li, #lo, D, T>(h); ctx.record("after_pool", &h); });
+                body.push(quote! { let h = #pool.forward::<#ch, #li, #lo, D, T>(h); ctx.record("after_pool", &h); });
             }
             LayerKind::ConvStack(stack) => {
                 let (ch, li) = seq_dims(layer.input);
@@ -253,7 +261,7 @@ fn trunk_code(model: &Model, t: usize, trunk: &Trunk) -> Result<TrunkCode, syn::
                 };
                 let inner = sub(inner);
                 let call = if stack.layers.iter().any(|l| l.stride > 1) {
-                    // no pooling here (an error in the IR): `ConvStack<C, 0, 1, ..>`
+                    // with its pooling, if any: `ConvStack<C, P, S, ..>::forward_strided`
                     let strides = stack.layers.iter().map(|l| {
                         let s = l.stride;
                         quote!(#c::layers::conv_stack_strided::Stride<#s>)

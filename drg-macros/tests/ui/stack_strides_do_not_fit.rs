@@ -5,12 +5,6 @@ drg_macros::drg_model! {
         output y[6] = head(x);
     }
 
-    pub struct WithPooling {
-        input x: onehot(4, 1000);
-        trunk x: conv(8, 3) >> gelu >> maxpool(5) >> convblocks(2, k = 5, stride = 2, wpool = 2) >> flatten;
-        output y[6] = head(x);
-    }
-
     pub struct AttentionDropout {
         input x: onehot(4, 1000);
         trunk x: conv(8, 3) >> gelu >> maxpool(5) >> attention(heads = 2, dim = 1.5, dropout = 1.5) >> flatten;

@@ -33,7 +33,7 @@ pub use batchnorm_gelu::batchnorm_gelu;
 pub use conv1d::conv1d;
 pub use gelu::gelu;
 pub use loss::loss_sum_grouped;
-pub use pool::{max_pool, mean_pool, weighted_pool};
+pub use pool::{max_pool, mean_pool, pool_steps, weighted_pool};
 pub use rc_conv::rc_conv1d;
 
 use dfdx::prelude::*;
