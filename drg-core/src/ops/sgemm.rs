@@ -94,11 +94,7 @@ pub(crate) struct Im2col<'a> {
 impl Im2col<'_> {
     /// CI·K.
     pub fn rows(&self) -> usize {
-        if self.len == 0 {
-            0
-        } else {
-            self.x.len() / self.len * self.kernel
-        }
+        self.x.len().checked_div(self.len).unwrap_or(0) * self.kernel
     }
 
     /// Columns `[t0, t0 + out.len())` of row `r` into `out`.
