@@ -1,14 +1,14 @@
 //! 1-d convolution (PyTorch `Conv1d` semantics, zero padding, any stride and dilation).
 //!
-//! dfdx 0.13 has no convolution on stable Rust, so this is our own op: per sample, an im2col
-//! buffer `[CI·K × LO]` turns the convolution into one GEMM with the `[CO × CI·K]` weight
-//! ([`sgemm`]: an AVX-512 kernel of our own, or the `gemm` crate dfdx uses). Samples run in
+//! dfdx 0.13 has no convolution on stable Rust, so this is our own op: per sample, the im2col
+//! matrix `[CI·K × LO]` turns the convolution into one GEMM with the `[CO × CI·K]` weight
+//! ([`sgemm_im2col`]: our AVX-512 kernel packs the matrix's panels straight from the input;
+//! elsewhere it is written into a buffer for the `gemm` crate dfdx uses). Samples run in
 //! parallel (one GEMM per sample and thread); in the forward pass, the samples left over when the
 //! batch is not a multiple of the thread count are each split over the threads instead (see
-//! [`forward_host_into`]); in the backward pass, with fewer samples than threads the GEMM itself
-//! is parallel. The backward pass reuses
-//! the same im2col buffer per sample: first `dW += dY·colᵀ`, then `col ← Wᵀ·dY` scattered back
-//! into `dx` (col2im), so gradients cost two GEMMs and no extra memory.
+//! [`forward_host_into`]). The backward pass, per sample (in parallel; with fewer samples than
+//! threads the GEMM itself is parallel): `dW += dY·colᵀ` (col again packed from the input),
+//! then `col ← Wᵀ·dY` into one buffer per thread, scattered back into `dx` (col2im).
 
 use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
@@ -16,7 +16,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::host::{add_assign, dims, expect_dims, host_vec, ConsumedGrad, HostDevice, Scratch};
-use super::sgemm::{sgemm, LHS_PANEL_ROWS};
+use super::sgemm::{sgemm, sgemm_im2col, Im2col, Im2colRhs, LHS_PANEL_ROWS};
 
 /// Geometry of a 1-d convolution along the length axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,40 +96,17 @@ impl ConvProblem {
         (t0, (t1 as usize).max(t0), off)
     }
 
-    /// im2col of one sample: `col[(i·K + j)·LO + t] = xpad[i, t·s + j·d]`.
+    /// The im2col matrix of one sample `x` (`[CI × L]`), as a GEMM operand:
+    /// `col[(i·K + j)·LO + t] = xpad[i, t·s + j·d]`.
+    fn im2col_of<'a>(&self, x: &'a [f32]) -> Im2col<'a> {
+        let g = &self.geom;
+        Im2col { x, len: self.len, kernel: g.kernel, dilation: g.dilation, stride: g.stride, pad_left: g.pad_left, len_out: self.len_out }
+    }
+
+    /// im2col of one sample, written out.
+    #[cfg(test)]
     fn im2col(&self, x: &[f32], col: &mut [f32]) {
-        let rows = self.geom.kernel * self.len_out;
-        for i in 0..self.cin {
-            self.im2col_channel(&x[i * self.len..(i + 1) * self.len], &mut col[i * rows..(i + 1) * rows]);
-        }
-    }
-
-    /// [`Self::im2col`] with the input channels spread over the threads (for one sample whose
-    /// GEMM is split over the threads too).
-    fn im2col_parallel(&self, x: &[f32], col: &mut [f32]) {
-        let rows = (self.geom.kernel * self.len_out).max(1);
-        col[..self.cin * rows].par_chunks_mut(rows).zip(x.par_chunks(self.len.max(1))).for_each(|(c, xi)| self.im2col_channel(xi, c));
-    }
-
-    /// The K rows of the im2col matrix that input channel `xi` makes: `col[j·LO + t] = xpad[t·s + j·d]`.
-    fn im2col_channel(&self, xi: &[f32], col: &mut [f32]) {
-        let (k, lo, s) = (self.geom.kernel, self.len_out, self.geom.stride);
-        for j in 0..k {
-            let row = &mut col[j * lo..(j + 1) * lo];
-            let (t0, t1, off) = self.valid_range(j);
-            row[..t0].fill(0.0);
-            row[t1..].fill(0.0);
-            if t1 > t0 {
-                let p0 = (t0 as isize * s as isize + off) as usize;
-                if s == 1 {
-                    row[t0..t1].copy_from_slice(&xi[p0..p0 + (t1 - t0)]);
-                } else {
-                    for (r, p) in row[t0..t1].iter_mut().zip((p0..).step_by(s)) {
-                        *r = xi[p];
-                    }
-                }
-            }
-        }
+        self.im2col_of(x).write_into(col);
     }
 
     /// The adjoint of [`Self::im2col`]: `dx[i, t·s + j·d − pad_left] += col[(i·K + j)·LO + t]`.
@@ -198,14 +175,15 @@ pub(crate) fn forward_host_into(p: &ConvProblem, x: &[f32], w: &[f32], bias: Opt
     let (cols, lo, co) = (p.cols(), p.len_out, p.cout);
     // every element is written: bias fill + accumulate, or a non-accumulating GEMM
     assert_eq!(y.len(), p.batch * co * lo, "conv1d: output buffer of the wrong length");
-    let gemm_rows = |ys: &mut [f32], ws: &[f32], bs: Option<&[f32]>, col: &[f32]| {
+    let gemm_rows = |ys: &mut [f32], ws: &[f32], bs: Option<&[f32]>, xs: &[f32]| {
         if let Some(b) = bs {
             for (row, &bo) in ys.chunks_mut(lo).zip(b) {
                 row.fill(bo);
             }
         }
         let rows = ys.len() / lo.max(1);
-        sgemm((rows, lo, cols), ys, lo, bs.is_some(), ws, (1, cols), col, (1, lo), Parallelism::None);
+        let col = Im2colRhs::Plain(p.im2col_of(xs));
+        sgemm_im2col((rows, lo, cols), ys, lo, bs.is_some(), ws, (1, cols), col, Parallelism::None);
     };
     let sample_in = (p.cin * p.len).max(1);
     let sample_out = (co * lo).max(1);
@@ -214,25 +192,18 @@ pub(crate) fn forward_host_into(p: &ConvProblem, x: &[f32], w: &[f32], bias: Opt
     let (y_whole, y_rest) = y.split_at_mut(whole * co * lo);
     let (x_whole, x_rest) = x.split_at(whole * p.cin * p.len);
     if whole > 0 {
-        y_whole.par_chunks_mut(sample_out).zip(x_whole.par_chunks(sample_in)).with_min_len(whole / threads).for_each_init(
-            || Scratch::for_overwrite(cols * lo),
-            |col, (ys, xs)| {
-                p.im2col(xs, col);
-                gemm_rows(ys, w, bias, col);
-            },
-        );
+        y_whole
+            .par_chunks_mut(sample_out)
+            .zip(x_whole.par_chunks(sample_in))
+            .with_min_len(whole / threads)
+            .for_each(|(ys, xs)| gemm_rows(ys, w, bias, xs));
     }
-    if !y_rest.is_empty() {
-        // blocks of output channels, one per thread, whole row panels of the GEMM kernel
-        let block = co.div_ceil(threads).next_multiple_of(LHS_PANEL_ROWS);
-        let mut col = Scratch::for_overwrite(cols * lo);
-        for (ys, xs) in y_rest.chunks_mut(sample_out).zip(x_rest.chunks(sample_in)) {
-            p.im2col_parallel(xs, &mut col);
-            let col = &*col;
-            ys.par_chunks_mut(block * lo).zip(w.par_chunks(block * cols)).enumerate().for_each(|(n, (yb, wb))| {
-                gemm_rows(yb, wb, bias.map(|b| &b[n * block..(n * block + block).min(co)]), col);
-            });
-        }
+    // blocks of output channels, one per thread, whole row panels of the GEMM kernel
+    let block = co.div_ceil(threads).next_multiple_of(LHS_PANEL_ROWS);
+    for (ys, xs) in y_rest.chunks_mut(sample_out).zip(x_rest.chunks(sample_in)) {
+        ys.par_chunks_mut(block * lo).zip(w.par_chunks(block * cols)).enumerate().for_each(|(n, (yb, wb))| {
+            gemm_rows(yb, wb, bias.map(|b| &b[n * block..(n * block + block).min(co)]), xs);
+        });
     }
 }
 
@@ -243,8 +214,7 @@ pub(crate) fn backward_host(p: &ConvProblem, x: &[f32], w: &[f32], gout: &[f32],
     let zeros = || (Scratch::zeroed(co * cols), vec![0.0f32; co]);
     // per sample: dW += dY·colᵀ, db += Σ_t dY, then col ← Wᵀ·dY and dx += col2im(col)
     let one = |(dw, db, col): &mut (Scratch, Vec<f32>, Scratch), ((xs, gs), dxs): ((&[f32], &[f32]), &mut [f32])| {
-        p.im2col(xs, col);
-        sgemm((co, cols, lo), dw, cols, true, gs, (1, lo), col, (lo, 1), par);
+        sgemm_im2col((co, cols, lo), dw, cols, true, gs, (1, lo), Im2colRhs::Transposed(p.im2col_of(xs)), par);
         for (d, row) in db.iter_mut().zip(gs.chunks(lo)) {
             *d += row.iter().sum::<f32>();
         }

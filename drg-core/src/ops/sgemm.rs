@@ -45,7 +45,7 @@ pub(crate) fn sgemm(
         let a = avx512::Mat { data: lhs, rs: lhs_rs, cs: lhs_cs };
         let b = avx512::Mat { data: rhs, rs: rhs_rs, cs: rhs_cs };
         // SAFETY: AVX-512F is available (checked at runtime); sizes checked above.
-        unsafe { avx512::gemm(m, n, k, dst, dst_rs, accumulate, a, b) };
+        unsafe { avx512::gemm(m, n, k, dst, dst_rs, accumulate, a, avx512::Rhs::Mat(b)) };
         return;
     }
     // SAFETY: the slices cover every element addressed by the sizes and strides (checked above).
@@ -72,6 +72,117 @@ pub(crate) fn sgemm(
             par,
         )
     }
+}
+
+/// The im2col matrix of one sample of a 1-d convolution, `[CI·K × LO]`, as a GEMM operand that
+/// need not be written out: the AVX-512 GEMM packs its panels straight from the sample's input,
+/// which saves writing and re-reading a buffer K times the input's size (11× in the seed models'
+/// stacks). Row `i·K + j`, column `t` holds `x[i, t·s + j·d − pad_left]`, 0 where that position
+/// lies outside the input (zero padding).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Im2col<'a> {
+    /// One sample, `[CI × len]`.
+    pub x: &'a [f32],
+    pub len: usize,
+    pub kernel: usize,
+    pub dilation: usize,
+    pub stride: usize,
+    pub pad_left: usize,
+    pub len_out: usize,
+}
+
+impl Im2col<'_> {
+    /// CI·K.
+    pub fn rows(&self) -> usize {
+        self.x.len().checked_div(self.len).unwrap_or(0) * self.kernel
+    }
+
+    /// Columns `[t0, t0 + out.len())` of row `r` into `out`.
+    pub fn row_segment(&self, r: usize, t0: usize, out: &mut [f32]) {
+        let (i, j) = (r / self.kernel, r % self.kernel);
+        let xi = &self.x[i * self.len..(i + 1) * self.len];
+        let s = self.stride;
+        let off = (j * self.dilation) as isize - self.pad_left as isize;
+        // the columns whose position t·s + off lies inside [0, len)
+        let first = if off >= 0 { 0 } else { (-off) as usize }.div_ceil(s);
+        let last = self.len as isize - 1 - off;
+        let end = if last < 0 { 0 } else { last as usize / s + 1 };
+        let t1 = t0 + out.len();
+        let (a, b) = (first.clamp(t0, t1), end.clamp(t0, t1));
+        let b = b.max(a);
+        out[..a - t0].fill(0.0);
+        out[b - t0..].fill(0.0);
+        if b > a {
+            let p0 = (a as isize * s as isize + off) as usize;
+            let dst = &mut out[a - t0..b - t0];
+            if s == 1 {
+                dst.copy_from_slice(&xi[p0..p0 + (b - a)]);
+            } else {
+                for (d, p) in dst.iter_mut().zip((p0..).step_by(s)) {
+                    *d = xi[p];
+                }
+            }
+        }
+    }
+
+    /// The whole matrix, row-major (`rows() × len_out`).
+    pub fn write_into(&self, col: &mut [f32]) {
+        let lo = self.len_out;
+        for r in 0..self.rows() {
+            self.row_segment(r, 0, &mut col[r * lo..(r + 1) * lo]);
+        }
+    }
+}
+
+/// The right-hand operand of [`sgemm_im2col`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Im2colRhs<'a> {
+    /// `rhs = im2col` (`k = CI·K`, `n = LO`): a convolution's forward pass.
+    Plain(Im2col<'a>),
+    /// `rhs = im2colᵀ` (`k = LO`, `n = CI·K`): the weight gradient `dY·colᵀ`.
+    Transposed(Im2col<'a>),
+}
+
+/// [`sgemm`] with an im2col matrix as the right-hand operand. The AVX-512 GEMM packs it from
+/// the input (same values, same sums, same bits as with the written-out matrix); elsewhere the
+/// matrix is written into a scratch buffer first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_im2col(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: Im2colRhs,
+    par: Parallelism,
+) {
+    let (src, rhs_strides) = match rhs {
+        Im2colRhs::Plain(src) => {
+            assert_eq!((k, n), (src.rows(), src.len_out), "sgemm_im2col: sizes of the im2col operand");
+            (src, (1, src.len_out))
+        }
+        Im2colRhs::Transposed(src) => {
+            assert_eq!((k, n), (src.len_out, src.rows()), "sgemm_im2col: sizes of the transposed im2col operand");
+            (src, (src.len_out, 1))
+        }
+    };
+    #[cfg(target_arch = "x86_64")]
+    if matches!(par, Parallelism::None) && avx512::available() && m > 0 && n > 0 && k > 0 {
+        assert!(dst.len() > (m - 1) * dst_rs + (n - 1), "sgemm_im2col: dst too small");
+        assert!(lhs.len() > (m - 1) * lhs_strides.1 + (k - 1) * lhs_strides.0, "sgemm_im2col: lhs too small");
+        let a = avx512::Mat { data: lhs, rs: lhs_strides.1, cs: lhs_strides.0 };
+        let b = match rhs {
+            Im2colRhs::Plain(src) => avx512::Rhs::Im2col(src),
+            Im2colRhs::Transposed(src) => avx512::Rhs::Im2colT(src),
+        };
+        // SAFETY: AVX-512F is available (checked at runtime); sizes checked above.
+        unsafe { avx512::gemm(m, n, k, dst, dst_rs, accumulate, a, b) };
+        return;
+    }
+    let mut col = super::host::Scratch::for_overwrite(src.rows() * src.len_out);
+    src.write_into(&mut col);
+    sgemm((m, n, k), dst, dst_rs, accumulate, lhs, lhs_strides, &col, rhs_strides, par);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -128,13 +239,43 @@ mod avx512 {
         }
     }
 
+    /// The right-hand operand: a strided matrix, or an im2col matrix (or its transpose) read
+    /// from the convolution's input as it is packed.
+    #[derive(Clone, Copy)]
+    pub enum Rhs<'a> {
+        Mat(Mat<'a>),
+        Im2col(super::Im2col<'a>),
+        Im2colT(super::Im2col<'a>),
+    }
+
     /// Packs rows [p0, p0+kc) × cols [c0, c0+nc) of `b` into NR-column panels, p-major.
-    fn pack_b(b: Mat, p0: usize, kc: usize, c0: usize, nc: usize, out: &mut [f32]) {
+    fn pack_b(b: Rhs, p0: usize, kc: usize, c0: usize, nc: usize, out: &mut [f32]) {
         for (jp, panel) in out.chunks_mut(kc * NR).take(nc.div_ceil(NR)).enumerate() {
             let cols = (nc - jp * NR).min(NR);
             if cols < NR {
                 panel[..kc * NR].fill(0.0);
             }
+            let b = match b {
+                Rhs::Mat(b) => b,
+                Rhs::Im2col(src) => {
+                    // row p of the panel: NR consecutive columns of im2col row p0 + p
+                    for p in 0..kc {
+                        src.row_segment(p0 + p, c0 + jp * NR, &mut panel[p * NR..p * NR + cols]);
+                    }
+                    continue;
+                }
+                Rhs::Im2colT(src) => {
+                    // column j of the panel: kc consecutive columns of im2col row c0 + jp·NR + j
+                    let mut seg = [0.0f32; KC];
+                    for j in 0..cols {
+                        src.row_segment(c0 + jp * NR + j, p0, &mut seg[..kc]);
+                        for (p, &v) in seg[..kc].iter().enumerate() {
+                            panel[p * NR + j] = v;
+                        }
+                    }
+                    continue;
+                }
+            };
             if b.cs == 1 {
                 for p in 0..kc {
                     let s = (p0 + p) * b.rs + c0 + jp * NR;
@@ -201,7 +342,7 @@ mod avx512 {
     /// AVX-512F must be available; `dst` must hold (m−1)·dst_rs + n elements and `a`, `b` every
     /// element their strides address.
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, accumulate: bool, a: Mat, b: Mat) {
+    pub unsafe fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, accumulate: bool, a: Mat, b: Rhs) {
         let mut bpack = vec![0.0f32; KC * NC.min(n.div_ceil(NR) * NR)];
         let mut apack = vec![0.0f32; KC * MC.min(m.div_ceil(MR) * MR)];
         let c = dst.as_mut_ptr();
@@ -246,6 +387,55 @@ mod tests {
             }
         }
         c
+    }
+
+    #[test]
+    fn im2col_operands_give_the_bits_of_the_written_out_matrix() {
+        // geometries with padding on both sides, dilation, stride, an even kernel; sizes that
+        // straddle the 32-column panel and (for the transpose) the 320 k block
+        let cases: [(usize, usize, usize, usize, usize, usize); 4] =
+            [(3, 40, 5, 2, 1, 4), (2, 700, 4, 1, 1, 1), (4, 33, 3, 3, 2, 3), (1, 9, 11, 1, 1, 5)];
+        for &(cin, len, kernel, dilation, stride, pad_left) in &cases {
+            let span = dilation * (kernel - 1) + 1;
+            let len_out = (len + 2 * pad_left).saturating_sub(span) / stride + 1;
+            let x: Vec<f32> = (0..cin * len).map(|i| ((i * 53 % 29) as f32 - 14.0) / 9.0).collect();
+            let src = Im2col { x: &x, len, kernel, dilation, stride, pad_left, len_out };
+            let rows = src.rows();
+            let mut col = vec![f32::NAN; rows * len_out];
+            src.write_into(&mut col);
+            // the written-out matrix against the definition
+            for r in 0..rows {
+                for t in 0..len_out {
+                    let pos = (t * stride + (r % kernel) * dilation) as isize - pad_left as isize;
+                    let want = if pos >= 0 && (pos as usize) < len { x[(r / kernel) * len + pos as usize] } else { 0.0 };
+                    assert_eq!(col[r * len_out + t], want, "case {cin},{len},{kernel}: row {r} column {t}");
+                }
+            }
+            for accumulate in [false, true] {
+                // forward: [6 × rows] · im2col
+                let m = 6;
+                let w: Vec<f32> = (0..m * rows).map(|i| ((i * 37 % 23) as f32 - 11.0) / 17.0).collect();
+                let (mut want, mut got) = (vec![0.5f32; m * len_out], vec![0.5f32; m * len_out]);
+                sgemm((m, len_out, rows), &mut want, len_out, accumulate, &w, (1, rows), &col, (1, len_out), Parallelism::None);
+                sgemm_im2col((m, len_out, rows), &mut got, len_out, accumulate, &w, (1, rows), Im2colRhs::Plain(src), Parallelism::None);
+                assert_eq!(got, want, "plain, case {cin},{len},{kernel}");
+                // weight gradient: [6 × LO] · im2colᵀ
+                let g: Vec<f32> = (0..m * len_out).map(|i| ((i * 41 % 19) as f32 - 9.0) / 13.0).collect();
+                let (mut want, mut got) = (vec![0.5f32; m * rows], vec![0.5f32; m * rows]);
+                sgemm((m, rows, len_out), &mut want, rows, accumulate, &g, (1, len_out), &col, (len_out, 1), Parallelism::None);
+                sgemm_im2col(
+                    (m, rows, len_out),
+                    &mut got,
+                    rows,
+                    accumulate,
+                    &g,
+                    (1, len_out),
+                    Im2colRhs::Transposed(src),
+                    Parallelism::None,
+                );
+                assert_eq!(got, want, "transposed, case {cin},{len},{kernel}");
+            }
+        }
     }
 
     #[test]
