@@ -25,6 +25,27 @@ fn py_bool(b: bool) -> &'static str {
     }
 }
 
+/// The reference's name of an output's (or the heads') `act = ..`: `Linear` without one.
+fn output_class(act: Option<Activation>) -> &'static str {
+    match act {
+        None | Some(Activation::Identity) => "Linear",
+        Some(a) => a.reference_name(),
+    }
+}
+
+/// A Python list of quoted names, `['a','b']`.
+fn quoted_list(names: &[&str]) -> String {
+    format!("[{}]", names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(","))
+}
+
+/// One name where all agree, else the list: how the reference takes a per-output class.
+fn one_or_list(names: &[&str]) -> String {
+    match names.first() {
+        Some(first) if names.iter().all(|n| n == first) => first.to_string(),
+        _ => quoted_list(names),
+    }
+}
+
 fn list(items: &[usize]) -> String {
     format!("[{}]", items.iter().map(usize::to_string).collect::<Vec<_>>().join(","))
 }
@@ -268,18 +289,10 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
                 Relation::Direct { .. } if model.combination != CombinationKind::Mlp => "direct",
                 Relation::Difference { .. } => "difference",
                 // An `mlp` output's `act = ..` follows its head (`PredictionHead`'s `outclass`).
-                _ => match o.activation {
-                    None | Some(Activation::Identity) => "Linear",
-                    Some(a) => a.reference_name(),
-                },
+                _ => output_class(o.activation),
             })
             .collect();
-        let outclass = if classes.iter().all(|c| *c == classes[0]) {
-            classes[0].to_string()
-        } else {
-            format!("[{}]", classes.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(","))
-        };
-        out.push(key("outclass", outclass, "each output's combinator (`difference`, `direct`, `mlp`)"));
+        out.push(key("outclass", one_or_list(&classes), "each output's combinator (`difference`, `direct`, `mlp`)"));
         match &v.heads {
             Heads::Linear { .. } => {
                 let shared = model.combination == CombinationKind::SharedHead;
@@ -287,32 +300,16 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
                 // `act = ..` of `difference`/`direct` outputs: the trunks' heads' activation
                 // (`combine_function`), one for `shared` heads, a list for one head per output
                 // (a single name there is replaced by `Linear` in the reference).
-                let acts: Vec<&str> = model
-                    .outputs
-                    .iter()
-                    .map(|o| match o.activation {
-                        None | Some(Activation::Identity) => "Linear",
-                        Some(a) => a.reference_name(),
-                    })
-                    .collect();
+                let acts: Vec<&str> = model.outputs.iter().map(|o| output_class(o.activation)).collect();
                 if shared || acts.iter().all(|a| *a == "Linear") {
                     let act = acts.first().copied().unwrap_or("Linear");
                     out.push(key("combine_function", act, "the heads' `act = ..` (`difference`/`direct`; none: `Linear`)"));
                 } else {
-                    let each: Vec<String> = acts.iter().map(|a| format!("'{a}'")).collect();
-                    out.push(key(
-                        "combine_function",
-                        format!("[{}]", each.join(",")),
-                        "each output's `act = ..` on its heads (`difference`/`direct`)",
-                    ));
+                    out.push(key("combine_function", quoted_list(&acts), "each output's `act = ..` on its heads (`difference`/`direct`)"));
                 }
             }
             Heads::Mlp { embeddings, activation, combiners } => {
-                let act = match activation {
-                    Activation::Identity => "Linear",
-                    other => other.reference_name(),
-                };
-                out.push(key("combine_function", act, "`act = ..` of `mlp(..)`"));
+                out.push(key("combine_function", output_class(Some(*activation)), "`act = ..` of `mlp(..)`"));
                 out.push(key("shared_embedding", "True", "`mlp(..)` (one embedding head per trunk, shared by every output)"));
                 if let Some(e) = embeddings.first().and_then(|h| h.out.fixed()) {
                     out.push(key("cnn_embedding", e, format!("`embed = {e}` of `mlp(..)`")));
@@ -324,20 +321,13 @@ pub(super) fn reference_keys(model: &Model, v: &Variant) -> Vec<Key> {
         }
     } else if n_out > 0 {
         // The activation after each head (`act = ..`), `Linear` without.
-        let classes: Vec<&str> = model
-            .outputs
-            .iter()
-            .map(|o| match o.activation {
-                None | Some(Activation::Identity) => "Linear",
-                Some(a) => a.reference_name(),
-            })
-            .collect();
-        if classes.iter().all(|c| *c == classes[0]) {
-            out.push(key("outclass", classes[0], "`head(..)` (a linear head) and its `act = ..` (none: `Linear`)"));
+        let classes: Vec<&str> = model.outputs.iter().map(|o| output_class(o.activation)).collect();
+        let dsl = if classes.iter().all(|c| *c == classes[0]) {
+            "`head(..)` (a linear head) and its `act = ..` (none: `Linear`)"
         } else {
-            let each: Vec<String> = classes.iter().map(|c| format!("'{c}'")).collect();
-            out.push(key("outclass", format!("[{}]", each.join(",")), "each output's `act = ..` after its `head(..)`"));
-        }
+            "each output's `act = ..` after its `head(..)`"
+        };
+        out.push(key("outclass", one_or_list(&classes), dsl));
     }
     out
 }
